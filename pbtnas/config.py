@@ -1,0 +1,187 @@
+"""Run configuration: one dataclass whose every field documents itself, loaded from a preset or
+a YAML file and overridden from the command line (``--set key=value``, ``--set task.key=value``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .task import doc
+
+ALGORITHMS = {
+    "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
+    "random": "random search: stratified architectures, no exploitation",
+    "mutation": "SEARL-like mutation baseline",
+    "no-mixing": "ablation: donor := primary parent (layers shrink-perturbed towards themselves)",
+    "sp-1-0": "ablation: shrink-perturb (1, 0), i.e. exact copy of donor layers",
+    "sp-0-1": "ablation: shrink-perturb (0, 1), i.e. re-initialised donor layers",
+    "random-sp": "ablation: random search with shrink-perturb of every whole network each step",
+}
+BACKENDS = ("inprocess", "local", "ray")
+SELECTIONS = ("best-ever", "best-last")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs besides the task's own options (in ``task``)."""
+
+    task: dict = doc("the task's section: 'name' plus that task's options", default_factory=dict)
+    algorithm: str = doc("one of: " + ", ".join(ALGORITHMS), "pbtnas")
+    population: int = doc("population size N (at least 4)", 8)
+    steps: int = doc("number of steps; every member trains one step between exploitations", 10)
+    seed: int = doc("master seed; every random stream of the run derives from it", 0)
+    tau: float = doc("fraction of the population used as parents and replaced", 0.25)
+    p_donor: float = doc("probability that a gene (layer) is taken from the donor parent", 0.25)
+    sp_lambda: float = doc("shrink factor of transplanted weights", 0.4)
+    sp_gamma: float = doc("perturb factor (weight of a fresh initialisation)", 0.1)
+    donor_moments: bool = doc("take Adam moments of transplanted layers from the donor instead of resetting them", False)
+    exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
+    final_selection: str = doc("'best-ever', 'best-last', or '' for the task's default", "")
+    backend: str = doc("where members train: inprocess, local (process pool) or ray", "local")
+    workers: int = doc("parallel workers of the local backend (0 = one per core)", 0)
+    threads_per_member: int = doc("torch intra-op threads per training member", 1)
+    max_retries: int = doc("retries of a member step whose worker died before it is marked failed", 2)
+    keep_checkpoints: int = doc("finished steps whose population checkpoints are kept on disk", 2)
+    ray_address: str = doc("Ray cluster address ('' starts a local Ray, 'auto' joins a running one)", "")
+    cpus_per_member: float = doc("Ray: CPUs reserved per training member (fractions allowed)", 1.0)
+    gpus_per_member: float = doc("Ray: GPUs reserved per training member (fractions allowed)", 0.0)
+    storage: str = doc("Ray: shared folder or fsspec URL for member states ('' = Ray object store)", "")
+    mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
+    loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
+
+    def validate(self) -> "RunConfig":
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.population < 4:
+            raise ConfigError(f"population must be at least 4, got {self.population}")
+        if self.steps < 1:
+            raise ConfigError(f"steps must be at least 1, got {self.steps}")
+        if not 0.0 < self.tau < 1.0:
+            raise ConfigError(f"tau must lie strictly between 0 and 1, got {self.tau}")
+        n_children = max(1, int(self.population * self.tau))
+        n_parents = max(2, int(self.population * self.tau))
+        if n_parents > self.population - n_children:
+            raise ConfigError(
+                f"tau={self.tau} with population {self.population} replaces {n_children} members and "
+                f"needs {n_parents} parents among the {self.population - n_children} survivors: lower tau"
+            )
+        if not 0.0 <= self.p_donor <= 1.0:
+            raise ConfigError(f"p_donor must lie in [0, 1], got {self.p_donor}")
+        if self.exploit_every_first_half < 1:
+            raise ConfigError("exploit_every_first_half must be at least 1")
+        if self.final_selection not in ("",) + SELECTIONS:
+            raise ConfigError(f"final_selection must be one of {SELECTIONS}, got {self.final_selection!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.workers < 0 or self.threads_per_member < 1:
+            raise ConfigError("workers must be >= 0 and threads_per_member >= 1")
+        if self.mode not in ("sync", "async"):
+            raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
+        if not isinstance(self.task, dict) or not self.task.get("name"):
+            raise ConfigError("config needs a 'task' section with a 'name'")
+        return self
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(data: dict, where: str = "config") -> RunConfig:
+    """Build and validate a :class:`RunConfig`, naming unknown keys and wrongly typed values."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of keys to values")
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown {where} key(s) {unknown}; known keys: {sorted(fields)}")
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce_field(fields[name], value)
+    return RunConfig(**values).validate()
+
+
+def _coerce_field(f: dataclasses.Field, value: Any) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool and isinstance(value, str):
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(value, float) and value != int(value):
+                raise ValueError
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is str:
+            return str(value)
+        if kind is list and isinstance(value, str):
+            return [v for v in value.split(",") if v]
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"config key {f.name!r} must be a {kind.__name__}, got {value!r}")
+
+
+def parse_value(text: str) -> Any:
+    """Interpret a ``--set`` value the way YAML would (numbers, booleans, lists, strings)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, assignments: list[str]) -> dict:
+    """Apply ``key=value`` strings; dotted keys reach into sections (``task.width=16``)."""
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        target = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+        target[parts[-1]] = parse_value(raw)
+    return data
+
+
+def load_config_source(source: str) -> dict:
+    """A preset name or the path of a YAML file -> config dict (not yet validated)."""
+    from .presets import get_preset
+
+    if source.endswith((".yaml", ".yml", ".json")) or os.path.sep in source:
+        import yaml
+
+        if not os.path.exists(source):
+            raise ConfigError(f"config file {source!r} does not exist")
+        try:
+            with open(source) as fh:
+                data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {source!r} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {source!r} must hold a mapping")
+        if "preset" in data:  # a file may start from a preset and override some keys
+            base = get_preset(str(data.pop("preset")))
+            task = {**base.get("task", {}), **data.pop("task", {})}
+            base.update(data)
+            base["task"] = task
+            data = base
+        return data
+    return get_preset(source)

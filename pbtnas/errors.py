@@ -1,0 +1,44 @@
+"""Errors that reach the user as one clear line instead of a traceback."""
+
+
+class PbtnasError(Exception):
+    """Base for every error caused by user input (config, genome, checkpoint, data path).
+
+    The CLI prints its message as ``error: <message>`` and exits with status 2.
+    """
+
+
+class ConfigError(PbtnasError):
+    """A config key, value or preset name is wrong."""
+
+
+class GenomeError(PbtnasError):
+    """A genome does not fit its search space."""
+
+
+class CheckpointError(PbtnasError):
+    """A checkpoint file is missing, truncated, corrupt or of another format."""
+
+
+class DataError(PbtnasError):
+    """A data set cannot be found or read."""
+
+
+class MissingDependencyError(PbtnasError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class MemberDiverged(Exception):
+    """A member's loss became non-finite; the runner gives it fitness -inf and carries on."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise a one-line install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"{module} is not installed: install it with  pip install 'pbtnas[{extra}]'"
+        ) from exc

