@@ -29,6 +29,7 @@ SELECTIONS = ("best-ever", "best-last")
 class RunConfig:
     """Everything a run needs besides the task's own options (in ``task``)."""
 
+    description: str = doc("free text describing the run or preset", "")
     task: dict = doc("the task's section: 'name' plus that task's options", default_factory=dict)
     algorithm: str = doc("one of: " + ", ".join(ALGORITHMS), "pbtnas")
     population: int = doc("population size N (at least 4)", 8)

@@ -84,6 +84,13 @@ class Task(ABC):
         """The network a user deploys (classifier, EMA generator, actor), weights loaded, eval mode."""
 
     # -- hooks with defaults ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Called once in the driver before a run starts: load and check data, build caches.
+
+        Raise :class:`~pbtnas.errors.DataError` / ``ConfigError`` here so a bad data path or
+        option stops the run with one message before any member trains.
+        """
+
     def mutable_tensors(self, state: MemberState) -> list[tuple[str, str]]:
         """``(model key, tensor name)`` pairs the mutation baseline may perturb.
 

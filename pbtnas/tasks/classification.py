@@ -207,6 +207,9 @@ class ClassificationTask(Task):
             }
         return self._data
 
+    def prepare(self) -> None:
+        self.data  # loads and splits the data set; a bad path raises DataError here
+
     def _shape(self):
         # Building a fresh model (t_fresh) must not need the data set: digits and MNIST are both
         # single-channel with 10 classes, an npz set is read for its shape.

@@ -1,0 +1,75 @@
+"""The body of one member step, identical on every backend."""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import shutil
+import socket
+import time
+import traceback
+
+import torch
+
+from ..errors import MemberDiverged
+from ..store import load_member, save_member
+from ..tasks import build_task
+from .base import TrainJob, TrainResult
+
+
+def execute_job(job: TrainJob) -> TrainResult:
+    """Load (or initialise) a member, train one step, evaluate, save. Never raises for a member's
+    own failure: a diverged or crashed member comes back with fitness -inf and its input state
+    copied to ``state_out``, so no other member's work is affected."""
+    start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        task = build_task(job.task_config)
+        if job.state_in is None:
+            genome = task.space.validate(job.genome)
+            state = task.init_state(genome, job.init_seed)
+        else:
+            genome, state, _ = load_member(job.state_in)
+            genome = task.space.validate(genome)
+        try:
+            state, metrics = task.train_step(genome, state, job.step, job.train_seed)
+            fitness = float(task.evaluate(genome, state, job.eval_seed))
+            if math.isnan(fitness):
+                raise MemberDiverged("fitness is NaN")
+        except MemberDiverged as exc:
+            _keep_input(job, task, genome)
+            return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, time.perf_counter() - start,
+                               job.state_out, error=f"diverged: {exc}", diverged=True, worker=worker,
+                               attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
+        save_member(job.state_out, genome, state, job.uid, {"step": job.step, "fitness": fitness})
+        return TrainResult(job.slot, job.uid, job.step, fitness, metrics, time.perf_counter() - start,
+                           job.state_out, worker=worker, attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
+    except Exception as exc:  # a member's crash must not take the run down
+        text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        try:
+            _keep_input(job, None, None)
+        except Exception:  # the input itself is unreadable; the runner sees error and state_out missing
+            pass
+        return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, time.perf_counter() - start,
+                           job.state_out, error=text, worker=worker, attempt=job.attempt,
+                           peak_rss_mb=_peak_rss_mb())
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _keep_input(job: TrainJob, task, genome) -> None:
+    """A failed member keeps its last good state so it can still be a checkpoint (and replaced)."""
+    if job.state_in is not None:
+        shutil.copyfile(job.state_in, job.state_out + ".tmp")
+        os.replace(job.state_out + ".tmp", job.state_out)
+    else:
+        task = task or build_task(job.task_config)
+        genome = genome or task.space.validate(job.genome)
+        save_member(job.state_out, genome, task.init_state(genome, job.init_seed), job.uid, {"step": job.step})
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

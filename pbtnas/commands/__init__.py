@@ -1,0 +1,1 @@
+"""Subcommands of the ``pbtnas`` CLI; each module defines ``register(subparsers)``."""

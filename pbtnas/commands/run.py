@@ -1,0 +1,74 @@
+"""``pbtnas run`` and ``pbtnas resume``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ._options import add_budget_options, config_from_args, default_run_dir
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="start a search", description="Start a search from a preset or a YAML config.")
+    add_budget_options(p)
+    p.add_argument("--out", help="run directory (default: runs/<preset>-<algorithm>-s<seed>-<time>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=run_command)
+
+    r = sub.add_parser("resume", help="continue a run from its last finished step")
+    r.add_argument("run_dir", help="the run directory")
+    r.add_argument("--workers", type=int, help="change the number of local workers")
+    r.add_argument("--backend", choices=("inprocess", "local", "ray"), help="change the backend")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(handler=resume_command)
+
+
+def run_command(args) -> int:
+    config = config_from_args(args)
+    out = args.out or default_run_dir(args.source, config)
+    print(f"run directory: {out}", file=sys.stderr)
+    runner = make_runner(config, out, quiet=args.quiet)
+    summary = runner.start().run()
+    print(json.dumps(_brief(summary), indent=2))
+    return 0
+
+
+def resume_command(args) -> int:
+    from ..store import RunStore
+
+    if RunStore(args.run_dir).read_config().get("mode") == "async":
+        from ..async_runner import AsyncRunner as Runner
+    else:
+        from ..runner import Runner
+    overrides = {k: getattr(args, k) for k in ("workers", "backend") if getattr(args, k) is not None}
+    runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
+    runner.observers.extend(make_observers(runner.config, args.run_dir))
+    summary = runner.run()
+    print(json.dumps(_brief(summary), indent=2))
+    return 0
+
+
+def make_runner(config, out, quiet=False):
+    """The runner for a config: synchronous, or asynchronous when ``mode: async``."""
+    if config.mode == "async":
+        from ..async_runner import AsyncRunner as cls
+    else:
+        from ..runner import Runner as cls
+    runner = cls(config, out, progress=not quiet)
+    runner.observers.extend(make_observers(config, out))
+    return runner
+
+
+def make_observers(config, out) -> list:
+    """Loggers named in ``config.loggers`` (imported only when chosen)."""
+    if not config.loggers:
+        return []
+    from ..loggers import make_loggers
+
+    return make_loggers(config.loggers, out)
+
+
+def _brief(summary: dict) -> dict:
+    keys = ("algorithm", "task", "seed", "steps_done", "final_selection", "best_fitness", "final_metric_name",
+            "final_metric", "wall_time_s")
+    return {k: summary.get(k) for k in keys}

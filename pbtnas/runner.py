@@ -1,0 +1,336 @@
+"""The one loop that wires task, algorithm, scheduler, backend and store (synchronous PBT-NAS).
+
+Per step: every member trains one step on the backend (barrier), fitnesses are journaled and the
+best-ever network is kept; unless it was the last step, the bottom of the population is replaced
+by children (or, for random-sp, every member is shrink-perturbed); the manifest is then written
+atomically, which is the commit point a resume continues from.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import seeding
+from .algorithms import Algorithm, algorithm_from_config
+from .backends import Backend, TrainJob, TrainResult, make_backend
+from .config import RunConfig, config_from_dict
+from .errors import PbtnasError
+from .progress import Progress
+from .scheduler import clean_fitness, plan_generation, rank, should_exploit
+from .store import RunStore, load_member, save_member
+from .task import Task
+from .tasks import build_task
+
+
+class RunError(PbtnasError):
+    """The run cannot go on (e.g. every member failed the same step)."""
+
+
+@dataclass
+class Member:
+    """One slot of the population as the manifest records it."""
+
+    slot: int
+    uid: int
+    genome: dict
+    checkpoint: str | None  # relative to the run directory; None before the first step
+    init_seed: int
+    born_step: int = -1
+    parents: list | None = None
+    fitness: float | None = None
+    failures: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Runner:
+    """Runs (or resumes) one search in one run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, backend: Backend | None = None,
+                 observers: list | None = None, progress: bool = True):
+        self.config = config
+        self.store = RunStore(run_dir)
+        self.task: Task = build_task(config.task)
+        self.algorithm: Algorithm = algorithm_from_config(config)
+        self._backend = backend
+        self.observers = list(observers or [])
+        self.progress = Progress(config.steps, config.population, enabled=progress)
+        self.members: list[Member] = []
+        self.step_done = -1
+        self.next_uid = 0
+        self.best: dict | None = None
+        self.elapsed_before = 0.0
+        self._started = time.time()
+
+    # -- entry points -------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None,
+               progress: bool = True) -> "Runner":
+        store = RunStore(run_dir)
+        data = store.read_config()
+        data.update(overrides or {})
+        runner = cls(config_from_dict(data, where=f"{store.config_path}"), run_dir, backend, progress=progress)
+        runner._load_manifest()
+        return runner
+
+    def start(self) -> "Runner":
+        """Create the run directory and the initial (stratified) population."""
+        self.task.prepare()
+        self.store.create(self.config.to_dict())
+        self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
+                          space=self.task.space.name, genes=len(self.task.space))
+        rng = seeding.rng_for(self.config.seed, seeding.INIT)
+        genomes = self.task.space.stratified_population(self.config.population, rng)
+        for slot, genome in enumerate(genomes):
+            member = Member(slot=slot, uid=slot, genome=genome, checkpoint=None,
+                            init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, slot))
+            self.members.append(member)
+            self.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
+        self.next_uid = len(genomes)
+        self._write_manifest()
+        return self
+
+    def run(self) -> dict:
+        """Train until the budget is spent (from wherever the manifest stands); return the summary."""
+        if not self.members:
+            raise RuntimeError("call start() or resume() first")
+        summary = self.store.read_summary()
+        if summary is not None and summary.get("finished"):
+            return summary
+        backend = self._backend or make_backend(self.config)
+        try:
+            self.progress.begin(self.step_done + 1)
+            for step in range(self.step_done + 1, self.config.steps):
+                results = self._train_population(backend, step)
+                self._record(step, results)
+                if step < self.config.steps - 1:
+                    if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
+                        self._exploit(step)
+                    elif self.algorithm.refresh_every_step:
+                        self._refresh(step)
+                self.step_done = step
+                self._write_manifest()
+                self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
+                                  population_fitness=[m.fitness for m in self.members])
+                self._prune(step)
+                self._notify("on_step_end", step, self)
+            return self._finish()
+        finally:
+            if self._backend is None:
+                backend.close()
+
+    # -- one step -----------------------------------------------------------------------------
+    def _job(self, member: Member, step: int, attempt: int = 1) -> TrainJob:
+        out = self.store.member_path(step, member.uid)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return TrainJob(
+            slot=member.slot, uid=member.uid, step=step, genome=member.genome,
+            state_in=str(self.store.absolute(member.checkpoint)) if member.checkpoint else None,
+            state_out=str(out.resolve()), init_seed=member.init_seed,
+            train_seed=seeding.int_seed(self.config.seed, seeding.TRAIN, member.uid, step),
+            eval_seed=seeding.int_seed(self.config.seed, seeding.EVAL, step),
+            task_config=self.config.task, threads=self.config.threads_per_member, attempt=attempt,
+        )
+
+    def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
+        for member in self.members:
+            backend.submit(self._job(member, step))
+        results: dict[int, TrainResult] = {}
+        while len(results) < len(self.members):
+            result = backend.next_result()
+            member = self.members[result.slot]
+            if result.lost_worker:
+                if result.attempt <= self.config.max_retries:
+                    self.store.append("member_retry", step=step, slot=result.slot, uid=result.uid,
+                                      attempt=result.attempt + 1, reason=result.error)
+                    self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
+                    backend.submit(self._job(member, step, attempt=result.attempt + 1))
+                    continue
+                self._keep_previous_state(member, result)
+            results[result.slot] = result
+            self.progress.member_done(step, len(results), self._best_so_far(results), result)
+            self._notify("on_member_result", step, member, result)
+        failed = [r for r in results.values() if r.error and not r.diverged]
+        if len(failed) == len(self.members):
+            first = failed[0].error.strip().splitlines()
+            raise RunError(f"every member failed step {step}; first error: {first[0]}\n"
+                           + "\n".join(first[1:]) + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
+        return results
+
+    def _keep_previous_state(self, member: Member, result: TrainResult) -> None:
+        """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
+        if member.checkpoint and not Path(result.state_out).exists():
+            shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
+
+    def _best_so_far(self, results: dict[int, TrainResult]) -> float | None:
+        values = [r.fitness for r in results.values()]
+        if self.best:
+            values.append(self.best["fitness"])
+        values = [clean_fitness(v) for v in values]
+        return max(values) if values else None
+
+    def _record(self, step: int, results: dict[int, TrainResult]) -> None:
+        for slot in sorted(results):
+            result, member = results[slot], self.members[slot]
+            member.fitness = clean_fitness(result.fitness)
+            if Path(result.state_out).exists():
+                member.checkpoint = self.store.relative(Path(result.state_out))
+            if result.error:
+                member.failures += 1
+            self.store.append("member_trained", step=step, slot=slot, uid=member.uid, fitness=member.fitness,
+                              metrics=result.metrics, seconds=round(result.seconds, 3), worker=result.worker,
+                              attempt=result.attempt, peak_rss_mb=round(result.peak_rss_mb, 1),
+                              **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged}
+                                 if result.error else {}))
+            if result.error:
+                self.progress.note(f"member {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
+            if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
+                self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome,
+                             "slot": slot}
+                self.store.save_best(Path(result.state_out), self.best)
+                self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
+        self._draw_samples(step)
+
+    def _draw_samples(self, step: int) -> None:
+        draw = getattr(self.task, "sample_grid", None)
+        if draw is None:
+            return
+        alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf")]
+        if not alive:
+            return
+        leader = max(alive, key=lambda m: (m.fitness, -m.slot))
+        genome, state, _ = load_member(self.store.absolute(leader.checkpoint))
+        path = self.store.root / "samples" / f"step_{step:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw(genome, state, str(path), seeding.int_seed(self.config.seed, seeding.SAMPLES))
+
+    # -- exploitation -------------------------------------------------------------------------
+    def _exploit(self, step: int) -> None:
+        rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step)
+        fitness = {m.slot: m.fitness for m in self.members}
+        plans = plan_generation(fitness, self.config.tau, rng)
+        cache: dict[int, tuple] = {}
+
+        def parent(slot: int):
+            if slot not in cache:
+                genome, state, _ = load_member(self.store.absolute(self.members[slot].checkpoint))
+                cache[slot] = (genome, state)
+            return cache[slot]
+
+        new_members = {}
+        for plan in plans:
+            p1, p2 = self.members[plan.primary], self.members[plan.donor]
+            child_rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + plan.slot)
+            genome, state, record = self.algorithm.make_child(self.task, parent(plan.primary), parent(plan.donor), child_rng)
+            uid = self.next_uid
+            self.next_uid += 1
+            path = self.store.member_path(step, uid)
+            save_member(path, genome, state, uid, {"step": step, "born": True})
+            replaced = self.members[plan.slot]
+            record.primary, record.donor = p1.uid, p2.uid
+            self.store.append("child_created", step=step, slot=plan.slot, uid=uid, parents=[p1.uid, p2.uid],
+                              replaced_uid=replaced.uid, genome=genome, **record.to_dict())
+            self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid,
+                              old_fitness=replaced.fitness)
+            new_members[plan.slot] = Member(slot=plan.slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
+                                            init_seed=record.seed or 0, born_step=step, parents=[p1.uid, p2.uid])
+            self._notify("on_child", step, new_members[plan.slot], record)
+        for slot, member in new_members.items():
+            self.members[slot] = member
+
+    def _refresh(self, step: int) -> None:
+        for member in self.members:
+            genome, state, _ = load_member(self.store.absolute(member.checkpoint))
+            rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
+            state, record = self.algorithm.refresh(self.task, genome, state, rng)
+            path = self.store.member_path(step, member.uid, "-sp")
+            save_member(path, genome, state, member.uid, {"step": step, "refreshed": True})
+            member.checkpoint = self.store.relative(path)
+            self.store.append("member_refreshed", step=step, slot=member.slot, uid=member.uid, **record.to_dict())
+
+    # -- persistence --------------------------------------------------------------------------
+    def _write_manifest(self, finished: bool = False) -> None:
+        self.store.write_manifest({
+            "step_done": self.step_done,
+            "steps": self.config.steps,
+            "next_uid": self.next_uid,
+            "members": [m.to_dict() for m in self.members],
+            "best": self.best,
+            "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
+            "finished": finished,
+        })
+
+    def _load_manifest(self) -> None:
+        manifest = self.store.read_manifest()
+        self.members = [Member(**m) for m in manifest["members"]]
+        if len(self.members) != self.config.population:
+            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says "
+                              f"population {self.config.population}")
+        self.step_done = manifest["step_done"]
+        self.next_uid = manifest["next_uid"]
+        self.best = manifest.get("best")
+        self.elapsed_before = manifest.get("elapsed_s", 0.0)
+        if not manifest.get("finished"):
+            self.store.append("run_resumed", from_step=self.step_done + 1)
+
+    def _prune(self, step: int) -> None:
+        referenced = {m.checkpoint for m in self.members if m.checkpoint}
+        self.store.prune_checkpoints(step - self.config.keep_checkpoints + 1, referenced)
+
+    # -- the end ------------------------------------------------------------------------------
+    def final_member(self) -> tuple[str, dict, Path]:
+        """(selection, info, checkpoint path) of the network the run delivers."""
+        selection = self.config.final_selection or self.task.default_final_selection
+        if selection == "best-ever" and self.best is not None:
+            return selection, dict(self.best), self.store.best_dir / "member.pt"
+        order = rank({m.slot: m.fitness for m in self.members}, seeding.rng_for(self.config.seed, seeding.FINAL))
+        leader = self.members[order[0]]
+        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.step_done, "genome": leader.genome,
+                "slot": leader.slot}
+        return "best-last", info, self.store.absolute(leader.checkpoint)
+
+    def _finish(self) -> dict:
+        selection, info, path = self.final_member()
+        genome, state, _ = load_member(path)
+        self.progress.note(f"final evaluation of member {info['uid']} ({selection}) ...")
+        final_dir = self.store.root / "final"
+        final_dir.mkdir(exist_ok=True)
+        shutil.copyfile(path, final_dir / "member.pt")
+        metrics = self.task.final_evaluate(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
+        elapsed = self.elapsed_before + time.time() - self._started
+        summary: dict[str, Any] = {
+            "algorithm": self.config.algorithm,
+            "task": self.config.task.get("name"),
+            "seed": self.config.seed,
+            "population": self.config.population,
+            "steps": self.config.steps,
+            "steps_done": self.step_done + 1,
+            "final_selection": selection,
+            "best_fitness": info["fitness"],
+            "best_uid": info["uid"],
+            "best_genome": info["genome"],
+            "fitness_name": self.task.fitness_name,
+            "final_metric_name": self.task.final_metric_name,
+            "final_metric": metrics.get(self.task.final_metric_name),
+            "final_metrics": metrics,
+            "final_checkpoint": "final/member.pt",
+            "wall_time_s": round(elapsed, 2),
+            "finished": True,
+        }
+        self.store.write_summary(summary)
+        self._write_manifest(finished=True)
+        self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid")})
+        self._notify("on_finish", summary)
+        self.progress.finish(summary)
+        return summary
+
+    def _notify(self, hook: str, *args) -> None:
+        for observer in self.observers:
+            method = getattr(observer, hook, None)
+            if method is not None:
+                method(*args)
