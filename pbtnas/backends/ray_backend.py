@@ -1,0 +1,366 @@
+"""Run member steps on Ray Core: a pool of actors, each holding one slot of the cluster's
+resources (``cpus_per_member`` CPUs, ``gpus_per_member`` GPUs, fractions allowed).
+
+Why actors rather than plain tasks: an actor keeps its task (data set, imports) warm between
+steps like a local worker, the pool size is exactly the number of slots, and the driver knows
+which process runs which job, so a worker's death is pinned to one job and the fault test can
+kill a worker that is mid-step.
+
+How a member state travels:
+
+* default: through Ray's object store. The driver reads the input checkpoint, ``ray.put``\\ s it,
+  the actor writes it to its own temporary folder, runs the ordinary
+  :func:`~pbtnas.backends.worker.execute_job`, and returns the trained checkpoint's bytes; the
+  driver writes them atomically to the run directory. Works on any cluster without a shared disk.
+* ``storage`` set: through a shared folder or fsspec URL (:mod:`pbtnas.storage`); only keys
+  travel through Ray. Useful when states are large.
+
+Never over ssh or rsync. The run directory lives with the driver only, so ``pbtnas resume``
+works as on a laptop.
+
+Worker loss (a killed process, an out-of-memory kill, a lost node) comes back as a result with
+``lost_worker=True``; the runner decides whether to retry. Ray's own task/actor retries are off
+so that every retry is the runner's and lands in the journal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import PbtnasError, require
+from ..store import atomic_write_bytes
+from .base import Backend, TrainJob, TrainResult
+
+#: seconds the first actor may take to start (imports torch) before the backend gives up
+START_TIMEOUT_S = 180.0
+
+
+class MemberWorker:
+    """The actor body: runs one member step at a time in this process (see module docstring)."""
+
+    def __init__(self, threads: int = 1):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        self.dir = tempfile.mkdtemp(prefix="pbtnas-ray-worker-")
+        self._storages: dict = {}
+
+    def info(self) -> dict:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "version": pbtnas_version()}
+
+    def _storage(self, url: str):
+        from ..storage import open_storage
+
+        if url not in self._storages:
+            self._storages[url] = open_storage(url)
+        return self._storages[url]
+
+    def read_probe(self, storage_url: str, key: str) -> bytes:
+        return self._storage(storage_url).get(key)
+
+    def run(self, job: TrainJob, state: bytes | None, storage_url: str | None, in_key: str | None,
+            out_key: str | None) -> tuple[TrainResult, bytes | None, bool]:
+        """Execute ``job`` with local temporary paths; return (result, output bytes, output exists)."""
+        from .worker import execute_job
+
+        tag = uuid.uuid4().hex[:8]
+        local_in = None
+        if job.state_in is not None:
+            data = state if storage_url is None else self._storage(storage_url).get(in_key)
+            local_in = os.path.join(self.dir, f"in-{tag}.pt")
+            Path(local_in).write_bytes(data)
+        local_out = os.path.join(self.dir, f"out-{tag}.pt")
+        try:
+            result = execute_job(replace(job, state_in=local_in, state_out=local_out))
+            out, exists = None, os.path.exists(local_out)
+            if exists:
+                out = Path(local_out).read_bytes()
+                if storage_url is not None:
+                    self._storage(storage_url).put(out_key, out)
+                    out = None
+            result.state_out = job.state_out
+            return result, out, exists
+        finally:
+            for path in (local_in, local_out):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+
+
+class _Actor:
+    """Driver-side handle of one pool actor."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.info_ref = handle.info.remote()  # resolves once the process is up
+        self.busy = False
+
+
+class RayBackend(Backend):
+    """A pool of Ray actors, one job each at a time; see the module docstring."""
+
+    name = "ray"
+
+    def __init__(self, cpus_per_member: float = 1.0, gpus_per_member: float = 0.0, address: str = "",
+                 storage: str = "", threads: int = 1, max_workers: int = 0):
+        self.ray = require("ray", "ray")
+        self.cpus, self.gpus, self.threads = float(cpus_per_member), float(gpus_per_member), threads
+        if self.cpus < 0 or self.gpus < 0 or (self.cpus == 0 and self.gpus == 0):
+            raise PbtnasError(f"cpus_per_member ({cpus_per_member}) and gpus_per_member ({gpus_per_member}) "
+                              "must be >= 0 and not both 0")
+        self._storage = None
+        if storage:
+            from ..storage import check_writable, open_storage
+
+            self._storage = open_storage(storage)
+            self._probe_key = check_writable(self._storage)
+        self._token = f"run-{uuid.uuid4().hex[:12]}"
+        self._owns_ray = _connect(self.ray, address)
+        try:
+            self._slots = self._check_resources(max_workers)
+            self._remote = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
+                                           max_task_retries=0)(MemberWorker)
+            self._idle: list[_Actor] = []
+            self._all: list[_Actor] = []
+            self._queue: deque[TrainJob] = deque()
+            self._running: dict = {}  # object ref -> (job, actor, in_key, out_key)
+            self._ready: list[TrainResult] = []
+            self._uploaded: dict[str, tuple[str, tuple]] = {}  # local path -> (storage key, signature)
+            self._check_first_worker()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_config(cls, config) -> "RayBackend":
+        """Connect (or start a local Ray) and check everything a run needs before it trains."""
+        return cls(config.cpus_per_member, config.gpus_per_member, config.ray_address, config.storage,
+                   config.threads_per_member, config.workers)
+
+    # -- checks before training ---------------------------------------------------------------
+    def _check_resources(self, max_workers: int) -> int:
+        total = self.ray.cluster_resources()
+        have_cpu, have_gpu = float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0))
+        if self.cpus > have_cpu + 1e-9:
+            raise PbtnasError(f"the Ray cluster has {have_cpu:g} CPUs but cpus_per_member is {self.cpus:g}; "
+                              "lower --cpus-per-member or add nodes")
+        if self.gpus > have_gpu + 1e-9:
+            raise PbtnasError(f"the Ray cluster has {have_gpu:g} GPUs but gpus_per_member is {self.gpus:g}; "
+                              "use --gpus-per-member 0 or a cluster with GPUs")
+        fits = [math.floor(have_cpu / self.cpus + 1e-9)] if self.cpus > 0 else []
+        if self.gpus > 0:
+            fits.append(math.floor(have_gpu / self.gpus + 1e-9))
+        slots = max(1, min(fits))
+        return min(slots, max_workers) if max_workers > 0 else slots
+
+    def _check_first_worker(self) -> None:
+        """Start one actor and wait for it: proves workers can import pbtnas (same version) and,
+        with a storage location, read what the driver wrote there."""
+        actor = self._new_actor()
+        try:
+            info = self.ray.get(actor.info_ref, timeout=START_TIMEOUT_S)
+        except self.ray.exceptions.GetTimeoutError:
+            raise PbtnasError(f"no Ray worker with {self.cpus:g} CPUs / {self.gpus:g} GPUs started within "
+                              f"{START_TIMEOUT_S:.0f} s; is the cluster busy or short of resources?") from None
+        except self.ray.exceptions.RayError as exc:
+            raise PbtnasError(f"a Ray worker could not start: {_first_line(exc)} "
+                              "(is pbtnas installed on every node?)") from None
+        if info["version"] != pbtnas_version():
+            raise PbtnasError(f"Ray worker on {info['host']} runs pbtnas {info['version']}, the driver "
+                              f"{pbtnas_version()}; install the same version on every node")
+        if self._storage is not None:
+            try:
+                self.ray.get(actor.handle.read_probe.remote(self._storage.spec(), self._probe_key),
+                             timeout=START_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - any failure means the workers cannot use it
+                raise PbtnasError(f"storage {self._storage.url!r} is not readable from the Ray worker on "
+                                  f"{info['host']}: {_first_line(exc)}; use a folder all nodes mount or a URL"
+                                  ) from None
+            finally:
+                self._storage.delete(self._probe_key)
+
+    # -- the Backend interface ----------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    def submit(self, job: TrainJob) -> None:
+        self._queue.append(job)
+        self._dispatch()
+
+    def next_result(self) -> TrainResult:
+        while not self._ready:
+            if not self._running:
+                raise RuntimeError("no job pending")
+            done, _ = self.ray.wait(list(self._running), num_returns=1)
+            self._collect(done[0])
+            self._dispatch()
+        return self._ready.pop(0)
+
+    def pending(self) -> int:
+        return len(self._queue) + len(self._running) + len(self._ready)
+
+    def running_workers(self) -> dict[int, int]:
+        """``{uid: pid}`` of the worker processes running a job now (fault tests, monitoring)."""
+        out = {}
+        for job, actor, _, _ in list(self._running.values()):
+            try:
+                out[job.uid] = self.ray.get(actor.info_ref, timeout=30)["pid"]
+            except self.ray.exceptions.RayError:
+                continue
+        return out
+
+    def close(self) -> None:
+        for actor in getattr(self, "_all", []):
+            try:
+                self.ray.kill(actor.handle)
+            except Exception:  # noqa: BLE001 - already dead
+                pass
+        self._all, self._idle, self._running = [], [], {}
+        if self._storage is not None:
+            self._storage.delete_prefix(self._token)
+        if getattr(self, "_owns_ray", False) and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._owns_ray = False
+
+    # -- internals ----------------------------------------------------------------------------
+    def _new_actor(self) -> _Actor:
+        actor = _Actor(self._remote.remote(self.threads))
+        self._all.append(actor)
+        return actor
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            if self._idle:
+                actor = self._idle.pop()
+            elif len(self._all) < self._slots:
+                actor = self._new_actor()
+            else:
+                return
+            job = self._queue.popleft()
+            state, in_key, out_key = None, None, None
+            if self._storage is None:
+                if job.state_in is not None:
+                    state = self.ray.put(Path(job.state_in).read_bytes())
+            else:
+                in_key = self._upload(job.state_in) if job.state_in is not None else None
+                out_key = f"{self._token}/out/{job.step}/{job.uid}-{job.attempt}.pt"
+            ref = actor.handle.run.remote(job, state, self._storage and self._storage.spec(), in_key, out_key)
+            actor.busy = True
+            self._running[ref] = (job, actor, in_key, out_key)
+
+    def _upload(self, path: str) -> str:
+        """Storage key holding ``path``'s bytes; a file that came from storage is not sent again."""
+        stat = os.stat(path)
+        signature = (stat.st_size, stat.st_mtime_ns)
+        known = self._uploaded.get(path)
+        if known and known[1] == signature:
+            return known[0]
+        key = f"{self._token}/in/{uuid.uuid4().hex}.pt"
+        self._storage.put(key, Path(path).read_bytes())
+        self._uploaded[path] = (key, signature)
+        return key
+
+    def _collect(self, ref) -> None:
+        job, actor, in_key, out_key = self._running.pop(ref)
+        try:
+            result, data, exists = self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:  # our code raised (e.g. storage I/O): retryable
+            actor.busy = False
+            self._idle.append(actor)
+            self._ready.append(_lost(job, f"worker raised {_first_line(exc)}"))
+            return
+        except self.ray.exceptions.RayError as exc:  # the process or node is gone
+            self._discard(actor)
+            self._ready.append(_lost(job, f"Ray worker lost ({type(exc).__name__}): {_first_line(exc)}"))
+            return
+        actor.busy = False
+        self._idle.append(actor)
+        if exists:
+            if self._storage is None:
+                atomic_write_bytes(Path(job.state_out), data)
+            else:
+                atomic_write_bytes(Path(job.state_out), self._storage.get(out_key))
+                stat = os.stat(job.state_out)
+                self._uploaded[job.state_out] = (out_key, (stat.st_size, stat.st_mtime_ns))
+        if in_key is not None and not any(k == in_key for _, _, k, _ in self._running.values()):
+            self._storage.delete(in_key)
+            self._uploaded = {p: v for p, v in self._uploaded.items() if v[0] != in_key}
+        self._ready.append(result)
+
+    def _discard(self, actor: _Actor) -> None:
+        try:
+            self.ray.kill(actor.handle)
+        except Exception:  # noqa: BLE001 - already dead
+            pass
+        if actor in self._all:
+            self._all.remove(actor)
+        if actor in self._idle:
+            self._idle.remove(actor)
+
+
+def pbtnas_version() -> str:
+    """The installed pbtnas version (driver and workers must agree)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pbtnas")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _connect(ray, address: str) -> bool:
+    """Join or start Ray; return whether this process started it (and so must shut it down).
+
+    Bad addresses fail here with one message, before any member trains."""
+    if ray.is_initialized():
+        return False  # an embedding program (or a test) already connected
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    if not address:
+        try:
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - ray raises many types for a failed start
+            raise PbtnasError(f"could not start a local Ray: {_first_line(exc)}") from None
+        return True
+    if address != "auto":
+        _probe_tcp(address)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        hint = ("start one with 'ray start --head' or leave --address out to start a local Ray"
+                if address == "auto" else "check the address and that the cluster runs the same Ray version")
+        raise PbtnasError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}; {hint}") from None
+    return True
+
+
+def _probe_tcp(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a host that does not answer (ray.init would retry for a long time)."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise PbtnasError(f"Ray address {address!r} must be 'auto', HOST:PORT or ray://HOST:PORT")
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise PbtnasError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc} after "
+                          f"{time.monotonic() - start:.1f} s); is the head node running and the port open?"
+                          ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _lost(job: TrainJob, reason: str) -> TrainResult:
+    return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out,
+                       error=reason, attempt=job.attempt, lost_worker=True)
