@@ -26,8 +26,8 @@ def register(sub) -> None:
 def run_command(args) -> int:
     config = config_from_args(args)
     out = args.out or default_run_dir(args.source, config)
-    print(f"run directory: {out}", file=sys.stderr)
     runner = make_runner(config, out, quiet=args.quiet)
+    print(f"run directory: {out}", file=sys.stderr)
     summary = runner.start().run()
     print(json.dumps(_brief(summary), indent=2))
     return 0

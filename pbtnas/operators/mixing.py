@@ -92,6 +92,9 @@ def transplant(
                 for name in keys_under(list(source), prefixes):
                     if is_shadow:
                         target[name] = source[name].clone()
+                    elif gam == 0.0 and fresh is None:  # (lambda, 0): no fresh model needed
+                        tensor = source[name]
+                        target[name] = tensor.clone() if lam == 1.0 or not torch.is_floating_point(tensor) else lam * tensor
                     else:
                         if fresh is None or name not in fresh.models.get(key, {}):
                             raise KeyError(

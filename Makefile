@@ -1,0 +1,33 @@
+# Two commands for a fresh machine: `make run` (install + the default search) and
+# `make test` (install + the test suite). Everything lives in a local virtualenv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+EXTRAS ?= test,report,gan,rl,ray,tensorboard
+
+.PHONY: install run test test-slow bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# the CPU build of torch first, so the package's torch range installs nothing more
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+run: install
+	$(VENV)/bin/pbtnas run classification
+
+test: install
+	$(PY) -m pytest
+
+test-slow: install
+	$(PY) -m pytest -m slow
+
+bench: install
+	$(PY) benchmarks/classification_overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,105 @@
+"""The command line as a user meets it: smoke runs, kill -9 and resume, clear errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pbtnas.cli import main
+from pbtnas.store import RunStore
+
+TINY = ["--set", "task.dataset=digits", "--set", "task.width=4", "--set", "task.cells=2",
+        "--set", "task.batches_per_step=3", "--population", "4", "--steps", "3", "--seed", "5"]
+
+
+def cli(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
+def test_run_status_and_space(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "classification", *TINY, "--backend", "inprocess", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    summary = json.loads(printed.out)
+    assert summary["steps_done"] == 3 and summary["final_metric_name"] == "test_accuracy"
+    assert "step 3/3" in printed.err and "best" in printed.err and "left" in printed.err
+    assert main(["status", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "slot  member  born  parents  fitness  genome" in table and "finished" in table
+    assert main(["space", "classification"]) == 0
+    assert "cell0.op0" in capsys.readouterr().out
+
+
+def test_yaml_config_with_preset_base(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("preset: classification-digits\npopulation: 4\nsteps: 2\nbackend: inprocess\n"
+                   "task:\n  width: 4\n  cells: 2\n  batches_per_step: 2\n")
+    assert main(["run", str(cfg), "--algorithm", "mutation", "--out", str(tmp_path / "r")]) == 0
+    assert json.loads(capsys.readouterr().out)["algorithm"] == "mutation"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["run", "classification", "--set", "colour=red"], "unknown config key(s) ['colour']"),
+    (["run", "classification", "--set", "task.colour=red"], "unknown task option(s) ['colour']"),
+    (["run", "classification", "--population", "3"], "population must be at least 4"),
+    (["run", "classification", "--set", "tau=0.9"], "lower tau"),
+    (["run", "classification", "--set", "population=lots"], "'population' must be a int"),
+    (["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz"],
+     "task.data_path 'missing.npz' does not exist"),
+    (["run", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+    (["resume", "nowhere"], "not a pbtnas run directory"),
+    (["status", "nowhere"], "no population.json"),
+])
+def test_user_mistakes_give_one_clear_line(tmp_path, capsys, args, message):
+    code = main(args + ["--out", str(tmp_path / "r")] if args[0] == "run" else args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], err
+
+
+def test_error_in_a_subprocess_has_no_traceback():
+    result = cli("run", "no-such-preset")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: unknown preset")
+
+
+def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
+    args = ["classification", "--set", "task.dataset=digits", "--set", "task.width=8", "--set", "task.cells=2",
+            "--set", "task.batches_per_step=25", "--population", "4", "--steps", "4", "--seed", "11",
+            "--backend", "local", "--workers", "2", "--quiet"]
+    reference = cli("run", *args, "--backend", "inprocess", "--out", str(tmp_path / "ref"), timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "pbtnas", "run", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    journal = out / "journal.jsonl"
+    deadline = time.time() + 240
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        # kill once step 2 has begun reporting members but is not finished
+        if journal.exists():
+            events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+            if any(e["event"] == "member_trained" and e["step"] == 2 for e in events) and \
+                    not any(e["event"] == "step_done" and e["step"] == 2 for e in events):
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    assert killed, "the run finished before it could be killed mid-step"
+    assert RunStore(out).read_manifest()["step_done"] == 1
+    resumed = cli("resume", str(out), "--quiet", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = json.loads(reference.stdout), json.loads(resumed.stdout)
+    for key in ("best_fitness", "final_metric", "steps_done"):
+        assert a[key] == b[key], key
+    ref_trace = [(e["step"], e["uid"], e["fitness"]) for e in RunStore(tmp_path / "ref").iter_events("member_trained")]
+    got_trace = [(e["step"], e["uid"], e["fitness"]) for e in RunStore(out).iter_events("member_trained")]
+    assert sorted(ref_trace) == sorted(got_trace)
