@@ -86,14 +86,14 @@ class AsyncRunner(Runner):
         self.slot_steps[slot] = step + 1
         done_in_step = sum(1 for s in self.slot_steps if s > step)
         self.progress.member_done(step, done_in_step, self.best and self.best["fitness"], result)
-        self._notify("on_member_result", step, member, result)
         if step < self.config.steps - 1:
             if self.algorithm.exploits and should_exploit(step, self.config.steps,
                                                           self.config.exploit_every_first_half):
                 self._maybe_replace(slot, step)
             elif self.algorithm.refresh_every_step:
                 self._refresh_one(self.members[slot], step)
-        self._write_manifest()
+        self._write_manifest()  # the commit point of this result
+        self._notify("on_member_result", step, member, result)
 
     def _check_failures(self, result: TrainResult) -> None:
         if result.error and not result.diverged:
