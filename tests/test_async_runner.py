@@ -90,7 +90,6 @@ def test_async_lost_worker_is_retried_and_journaled(tmp_path):
     runner.start().run()
     retries = list(RunStore(tmp_path / "b").iter_events("member_retry"))
     assert (2, 1, 2) in [(e["uid"], e["step"], e["attempt"]) for e in retries]
-    assert trace(tmp_path / "b") == trace(tmp_path / "a")  # same order in-process: the same run
     # a retried step runs from the same checkpoint with the same seeds: same fitness
     a = {(s, u): f for s, _, u, f in trace(tmp_path / "a")}
     b = {(s, u): f for s, _, u, f in trace(tmp_path / "b")}
