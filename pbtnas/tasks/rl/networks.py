@@ -41,15 +41,16 @@ class SearchedMLP(nn.Module):
         self.fc_in = nn.Linear(in_dim, hidden)
         self.layers = nn.ModuleList([make_mlp_layer(genome[f"{prefix}.layer{i}"], hidden, spectral)
                                      for i in range(N_LAYERS)])
-        self.acts = nn.ModuleList([make_activation(genome[f"{prefix}.act{i}"]) for i in range(N_LAYERS + 1)])
+        self.act_in = make_activation(genome[f"{prefix}.act0"])
+        self.acts = nn.ModuleList([make_activation(genome[f"{prefix}.act{i + 1}"]) for i in range(N_LAYERS)])
         self.head = nn.Linear(hidden, out_dim)
         for fc in (self.fc_in, self.head):
             nn.init.orthogonal_(fc.weight)
             nn.init.zeros_(fc.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.acts[0](self.fc_in(x))
-        for layer, act in zip(self.layers, self.acts[1:]):
+        x = self.act_in(self.fc_in(x))
+        for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
         return self.head(x)
 
@@ -92,14 +93,15 @@ class Encoder(nn.Module):
         self.conv0 = SNConv2d(obs_shape[0], channels, 3, spectral=False, stride=2, padding=0)
         self.layers = nn.ModuleList([make_conv_layer(genome[f"encoder.layer{i}"], channels, spectral)
                                      for i in range(N_LAYERS)])
-        self.acts = nn.ModuleList([make_activation(genome[f"encoder.act{i}"]) for i in range(N_LAYERS + 1)])
+        self.act_in = make_activation(genome["encoder.act0"])
+        self.acts = nn.ModuleList([make_activation(genome[f"encoder.act{i + 1}"]) for i in range(N_LAYERS)])
         side = (obs_shape[1] - 3) // 2 + 1
         self.repr_dim = channels * side * ((obs_shape[2] - 3) // 2 + 1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs / 255.0 - 0.5
-        x = self.acts[0](self.conv0(x))
-        for layer, act in zip(self.layers, self.acts[1:]):
+        x = self.act_in(self.conv0(x))
+        for layer, act in zip(self.layers, self.acts):
             x = act(layer(x))
         return x.flatten(1)
 

@@ -1,0 +1,304 @@
+"""Reinforcement learning on MuJoCo control with a DrQ-v2-style agent whose actor, critic and
+(from pixels) encoder are searched (SPEC §4.3, issue 4).
+
+One PBT step of a member: reset the training environment with a seed from the member's step
+seed, act for ``frames_per_step`` frames (uniformly random actions for the first
+``seed_frames`` frames of the member's life, then the actor plus Gaussian noise whose std
+follows ``linear(1.0 -> 0.1)`` over ``std_schedule_frames``), store every step in the replay
+buffer, and update actor and critic every ``update_every`` agent steps. The frame counter that
+drives the schedule lives in ``MemberState.extra`` and is inherited by a child from its primary
+parent, so exploitation never restarts exploration. Fitness is the mean return of
+``eval_episodes`` deterministic episodes on seeds kept apart from training seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError
+from ...space import Genome
+from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from ...task import Task, doc
+from .agent import Nets, linear_schedule, noisy_action, update
+from .envs import FrameStack, make_env
+from .networks import Actor, Critic, DeployedActor, Encoder
+from .replay import ReplayBuffer
+from .space import gene_modules, rl_space
+
+#: training episodes draw their seeds below this; evaluation episodes at and above it
+EVAL_SEED_BASE = 2**30
+#: final evaluation episodes use seeds disjoint from the fitness episodes
+FINAL_SEED_BASE = EVAL_SEED_BASE + 100_000
+
+
+@dataclass
+class RLOptions:
+    """Options of the RL task (config section ``task``)."""
+
+    env: str = doc("dm_control 'domain-task' (e.g. cheetah-run) or gymnasium 'Name-vN' (e.g. HalfCheetah-v5)", "cheetah-run")
+    pixels: bool = doc("learn from 84x84 pixels with the searched encoder (dm_control only)", False)
+    image_size: int = doc("side of rendered frames with pixels", 84)
+    frame_stack: int = doc("frames stacked as the observation with pixels", 3)
+    action_repeat: int = doc("environment frames per agent action (rewards summed)", 2)
+    episode_frames: int = doc("frames per episode (dm_control's time limit is 1000)", 1000)
+    hidden_dim: int = doc("hidden width of actor and critic MLPs (paper: 1024)", 1024)
+    encoder_channels: int = doc("channels of the pixel encoder", 32)
+    lr: float = doc("Adam learning rate of actor, critic and encoder", 1e-4)
+    batch_size: int = doc("replay batch size per update", 256)
+    gamma: float = doc("discount factor", 0.99)
+    nstep: int = doc("n of n-step returns", 3)
+    critic_tau: float = doc("Polyak rate of the target critic", 0.01)
+    update_every: int = doc("agent steps between updates", 2)
+    seed_frames: int = doc("frames of uniformly random actions at the start of a member's life", 4000)
+    std_start: float = doc("exploration std at frame 0", 1.0)
+    std_end: float = doc("exploration std after the schedule", 0.1)
+    std_schedule_frames: int = doc("frames over which the std falls linearly from std_start to std_end", 500_000)
+    stddev_clip: float = doc("clip of the target-policy and actor-update noise", 0.3)
+    augment_pad: int = doc("random-shift augmentation padding in pixels (pixels only; 0 = off)", 4)
+    frames_per_step: int = doc("environment frames each member acts per PBT step", 10_000)
+    buffer_capacity: int = doc("replay buffer capacity in agent steps (bounded memory)", 1_000_000)
+    buffer: str = doc("'member': one buffer per member, inherited by children and checkpointed; "
+                      "'shared': one buffer per worker process shared by its members (not checkpointed)", "member")
+    eval_episodes: int = doc("deterministic episodes per fitness evaluation", 10)
+    final_eval_episodes: int = doc("episodes of the final, held-apart evaluation", 30)
+    device: str = doc("torch device members train on", "cpu")
+
+
+class RLTask(Task):
+    """Search the actor/critic (and encoder) of a DrQ-v2-style agent; fitness: mean eval return."""
+
+    Options = RLOptions
+    shadow_models = {"critic_target": "critic"}
+    fitness_name = "eval_return"
+    final_metric_name = "final_return"
+    default_final_selection = "best-last"
+
+    def __init__(self, options: RLOptions):
+        super().__init__(options)
+        o = options
+        if o.buffer not in ("member", "shared"):
+            raise ConfigError(f"task.buffer must be 'member' or 'shared', got {o.buffer!r}")
+        for name in ("hidden_dim", "batch_size", "nstep", "update_every", "frames_per_step", "action_repeat",
+                     "eval_episodes", "final_eval_episodes", "frame_stack", "image_size", "encoder_channels"):
+            if getattr(o, name) < 1:
+                raise ConfigError(f"task.{name} must be at least 1, got {getattr(o, name)}")
+        if o.pixels and o.image_size < 8:
+            raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
+        if o.buffer_capacity < o.nstep + o.frame_stack + 1:
+            raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
+        self.space = rl_space(o.pixels)
+        self._envs: dict[str, object] = {}
+        self._shared_buffer: ReplayBuffer | None = None
+
+    # -- environments ------------------------------------------------------------------------
+    def env(self, role: str = "train"):
+        """The (lazily built, cached) environment used for ``role`` ('train' or 'eval')."""
+        if role not in self._envs:
+            o = self.options
+            env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames)
+            self._check_shapes(env)
+            self._envs[role] = env
+        return self._envs[role]
+
+    def _check_shapes(self, env) -> None:
+        if self.options.pixels:
+            if len(env.obs_shape) != 3 or env.obs_shape[0] != 3:
+                raise ConfigError(f"pixel observations must be RGB frames (3, H, W), got {env.obs_shape}")
+        elif len(env.obs_shape) != 1 or env.obs_shape[0] < 1:
+            raise ConfigError(f"state observations must be a non-empty vector, got shape {env.obs_shape}")
+        if env.action_dim < 1:
+            raise ConfigError(f"the action space must be a non-empty vector, got {env.action_dim} dims")
+
+    @property
+    def obs_shape(self) -> tuple:
+        """Shape of the agent's observation (frames stacked on channels with pixels)."""
+        shape = self.env().obs_shape
+        return (shape[0] * self.options.frame_stack, *shape[1:]) if self.options.pixels else tuple(shape)
+
+    # -- architecture ------------------------------------------------------------------------
+    def gene_modules(self, gene: str) -> dict[str, list[str]]:
+        return gene_modules(self.space, gene)
+
+    def build_nets(self, genome: Genome) -> Nets:
+        """Untrained networks of a genome (the task's normal initialisation; global RNG)."""
+        o = self.options
+        encoder = Encoder(genome, self.obs_shape, o.encoder_channels) if o.pixels else None
+        repr_dim = encoder.repr_dim if encoder is not None else self.obs_shape[0]
+        action_dim = self.env().action_dim
+        actor = Actor(genome, repr_dim, action_dim, o.hidden_dim)
+        critic = Critic(genome, repr_dim, action_dim, o.hidden_dim)
+        return Nets(actor=actor, critic=critic, critic_target=copy.deepcopy(critic), encoder=encoder)
+
+    def init_state(self, genome: Genome, seed: int) -> MemberState:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            nets = self.build_nets(genome)
+        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic),
+                  "critic_target": state_dict_cpu(nets.critic_target)}
+        optim = {"actor": {}, "critic": {}}
+        if nets.encoder is not None:
+            models["encoder"] = state_dict_cpu(nets.encoder)
+            optim["encoder"] = {}
+        # The buffer is allocated on the first training step: a fresh model for shrink-perturb
+        # must stay cheap.
+        extra = {"frames": 0, "updates": 0, "episodes": 0, "buffer": None}
+        return MemberState(models=models, optim=optim, extra=extra)
+
+    def load_nets(self, genome: Genome, state: MemberState, train: bool) -> Nets:
+        """Networks of a member with its weights loaded strictly (and optimizers when ``train``)."""
+        nets = self.build_nets(genome)
+        dev = self.device
+        for key in ("actor", "critic", "critic_target", "encoder"):
+            module = getattr(nets, key)
+            if module is not None:
+                module.load_state_dict(state.models[key], strict=True)
+                module.to(dev)
+        nets.critic_target.eval()  # its spectral-norm vectors follow the critic by Polyak averaging
+        if train:
+            lr = self.options.lr
+            nets.actor_opt = torch.optim.Adam(nets.actor.parameters(), lr=lr)
+            nets.critic_opt = torch.optim.Adam(nets.critic.parameters(), lr=lr)
+            restore_optimizer(nets.actor_opt, nets.actor, state.optim.get("actor", {}))
+            restore_optimizer(nets.critic_opt, nets.critic, state.optim.get("critic", {}))
+            if nets.encoder is not None:
+                nets.encoder_opt = torch.optim.Adam(nets.encoder.parameters(), lr=lr)
+                restore_optimizer(nets.encoder_opt, nets.encoder, state.optim.get("encoder", {}))
+        else:
+            for m in (nets.actor, nets.critic, nets.encoder):
+                if m is not None:
+                    m.eval()
+        return nets
+
+    def build_module(self, genome: Genome, state: MemberState) -> torch.nn.Module:
+        nets = self.load_nets(genome, state, train=False)
+        env = self.env()
+        module = DeployedActor(nets.encoder, nets.actor, self.obs_shape, torch.from_numpy(env.low),
+                               torch.from_numpy(env.high))
+        return module.to(self.device).eval()
+
+    # -- training ----------------------------------------------------------------------------
+    def _buffer(self, state: MemberState) -> ReplayBuffer:
+        o = self.options
+        env = self.env()
+        dtype = torch.uint8 if o.pixels else torch.float32
+        stack = o.frame_stack if o.pixels else 1
+        if o.buffer == "shared":
+            if self._shared_buffer is None:
+                self._shared_buffer = ReplayBuffer(o.buffer_capacity, env.obs_shape, dtype, env.action_dim, stack)
+            return self._shared_buffer
+        saved = state.extra.get("buffer")
+        if saved is None:
+            return ReplayBuffer(o.buffer_capacity, env.obs_shape, dtype, env.action_dim, stack)
+        # Copy: the caller's input state must stay as it was (a retried step starts from it).
+        return ReplayBuffer.from_state({k: (v.clone() if torch.is_tensor(v) else v) for k, v in saved.items()})
+
+    def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(obs, device=self.device).unsqueeze(0).float()
+
+    def train_step(self, genome: Genome, state: MemberState, step: int, seed: int):
+        o = self.options
+        nets = self.load_nets(genome, state, train=True)
+        buffer = self._buffer(state)
+        env = self.env("train")
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(int(seed))
+        frames, updates, episodes = (int(state.extra.get(k, 0)) for k in ("frames", "updates", "episodes"))
+        stacker = FrameStack(o.frame_stack) if o.pixels else None
+
+        def start_episode():
+            first = env.reset(int(rng.integers(EVAL_SEED_BASE)))  # training seeds lie below EVAL_SEED_BASE
+            buffer.add_first(first)
+            return stacker.reset(first) if stacker else first
+
+        obs = start_episode()
+        returns, ep_return, losses = [], 0.0, []
+        n_steps = max(1, o.frames_per_step // o.action_repeat)
+        for t in range(n_steps):
+            std = linear_schedule(o.std_start, o.std_end, o.std_schedule_frames, frames)
+            if frames < o.seed_frames:
+                action = torch.rand(env.action_dim, generator=gen) * 2.0 - 1.0
+            else:
+                with torch.no_grad():
+                    nets.actor.eval()
+                    mean = nets.actor(nets.encode(self._obs_tensor(obs)))[0].cpu()
+                    nets.actor.train()
+                action = noisy_action(mean, std, gen, None)
+            next_frame, reward, discount, last = env.step(action.numpy())
+            buffer.add(action, reward, discount, next_frame)
+            obs = stacker.push(next_frame) if stacker else next_frame
+            frames += o.action_repeat
+            ep_return += reward
+            if frames >= o.seed_frames and t % o.update_every == 0 and len(buffer) > o.nstep + 1:
+                batch = [b.to(self.device) for b in buffer.sample(o.batch_size, o.nstep, o.gamma, rng)]
+                losses.append(update(nets, batch, std, gen, tau=o.critic_tau, stddev_clip=o.stddev_clip,
+                                     augment_pad=o.augment_pad if o.pixels else 0))
+                updates += 1
+            if last:
+                returns.append(ep_return)
+                episodes += 1
+                ep_return = 0.0
+                if t + 1 < n_steps:
+                    obs = start_episode()
+
+        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic),
+                  "critic_target": state_dict_cpu(nets.critic_target)}
+        optim = {"actor": _cpu(capture_optimizer(nets.actor_opt, nets.actor)),
+                 "critic": _cpu(capture_optimizer(nets.critic_opt, nets.critic))}
+        if nets.encoder is not None:
+            models["encoder"] = state_dict_cpu(nets.encoder)
+            optim["encoder"] = _cpu(capture_optimizer(nets.encoder_opt, nets.encoder))
+        extra = {**state.extra, "frames": frames, "updates": updates, "episodes": episodes,
+                 "buffer": buffer.state() if o.buffer == "member" else None}
+        metrics = {"frames": frames, "updates": updates, "std": linear_schedule(o.std_start, o.std_end,
+                                                                                 o.std_schedule_frames, frames)}
+        if returns:
+            metrics["train_return"] = float(np.mean(returns))
+        if losses:
+            for key in losses[0]:
+                metrics[key] = float(np.mean([m[key] for m in losses]))
+        return MemberState(models=models, optim=optim, extra=extra), metrics
+
+    # -- evaluation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def episode_returns(self, genome: Genome, state: MemberState, seeds: list[int]) -> list[float]:
+        """Returns of deterministic episodes (the actor's mean action), one per seed."""
+        nets = self.load_nets(genome, state, train=False)
+        env = self.env("eval")
+        out = []
+        for s in seeds:
+            stacker = FrameStack(self.options.frame_stack) if self.options.pixels else None
+            frame = env.reset(s)
+            obs = stacker.reset(frame) if stacker else frame
+            total, last = 0.0, False
+            while not last:
+                action = nets.actor(nets.encode(self._obs_tensor(obs)))[0].cpu().numpy()
+                frame, reward, _, last = env.step(action)
+                obs = stacker.push(frame) if stacker else frame
+                total += reward
+            if not np.isfinite(total):
+                return [float("-inf")]
+            out.append(total)
+        return out
+
+    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+        # The same held-apart seeds for every member and step: fitness compares like with like.
+        seeds = [EVAL_SEED_BASE + k for k in range(self.options.eval_episodes)]
+        return float(np.mean(self.episode_returns(genome, state, seeds)))
+
+    def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        seeds = [FINAL_SEED_BASE + k for k in range(self.options.final_eval_episodes)]
+        returns = self.episode_returns(genome, state, seeds)
+        return {"final_return": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
+                "final_episodes": len(returns), "frames": int(state.extra.get("frames", 0))}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "env": self.options.env, "pixels": self.options.pixels,
+                "genes": len(self.space)}
+
+
+def _cpu(named: dict) -> dict:
+    return {n: {k: (v.to("cpu") if torch.is_tensor(v) else v) for k, v in s.items()} for n, s in named.items()}
