@@ -16,7 +16,12 @@ from collections import deque
 
 import numpy as np
 
-from ...errors import ConfigError, require
+from ...errors import ConfigError, PbtnasError, require
+
+# dm_control picks its OpenGL backend once, when it is first imported, so the choice is made
+# here, before any adapter imports it: EGL renders headless (GPU or Mesa). A user's own
+# MUJOCO_GL (e.g. osmesa, glfw) wins.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 #: the dm_control domains whose default camera for pixels is not camera 0 (as in DrQ-v2)
 _CAMERA = {"quadruped": 2}
@@ -42,9 +47,6 @@ class DMCEnv:
     """A dm_control suite task from states (flattened observation vector) or pixels."""
 
     def __init__(self, name: str, action_repeat: int, pixels: bool, image_size: int, episode_frames: int):
-        if pixels:
-            # dm_control picks its OpenGL backend at import; EGL renders headless on GPUs and Mesa.
-            os.environ.setdefault("MUJOCO_GL", "egl")
         suite = require("dm_control.suite", "rl")
         domain, _, task = name.partition("-")
         task = task.replace("-", "_")
@@ -59,8 +61,19 @@ class DMCEnv:
         spec = self._env.action_spec()
         self.low, self.high = spec.minimum.astype(np.float32), spec.maximum.astype(np.float32)
         self.action_dim = int(spec.shape[0])
+        if pixels:
+            self._check_rendering()
         self.obs_shape = (3, image_size, image_size) if pixels else (
             int(sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())),)
+
+    def _check_rendering(self) -> None:
+        try:
+            self._env.physics.render(8, 8, camera_id=self.camera)
+        except Exception as exc:  # the GL backends raise many unrelated types
+            raise PbtnasError(
+                f"cannot render pixels with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r} ({type(exc).__name__}: {exc}); "
+                "install EGL (libegl1, a GPU driver or Mesa) or set MUJOCO_GL=osmesa before starting pbtnas"
+            ) from None
 
     def _obs(self, ts) -> np.ndarray:
         if self.pixels:
