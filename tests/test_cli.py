@@ -72,7 +72,7 @@ def test_error_in_a_subprocess_has_no_traceback():
 
 def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
     args = ["classification", "--set", "task.dataset=digits", "--set", "task.width=8", "--set", "task.cells=2",
-            "--set", "task.batches_per_step=25", "--population", "4", "--steps", "4", "--seed", "11",
+            "--set", "task.batches_per_step=12", "--population", "4", "--steps", "3", "--seed", "11",
             "--backend", "local", "--workers", "2", "--quiet"]
     reference = cli("run", *args, "--backend", "inprocess", "--out", str(tmp_path / "ref"), timeout=300)
     assert reference.returncode == 0, reference.stderr
@@ -83,18 +83,18 @@ def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
     deadline = time.time() + 240
     killed = False
     while time.time() < deadline and proc.poll() is None:
-        # kill once step 2 has begun reporting members but is not finished
+        # kill once the second step has begun reporting members but is not finished
         if journal.exists():
             events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
-            if any(e["event"] == "member_trained" and e["step"] == 2 for e in events) and \
-                    not any(e["event"] == "step_done" and e["step"] == 2 for e in events):
+            if any(e["event"] == "member_trained" and e["step"] == 1 for e in events) and \
+                    not any(e["event"] == "step_done" and e["step"] == 1 for e in events):
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed = True
                 break
         time.sleep(0.02)
     proc.wait(timeout=30)
     assert killed, "the run finished before it could be killed mid-step"
-    assert RunStore(out).read_manifest()["step_done"] == 1
+    assert RunStore(out).read_manifest()["step_done"] == 0
     resumed = cli("resume", str(out), "--quiet", timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     a, b = json.loads(reference.stdout), json.loads(resumed.stdout)
