@@ -143,3 +143,14 @@ def test_refuses_to_overwrite_a_run(tiny_config, tmp_path):
     Runner(tiny_config(steps=1), tmp_path / "r", progress=False).start().run()
     with pytest.raises(PbtnasError, match="already holds a run"):
         Runner(tiny_config(steps=1), tmp_path / "r", progress=False).start()
+
+
+@pytest.mark.parametrize("algorithm", ["pbtnas", "mutation", "random-sp"])
+def test_every_algorithm_is_deterministic(tiny_config, tmp_path, algorithm):
+    a = Runner(tiny_config(algorithm=algorithm, steps=3), tmp_path / "a", progress=False).start().run()
+    b = Runner(tiny_config(algorithm=algorithm, steps=3), tmp_path / "b", progress=False).start().run()
+    assert fitness_trace(tmp_path / "a") == fitness_trace(tmp_path / "b")
+    children = lambda d: [(e["uid"], e["parents"], e.get("genes_from_donor"), e["seed"])  # noqa: E731
+                          for e in RunStore(d).iter_events("child_created")]
+    assert children(tmp_path / "a") == children(tmp_path / "b")
+    assert a["final_metric"] == b["final_metric"]
