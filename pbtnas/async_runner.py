@@ -56,6 +56,8 @@ class AsyncRunner(Runner):
             for member in sorted(self.members, key=lambda m: (self.slot_steps[m.slot], m.slot)):
                 if self.slot_steps[member.slot] < self.config.steps:
                     backend.submit(self._job(member, self.slot_steps[member.slot]))
+            ready = getattr(backend, "ready", None)
+            uncommitted: list[tuple[TrainResult, Member]] = []
             while backend.pending():
                 result = backend.next_result()
                 member = self.members[result.slot]
@@ -67,17 +69,26 @@ class AsyncRunner(Runner):
                     continue
                 if result.lost_worker:
                     self._keep_previous_state(member, result)
-                self._handle(result)
+                trained = self._handle(result)
                 if self.slot_steps[result.slot] < self.config.steps:
                     backend.submit(self._job(self.members[result.slot], self.slot_steps[result.slot]))
+                uncommitted.append((result, trained))
+                # Results that are already waiting are handled before the commit: one manifest
+                # write for the batch keeps the driver ahead of many fast workers.
+                if ready is not None and ready() > 0 and len(uncommitted) < self.config.population:
+                    continue
+                self._write_manifest()  # the commit point of these results
+                for done, trained in uncommitted:
+                    self._notify("on_member_result", done.step, trained, done)
+                uncommitted.clear()
                 self._advance_step_done()
             return self._finish()
         finally:
             if self._backend is None:
                 backend.close()
 
-    def _handle(self, result: TrainResult) -> None:
-        """Record one finished step, exploit if the member is in the bottom, commit."""
+    def _handle(self, result: TrainResult) -> Member:
+        """Record one finished step and replace the member at once if it is in the bottom."""
         step, slot = result.step, result.slot
         self._check_failures(result)
         self._record(step, {slot: result})  # journal, fitness, checkpoint, best (shared with sync)
@@ -92,8 +103,7 @@ class AsyncRunner(Runner):
                 self._maybe_replace(slot, step)
             elif self.algorithm.refresh_every_step:
                 self._refresh_one(self.members[slot], step)
-        self._write_manifest()  # the commit point of this result
-        self._notify("on_member_result", step, member, result)
+        return member
 
     def _check_failures(self, result: TrainResult) -> None:
         if result.error and not result.diverged:

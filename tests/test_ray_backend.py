@@ -107,8 +107,9 @@ def test_killed_worker_step_is_retried_and_the_run_ends_the_same(local_ray, tmp_
     assert killer.killed is not None, "no member was running when the first step-1 result arrived"
     uid, step, pid = killer.killed
     retries = list(RunStore(tmp_path / "ray").iter_events("member_retry"))
-    assert [(e["uid"], e["step"], e["attempt"]) for e in retries] == [(uid, step, 2)]
-    assert "lost" in retries[0]["reason"]
+    # the killed member's step (and any job queued behind it on that worker) was retried, journaled
+    assert (uid, step, 2) in [(e["uid"], e["step"], e["attempt"]) for e in retries]
+    assert all(e["attempt"] == 2 and "lost" in e["reason"] for e in retries)
     redone = [e for e in RunStore(tmp_path / "ray").iter_events("member_trained") if e["uid"] == uid and e["step"] == step]
     assert redone[0]["attempt"] == 2 and not redone[0]["worker"].endswith(f":{pid}")
     assert trace(tmp_path / "ray") == trace(tmp_path / "ref")

@@ -100,7 +100,7 @@ class _Actor:
     def __init__(self, handle):
         self.handle = handle
         self.info_ref = handle.info.remote()  # resolves once the process is up
-        self.busy = False
+        self.refs: deque = deque()  # jobs handed to this actor, the running one first
 
 
 class RayBackend(Backend):
@@ -109,9 +109,12 @@ class RayBackend(Backend):
     name = "ray"
 
     def __init__(self, cpus_per_member: float = 1.0, gpus_per_member: float = 0.0, address: str = "",
-                 storage: str = "", threads: int = 1, max_workers: int = 0):
+                 storage: str = "", threads: int = 1, max_workers: int = 0, queue_depth: int = 2):
         self.ray = require("ray", "ray")
         self.cpus, self.gpus, self.threads = float(cpus_per_member), float(gpus_per_member), threads
+        # Jobs handed to one actor at a time: with 2 the actor starts its next job the moment one
+        # ends, while the driver is still journaling the last result (hides driver latency).
+        self.queue_depth = max(1, queue_depth)
         if self.cpus < 0 or self.gpus < 0 or (self.cpus == 0 and self.gpus == 0):
             raise PbtnasError(f"cpus_per_member ({cpus_per_member}) and gpus_per_member ({gpus_per_member}) "
                               "must be >= 0 and not both 0")
@@ -127,7 +130,6 @@ class RayBackend(Backend):
             self._slots = self._check_resources(max_workers)
             self._remote = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
                                            max_task_retries=0)(MemberWorker)
-            self._idle: list[_Actor] = []
             self._all: list[_Actor] = []
             self._queue: deque[TrainJob] = deque()
             self._running: dict = {}  # object ref -> (job, actor, in_key, out_key)
@@ -207,10 +209,34 @@ class RayBackend(Backend):
     def pending(self) -> int:
         return len(self._queue) + len(self._running) + len(self._ready)
 
+    def ready(self) -> int:
+        """Results that :meth:`next_result` can return without waiting (collects finished ones)."""
+        if self._running:
+            done, _ = self.ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
+            for ref in done:
+                self._collect(ref)
+            if done:
+                self._dispatch()
+        return len(self._ready)
+
+    def start_workers(self, n: int | None = None) -> int:
+        """Start up to ``n`` (default: all slots) workers now and wait until they run; return how many.
+
+        Workers otherwise start on first use; benchmarks call this so that start-up (importing
+        torch in every worker) is not counted as scheduling time."""
+        want = min(self._slots, n or self._slots)
+        while len(self._all) < want:
+            self._new_actor()
+        self.ray.get([a.info_ref for a in self._all], timeout=START_TIMEOUT_S * max(1, want // 4))
+        return len(self._all)
+
     def running_workers(self) -> dict[int, int]:
         """``{uid: pid}`` of the worker processes running a job now (fault tests, monitoring)."""
         out = {}
-        for job, actor, _, _ in list(self._running.values()):
+        for actor in list(self._all):
+            if not actor.refs:
+                continue
+            job = self._running[actor.refs[0]][0]
             try:
                 out[job.uid] = self.ray.get(actor.info_ref, timeout=30)["pid"]
             except self.ray.exceptions.RayError:
@@ -223,7 +249,7 @@ class RayBackend(Backend):
                 self.ray.kill(actor.handle)
             except Exception:  # noqa: BLE001 - already dead
                 pass
-        self._all, self._idle, self._running = [], [], {}
+        self._all, self._running = [], {}
         if self._storage is not None:
             self._storage.delete_prefix(self._token)
         if getattr(self, "_owns_ray", False) and self.ray.is_initialized():
@@ -238,12 +264,16 @@ class RayBackend(Backend):
 
     def _dispatch(self) -> None:
         while self._queue:
-            if self._idle:
-                actor = self._idle.pop()
+            # An idle worker first, then a new one while slots are free, then a short queue.
+            idle = [a for a in self._all if not a.refs]
+            if idle:
+                actor = idle[0]
             elif len(self._all) < self._slots:
                 actor = self._new_actor()
             else:
-                return
+                actor = min(self._all, key=lambda a: len(a.refs))
+                if len(actor.refs) >= self.queue_depth:
+                    return
             job = self._queue.popleft()
             state, in_key, out_key = None, None, None
             if self._storage is None:
@@ -253,7 +283,7 @@ class RayBackend(Backend):
                 in_key = self._upload(job.state_in) if job.state_in is not None else None
                 out_key = f"{self._token}/out/{job.step}/{job.uid}-{job.attempt}.pt"
             ref = actor.handle.run.remote(job, state, self._storage and self._storage.spec(), in_key, out_key)
-            actor.busy = True
+            actor.refs.append(ref)
             self._running[ref] = (job, actor, in_key, out_key)
 
     def _upload(self, path: str) -> str:
@@ -270,19 +300,17 @@ class RayBackend(Backend):
 
     def _collect(self, ref) -> None:
         job, actor, in_key, out_key = self._running.pop(ref)
+        if ref in actor.refs:
+            actor.refs.remove(ref)
         try:
             result, data, exists = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # our code raised (e.g. storage I/O): retryable
-            actor.busy = False
-            self._idle.append(actor)
             self._ready.append(_lost(job, f"worker raised {_first_line(exc)}"))
             return
         except self.ray.exceptions.RayError as exc:  # the process or node is gone
             self._discard(actor)
             self._ready.append(_lost(job, f"Ray worker lost ({type(exc).__name__}): {_first_line(exc)}"))
             return
-        actor.busy = False
-        self._idle.append(actor)
         if exists:
             if self._storage is None:
                 atomic_write_bytes(Path(job.state_out), data)
@@ -302,8 +330,6 @@ class RayBackend(Backend):
             pass
         if actor in self._all:
             self._all.remove(actor)
-        if actor in self._idle:
-            self._idle.remove(actor)
 
 
 def pbtnas_version() -> str:
