@@ -133,7 +133,7 @@ class RunHistory:
                 for k, v in metrics.items():
                     if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
                         names.append(k)
-        return names
+        return sorted(names, key=lambda n: "return" not in n)  # returns (RL) first, otherwise as reported
 
 
 def _finite(value: Any) -> bool:
