@@ -82,3 +82,14 @@ def test_add_before_first_is_an_error():
     buf = ReplayBuffer(10, (2,), torch.float32, 1)
     with pytest.raises(RuntimeError):
         buf.add([0.0], 0.0, 1.0, np.zeros(2))
+
+
+def test_can_sample_once_a_whole_nstep_transition_exists():
+    buf = ReplayBuffer(10, (2,), torch.float32, 1)
+    assert not buf.can_sample(3)
+    buf.add_first(np.zeros(2))
+    for _ in range(2):
+        buf.add([0.0], 1.0, 1.0, np.zeros(2))
+    assert not buf.can_sample(3)
+    buf.add([0.0], 1.0, 1.0, np.zeros(2))
+    assert buf.can_sample(3)

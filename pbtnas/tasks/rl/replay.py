@@ -30,6 +30,7 @@ class ReplayBuffer:
         self.pos = 0  # next slot to write
         self.size = 0
         self._last_ep_step = -1
+        self._sampleable = False  # once true it stays true: a buffer only loses its oldest entries
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, obs, action, reward, discount, ep_step):
@@ -71,6 +72,13 @@ class ReplayBuffer:
         ok = (rank >= 0) & (rank + nstep <= self.size - 1) & (rank - history >= 0)
         ok &= ep[ahead] == ep + nstep
         return np.flatnonzero(ok)
+
+    def can_sample(self, nstep: int) -> bool:
+        """Whether some complete n-step transition exists (cheap once the buffer has one)."""
+        if self._sampleable:
+            return True
+        self._sampleable = len(self.valid_starts(nstep)) > 0
+        return self._sampleable
 
     def __len__(self) -> int:
         return self.size
@@ -119,4 +127,5 @@ class ReplayBuffer:
         for name in ("obs", "action", "reward", "discount", "ep_step"):
             setattr(buf, name, data[name])
         buf.pos, buf.size, buf._last_ep_step = int(data["pos"]), int(data["size"]), int(data["last_ep_step"])
+        buf._sampleable = False
         return buf

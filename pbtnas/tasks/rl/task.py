@@ -232,7 +232,7 @@ class RLTask(Task):
             obs = stacker.push(next_frame) if stacker else next_frame
             frames += o.action_repeat
             ep_return += reward
-            if frames >= o.seed_frames and t % o.update_every == 0 and len(buffer) > o.nstep + 1:
+            if frames >= o.seed_frames and t % o.update_every == 0 and buffer.can_sample(o.nstep):
                 batch = [b.to(self.device) for b in buffer.sample(o.batch_size, o.nstep, o.gamma, rng)]
                 losses.append(update(nets, batch, std, gen, tau=o.critic_tau, stddev_clip=o.stddev_clip,
                                      augment_pad=o.augment_pad if o.pixels else 0))
