@@ -146,3 +146,9 @@ def test_training_seeds_are_kept_apart_from_evaluation_seeds(task, monkeypatch):
     genome = task.space.random_genome(np.random.default_rng(0))
     task.train_step(genome, task.init_state(genome, 0), 0, 2**40 + 17)
     assert seen and all(0 <= s < EVAL_SEED_BASE for s in seen)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_without_a_gpu_is_a_config_error():
+    with pytest.raises(ConfigError, match="task.device"):
+        build_task({"name": "rl", **TINY, "device": "cuda"})

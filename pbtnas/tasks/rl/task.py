@@ -90,6 +90,8 @@ class RLTask(Task):
             raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
         if o.buffer_capacity < o.nstep + o.frame_stack + 1:
             raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
+        if str(o.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"task.device is {o.device!r} but torch sees no CUDA device here; use --device cpu")
         self.space = rl_space(o.pixels)
         self._envs: dict[str, object] = {}
         self._shared_buffer: ReplayBuffer | None = None
