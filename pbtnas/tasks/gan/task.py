@@ -1,0 +1,202 @@
+"""The GAN task: search the generator (and, in "gan-hard", the discriminator) of an image GAN.
+
+Models of a member: ``gen`` (trained generator), ``gen_ema`` (its EMA, the one evaluated and
+exported; a shadow of ``gen``) and ``disc``. Optimizer state is kept per parameter name under
+``gen`` and ``disc``. Fitness is ``-FD-clf`` of the EMA generator against the training split;
+the final report uses more samples and the test split (SPEC §4.1, §4.2, §5).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ...data import ImageSet, check_available, image_shape, load_images
+from ...errors import ConfigError
+from ...space import Genome
+from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from ...task import Task, doc
+from .discriminator import FixedDiscriminator, SearchDiscriminator
+from .generator import Generator
+from .space import SPACES, build_space, gene_modules
+from .training import TrainSettings, train_gan
+
+
+@dataclass
+class GanOptions:
+    """Options of the GAN task (config section ``task``)."""
+
+    space: str = doc("search space: 'gan' (21 generator genes) or 'gan-hard' (72 genes)", "gan")
+    dataset: str = doc("mnist, stacked-mnist, animal-shape-mnist (offline wheels), cifar10 or stl10 (from data_root)", "mnist")
+    data_root: str = doc("folder holding cifar-10-batches-py/ or stl10_binary/ (cifar10, stl10 only)", "")
+    image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, or 48 for stl10)", 0)
+    width: int = doc("generator channels (paper: 256)", 32)
+    disc_width: int = doc("discriminator channels (paper: 128)", 32)
+    latent_dim: int = doc("size of z (paper: 120; a multiple of 3 for gan-hard)", 60)
+    batch_size: int = doc("discriminator batch size (the generator's is twice this)", 32)
+    batches_per_step: int = doc("discriminator iterations per PBT step", 200)
+    n_critic: int = doc("discriminator iterations per generator update", 5)
+    lr: float = doc("Adam learning rate of both networks (constant)", 2e-4)
+    beta1: float = doc("Adam beta1", 0.0)
+    beta2: float = doc("Adam beta2", 0.9)
+    adam_eps: float = doc("Adam epsilon", 1e-4)
+    ema_decay: float = doc("decay of the EMA generator per generator update", 0.999)
+    ema_warmup: bool = doc("use decay min(ema_decay, (1+n)/(10+n)) after n updates (needed for short budgets)", True)
+    eval_samples: int = doc("generated samples for the fitness (FD-clf against the training split)", 1000)
+    final_samples: int = doc("generated samples for the final report (against the test split)", 5000)
+    test_fraction: float = doc("fraction of the wheel-based sets held out as the test split", 0.2)
+    split_seed: int = doc("seed of the fixed train/test split and of Stacked-MNIST's digit triples", 12345)
+    stacked_size: int = doc("Stacked-MNIST training images (the test split has a fifth of this)", 20000)
+    classifier_epochs: int = doc("training epochs of the FD-clf classifier (cached)", 4)
+    classifier_width: int = doc("channels of the FD-clf classifier's first layer", 32)
+    inception_path: str = doc("TorchScript Inception weights (inception-2015-12-05.pt) for real FID/IS; '' = off", "")
+    grid_size: int = doc("rows and columns of the sample grid written for the best member", 8)
+    device: str = doc("torch device members train on (cpu, cuda, cuda:1, ...)", "cpu")
+
+
+class GanTask(Task):
+    """Search an image GAN (see module docstring)."""
+
+    Options = GanOptions
+    shadow_models = {"gen_ema": "gen"}
+    fitness_name = "-fd_clf"
+    final_metric_name = "fd_clf_test"
+    default_final_selection = "best-ever"
+
+    def __init__(self, options: GanOptions):
+        super().__init__(options)
+        o = options
+        if o.space not in SPACES:
+            raise ConfigError(f"task.space must be one of {SPACES}, got {o.space!r}")
+        try:
+            self.channels, self.resolution = image_shape(o.dataset, o.image_size)
+        except Exception as exc:
+            raise ConfigError(f"task.dataset: {exc}") from None
+        if self.resolution % 8 or self.resolution < 8:
+            raise ConfigError(f"task.image_size must be a positive multiple of 8 (3 cells double 4 -> 32), got {self.resolution}")
+        if o.space == "gan-hard" and o.latent_dim % 3:
+            raise ConfigError(f"task.latent_dim must be a multiple of 3 for gan-hard (projections read thirds of z), got {o.latent_dim}")
+        for name in ("width", "disc_width", "latent_dim", "batch_size", "batches_per_step", "n_critic", "eval_samples", "final_samples"):
+            if getattr(o, name) < 1:
+                raise ConfigError(f"task.{name} must be positive, got {getattr(o, name)}")
+        if o.eval_samples < 2 or o.final_samples < 2:
+            raise ConfigError("task.eval_samples and task.final_samples must be at least 2")
+        check_available(o.dataset, o.data_root)  # a missing folder fails now, with its hint
+        self.space = build_space(o.space)
+        self.hard = o.space == "gan-hard"
+        self._splits: dict[str, ImageSet] = {}
+        self._metrics = None
+
+    # -- data and metrics (lazy: a task is built in every worker process) --------------------
+    def split(self, name: str) -> ImageSet:
+        if name not in self._splits:
+            o = self.options
+            self._splits[name] = load_images(
+                o.dataset, name, data_root=o.data_root, image_size=o.image_size,
+                test_fraction=o.test_fraction, split_seed=o.split_seed, stacked_size=o.stacked_size,
+            )
+        return self._splits[name]
+
+    @property
+    def metrics(self):
+        if self._metrics is None:
+            from .evaluation import GanMetrics
+
+            self._metrics = GanMetrics(self)
+        return self._metrics
+
+    # -- architecture -------------------------------------------------------------------------
+    def gene_modules(self, gene: str) -> dict[str, list[str]]:
+        return gene_modules(self.space, gene)
+
+    def build_generator(self, genome: Genome) -> Generator:
+        o = self.options
+        return Generator(genome, hard=self.hard, width=o.width, latent_dim=o.latent_dim,
+                         bottom=self.resolution // 8, channels=self.channels)
+
+    def build_discriminator(self, genome: Genome) -> nn.Module:
+        if self.hard:
+            return SearchDiscriminator(genome, self.channels, self.options.disc_width)
+        return FixedDiscriminator(self.channels, self.options.disc_width)
+
+    def init_state(self, genome: Genome, seed: int) -> MemberState:
+        genome = self.space.validate(genome)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            gen = self.build_generator(genome)
+            disc = self.build_discriminator(genome)
+        return MemberState(
+            models={"gen": state_dict_cpu(gen), "gen_ema": state_dict_cpu(gen), "disc": state_dict_cpu(disc)},
+            optim={"gen": {}, "disc": {}},
+            extra={"d_iters": 0, "g_updates": 0},
+        )
+
+    def _load(self, genome: Genome, state: MemberState, key: str) -> nn.Module:
+        net = self.build_discriminator(genome) if key == "disc" else self.build_generator(genome)
+        net.load_state_dict(state.models[key], strict=True)
+        return net.to(self.device)
+
+    def build_module(self, genome: Genome, state: MemberState) -> nn.Module:
+        """The EMA generator in eval mode: ``forward(z)`` with ``z`` of shape ``(N, latent_dim)``."""
+        return self._load(genome, state, "gen_ema").eval()
+
+    # -- training -----------------------------------------------------------------------------
+    def _adam(self, module: nn.Module) -> torch.optim.Optimizer:
+        o = self.options
+        return torch.optim.Adam(module.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.adam_eps)
+
+    def train_step(self, genome: Genome, state: MemberState, step: int, seed: int):
+        o = self.options
+        gen, ema, disc = (self._load(genome, state, k) for k in ("gen", "gen_ema", "disc"))
+        opt_g, opt_d = self._adam(gen), self._adam(disc)
+        restore_optimizer(opt_g, gen, state.optim.get("gen", {}))
+        restore_optimizer(opt_d, disc, state.optim.get("disc", {}))
+        counters = {"d_iters": int(state.extra.get("d_iters", 0)), "g_updates": int(state.extra.get("g_updates", 0))}
+        settings = TrainSettings(o.batch_size, o.batches_per_step, o.n_critic, o.latent_dim, o.ema_decay, o.ema_warmup)
+        data = self.split("train")
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            metrics = train_gan(gen, ema, disc, opt_g, opt_d, data, settings, counters, self.device)
+        new = MemberState(
+            models={"gen": state_dict_cpu(gen), "gen_ema": state_dict_cpu(ema), "disc": state_dict_cpu(disc)},
+            optim={"gen": _cpu(capture_optimizer(opt_g, gen)), "disc": _cpu(capture_optimizer(opt_d, disc))},
+            extra={**state.extra, **counters},
+        )
+        return new, metrics
+
+    # -- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, genome: Genome, state: MemberState, n: int, seed: int) -> torch.Tensor:
+        """``n`` images of the EMA generator (CPU, in [-1, 1]); z drawn from ``seed``."""
+        gen = self.build_module(genome, state)
+        z = torch.randn(n, self.options.latent_dim, generator=torch.Generator().manual_seed(seed))
+        out = [gen(z[i:i + 500].to(self.device)).cpu() for i in range(0, n, 500)]
+        return torch.cat(out)
+
+    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+        fd = self.metrics.fd_clf(self.sample(genome, state, self.options.eval_samples, seed), "train")
+        return -fd if np.isfinite(fd) else float("-inf")
+
+    def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        return self.metrics.final(self.sample(genome, state, self.options.final_samples, seed))
+
+    def sample_grid(self, genome: Genome, state: MemberState, path: str, seed: int) -> str:
+        """Write a ``grid_size`` x ``grid_size`` PNG of EMA-generator samples to ``path``."""
+        from .grid import save_grid
+
+        n = self.options.grid_size
+        save_grid(self.sample(genome, state, n * n, seed), path, n)
+        return path
+
+    def describe(self) -> dict:
+        return {**super().describe(), "space": self.options.space, "genes": len(self.space),
+                "dataset": self.options.dataset, "resolution": self.resolution, "channels": self.channels}
+
+
+def _cpu(named: dict) -> dict:
+    return {n: {k: (v.to("cpu") if torch.is_tensor(v) else v) for k, v in s.items()} for n, s in named.items()}

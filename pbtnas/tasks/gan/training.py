@@ -1,0 +1,104 @@
+"""One step of GAN training (SPEC §4.2, "Training"): hinge loss, the discriminator on every
+batch, the generator on every ``n_critic``-th batch with twice the batch, and an EMA generator
+updated after every generator update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ...data import ImageSet
+from ...errors import MemberDiverged
+
+
+@dataclass
+class TrainSettings:
+    """Hyperparameters of :func:`train_gan` (fixed per task; not searched)."""
+
+    batch_size: int
+    batches: int
+    n_critic: int
+    latent_dim: int
+    ema_decay: float
+    ema_warmup: bool
+
+
+def ema_decay_at(decay: float, updates: int, warmup: bool) -> float:
+    """The EMA decay for the ``updates``-th generator update.
+
+    With ``warmup`` the decay is ``min(decay, (1 + n) / (10 + n))`` (TensorFlow's
+    ``num_updates`` rule), so the EMA follows the generator early on instead of averaging in
+    its random initialisation for thousands of updates — which a short CPU budget never outruns.
+    """
+    return min(decay, (1.0 + updates) / (10.0 + updates)) if warmup else decay
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    # Buffers (BatchNorm statistics) are copied: the EMA generator runs in eval mode with them.
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def train_gan(
+    gen: nn.Module,
+    gen_ema: nn.Module,
+    disc: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    data: ImageSet,
+    s: TrainSettings,
+    counters: dict,
+    device: torch.device,
+) -> dict:
+    """Run ``s.batches`` discriminator iterations (and the generator updates among them).
+
+    ``counters`` (``d_iters``, ``g_updates``) carry across steps, so the generator's schedule
+    and the EMA warm-up continue where the previous step left off. Randomness comes from the
+    global torch RNG, which the caller seeds inside a forked RNG scope.
+    """
+    gen.train()
+    disc.train()
+    d_losses, g_losses = [], []
+    for _ in range(s.batches):
+        idx = torch.randint(len(data), (s.batch_size,)).numpy()
+        real = data.batch(idx, device)
+        with torch.no_grad():
+            fake = gen(torch.randn(s.batch_size, s.latent_dim, device=device))
+        d_loss = hinge_d_loss(disc(real), disc(fake))
+        if not torch.isfinite(d_loss):
+            raise MemberDiverged(f"discriminator loss became {d_loss.item()} after {counters['d_iters']} iterations")
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        d_losses.append(d_loss.item())
+        counters["d_iters"] += 1
+
+        if counters["d_iters"] % s.n_critic == 0:
+            disc.requires_grad_(False)  # no discriminator gradients are needed for G's update
+            g_loss = -disc(gen(torch.randn(2 * s.batch_size, s.latent_dim, device=device))).mean()
+            disc.requires_grad_(True)
+            if not torch.isfinite(g_loss):
+                raise MemberDiverged(f"generator loss became {g_loss.item()} after {counters['d_iters']} iterations")
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            update_ema(gen_ema, gen, ema_decay_at(s.ema_decay, counters["g_updates"], s.ema_warmup))
+            counters["g_updates"] += 1
+            g_losses.append(g_loss.item())
+    return {
+        "d_loss": float(np.mean(d_losses)) if d_losses else float("nan"),
+        "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
+        "g_updates": counters["g_updates"],
+    }
