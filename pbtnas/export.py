@@ -181,7 +181,19 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
         "notes": notes,
     }
     atomic_write_json(out / FILES["meta"], record)
+    _share(out)
     return record
+
+
+def _share(out: Path) -> None:
+    """Give the exported files the usual permissions (temporary files are created 0600)."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in FILES.values():
+        if (out / name).is_file():
+            os.chmod(out / name, 0o666 & ~umask)
 
 
 def read_export(directory: str | Path) -> dict:

@@ -109,6 +109,7 @@ def test_mlflow_file_store(tmp_path, monkeypatch):
     assert "member/slot03/fitness" in run.data.metrics
 
 
+@pytest.mark.slow  # starts the wandb-core service: about 10 s
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed (pip install wandb)")
 def test_wandb_offline_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
