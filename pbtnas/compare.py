@@ -223,7 +223,8 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
     """Run every (algorithm, seed) with the budget of ``base`` (a config dict) and tabulate.
 
     ``run_fn(config, run_dir)`` runs or resumes one run and returns its summary; the default
-    uses :class:`~pbtnas.runner.Runner`. Finished runs found in ``out`` are reused as they are.
+    uses :class:`~pbtnas.runner.Runner`. Finished runs found in ``out`` are reused as they are,
+    unfinished ones resumed; a folder holding a run of other settings is refused.
     """
     from .tasks import build_task
 
@@ -242,6 +243,7 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
     total = len(configs)
     for i, ((algo, seed), config) in enumerate(configs.items(), 1):
         run_dir = run_dir_for(out, algo, seed)
+        check_same_budget(config, run_dir)
         result = read_result(algo, seed, run_dir, out)
         if result.finished:
             log(f"[{i}/{total}] {algo} seed {seed}: reusing finished run {run_dir}")
@@ -255,15 +257,33 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
     return comparison
 
 
+#: config keys that make two runs comparable (execution settings such as workers may differ)
+BUDGET_KEYS = ("algorithm", "seed", "population", "steps", "task", "tau", "p_donor", "sp_lambda", "sp_gamma",
+               "donor_moments", "exploit_every_first_half", "final_selection", "mode")
+
+
+def check_same_budget(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to reuse or resume a run folder that holds a run of another budget or task."""
+    store = RunStore(run_dir)
+    if not store.config_path.is_file():
+        return
+    saved, wanted = store.read_config() or {}, config.to_dict()
+    differ = [k for k in BUDGET_KEYS if _budget_value(saved, k) != _budget_value(wanted, k)]
+    if differ:
+        raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(differ)}); "
+                          "use another --out or delete that folder")
+
+
+def _budget_value(config: dict, key: str):
+    value = config.get(key)
+    if key == "task" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "device"}
+    return value
+
+
 def _run_one(config: RunConfig, run_dir: Path) -> dict:
     from .runner import Runner
 
-    store = RunStore(run_dir)
-    if store.manifest_path.exists():
-        saved = store.read_config()
-        if {k: saved.get(k) for k in ("algorithm", "seed", "population", "steps", "task")} != \
-                {k: getattr(config, k) for k in ("algorithm", "seed", "population", "steps", "task")}:
-            raise ConfigError(f"{run_dir} holds a run with a different budget or task; "
-                              "use another --out or delete it")
+    if RunStore(run_dir).manifest_path.exists():
         return Runner.resume(run_dir, progress=False).run()
     return Runner(config, run_dir, progress=False).start().run()

@@ -85,3 +85,17 @@ def test_compare_cli_end_to_end(tmp_path, capsys):
     assert first("pbtnas") == first("random")
     assert main(["compare", "classification-digits", "--algorithms", "nope", "--seeds", "2",
                  "--out", str(out), *TINY]) == 2
+
+
+def test_compare_refuses_a_folder_with_another_budget(tmp_path):
+    from conftest import TINY_TASK
+
+    def fake_run(config, run_dir):
+        RunStore(run_dir).create(config.to_dict())
+        RunStore(run_dir).write_summary({"final_metric": 0.5, "best_fitness": 0.5, "finished": True})
+
+    base = {"task": dict(TINY_TASK), "population": 4, "steps": 2}
+    compare(base, ["random"], [0], tmp_path, run_fn=fake_run)
+    compare({**base, "workers": 3}, ["random"], [0], tmp_path, run_fn=fake_run)  # execution settings may differ
+    with pytest.raises(ConfigError, match=r"other settings \(steps\)"):
+        compare({**base, "steps": 3}, ["random"], [0], tmp_path, run_fn=fake_run)
