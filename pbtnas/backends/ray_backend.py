@@ -104,7 +104,9 @@ class _Actor:
 
 
 class RayBackend(Backend):
-    """A pool of Ray actors, one job each at a time; see the module docstring."""
+    """A pool of Ray actors, one per slot, each training one member step at a time (with one more
+    queued); see the module docstring. Build it with :meth:`from_config` or directly (tests,
+    benchmarks); :meth:`close` stops the actors and a Ray this backend started."""
 
     name = "ray"
 
@@ -148,18 +150,26 @@ class RayBackend(Backend):
 
     # -- checks before training ---------------------------------------------------------------
     def _check_resources(self, max_workers: int) -> int:
-        total = self.ray.cluster_resources()
-        have_cpu, have_gpu = float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0))
+        """Slots = members that fit at once, node by node (a member cannot span two nodes)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive", True)]
+        nodes = nodes or [self.ray.cluster_resources()]
+        have_cpu = sum(float(n.get("CPU", 0.0)) for n in nodes)
+        have_gpu = sum(float(n.get("GPU", 0.0)) for n in nodes)
         if self.cpus > have_cpu + 1e-9:
             raise PbtnasError(f"the Ray cluster has {have_cpu:g} CPUs but cpus_per_member is {self.cpus:g}; "
                               "lower --cpus-per-member or add nodes")
         if self.gpus > have_gpu + 1e-9:
             raise PbtnasError(f"the Ray cluster has {have_gpu:g} GPUs but gpus_per_member is {self.gpus:g}; "
                               "use --gpus-per-member 0 or a cluster with GPUs")
-        fits = [math.floor(have_cpu / self.cpus + 1e-9)] if self.cpus > 0 else []
-        if self.gpus > 0:
-            fits.append(math.floor(have_gpu / self.gpus + 1e-9))
-        slots = max(1, min(fits))
+        slots = 0
+        for node in nodes:
+            fits = [math.floor(float(node.get("CPU", 0.0)) / self.cpus + 1e-9)] if self.cpus > 0 else []
+            if self.gpus > 0:
+                fits.append(math.floor(float(node.get("GPU", 0.0)) / self.gpus + 1e-9))
+            slots += min(fits)
+        if slots == 0:
+            raise PbtnasError(f"no single Ray node has {self.cpus:g} CPUs and {self.gpus:g} GPUs free for one "
+                              "member; lower --cpus-per-member / --gpus-per-member")
         return min(slots, max_workers) if max_workers > 0 else slots
 
     def _check_first_worker(self) -> None:
