@@ -78,7 +78,9 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     if samples:
         parts.append("<h2>Samples of the best member</h2><div class='samples'>")
         for name in samples:
-            label = Path(name).stem.replace("step_", "after step ")
+            stem = Path(name).stem
+            number = stem[len("step_"):]
+            label = f"after step {int(number) + 1}" if stem.startswith("step_") and number.isdigit() else stem
             parts.append(f"<figure style='display:inline-block;margin:.3em'><img src='{_e(name)}' alt='{_e(label)}'>"
                          f"<figcaption class='muted'>{_e(label)}</figcaption></figure>")
         parts.append("</div>")
