@@ -44,6 +44,8 @@ def test_killed_driver_resumes_on_ray(tmp_path, mode):
     committed = json.loads((out / "population.json").read_text())
     assert not committed["finished"] and committed["step_done"] >= 1
     before = [e for e in trace(out) if e[0] <= committed["step_done"]]
+    done_keys = {(slot, step) for slot, n in enumerate(committed.get("slot_steps") or [committed["step_done"] + 1] * 4)
+                 for step in range(n)}
 
     resumed = subprocess.run([sys.executable, "-m", "pbtnas", "resume", str(out), "--quiet"], env=env,
                              capture_output=True, text=True, timeout=300)
@@ -51,7 +53,9 @@ def test_killed_driver_resumes_on_ray(tmp_path, mode):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] and summary["steps_done"] == 4
     after = trace(out)
-    assert after[:len(before)] == before  # nothing committed was redone or lost
+    assert [e for e in after if e[0] <= committed["step_done"]] == before  # committed steps kept as they were
+    for key in done_keys:  # ... and none was trained again
+        assert sum(1 for e in after if (e[1], e[0]) == key) == 1, key
     assert any(e["event"] == "run_resumed" for e in RunStore(out).events())
     if mode == "sync":  # the synchronous run is order-independent: identical to an unbroken run
         data = {"task": {"name": "simulated", "step_seconds": 0.0, "layers": 3, "width": 4},
