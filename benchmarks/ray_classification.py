@@ -43,13 +43,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="local backend processes")
     parser.add_argument("--cpus-per-member", type=float, default=1.0, help="Ray CPUs per member")
     parser.add_argument("--set", action="append", default=[], help="extra --set overrides for both runs")
+    parser.add_argument("--ray-first", action="store_true", help="run the Ray run first (check order effects)")
     args = parser.parse_args()
 
     root = tempfile.mkdtemp(prefix="pbtnas-cls-bench-")
     try:
-        local_wall, local = run(["--backend", "local", "--workers", str(args.workers)], args, os.path.join(root, "local"))
-        ray_wall, ray = run(["--backend", "ray", "--cpus-per-member", str(args.cpus_per_member)], args,
-                            os.path.join(root, "ray"))
+        def local_run():
+            return run(["--backend", "local", "--workers", str(args.workers)], args, os.path.join(root, "local"))
+
+        def ray_run():
+            return run(["--backend", "ray", "--cpus-per-member", str(args.cpus_per_member)], args,
+                       os.path.join(root, "ray"))
+
+        if args.ray_first:
+            ray_wall, ray = ray_run()
+            local_wall, local = local_run()
+        else:
+            local_wall, local = local_run()
+            ray_wall, ray = ray_run()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"preset {args.preset}, {args.steps} steps, seed {args.seed}, {os.cpu_count()} cores")
