@@ -24,7 +24,9 @@ class Zero(nn.Module):
     """The "none" edge: contributes zeros (so a node whose every edge is "none" is zero)."""
 
     def forward(self, x):
-        return torch.zeros_like(x)
+        # x * 0 rather than zeros_like: the output stays in the autograd graph, so a network
+        # whose every path is "none" still yields a (zero-gradient) loss instead of an error.
+        return x * 0.0
 
 
 def _sn(module: nn.Module, on: bool) -> nn.Module:
