@@ -164,6 +164,8 @@ class Runner:
 
     def _keep_previous_state(self, member: Member, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
+        self.store.append("member_failed", step=result.step, slot=result.slot, uid=result.uid,
+                          attempts=result.attempt, reason=result.error)
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 

@@ -102,6 +102,7 @@ def test_async_member_out_of_retries_gets_minus_inf_and_is_replaced(tmp_path):
     AsyncRunner(make_config(max_retries=1), tmp_path / "r", backend=backend, progress=False).start().run()
     store = RunStore(tmp_path / "r")
     assert len(list(store.iter_events("member_retry"))) == 1
+    assert [(e["uid"], e["step"], e["attempts"]) for e in store.iter_events("member_failed")] == [(3, 1, 2)]
     failed = [e for e in store.iter_events("member_trained") if e["uid"] == 3 and e["step"] == 1]
     assert failed[0]["fitness"] == float("-inf") and "died" in failed[0]["error"]
     replaced = [e for e in store.iter_events("member_replaced") if e["old_uid"] == 3]
