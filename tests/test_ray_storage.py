@@ -1,4 +1,5 @@
-"""Storage locations for member states on Ray (folders and fsspec URLs); no Ray needed."""
+"""Storage locations for member states on Ray (folders, fsspec URLs) and the Ray backend's slot
+arithmetic (fractional GPUs, node by node); no running Ray needed."""
 
 import pytest
 
@@ -38,3 +39,37 @@ def test_folder_writes_leave_no_temporary_files(tmp_path):
     storage = open_storage(str(tmp_path))
     storage.put("a/b.pt", b"data")
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.pt"]
+
+
+class _FakeRay:
+    """Just enough of the ray module for the resource arithmetic."""
+
+    def __init__(self, nodes):
+        self._nodes = nodes
+
+    def nodes(self):
+        return [{"Alive": True, "Resources": n} for n in self._nodes]
+
+    def cluster_resources(self):
+        return {}
+
+
+def _slots(nodes, cpus, gpus, max_workers=0):
+    from pbtnas.backends.ray_backend import RayBackend
+
+    backend = object.__new__(RayBackend)
+    backend.ray, backend.cpus, backend.gpus = _FakeRay(nodes), cpus, gpus
+    return backend._check_resources(max_workers)
+
+
+def test_slots_are_counted_node_by_node_with_fractional_gpus():
+    two_gpu_nodes = [{"CPU": 8.0, "GPU": 1.0}, {"CPU": 8.0, "GPU": 1.0}]
+    assert _slots(two_gpu_nodes, 1.0, 0.5) == 4  # two members per GPU
+    assert _slots(two_gpu_nodes, 4.0, 0.5) == 4
+    assert _slots(two_gpu_nodes, 6.0, 0.5) == 2  # CPUs bind first
+    assert _slots(two_gpu_nodes, 1.0, 0.5, max_workers=3) == 3
+    assert _slots([{"CPU": 2.0}], 0.125, 0.0) == 16
+    with pytest.raises(PbtnasError, match="no single Ray node"):
+        _slots(two_gpu_nodes, 1.0, 2.0)  # 2 GPUs in the cluster, but not on one node
+    with pytest.raises(PbtnasError, match="0 GPUs"):
+        _slots([{"CPU": 2.0}], 1.0, 0.5)
