@@ -262,6 +262,7 @@ class RayBackend(Backend):
         self._all, self._running = [], {}
         if self._storage is not None:
             self._storage.delete_prefix(self._token)
+            self._storage.delete(self._probe_key)  # left behind when a pre-flight check failed
         if getattr(self, "_owns_ray", False) and self.ray.is_initialized():
             self.ray.shutdown()
             self._owns_ray = False
