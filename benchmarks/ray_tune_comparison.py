@@ -134,7 +134,7 @@ def main() -> None:
 
     import ray
 
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     print(f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member; {args.steps} steps of "
           f"{args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}]", flush=True)
     print(f"{'population':>10} {'pbtnas s':>9} {'tune s':>8} {'pbtnas/tune':>11}", flush=True)

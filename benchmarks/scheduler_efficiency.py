@@ -71,7 +71,7 @@ def main() -> None:
 
     from pbtnas.backends.ray_backend import RayBackend
 
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     backend = RayBackend(cpus_per_member=args.cpus_per_member)
     backend.start_workers()
     # Warm every worker up with real (zero-length) steps: first use imports the training code.

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -21,6 +22,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def forget_cluster(port: int) -> None:
+    """Remove Ray's "current cluster" note if it names our (now stopped) head: `ray stop` would
+    remove it but also stops every other Ray on the machine; a stale note makes a later plain
+    ``ray.init()`` try to join the dead cluster."""
+    from pathlib import Path
+
+    note = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        if note.read_text().strip().endswith(f":{port}"):
+            note.unlink()
+    except OSError:
+        pass
 
 
 @pytest.mark.slow
@@ -47,8 +62,15 @@ def test_run_on_a_cluster_started_with_ray_start(tmp_path):
                                str(tmp_path / "run"), "--quiet"], env=env, capture_output=True, text=True, timeout=240)
         assert proc.returncode == 0, proc.stderr
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # only the head this test started
-        head.wait(timeout=60)
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(head.pid, signal.SIGKILL)  # whatever of this head's group is left
+            except ProcessLookupError:
+                pass
+            forget_cluster(port)
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     data = {"task": {"name": "simulated", "step_seconds": 0.0}, "population": 4, "steps": 2, "seed": 8,
             "backend": "inprocess"}
