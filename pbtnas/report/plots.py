@@ -11,6 +11,8 @@ from ..errors import require
 from .history import RunHistory, _finite
 
 DPI = 100
+#: rows of the gene-origin figure; older children are left out (the page's table lists them all)
+MAX_CHILD_ROWS = 150
 
 
 def _plt():
@@ -116,6 +118,8 @@ def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
     children = h.children
     if not children or not h.gene_names:
         return None
+    total = len(children)
+    children = children[-MAX_CHILD_ROWS:]  # keep the figure readable on long runs
     plt = _plt()
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -141,7 +145,8 @@ def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
     ax.set_yticks(range(len(children)))
     ax.set_yticklabels([f"uid {c.uid} (step {c.born_step + 1}): {c.primary}+{c.donor}" for c in children],
                        fontsize=7)
-    ax.set_title("Origin of each gene of each child (label: primary+donor)", fontsize=9)
+    shown = "" if total == len(children) else f" - the last {len(children)} of {total} children"
+    ax.set_title(f"Origin of each gene of each child (label: primary+donor){shown}", fontsize=9)
     ax.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(colors, labels)], fontsize=7,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
