@@ -287,12 +287,16 @@ class RayBackend(Backend):
                     return
             job = self._queue.popleft()
             state, in_key, out_key = None, None, None
-            if self._storage is None:
-                if job.state_in is not None:
-                    state = self.ray.put(Path(job.state_in).read_bytes())
-            else:
-                in_key = self._upload(job.state_in) if job.state_in is not None else None
-                out_key = f"{self._token}/out/{job.step}/{job.uid}-{job.attempt}.pt"
+            try:
+                if self._storage is None:
+                    if job.state_in is not None:
+                        state = self.ray.put(Path(job.state_in).read_bytes())
+                else:
+                    in_key = self._upload(job.state_in) if job.state_in is not None else None
+                    out_key = f"{self._token}/out/{job.step}/{job.uid}-{job.attempt}.pt"
+            except OSError as exc:  # an unreadable checkpoint or a storage hiccup: this job only
+                self._ready.append(_lost(job, f"could not send the member's state: {exc}"))
+                continue
             ref = actor.handle.run.remote(job, state, self._storage and self._storage.spec(), in_key, out_key)
             actor.refs.append(ref)
             self._running[ref] = (job, actor, in_key, out_key)
