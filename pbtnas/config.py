@@ -43,7 +43,8 @@ class RunConfig:
     exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
     final_selection: str = doc("'best-ever', 'best-last', or '' for the task's default", "")
     backend: str = doc("where members train: inprocess, local (process pool) or ray", "local")
-    workers: int = doc("parallel workers of the local backend (0 = one per core)", 0)
+    workers: int = doc("parallel workers of the local backend (0 = one per core); with Ray: an upper bound on "
+                       "members training at once (0 = as many as resources allow)", 0)
     threads_per_member: int = doc("torch intra-op threads per training member", 1)
     max_retries: int = doc("retries of a member step whose worker died before it is marked failed", 2)
     keep_checkpoints: int = doc("finished steps whose population checkpoints are kept on disk", 2)
@@ -80,6 +81,8 @@ class RunConfig:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.workers < 0 or self.threads_per_member < 1:
             raise ConfigError("workers must be >= 0 and threads_per_member >= 1")
+        if self.cpus_per_member < 0 or self.gpus_per_member < 0:
+            raise ConfigError("cpus_per_member and gpus_per_member must not be negative")
         if self.mode not in ("sync", "async"):
             raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
         if not isinstance(self.task, dict) or not self.task.get("name"):

@@ -100,6 +100,22 @@ def load_member(path: str | Path) -> tuple[Genome, MemberState, dict]:
     return data["genome"], MemberState.from_dict(data["state"]), {"uid": data.get("uid"), **data.get("meta", {})}
 
 
+def _voided_by(event: dict, resumed: dict) -> bool:
+    """Whether a journal event was undone by a later resume.
+
+    Synchronous runs redo whole steps from ``from_step``; asynchronous runs redo, per slot, the
+    steps at or after that slot's committed progress (``slot_steps``).
+    """
+    step = event.get("step")
+    if step is None or event.get("event") == "run_started":
+        return False
+    slot_steps = resumed.get("slot_steps")
+    if resumed.get("mode") == "async" and slot_steps is not None and event.get("slot") is not None:
+        slot = event["slot"]
+        return 0 <= slot < len(slot_steps) and step >= slot_steps[slot]
+    return step >= resumed.get("from_step", 0)
+
+
 class RunStore:
     """Reads and writes one run directory (see module docstring)."""
 
@@ -186,8 +202,7 @@ class RunStore:
         kept: list[dict] = []
         for event in raw:
             if event.get("event") == "run_resumed":
-                redo = event.get("from_step", 0)
-                kept = [e for e in kept if e.get("step") is None or e["step"] < redo or e["event"] == "run_started"]
+                kept = [e for e in kept if not _voided_by(e, event)]
             kept.append(event)
         return kept
 

@@ -19,6 +19,10 @@ def register(sub) -> None:
     r.add_argument("run_dir", help="the run directory")
     r.add_argument("--workers", type=int, help="change the number of local workers")
     r.add_argument("--backend", choices=("inprocess", "local", "ray"), help="change the backend")
+    r.add_argument("--address", dest="ray_address", help="Ray address: auto or HOST:PORT (move the run to a cluster)")
+    r.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member")
+    r.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member")
+    r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(handler=resume_command)
 
@@ -40,7 +44,8 @@ def resume_command(args) -> int:
         from ..async_runner import AsyncRunner as Runner
     else:
         from ..runner import Runner
-    overrides = {k: getattr(args, k) for k in ("workers", "backend") if getattr(args, k) is not None}
+    keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
     runner.observers.extend(make_observers(runner.config, args.run_dir))
     summary = runner.run()
