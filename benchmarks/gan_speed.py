@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--widths", default="16,24,32", help="generator=discriminator widths to try")
     ap.add_argument("--disc-widths", default="", help="discriminator widths (default: same as --widths)")
     ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--n-critic", type=int, default=5, help="D iterations per G update (CPU presets: 2)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--members", type=int, default=3, help="random genomes to average over")
     ap.add_argument("--threads", type=int, default=1)
@@ -42,8 +43,8 @@ def main() -> None:
     dwidths = [int(w) for w in args.disc_widths.split(",")] if args.disc_widths else widths
     for w, dw in zip(widths, dwidths):
         task = build_task({"name": "gan", "space": args.space, "dataset": args.dataset, "width": w, "disc_width": dw,
-                           "batches_per_step": args.iters, "batch_size": args.batch_size, "device": args.device,
-                           "latent_dim": 60 if args.space == "gan-hard" else 60})
+                           "batches_per_step": args.iters, "batch_size": args.batch_size, "n_critic": args.n_critic, "device": args.device,
+                           "latent_dim": 60})
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]
         rates = []
         for i, g in enumerate(genomes):
@@ -57,7 +58,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             rates.append(args.iters / (clock() - t0))
         line = (f"space={args.space} dataset={args.dataset} width={w} disc_width={dw} batch={args.batch_size} "
-                f"threads={args.threads} device={args.device}: {np.mean(rates):.2f} D-iters/s per member "
+                f"n_critic={args.n_critic} threads={args.threads} device={args.device}: {np.mean(rates):.2f} D-iters/s per member "
                 f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)")
         if args.eval:
             task.evaluate(genomes[-1], state, 0)  # builds the cached classifier and reference stats

@@ -58,13 +58,21 @@ def test_genes_own_disjoint_prefixes_and_fixed_layers_are_unowned(space):
 def test_every_option_of_every_gene_builds_and_runs(space):
     task = make_task(space)
     base = task.space.random_genome(np.random.default_rng(0))
-    z = torch.randn(2, task.options.latent_dim)
-    for gene in task.space:
+    z, img = torch.randn(1, task.options.latent_dim), torch.rand(1, 1, 32, 32) * 2 - 1
+    # The cell genes are the same in both spaces: try them once, in "gan". Discriminator blocks
+    # 2 and 3 are built by the same code as block 1.
+    genes = [g for g in task.space if (space == "gan" or not g.name.startswith("g.cell"))
+             and not g.name.startswith(("d.block2.", "d.block3."))]
+    for gene in genes:
         for option in gene.options:
             genome = {**base, gene.name: option}
-            gen, disc = task.build_generator(genome), task.build_discriminator(genome)
-            out = disc(gen(z))
-            assert out.shape == (2,) and torch.isfinite(out).all(), (gene.name, option)
+            if gene.name.startswith("g."):
+                out = task.build_generator(genome)(z)
+                assert out.shape == (1, 1, 32, 32)
+            else:
+                out = task.build_discriminator(genome)(img)
+                assert out.shape == (1,)
+            assert torch.isfinite(out).all(), (gene.name, option)
 
 
 def test_all_none_edges_give_a_legal_constant_generator():
