@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ...space import Genome
 from .layers import SNConv2d, make_activation, make_conv_layer, make_mlp_layer
