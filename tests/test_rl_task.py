@@ -152,3 +152,17 @@ def test_training_seeds_are_kept_apart_from_evaluation_seeds(task, monkeypatch):
 def test_cuda_without_a_gpu_is_a_config_error():
     with pytest.raises(ConfigError, match="task.device"):
         build_task({"name": "rl", **TINY, "device": "cuda"})
+
+
+@pytest.mark.parametrize("preset", ["rl-cheetah", "rl-walker", "rl-quadruped-pixels"])
+def test_presets_validate_and_parse(preset):
+    from pbtnas.config import config_from_dict
+    from pbtnas.presets import get_preset
+    from pbtnas.task import parse_options
+
+    config = config_from_dict(get_preset(preset))
+    assert config.task["name"] == "rl" and config.population >= 8
+    task_options = dict(config.task)
+    task_options.pop("name")
+    options = parse_options(RLOptions, task_options)
+    assert options.eval_episodes == 10
