@@ -20,3 +20,8 @@ for ((s = 0; s < SEEDS; s++)); do
 done
 $PBTNAS compare classification --algorithms pbtnas,sp-1-0,sp-0-1,no-mixing --seeds "$SEEDS" "${BUDGET[@]}" \
     --out "$OUT/ablations"
+# Table 1 again at the preset's full budget (16 steps x 40 batches); set FULL=0 to skip.
+if [ "${FULL:-1}" != "0" ]; then
+    $PBTNAS compare classification --algorithms pbtnas,random,mutation --seeds "$SEEDS" --workers 1 \
+        --out "$OUT/full"
+fi
