@@ -227,7 +227,9 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
         except (PbtnasError, ImportError, RuntimeError, OSError) as exc:
             warnings.warn(f"cannot rebuild {meta.get('module_class')} here ({exc}); using the TorchScript file",
                           stacklevel=2)
-    module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
+        module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
     return module.eval()
 
 
