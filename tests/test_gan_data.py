@@ -1,6 +1,7 @@
 """Offline image data: the wheel-based sets, CIFAR-10 / STL-10 folders in their standard
 formats, and the restricted unpickler."""
 
+import importlib.util
 import os
 import pickle
 import subprocess
@@ -37,6 +38,8 @@ def test_stacked_mnist_has_three_digit_channels_and_1000_modes():
         assert 100 * digits[0] + 10 * digits[1] + digits[2] == label
 
 
+@pytest.mark.skipif(importlib.util.find_spec("animal_shape_mnist") is None,
+                    reason="the 'gan' extra (animal-shape-mnist) is not installed: pip install -e '.[gan]'")
 def test_animal_shape_mnist_loads_without_tensorflow():
     code = (
         "import sys; from pbtnas.data import load_images; d = load_images('animal-shape-mnist', 'train');"
