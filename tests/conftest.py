@@ -5,6 +5,17 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/toy_task.py
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache_and_one_thread(tmp_path_factory):
+    """Tests never write the user's ~/.cache/pbtnas, and run torch on one thread: on a 2-core
+    machine two threads per test only fight the worker processes some tests start."""
+    import torch
+
+    os.environ["PBTNAS_CACHE"] = str(tmp_path_factory.mktemp("pbtnas-cache"))
+    torch.set_num_threads(1)
+    yield
+
 TINY_TASK = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batch_size": 32,
              "batches_per_step": 3}
 

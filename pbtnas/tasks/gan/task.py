@@ -85,11 +85,17 @@ class GanTask(Task):
                 raise ConfigError(f"task.{name} must be positive, got {getattr(o, name)}")
         if o.eval_samples < 2 or o.final_samples < 2:
             raise ConfigError("task.eval_samples and task.final_samples must be at least 2")
-        check_available(o.dataset, o.data_root)  # a missing folder fails now, with its hint
         self.space = build_space(o.space)
         self.hard = o.space == "gan-hard"
         self._splits: dict[str, ImageSet] = {}
         self._metrics = None
+
+    def prepare(self) -> None:
+        """In the driver, before any member trains: check the data folder (a missing one fails
+        with its download hint) and train or load the cached FD-clf classifier once, so workers
+        do not all train it at the same time."""
+        check_available(self.options.dataset, self.options.data_root)
+        self.metrics
 
     # -- data and metrics (lazy: a task is built in every worker process) --------------------
     def split(self, name: str) -> ImageSet:
