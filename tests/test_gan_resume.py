@@ -1,0 +1,41 @@
+"""A GAN run (generator, EMA generator, discriminator and both optimizers in the checkpoints)
+survives a crash: resumed after step 1, it ends exactly like the uninterrupted run, and it leaves
+a sample grid of the best generator for every step."""
+
+import pytest
+
+from pbtnas.config import config_from_dict
+from pbtnas.runner import Runner
+from pbtnas.store import RunStore
+from test_gan_task import TINY
+
+
+class StopAfter:
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, step, runner):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def config():
+    return config_from_dict({"task": {"name": "gan", **TINY}, "population": 4, "steps": 3, "seed": 4,
+                             "backend": "inprocess"})
+
+
+def trace(run_dir):
+    return [(e["step"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
+
+
+def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
+    full = Runner(config(), tmp_path / "full", progress=False).start().run()
+    cut = Runner(config(), tmp_path / "cut", progress=False)
+    cut.observers.append(StopAfter(1))
+    with pytest.raises(KeyboardInterrupt):
+        cut.start().run()
+    resumed = Runner.resume(tmp_path / "cut", progress=False).run()
+    assert trace(tmp_path / "cut") == trace(tmp_path / "full")
+    assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]
+    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == [
+        "step_0000.png", "step_0001.png", "step_0002.png"]
