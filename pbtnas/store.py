@@ -120,7 +120,9 @@ class RunStore:
     """Reads and writes one run directory (see module docstring)."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        # Absolute, so that checkpoint paths handed to workers (absolute) and the relative paths
+        # kept in the manifest always agree, whatever directory the run was started from.
+        self.root = Path(root).absolute()
 
     # -- paths --------------------------------------------------------------------------------
     @property

@@ -35,6 +35,15 @@ def test_run_status_and_space(tmp_path, capsys):
     assert "cell0.op0" in capsys.readouterr().out
 
 
+def test_run_with_the_default_relative_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "classification", *TINY, "--backend", "inprocess"]) == 0
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "summary.json").exists()
+    assert main(["status", str(runs[0].relative_to(tmp_path))]) == 0
+    assert main(["resume", str(runs[0].relative_to(tmp_path)), "--quiet"]) == 0
+
+
 def test_yaml_config_with_preset_base(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("preset: classification-digits\npopulation: 4\nsteps: 2\nbackend: inprocess\n"
