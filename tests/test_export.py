@@ -12,17 +12,7 @@ from pbtnas.cli import main
 from pbtnas.errors import PbtnasError
 from pbtnas.export import export_run, load
 from pbtnas.runner import Runner
-
-
-class StopAfter:
-    """Observer that simulates a crash right after a step was committed."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, step, runner):
-        if step == self.step:
-            raise KeyboardInterrupt
+from run_helpers import StopAfter  # noqa: E402
 
 
 @pytest.fixture(scope="module")

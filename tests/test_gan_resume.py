@@ -6,26 +6,13 @@ import pytest
 
 from pbtnas.config import config_from_dict
 from pbtnas.runner import Runner
-from pbtnas.store import RunStore
 from test_gan_task import TINY
-
-
-class StopAfter:
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, step, runner):
-        if step == self.step:
-            raise KeyboardInterrupt
+from run_helpers import StopAfter, fitness_trace
 
 
 def config():
     return config_from_dict({"task": {"name": "gan", **TINY}, "population": 4, "steps": 3, "seed": 4,
                              "backend": "inprocess"})
-
-
-def trace(run_dir):
-    return [(e["step"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
 
 
 def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
@@ -35,7 +22,7 @@ def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cut.start().run()
     resumed = Runner.resume(tmp_path / "cut", progress=False).run()
-    assert trace(tmp_path / "cut") == trace(tmp_path / "full")
+    assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]
     assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == [
         "step_0000.png", "step_0001.png", "step_0002.png"]

@@ -12,19 +12,9 @@ from pbtnas.errors import PbtnasError
 from pbtnas.report import build_report, load_history
 from pbtnas.runner import Runner
 from pbtnas.store import RunStore
+from run_helpers import StopAfter  # noqa: E402
 
 FIGURES = ("fitness.png", "lineage.png", "inheritance.png", "options.png", "architecture.png", "metrics.png")
-
-
-class StopAfter:
-    """Observer that simulates a crash right after a step was committed."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, step, runner):
-        if step == self.step:
-            raise KeyboardInterrupt
 
 
 def _config(**overrides):

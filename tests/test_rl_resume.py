@@ -7,26 +7,13 @@ pytest.importorskip("dm_control")
 
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.runner import Runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
 from test_rl_task import TINY  # noqa: E402
-
-
-class StopAfter:
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, step, runner):
-        if step == self.step:
-            raise KeyboardInterrupt
+from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 
 def config():
     return config_from_dict({"task": {"name": "rl", **TINY, "eval_episodes": 1, "final_eval_episodes": 1},
                              "population": 4, "steps": 3, "seed": 2, "backend": "inprocess"})
-
-
-def trace(run_dir):
-    return [(e["step"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
 
 
 def test_rl_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
@@ -36,5 +23,5 @@ def test_rl_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cut.start().run()
     resumed = Runner.resume(tmp_path / "cut", progress=False).run()
-    assert trace(tmp_path / "cut") == trace(tmp_path / "full")
+    assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]

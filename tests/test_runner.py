@@ -7,21 +7,7 @@ import torch
 
 from pbtnas.runner import Runner
 from pbtnas.store import RunStore, load_member, save_member
-
-
-class StopAfter:
-    """Observer that simulates a crash right after a step was committed."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, step, runner):
-        if step == self.step:
-            raise KeyboardInterrupt
-
-
-def fitness_trace(run_dir):
-    return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
+from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 
 def test_run_writes_everything_a_run_must_leave(tiny_config, tmp_path):
