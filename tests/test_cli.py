@@ -81,7 +81,7 @@ def test_error_in_a_subprocess_has_no_traceback():
 
 def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
     args = ["classification", "--set", "task.dataset=digits", "--set", "task.width=8", "--set", "task.cells=2",
-            "--set", "task.batches_per_step=12", "--population", "4", "--steps", "3", "--seed", "11",
+            "--set", "task.batches_per_step=80", "--population", "4", "--steps", "3", "--seed", "11",
             "--backend", "local", "--workers", "2", "--quiet"]
     reference = cli("run", *args, "--backend", "inprocess", "--out", str(tmp_path / "ref"), timeout=300)
     assert reference.returncode == 0, reference.stderr
@@ -100,7 +100,7 @@ def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed = True
                 break
-        time.sleep(0.02)
+        time.sleep(0.005)
     proc.wait(timeout=30)
     assert killed, "the run finished before it could be killed mid-step"
     assert RunStore(out).read_manifest()["step_done"] == 0
