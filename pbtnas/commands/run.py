@@ -32,7 +32,7 @@ def run_command(args) -> int:
     out = args.out or default_run_dir(args.source, config)
     runner = make_runner(config, out, quiet=args.quiet)
     print(f"run directory: {out}", file=sys.stderr)
-    summary = runner.start().run()
+    summary = _run_to_end(runner.start())
     print(json.dumps(_brief(summary), indent=2))
     return 0
 
@@ -48,9 +48,20 @@ def resume_command(args) -> int:
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
     runner.observers.extend(make_observers(runner.config, args.run_dir))
-    summary = runner.run()
+    summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
+
+
+def _run_to_end(runner) -> dict:
+    """Run, closing the live progress bar however the run ends (so an error or 'interrupted'
+    line starts on a line of its own)."""
+    try:
+        return runner.run()
+    finally:
+        close = getattr(getattr(runner, "progress", None), "close", None)
+        if close is not None:
+            close()
 
 
 def make_runner(config, out, quiet=False):
