@@ -3,11 +3,15 @@
 shape even where no renderer exists."""
 
 import copy
+import os
 
 import numpy as np
 import pytest
 import torch
 
+# dm_control picks its renderer once per process, at its first import: in a test session that
+# also runs state-only RL tests (which set no renderer) pick the headless one up front.
+os.environ.setdefault("MUJOCO_GL", "egl")
 pytest.importorskip("dm_control")
 
 from pbtnas.operators import mix  # noqa: E402

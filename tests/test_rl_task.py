@@ -150,8 +150,9 @@ def test_training_seeds_are_kept_apart_from_evaluation_seeds(task, monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_cuda_without_a_gpu_is_a_config_error():
+    task = build_task({"name": "rl", **TINY, "device": "cuda"})  # inspecting needs no device
     with pytest.raises(ConfigError, match="task.device"):
-        build_task({"name": "rl", **TINY, "device": "cuda"})
+        task.prepare()
 
 
 @pytest.mark.parametrize("preset", ["rl-cheetah", "rl-walker", "rl-quadruped-pixels"])

@@ -31,8 +31,9 @@ def run_command(args) -> int:
     config = config_from_args(args)
     out = args.out or default_run_dir(args.source, config)
     runner = make_runner(config, out, quiet=args.quiet)
+    runner.start()
     print(f"run directory: {out}", file=sys.stderr)
-    summary = _run_to_end(runner.start())
+    summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
 

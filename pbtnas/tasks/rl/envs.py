@@ -10,21 +10,155 @@ by the replay buffer for learning, so every frame is stored once.
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import re
+import sys
+import warnings
 from collections import deque
 
 import numpy as np
 
-from ...errors import ConfigError, PbtnasError, require
-
-# dm_control picks its OpenGL backend once, when it is first imported, so the choice is made
-# here, before any adapter imports it: EGL renders headless (GPU or Mesa). A user's own
-# MUJOCO_GL (e.g. osmesa, glfw) wins.
-os.environ.setdefault("MUJOCO_GL", "egl")
+from ...errors import ConfigError, MissingDependencyError, PbtnasError, require
 
 #: the dm_control domains whose default camera for pixels is not camera 0 (as in DrQ-v2)
 _CAMERA = {"quadruped": 2}
+
+#: what each OpenGL backend needs, for error messages
+_GL_NEEDS = {
+    "egl": "EGL (libEGL: 'apt-get install libegl1', provided by the NVIDIA driver on GPU machines or by Mesa)",
+    "osmesa": "OSMesa ('apt-get install libosmesa6')",
+    "glfw": "GLFW with a display (DISPLAY or WAYLAND_DISPLAY set, 'apt-get install libglfw3')",
+}
+
+
+def _gl_name() -> str:
+    return os.environ.get("MUJOCO_GL", "")
+
+
+def _gl_hint(pixels: bool) -> str:
+    if pixels:
+        return ("pixels need an OpenGL backend: install EGL ('apt-get install libegl1') and set MUJOCO_GL=egl, or "
+                "install OSMesa ('apt-get install libosmesa6') and set MUJOCO_GL=osmesa")
+    return "observations from states need no renderer: unset MUJOCO_GL (or set MUJOCO_GL=disable)"
+
+
+def dm_suite(pixels: bool):
+    """``dm_control.suite``, imported so that its OpenGL backend fits the observations.
+
+    dm_control picks its OpenGL backend once, when it is first imported. For pixels pbtnas asks
+    for EGL (headless, GPU or Mesa) unless the user set ``MUJOCO_GL``; for states it sets nothing,
+    so dm_control's own choice applies and a machine without any renderer runs them. A backend
+    that cannot load is reported with its real cause, never as a missing dm_control.
+    """
+    if "dm_control.suite" in sys.modules:
+        return sys.modules["dm_control.suite"]
+    if importlib.util.find_spec("dm_control") is None or importlib.util.find_spec("mujoco") is None:
+        raise MissingDependencyError("dm_control is not installed: install it with  pip install 'pbtnas[rl]'")
+    if pixels and not _gl_name():
+        os.environ["MUJOCO_GL"] = "egl"  # spawned workers inherit it
+    chosen = _gl_name()
+    try:
+        with warnings.catch_warnings():
+            # With MUJOCO_GL unset dm_control tries GLFW first, which warns on a machine without
+            # a display; states never render, so the warning is noise.
+            warnings.filterwarnings("ignore", module="glfw")
+            import dm_control.suite as suite
+        from absl import logging as absl_logging
+
+        if absl_logging.get_verbosity() > absl_logging.ERROR:
+            absl_logging.set_verbosity(absl_logging.ERROR)  # MuJoCo's deprecation warnings per model load
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("dm_control", "mujoco", "dm_env", "absl"):
+            raise MissingDependencyError(f"dm_control cannot be imported (no module {exc.name!r}): install it with  "
+                                         "pip install 'pbtnas[rl]'") from None
+        raise _gl_error(chosen, pixels, exc) from None
+    except Exception as exc:  # the GL backends fail with ImportError, AttributeError, RuntimeError, OSError, ...
+        raise _gl_error(chosen, pixels, exc) from None
+    return suite
+
+
+def _gl_error(chosen: str, pixels: bool, exc: BaseException) -> PbtnasError:
+    what = f"MUJOCO_GL={chosen!r}" if chosen else "the OpenGL backend dm_control chose"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "glGetError" in text and chosen == "osmesa":
+        text = "the OSMesa library (libOSMesa) was not found"
+    needs = _GL_NEEDS.get(chosen.lower())
+    return PbtnasError(f"dm_control cannot load its renderer with {what} ({type(exc).__name__}: {text})"
+                       + (f"; that backend needs {needs}" if needs else "") + f"; {_gl_hint(pixels)}")
+
+
+def renderer_name() -> str:
+    """The OpenGL backend dm_control uses in this process ('egl', 'osmesa', 'glfw' or 'disable')."""
+    render = sys.modules.get("dm_control._render")
+    return str(getattr(render, "BACKEND", None) or "none")
+
+
+def check_renderer() -> None:
+    """Raise a one-line error when the backend dm_control picked cannot render here, before any
+    OpenGL call that could abort the process."""
+    backend = renderer_name()
+    if backend in ("none", "disable", "disabled", "off", "false", "0"):
+        raise PbtnasError(f"pixels need a renderer but dm_control has none in this process "
+                          f"(MUJOCO_GL={_gl_name()!r} when it was first imported); {_gl_hint(True)}")
+    if backend == "glfw" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        set_by = f"MUJOCO_GL={_gl_name()!r}" if _gl_name() else "MUJOCO_GL unset when dm_control was first imported"
+        raise PbtnasError(f"pixels cannot be rendered with GLFW here: no display (DISPLAY is not set; {set_by}); "
+                          "set MUJOCO_GL=egl (or osmesa) to render headless")
+
+
+def dm_control_names(pixels: bool = False) -> list[str]:
+    """Every dm_control suite task as pbtnas names it (``domain-task``)."""
+    suite = dm_suite(pixels)
+    return [f"{d}-{t}" for d, t in suite.ALL_TASKS]
+
+
+def gym_names() -> list[str]:
+    """gymnasium environments with a version (``Name-vN``), or none without gymnasium."""
+    try:
+        import gymnasium
+    except ImportError:
+        return []
+    return sorted(name for name in gymnasium.envs.registry if re.fullmatch(r"[A-Za-z0-9_/]+-v\d+", name))
+
+
+def closest_names(name: str, names: list[str], n: int = 4) -> list[str]:
+    """Up to ``n`` names like ``name``: the same domain / prefix first, then by similarity."""
+    key = name.lower().replace("_", "-")
+    lowered = {c.lower().replace("_", "-"): c for c in names}
+    head = re.split(r"[-_]", key)[0]
+    same_head = [c for k, c in lowered.items() if re.split(r"[-_]", k)[0] == head]
+    similar = [lowered[k] for k in difflib.get_close_matches(key, list(lowered), n=n, cutoff=0.6)]
+    out = sorted(sorted(same_head, reverse=True),  # among equals the newest version first (Hopper-v5)
+                 key=lambda c: -difflib.SequenceMatcher(None, key, c.lower()).ratio())
+    return list(dict.fromkeys(out + similar))[:n]
+
+
+def check_env_name(name: str, pixels: bool = False) -> None:
+    """Raise :class:`ConfigError` for an environment neither dm_control nor gymnasium knows,
+    naming the closest known names. Needs no renderer and builds no environment."""
+    kind, rest = parse_env_name(name)
+    if kind == "dmc":
+        known = dm_control_names(pixels)
+        domain, _, task = rest.partition("-")
+        if f"{domain}-{task.replace('-', '_')}" in known:
+            return
+        pool = known + gym_names()
+        what = "dm_control task"
+        rest = f"{domain}-{task}"
+    else:
+        known = gym_names()
+        if not known:
+            require("gymnasium", "rl")
+        if rest in known:
+            return
+        pool = known + (dm_control_names(pixels) if importlib.util.find_spec("dm_control") else [])
+        what = "gymnasium environment"
+    close = closest_names(rest, known) or closest_names(rest, [n for n in pool if n not in known])
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known dm_control tasks: {', '.join(known[:8])}, ..."
+    raise ConfigError(f"task.env: unknown {what} {name!r}{hint} (dm_control names are domain-task, "
+                      "gymnasium names Name-vN)")
 
 
 def parse_env_name(name: str) -> tuple[str, str]:
@@ -47,12 +181,11 @@ class DMCEnv:
     """A dm_control suite task from states (flattened observation vector) or pixels."""
 
     def __init__(self, name: str, action_repeat: int, pixels: bool, image_size: int, episode_frames: int):
-        suite = require("dm_control.suite", "rl")
+        suite = dm_suite(pixels)
         domain, _, task = name.partition("-")
         task = task.replace("-", "_")
         if (domain, task) not in suite.ALL_TASKS:
-            known = ", ".join(f"{d}-{t}" for d, t in suite.ALL_TASKS[:12])
-            raise ConfigError(f"task.env: unknown dm_control task {name!r} (expected domain-task, e.g. {known}, ...)")
+            check_env_name(f"dmc:{name}")  # raises, naming the closest known names
         self._env = suite.load(domain, task, task_kwargs={"random": 0},
                                environment_kwargs={"flat_observation": False})
         self.pixels, self.image_size, self.action_repeat = pixels, image_size, action_repeat
@@ -67,19 +200,24 @@ class DMCEnv:
             int(sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())),)
 
     def _check_rendering(self) -> None:
+        check_renderer()
         try:
-            self._env.physics.render(8, 8, camera_id=self.camera)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module="glfw")
+                self._env.physics.render(8, 8, camera_id=self.camera)
         except Exception as exc:  # the GL backends raise many unrelated types
-            raise PbtnasError(
-                f"cannot render pixels with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r} ({type(exc).__name__}: {exc}); "
-                "install EGL (libegl1, a GPU driver or Mesa) or set MUJOCO_GL=osmesa before starting pbtnas"
-            ) from None
+            raise PbtnasError(f"cannot render pixels with the OpenGL backend {renderer_name()!r} "
+                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                              f"; {_gl_hint(True)}") from None
 
     def _obs(self, ts) -> np.ndarray:
         if self.pixels:
             frame = self._env.physics.render(self.image_size, self.image_size, camera_id=self.camera)
             return np.ascontiguousarray(frame.transpose(2, 0, 1))
         return np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in ts.observation.values()])
+
+    def close(self) -> None:
+        self._env.close()
 
     def reset(self, seed: int) -> np.ndarray:
         self._env.task.random.seed(seed % 2**32)  # dm_control draws the initial state from this stream
@@ -122,6 +260,9 @@ class GymEnv:
         self.obs_shape = (int(self._env.observation_space.shape[0]),)
         self.action_repeat, self.pixels = action_repeat, False
         self.max_steps = max(1, episode_frames // action_repeat)
+
+    def close(self) -> None:
+        self._env.close()
 
     def reset(self, seed: int) -> np.ndarray:
         self._t = 0

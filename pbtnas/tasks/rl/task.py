@@ -24,7 +24,7 @@ from ...space import Genome
 from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
 from ...task import Task, doc
 from .agent import Nets, linear_schedule, noisy_action, update
-from .envs import FrameStack, make_env
+from .envs import FrameStack, check_env_name, make_env
 from .networks import Actor, Critic, DeployedActor, Encoder
 from .replay import ReplayBuffer
 from .space import gene_modules, rl_space
@@ -90,11 +90,28 @@ class RLTask(Task):
             raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
         if o.buffer_capacity < o.nstep + o.frame_stack + 1:
             raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
-        if str(o.device).startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"task.device is {o.device!r} but torch sees no CUDA device here; use --device cpu")
         self.space = rl_space(o.pixels)
         self._envs: dict[str, object] = {}
         self._shared_buffer: ReplayBuffer | None = None
+
+    def prepare(self) -> None:
+        """Checks made once in the driver before a run: the device, the environment's name (with
+        the closest known names when it is unknown) and, for pixels, that frames can be rendered.
+        Inspecting a preset (``pbtnas space``) builds the task without these checks."""
+        o = self.options
+        device = str(o.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"task.device is {o.device!r} but torch sees no CUDA device here; use --device cpu")
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"task.device {o.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+        check_env_name(o.env, o.pixels)
+        env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames)
+        try:
+            self._check_shapes(env)
+        finally:
+            env.close()  # a throwaway: workers build their own (a GL context must not be shared)
 
     # -- environments ------------------------------------------------------------------------
     def env(self, role: str = "train"):
@@ -152,7 +169,8 @@ class RLTask(Task):
 
     def load_nets(self, genome: Genome, state: MemberState, train: bool) -> Nets:
         """Networks of a member with its weights loaded strictly (and optimizers when ``train``)."""
-        nets = self.build_nets(genome)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's RNG alone
+            nets = self.build_nets(genome)
         dev = self.device
         for key in ("actor", "critic", "critic_target", "encoder"):
             module = getattr(nets, key)

@@ -1,0 +1,97 @@
+"""What the RL task checks when a run starts, and what it leaves to the run: inspecting a preset
+never needs its device or renderer; an unknown environment is one line naming the closest names;
+a renderer is asked for only with pixels, and a missing one is reported with its real cause."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("dm_control")
+
+from pbtnas.cli import main  # noqa: E402
+
+TINY = ["--population", "4", "--steps", "1", "--backend", "inprocess", "--quiet",
+        "--set", "task.frames_per_step=60", "--set", "task.seed_frames=30", "--set", "task.episode_frames=30",
+        "--set", "task.hidden_dim=16", "--set", "task.batch_size=8", "--set", "task.eval_episodes=1",
+        "--set", "task.final_eval_episodes=1", "--set", "task.buffer_capacity=300"]
+PIXELS = ["--set", "task.image_size=16", "--set", "task.encoder_channels=4", "--device", "cpu"]
+
+
+def one_error(err: str) -> str:
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_inspecting_a_gpu_pixel_preset_needs_neither_device_nor_renderer(capsys):
+    assert main(["space", "rl-quadruped-pixels"]) == 0
+    out = capsys.readouterr().out
+    assert "36 genes" in out and "task.device = 'cuda'" in out
+    assert main(["space", "rl-cheetah", "--set", "task.env=hopper-flyy"]) == 0  # checked by run, not by space
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_running_a_cuda_preset_without_cuda_is_one_line_and_no_run_directory(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "rl-quadruped-pixels", *TINY, "--out", str(out)]) == 2
+    assert "torch sees no CUDA device" in one_error(capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("env,suggested", [
+    ("hopper-flyy", "hopper-hop, hopper-stand"),
+    ("walkr-walk", "walker-walk"),
+    ("Hopper-v9", "Hopper-v5"),
+    ("dmc:cheetah-sprint", "cheetah-run"),
+])
+def test_unknown_environment_is_found_when_the_run_starts(tmp_path, capsys, env, suggested):
+    out = tmp_path / "r"
+    assert main(["run", "rl-cheetah", *TINY, "--set", f"task.env={env}", "--out", str(out)]) == 2
+    line = one_error(capsys.readouterr().err)
+    assert f"unknown" in line and repr(env) in line and f"did you mean {suggested}" in line, line
+    assert not out.exists()
+
+
+def _pbtnas(args, env):
+    base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")}
+    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True, timeout=300,
+                          env={**base, **env})
+
+
+def _osmesa_missing() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("OSMesa") is None
+
+
+@pytest.mark.parametrize("preset,extra,env,expected", [
+    # EGL that cannot load (here: PyOpenGL pinned to another platform) is named as such
+    ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "osmesa"}, "with MUJOCO_GL='egl'"),
+    # GLFW without a display would abort inside a worker: refused before any training
+    ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "glfw"}, "no display (DISPLAY is not set"),
+    pytest.param("rl-cheetah", [], {"MUJOCO_GL": "osmesa"}, "OSMesa library (libOSMesa) was not found",
+                 marks=pytest.mark.skipif(not _osmesa_missing(), reason="OSMesa is installed here")),
+])
+def test_a_missing_renderer_is_named_not_reported_as_missing_dm_control(tmp_path, preset, extra, env, expected):
+    out = tmp_path / "r"
+    result = _pbtnas(["run", preset, *TINY, *extra, "--out", str(out)], env)
+    assert result.returncode == 2, result.stderr
+    line = one_error(result.stderr)
+    assert expected in line and "not installed" not in line and "worker process died" not in line, line
+    if preset == "rl-cheetah":
+        assert "states need no renderer: unset MUJOCO_GL" in line
+    assert not out.exists()
+
+
+def test_states_set_no_renderer():
+    code = ("import os; from pbtnas.tasks import build_task\n"
+            "task = build_task({'name': 'rl', 'env': 'cartpole-balance', 'hidden_dim': 8})\n"
+            "task.prepare(); task.env(); print('MUJOCO_GL', os.environ.get('MUJOCO_GL'))\n")
+    base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=base)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "MUJOCO_GL None"
+    assert "GLFWError" not in result.stderr and "settotalmass" not in result.stderr, result.stderr
