@@ -10,27 +10,62 @@ Library entry points::
 
 from __future__ import annotations
 
+from .check import CheckReport, check_task
 from .config import RunConfig, config_from_dict
-from .errors import PbtnasError
+from .errors import PbtnasError, TaskContractError
 from .operators import mix, mutate, shrink_perturb
-from .space import Gene, SearchSpace
+from .space import Gene, SearchSpace, hyperparameter
 from .state import MemberState
 from .task import Task
+from .torch_task import Member, TorchTask
 
 __version__ = "0.1.0"
 
 
-def run(source: str | dict, out: str, progress: bool = False, **overrides) -> dict:
-    """Run a search from a preset name, a YAML path or a config dict; return its summary."""
-    from .config import load_config_source
-    from .runner import Runner
+def run(source: "str | dict | type[Task]", out: str, progress: bool = False, **overrides) -> dict:
+    """Run a search and return its summary.
 
-    data = dict(source) if isinstance(source, dict) else load_config_source(source)
+    ``source`` is a preset name, a YAML path, a config dict, or a :class:`Task` subclass (its
+    options go in ``task={...}``). Other keyword arguments override config keys, e.g.
+    ``population=8, steps=10, mode="async", backend="inprocess"``.
+    """
+    from .config import load_config_source
+    from .runner import make_runner
+
+    data = _config_data(source, load_config_source)
     task_overrides = overrides.pop("task", {})
     data.update(overrides)
     data["task"] = {**data.get("task", {}), **task_overrides}
+    if isinstance(data["task"].get("name"), type):
+        from .tasks import task_reference
+
+        data["task"]["name"] = task_reference(data["task"]["name"])
     config = config_from_dict(data)
-    return Runner(config, out, progress=progress).start().run()
+    return make_runner(config, out, progress=progress).start().run()
+
+
+def _config_data(source, load_config_source) -> dict:
+    if isinstance(source, type):
+        from .tasks import task_reference
+
+        return {"task": {"name": task_reference(source)}}
+    return dict(source) if isinstance(source, dict) else load_config_source(source)
+
+
+def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
+    """Continue a run from its last finished step (after a crash, a kill or Ctrl-C) and return
+    its summary; a finished run returns its summary at once. ``overrides`` may change where it
+    runs (``workers``, ``backend``, ``ray_address``, ...)."""
+    from .runner import resume_runner
+
+    return resume_runner(run_dir, overrides=overrides, progress=progress).run()
+
+
+def export(run_dir: str, out: str, which: str = "final") -> dict:
+    """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``)."""
+    from .export import export_run
+
+    return export_run(run_dir, out, which=which)
 
 
 def load(directory: str):
@@ -41,6 +76,7 @@ def load(directory: str):
 
 
 __all__ = [
-    "Gene", "MemberState", "PbtnasError", "RunConfig", "SearchSpace", "Task",
-    "config_from_dict", "load", "mix", "mutate", "run", "shrink_perturb",
+    "CheckReport", "Gene", "Member", "MemberState", "PbtnasError", "RunConfig", "SearchSpace", "Task",
+    "TaskContractError", "TorchTask", "check_task", "config_from_dict", "export", "hyperparameter", "load",
+    "mix", "mutate", "resume", "run", "shrink_perturb",
 ]

@@ -20,7 +20,7 @@ import time
 from . import seeding
 from .async_scheduler import plan_replacement
 from .backends import TrainResult, make_backend
-from .runner import Member, Runner, RunError
+from .runner import SlotRecord, Runner, RunError
 from .scheduler import clean_fitness, should_exploit
 from .store import load_member, save_member
 
@@ -57,7 +57,7 @@ class AsyncRunner(Runner):
                 if self.slot_steps[member.slot] < self.config.steps:
                     backend.submit(self._job(member, self.slot_steps[member.slot]))
             ready = getattr(backend, "ready", None)
-            uncommitted: list[tuple[TrainResult, Member]] = []
+            uncommitted: list[tuple[TrainResult, SlotRecord]] = []
             while backend.pending():
                 result = backend.next_result()
                 member = self.members[result.slot]
@@ -87,7 +87,7 @@ class AsyncRunner(Runner):
             if self._backend is None:
                 backend.close()
 
-    def _handle(self, result: TrainResult) -> Member:
+    def _handle(self, result: TrainResult) -> SlotRecord:
         """Record one finished step and replace the member at once if it is in the bottom."""
         step, slot = result.step, result.slot
         self._check_failures(result)
@@ -138,12 +138,12 @@ class AsyncRunner(Runner):
                           **record.to_dict())
         self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid,
                           old_fitness=replaced.fitness)
-        child = Member(slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
+        child = SlotRecord(slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
                        init_seed=record.seed or 0, born_step=step, parents=[p1.uid, p2.uid])
         self.members[slot] = child
         self._notify("on_child", step, child, record)
 
-    def _refresh_one(self, member: Member, step: int) -> None:
+    def _refresh_one(self, member: SlotRecord, step: int) -> None:
         genome, state, _ = load_member(self.store.absolute(member.checkpoint))
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
         state, record = self.algorithm.refresh(self.task, genome, state, rng)
@@ -199,7 +199,7 @@ class AsyncRunner(Runner):
             from .errors import PbtnasError
 
             raise PbtnasError(f"{self.store.manifest_path} was written by a synchronous run; resume it without mode async")
-        self.members = [Member(**m) for m in manifest["members"]]
+        self.members = [SlotRecord(**m) for m in manifest["members"]]
         self.slot_steps = list(manifest["slot_steps"])
         self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()}
                         for s, h in manifest["history"].items()}

@@ -281,8 +281,8 @@ def _budget_value(config: dict, key: str):
 
 
 def _run_one(config: RunConfig, run_dir: Path) -> dict:
-    from .runner import Runner
+    from .runner import make_runner, resume_runner
 
     if RunStore(run_dir).manifest_path.exists():
-        return Runner.resume(run_dir, progress=False).run()
-    return Runner(config, run_dir, progress=False).start().run()
+        return resume_runner(run_dir, progress=False).run()
+    return make_runner(config, run_dir, progress=False).start().run()

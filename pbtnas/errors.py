@@ -16,6 +16,14 @@ class GenomeError(PbtnasError):
     """A genome does not fit its search space."""
 
 
+class SearchSpaceError(PbtnasError, ValueError):
+    """A search space or gene is malformed (options given as a string, duplicate names, ...)."""
+
+
+class TaskContractError(PbtnasError):
+    """A task breaks a rule the engine relies on (see :func:`pbtnas.check_task`)."""
+
+
 class CheckpointError(PbtnasError):
     """A checkpoint file is missing, truncated, corrupt or of another format."""
 

@@ -18,12 +18,12 @@ from . import seeding
 from .algorithms import Algorithm, algorithm_from_config
 from .backends import Backend, TrainJob, TrainResult, make_backend
 from .config import RunConfig, config_from_dict
-from .errors import PbtnasError
+from .errors import ConfigError, PbtnasError
 from .progress import Progress
 from .scheduler import clean_fitness, plan_generation, rank, should_exploit
 from .store import RunStore, load_member, save_member
 from .task import Task
-from .tasks import build_task
+from .tasks import build_task, import_roots, importable_elsewhere, portable_task_config
 
 
 class RunError(PbtnasError):
@@ -31,8 +31,8 @@ class RunError(PbtnasError):
 
 
 @dataclass
-class Member:
-    """One slot of the population as the manifest records it."""
+class SlotRecord:
+    """One slot of the population as the manifest records it: the member in it and where it stands."""
 
     slot: int
     uid: int
@@ -56,11 +56,13 @@ class Runner:
         self.config = config
         self.store = RunStore(run_dir)
         self.task: Task = build_task(config.task)
+        self._task_config = portable_task_config(config.task)
+        self._task_roots = import_roots(config.task)
         self.algorithm: Algorithm = algorithm_from_config(config)
         self._backend = backend
         self.observers = list(observers or [])
         self.progress = Progress(config.steps, config.population, enabled=progress)
-        self.members: list[Member] = []
+        self.members: list[SlotRecord] = []
         self.step_done = -1
         self.next_uid = 0
         self.best: dict | None = None
@@ -81,19 +83,31 @@ class Runner:
     def start(self) -> "Runner":
         """Create the run directory and the initial (stratified) population."""
         self.task.prepare()
+        self._check_task()
         self.store.create(self.config.to_dict())
         self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
                           space=self.task.space.name, genes=len(self.task.space))
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
         genomes = self.task.space.stratified_population(self.config.population, rng)
         for slot, genome in enumerate(genomes):
-            member = Member(slot=slot, uid=slot, genome=genome, checkpoint=None,
+            member = SlotRecord(slot=slot, uid=slot, genome=genome, checkpoint=None,
                             init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, slot))
             self.members.append(member)
             self.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
         self.next_uid = len(genomes)
         self._write_manifest()
         return self
+
+    def _check_task(self) -> None:
+        """The task contract, once in the driver before the run directory exists (a broken task
+        is one error line and leaves nothing behind)."""
+        from .check import check_task
+
+        if self.config.backend != "inprocess" and not importable_elsewhere(self.config.task["name"]):
+            raise ConfigError(f"task {self.config.task['name']!r} is defined in an interactive session, which "
+                              "worker processes cannot import: put it in a .py file, or use backend: inprocess")
+        report = check_task(self.task, seed=self.config.seed, train=False)
+        self.check_seconds = report.seconds
 
     def run(self) -> dict:
         """Train until the budget is spent (from wherever the manifest stands); return the summary."""
@@ -125,7 +139,7 @@ class Runner:
                 backend.close()
 
     # -- one step -----------------------------------------------------------------------------
-    def _job(self, member: Member, step: int, attempt: int = 1) -> TrainJob:
+    def _job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
         out = self.store.member_path(step, member.uid)
         out.parent.mkdir(parents=True, exist_ok=True)
         return TrainJob(
@@ -134,7 +148,8 @@ class Runner:
             state_out=str(out.resolve()), init_seed=member.init_seed,
             train_seed=seeding.int_seed(self.config.seed, seeding.TRAIN, member.uid, step),
             eval_seed=seeding.int_seed(self.config.seed, seeding.EVAL, step),
-            task_config=self.config.task, threads=self.config.threads_per_member, attempt=attempt,
+            task_config=self._task_config, task_roots=self._task_roots,
+            threads=self.config.threads_per_member, attempt=attempt,
         )
 
     def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
@@ -162,7 +177,7 @@ class Runner:
                            + "\n".join(first[1:]) + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
         return results
 
-    def _keep_previous_state(self, member: Member, result: TrainResult) -> None:
+    def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
         self.store.append("member_failed", step=result.step, slot=result.slot, uid=result.uid,
                           attempts=result.attempt, reason=result.error)
@@ -239,7 +254,7 @@ class Runner:
                               replaced_uid=replaced.uid, genome=genome, **record.to_dict())
             self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid,
                               old_fitness=replaced.fitness)
-            new_members[plan.slot] = Member(slot=plan.slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
+            new_members[plan.slot] = SlotRecord(slot=plan.slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
                                             init_seed=record.seed or 0, born_step=step, parents=[p1.uid, p2.uid])
             self._notify("on_child", step, new_members[plan.slot], record)
         for slot, member in new_members.items():
@@ -269,7 +284,7 @@ class Runner:
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
-        self.members = [Member(**m) for m in manifest["members"]]
+        self.members = [SlotRecord(**m) for m in manifest["members"]]
         if len(self.members) != self.config.population:
             raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says "
                               f"population {self.config.population}")
@@ -303,7 +318,7 @@ class Runner:
         final_dir = self.store.root / "final"
         final_dir.mkdir(exist_ok=True)
         shutil.copyfile(path, final_dir / "member.pt")
-        metrics = self.task.final_evaluate(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
+        metrics = self.task.final_score(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
         elapsed = self.elapsed_before + time.time() - self._started
         summary: dict[str, Any] = {
             "algorithm": self.config.algorithm,
@@ -336,3 +351,39 @@ class Runner:
             method = getattr(observer, hook, None)
             if method is not None:
                 method(*args)
+
+
+def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None,
+                progress: bool = True) -> Runner:
+    """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
+    loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike."""
+    if config.mode == "async":
+        from .async_runner import AsyncRunner
+
+        runner: Runner = AsyncRunner(config, run_dir, backend, progress=progress)
+    else:
+        runner = Runner(config, run_dir, backend, progress=progress)
+    runner.observers.extend(_loggers(config, run_dir))
+    return runner
+
+
+def resume_runner(run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None,
+                  progress: bool = True) -> Runner:
+    """A runner that continues ``run_dir`` in the mode it was started with."""
+    mode = RunStore(run_dir).read_config().get("mode", "sync")
+    if mode == "async":
+        from .async_runner import AsyncRunner
+
+        runner = AsyncRunner.resume(run_dir, backend, overrides, progress=progress)
+    else:
+        runner = Runner.resume(run_dir, backend, overrides, progress=progress)
+    runner.observers.extend(_loggers(runner.config, run_dir))
+    return runner
+
+
+def _loggers(config: RunConfig, run_dir: str | Path) -> list:
+    if not config.loggers:
+        return []
+    from .loggers import make_loggers
+
+    return make_loggers(config.loggers, str(run_dir))

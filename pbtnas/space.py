@@ -13,31 +13,60 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import GenomeError
+from .errors import GenomeError, SearchSpaceError
 
 Genome = dict[str, Any]
 
 
+GENE_KINDS = ("architecture", "hyperparameter")
+
+
 @dataclass(frozen=True)
 class Gene:
-    """One categorical decision of an architecture.
+    """One categorical decision of an architecture (or of its training).
 
     ``owns_weights`` says whether the position this gene controls holds trainable tensors
     (a layer choice) or not (an activation, a flag). Weightless genes never move weights when
     a child inherits them; a weight-owning gene whose chosen option happens to have no tensors
     ("none", "skip") simply contributes none.
+
+    ``kind`` is ``"architecture"`` or ``"hyperparameter"`` (a learning rate, weight decay, batch
+    size, dropout rate): a hyperparameter gene owns no weights, is inherited from the donor with
+    ``p_donor`` like any gene, and takes effect on the child's next step. See
+    :func:`hyperparameter`.
     """
 
     name: str
     options: tuple
     owns_weights: bool = True
     doc: str = ""
+    kind: str = "architecture"
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise SearchSpaceError(f"a gene name must be a non-empty string, got {self.name!r}")
+        if isinstance(self.options, (str, bytes)) or not isinstance(self.options, (tuple, list)):
+            raise SearchSpaceError(f"gene {self.name!r}: options must be a list or tuple of choices, got "
+                              f"{self.options!r} (write ['a', 'b'], not 'ab')")
+        object.__setattr__(self, "options", tuple(self.options))
         if not self.options:
-            raise ValueError(f"gene {self.name!r} has no options")
+            raise SearchSpaceError(f"gene {self.name!r} has no options")
+        bad = [o for o in self.options if not isinstance(o, (str, int, float, bool))]
+        if bad:
+            raise SearchSpaceError(f"gene {self.name!r}: options must be str, int, float or bool (they are "
+                              f"written to JSON), got {bad[0]!r}")
         if len(set(map(_option_key, self.options))) != len(self.options):
-            raise ValueError(f"gene {self.name!r} has duplicate options: {self.options}")
+            raise SearchSpaceError(f"gene {self.name!r} has duplicate options: {self.options}")
+        if self.kind not in GENE_KINDS:
+            raise SearchSpaceError(f"gene {self.name!r}: kind must be one of {GENE_KINDS}, got {self.kind!r}")
+        if self.kind == "hyperparameter" and self.owns_weights:
+            raise SearchSpaceError(f"gene {self.name!r} is a hyperparameter and cannot own weights")
+
+
+def hyperparameter(name: str, options, doc: str = "") -> Gene:
+    """A gene for a training hyperparameter (owns no weights), e.g.
+    ``hyperparameter("lr", [1e-3, 3e-3, 1e-2])``; read it from the genome where it applies."""
+    return Gene(name, options, owns_weights=False, doc=doc, kind="hyperparameter")
 
 
 def _option_key(option: Any) -> tuple:
@@ -57,10 +86,17 @@ class SearchSpace:
     _index: dict[str, Gene] = field(init=False, repr=False)
 
     def __post_init__(self):
+        if isinstance(self.genes, (str, bytes)) or not isinstance(self.genes, (list, tuple)):
+            raise SearchSpaceError(f"a search space needs a list of Gene objects, got {self.genes!r}")
+        self.genes = list(self.genes)
+        if not self.genes:
+            raise SearchSpaceError(f"search space {self.name!r} has no genes")
         self._index = {}
         for gene in self.genes:
+            if not isinstance(gene, Gene):
+                raise SearchSpaceError(f"search space {self.name!r}: {gene!r} is not a pbtnas.Gene")
             if gene.name in self._index:
-                raise ValueError(f"duplicate gene name {gene.name!r} in space {self.name!r}")
+                raise SearchSpaceError(f"duplicate gene name {gene.name!r} in space {self.name!r}")
             self._index[gene.name] = gene
 
     # -- lookup -----------------------------------------------------------------------------
@@ -80,6 +116,10 @@ class SearchSpace:
     @property
     def weight_genes(self) -> list[str]:
         return [g.name for g in self.genes if g.owns_weights]
+
+    @property
+    def hyperparameters(self) -> list[str]:
+        return [g.name for g in self.genes if g.kind == "hyperparameter"]
 
     # -- sampling ---------------------------------------------------------------------------
     def random_genome(self, rng: np.random.Generator) -> Genome:
@@ -147,7 +187,8 @@ class SearchSpace:
     def describe(self) -> list[dict]:
         """Rows for ``pbtnas space``: name, options, whether the gene owns weights."""
         return [
-            {"gene": g.name, "options": list(g.options), "owns_weights": g.owns_weights, "doc": g.doc}
+            {"gene": g.name, "options": list(g.options), "owns_weights": g.owns_weights, "kind": g.kind,
+             "doc": g.doc}
             for g in self.genes
         ]
 

@@ -83,6 +83,17 @@ class Task(ABC):
     def build_module(self, genome: Genome, state: MemberState) -> torch.nn.Module:
         """The network a user deploys (classifier, EMA generator, actor), weights loaded, eval mode."""
 
+    # -- what the engine calls ----------------------------------------------------------------
+    def score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        """The fitness as the engine asks for it. A task written with the low-level seam need not
+        touch this (it calls :meth:`evaluate`); :class:`~pbtnas.torch_task.TorchTask` routes it to
+        its member-based ``evaluate``."""
+        return float(self.evaluate(genome, state, seed))
+
+    def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        """The final metrics as the engine asks for them (see :meth:`score`)."""
+        return self.final_evaluate(genome, state, seed)
+
     # -- hooks with defaults ------------------------------------------------------------------
     def prepare(self) -> None:
         """Called once in the driver before a run starts: load and check data, build caches.
@@ -109,6 +120,21 @@ class Task(ABC):
     def is_norm_tensor(self, model_key: str, name: str) -> bool:
         """Whether a tensor belongs to a normalisation layer. Override when norms have >1-D tensors."""
         return False
+
+    def is_buffer(self, model_key: str, name: str) -> bool:
+        """Whether state-dict entry ``name`` of model ``model_key`` is a buffer, not a parameter.
+
+        Asked by mixing with ``sp_buffers: parameters``, which copies a transplanted layer's
+        buffers from the donor instead of shrink-perturbing them. The default recognises
+        torch's standard buffers by the last component of the name: BatchNorm's
+        ``running_mean``, ``running_var`` and ``num_batches_tracked``, and the power-iteration
+        vectors of spectral norm (``weight_u``/``weight_v`` of ``torch.nn.utils.spectral_norm``,
+        ``_u``/``_v`` of ``torch.nn.utils.parametrizations.spectral_norm``). A task whose
+        networks register other buffers (``register_buffer``) overrides this. Must not depend
+        on tensor values: it is asked before any tensor is moved.
+        """
+        last = name.rsplit(".", 1)[-1]
+        return last in {"running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v", "_u", "_v"}
 
     def describe(self) -> dict:
         """Facts about the task for the run directory and ``pbtnas space``."""

@@ -26,6 +26,7 @@ class TrainJob:
     eval_seed: int
     task_config: dict
     threads: int = 1
+    task_roots: list = field(default_factory=list)  # folders holding a user's task module
     attempt: int = 1
     meta: dict = field(default_factory=dict)
 

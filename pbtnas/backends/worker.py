@@ -27,7 +27,7 @@ def execute_job(job: TrainJob) -> TrainResult:
     torch.set_num_threads(job.threads)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        task = build_task(job.task_config)
+        task = build_task(job.task_config, job.task_roots)
         if job.state_in is None:
             genome = task.space.validate(job.genome)
             state = task.init_state(genome, job.init_seed)
@@ -36,7 +36,7 @@ def execute_job(job: TrainJob) -> TrainResult:
             genome = task.space.validate(genome)
         try:
             state, metrics = task.train_step(genome, state, job.step, job.train_seed)
-            fitness = float(task.evaluate(genome, state, job.eval_seed))
+            fitness = task.score(genome, state, job.eval_seed)
             if math.isnan(fitness):
                 raise MemberDiverged("fitness is NaN")
         except MemberDiverged as exc:
@@ -66,7 +66,7 @@ def _keep_input(job: TrainJob, task, genome) -> None:
         shutil.copyfile(job.state_in, job.state_out + ".tmp")
         os.replace(job.state_out + ".tmp", job.state_out)
     else:
-        task = task or build_task(job.task_config)
+        task = task or build_task(job.task_config, job.task_roots)
         genome = genome or task.space.validate(job.genome)
         save_member(job.state_out, genome, task.init_state(genome, job.init_seed), job.uid, {"step": job.step})
 

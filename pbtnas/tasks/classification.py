@@ -23,10 +23,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import DataError, MemberDiverged
-from ..space import Gene, Genome, SearchSpace
-from ..state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
-from ..task import Task, doc
+from ..errors import ConfigError, DataError, MemberDiverged
+from ..space import Gene, Genome, SearchSpace, hyperparameter
+from ..task import doc
+from ..torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
 ACTIVATIONS = ("relu", "tanh", "swish", "identity")
@@ -49,6 +49,10 @@ class ClassificationOptions:
     test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15)
     split_seed: int = doc("seed of the fixed train/val/test split", 12345)
     device: str = doc("torch device members train on", "cpu")
+    lr_choices: list = doc("learning rates to search as a hyperparameter gene 'lr' (empty: fixed lr)",
+                           default_factory=list)
+    weight_decay_choices: list = doc("weight decays to search as a gene 'weight_decay' (empty: fixed)",
+                                     default_factory=list)
 
 
 class _Zero(nn.Module):
@@ -172,8 +176,12 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-class ClassificationTask(Task):
-    """Search a small CNN cell space for image classification (fitness: validation accuracy)."""
+class ClassificationTask(TorchTask):
+    """Search a small CNN cell space for image classification (fitness: validation accuracy).
+
+    Written with the high-level :class:`~pbtnas.torch_task.TorchTask` API: the engine rebuilds
+    the network, restores Adam's moments by parameter name and seeds every generator.
+    """
 
     Options = ClassificationOptions
     fitness_name = "val_accuracy"
@@ -183,15 +191,22 @@ class ClassificationTask(Task):
     def __init__(self, options: ClassificationOptions):
         super().__init__(options)
         if options.cells < 1 or options.width < 1:
-            from ..errors import ConfigError
-
             raise ConfigError("task.cells and task.width must be positive")
         genes = []
+        paths: dict[str, str] = {}
         for i in range(options.cells):
             for slot in OP_SLOTS:
                 genes.append(Gene(f"cell{i}.{slot}", OPS, True, f"operation {slot} of cell {i}"))
+                paths[f"cell{i}.{slot}"] = f"cells.{cell_module_index(i)}.{slot}"
             genes.append(Gene(f"cell{i}.act", ACTIVATIONS, False, f"activation of cell {i}"))
+        # Hyperparameter genes are off by default so the paper's space stays exactly as it is.
+        if options.lr_choices:
+            genes.append(hyperparameter("lr", _numbers(options.lr_choices, "lr_choices"), "Adam learning rate"))
+        if options.weight_decay_choices:
+            genes.append(hyperparameter("weight_decay", _numbers(options.weight_decay_choices, "weight_decay_choices"),
+                                        "Adam weight decay"))
         self.space = SearchSpace(genes, name=f"classification-{options.cells}cells")
+        self.module_paths = paths
         self._data = None
 
     # -- data ---------------------------------------------------------------------------------
@@ -208,7 +223,7 @@ class ClassificationTask(Task):
         return self._data
 
     def prepare(self) -> None:
-        self.data  # loads and splits the data set; a bad path raises DataError here
+        _ = self.data  # loads and splits the data set; a bad path raises DataError here
 
     def _shape(self):
         # Building a fresh model (t_fresh) must not need the data set: digits and MNIST are both
@@ -217,60 +232,40 @@ class ClassificationTask(Task):
             return 1, 10
         return self.data["in_channels"], self.data["n_classes"]
 
-    # -- architecture -------------------------------------------------------------------------
-    def gene_modules(self, gene: str) -> dict[str, list[str]]:
-        if not self.space[gene].owns_weights:
-            return {}
-        cell, slot = gene.split(".")
-        i = int(cell[len("cell"):])
-        return {"model": [f"cells.{cell_module_index(i)}.{slot}"]}
-
+    # -- the network and its training ---------------------------------------------------------
     def build_network(self, genome: Genome) -> CellNet:
         in_c, n_cls = self._shape()
         return CellNet(genome, in_c, n_cls, self.options.width, self.options.cells)
 
-    def init_state(self, genome: Genome, seed: int) -> MemberState:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = self.build_network(genome)
-        return MemberState(models={"model": state_dict_cpu(net)}, optim={"model": {}}, extra={"batches_seen": 0})
+    def build(self, genome: Genome) -> nn.Module:
+        return self.build_network(genome)
 
-    def _load(self, genome: Genome, state: MemberState) -> CellNet:
-        net = self.build_network(genome)
-        net.load_state_dict(state.models["model"], strict=True)
-        return net.to(self.device)
+    def init_extra(self, genome: Genome) -> dict:
+        return {"batches_seen": 0}
 
-    def build_module(self, genome: Genome, state: MemberState) -> nn.Module:
-        return self._load(genome, state).eval()
+    def optimizers(self, member: Member) -> torch.optim.Optimizer:
+        genome, o = member.genome, self.options
+        return torch.optim.Adam(member.model.parameters(), lr=genome.get("lr", o.lr),
+                                weight_decay=genome.get("weight_decay", o.weight_decay))
 
-    # -- training and evaluation --------------------------------------------------------------
-    def train_step(self, genome: Genome, state: MemberState, step: int, seed: int):
-        net = self._load(genome, state).train()
-        opt = torch.optim.Adam(net.parameters(), lr=self.options.lr, weight_decay=self.options.weight_decay)
-        restore_optimizer(opt, net, state.optim.get("model", {}))
+    def train(self, member: Member) -> dict[str, float]:
+        net, opt = member.model, member.optimizer
         x, y = self.data["train"]
-        gen = torch.Generator().manual_seed(seed)
         losses = []
         for _ in range(self.options.batches_per_step):
-            idx = torch.randint(len(x), (self.options.batch_size,), generator=gen)
+            idx = torch.randint(len(x), (self.options.batch_size,), generator=member.generator)
             xb, yb = x[idx].to(self.device), y[idx].to(self.device)
             loss = F.cross_entropy(net(xb), yb)
             if not torch.isfinite(loss):
-                raise MemberDiverged(f"loss became {loss.item()} at step {step}")
+                raise MemberDiverged(f"loss became {loss.item()} at step {member.step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        new = MemberState(
-            models={"model": state_dict_cpu(net)},
-            optim={"model": _cpu(capture_optimizer(opt, net))},
-            extra={**state.extra, "batches_seen": state.extra.get("batches_seen", 0) + len(losses)},
-        )
-        return new, {"train_loss": float(np.mean(losses))}
+        member.extra["batches_seen"] = member.extra.get("batches_seen", 0) + len(losses)
+        return {"train_loss": float(np.mean(losses))}
 
-    @torch.no_grad()
-    def _accuracy(self, genome: Genome, state: MemberState, split: str) -> tuple[float, float]:
-        net = self._load(genome, state).eval()
+    def _accuracy(self, net: nn.Module, split: str) -> tuple[float, float]:
         x, y = self.data[split]
         correct, loss = 0, 0.0
         for start in range(0, len(x), 512):
@@ -282,17 +277,22 @@ class ClassificationTask(Task):
             loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         return correct / len(x), loss / len(x)
 
-    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
-        return self._accuracy(genome, state, "val")[0]
+    def evaluate(self, member: Member) -> float:
+        return self._accuracy(member.model, "val")[0]
 
-    def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
-        acc, loss = self._accuracy(genome, state, "test")
-        val = self._accuracy(genome, state, "val")[0]
+    def final_evaluate(self, member: Member) -> dict[str, float]:
+        acc, loss = self._accuracy(member.model, "test")
+        val = self._accuracy(member.model, "val")[0]
         return {"test_accuracy": acc, "test_loss": loss, "val_accuracy": val, "test_size": len(self.data["test"][0])}
 
     def is_norm_tensor(self, model_key: str, name: str) -> bool:
         return False  # BatchNorm tensors are one-dimensional and never candidates anyway
 
 
-def _cpu(named: dict) -> dict:
-    return {n: {k: (v.to("cpu") if torch.is_tensor(v) else v) for k, v in s.items()} for n, s in named.items()}
+def _numbers(values, key: str) -> list[float]:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(f"task.{key} must be a list of numbers, got {values!r}") from None

@@ -143,7 +143,8 @@ class SimulatedTask(Task):
         return MemberState(models={"model": state_dict_cpu(net)}, optim={"model": {}}, extra={"steps": 0})
 
     def _load(self, genome: Genome, state: MemberState) -> SimNet:
-        net = self._net(genome)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's RNG alone
+            net = self._net(genome)
         net.load_state_dict(state.models["model"], strict=True)
         return net
 
