@@ -33,9 +33,14 @@ def status_command(args) -> int:
         return 0
     config = store.read_config()
     summary = store.read_summary()
+    from ..report.history import what_ran
+
     state = "finished" if manifest.get("finished") else "in progress or stopped"
     print(f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
           f"step {manifest['step_done'] + 1}/{manifest['steps']} done, {state}")
+    ran = what_ran(config)
+    if ran.base:
+        print(f"what ran: {ran.text()}")
     space = _space_for(config)
     rows = [("slot", "member", "born", "parents", "fitness", "genome")]
     for m in manifest["members"]:

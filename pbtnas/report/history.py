@@ -136,6 +136,90 @@ class RunHistory:
         return sorted(names, key=lambda n: "return" not in n)  # returns (RL) first, otherwise as reported
 
 
+@dataclass
+class WhatRan:
+    """The task a run trained on, told against where its config came from: the preset whose
+    description the config carries (the closest one when several share it), otherwise the
+    task's defaults."""
+
+    base: str  # "preset rl-cheetah" or "the rl task's defaults" or "" when nothing to compare with
+    changes: list  # [(option, value in the run, value in the base)], in the task's option order
+
+    @property
+    def label(self) -> str:
+        return "preset" if self.base.startswith("preset") else "default"
+
+    def text(self, limit: int | None = None) -> str:
+        """One line: ``preset rl-cheetah with env='hopper-hop' (preset: 'cheetah-run'), ...``."""
+        if not self.changes:
+            return f"{self.base}, unchanged" if self.base else ""
+        shown = self.changes if limit is None else self.changes[:limit]
+        more = "" if len(shown) == len(self.changes) else f", ... ({len(self.changes) - len(shown)} more)"
+        return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})"
+                                                for k, v, b in shown) + more
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def what_ran(config: dict) -> WhatRan:
+    """The task options of ``config`` that differ from its preset (or the task's defaults)."""
+    task = dict(config.get("task") or {})
+    name = task.get("name")
+    if not name:
+        return WhatRan("", [])
+    try:
+        from ..presets import all_presets
+
+        presets = all_presets()
+    except Exception:  # noqa: BLE001 - a broken preset module must not break a report
+        presets = {}
+    same = [(pname, p) for pname, p in sorted(presets.items())
+            if (p.get("task") or {}).get("name") == name and p.get("description") == config.get("description")]
+    if same:
+        pname, preset = min(same, key=lambda item: len(_differences(task, _with_defaults(name, item[1]["task"]))))
+        return WhatRan(f"preset {pname}", _differences(task, _with_defaults(name, preset["task"])))
+    defaults = _with_defaults(name, {"name": name})
+    if len(defaults) <= 1:
+        return WhatRan("", [])
+    return WhatRan(f"the {name} task's defaults", _differences(task, defaults))
+
+
+def _with_defaults(task_name: str, values: dict) -> dict:
+    """A task section completed with the task's option defaults (when the task class loads)."""
+    try:
+        from ..task import options_doc
+        from ..tasks import task_class
+
+        defaults = {row["name"]: row["default"] for row in options_doc(task_class(task_name).Options)}
+    except Exception:  # noqa: BLE001 - an unknown or unloadable task: compare what is written
+        defaults = {}
+    return {**defaults, **values}
+
+
+def _differences(task: dict, base: dict) -> list:
+    out = []
+    for key in sorted(task, key=lambda k: (k not in base, list(base).index(k) if k in base else 0)):
+        value = task[key]
+        if key == "name":
+            continue
+        before = base.get(key)
+        if key in base and _same(value, before):
+            continue
+        out.append((key, value, before if key in base else "-"))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 

@@ -8,7 +8,7 @@ import math
 import time
 from pathlib import Path
 
-from .history import RunHistory, _finite
+from .history import RunHistory, _finite, what_ran
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -92,7 +92,14 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
 
 def _overview(h: RunHistory) -> str:
     c = h.config
-    rows = [["task", f"{h.task_name} ({c.get('description', '')})"], ["algorithm", h.algorithm],
+    ran = what_ran(c)
+    rows = [["task", f"{h.task_name} ({c.get('description', '')})"]]
+    if ran.changes:
+        rows.append([f"what ran: task options changed from {ran.base}",
+                     "; ".join(f"{k} = {v!r} ({ran.label}: {b!r})" for k, v, b in ran.changes)])
+    elif ran.base:
+        rows.append(["what ran", f"task options as in {ran.base}"])
+    rows += [["algorithm", h.algorithm],
             ["population", c.get("population", "?")], ["seed", c.get("seed", "?")],
             ["steps done", f"{h.steps_done} of {h.steps_total or '?'}"],
             ["individuals (incl. children)", len(h.members)], ["children made", len(h.children)]]
