@@ -1,7 +1,7 @@
 """The algorithms a run can use: which operator makes a child, and whether exploitation happens.
 
 Every algorithm shares the population, initialisation, budget and selection; they differ only in
-how a replaced slot gets its new member (SPEC §3).
+how a replaced slot gets its new member.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Algorithm:
     gam: float = 0.1
     p_donor: float = 0.25
     donor_moments: bool = False
+    sp_buffers: str = "all"  # "parameters": buffers of transplanted layers are copied, not perturbed
     self_donor: bool = False  # no-mixing ablation: the donor is the primary parent itself
     refresh_every_step: bool = False  # random-sp ablation
 
@@ -43,6 +44,7 @@ class Algorithm:
             return mix(
                 task, primary, source, rng,
                 p_donor=self.p_donor, lam=self.lam, gam=self.gam, donor_moments=self.donor_moments,
+                sp_buffers=self.sp_buffers,
             )
         if self.operator == "mutation":
             return mutate(task, primary, rng)
@@ -54,7 +56,7 @@ class Algorithm:
 
 
 def algorithm_from_config(config: RunConfig) -> Algorithm:
-    common = dict(p_donor=config.p_donor, donor_moments=config.donor_moments)
+    common = {"p_donor": config.p_donor, "donor_moments": config.donor_moments, "sp_buffers": config.sp_buffers}
     lam, gam = config.sp_lambda, config.sp_gamma
     name = config.algorithm
     if name == "pbtnas":

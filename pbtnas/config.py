@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .operators.mixing import SP_BUFFERS
 from .task import doc
 
 ALGORITHMS = {
@@ -39,6 +40,8 @@ class RunConfig:
     p_donor: float = doc("probability that a gene (layer) is taken from the donor parent", 0.25)
     sp_lambda: float = doc("shrink factor of transplanted weights", 0.4)
     sp_gamma: float = doc("perturb factor (weight of a fresh initialisation)", 0.1)
+    sp_buffers: str = doc("shrink-perturb in transplanted layers: 'all' floating tensors (paper) or 'parameters' "
+                          "only, copying buffers such as BatchNorm statistics from the donor", "all")
     donor_moments: bool = doc("take Adam moments of transplanted layers from the donor instead of resetting them", False)
     exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
     final_selection: str = doc("'best-ever', 'best-last', or '' for the task's default", "")
@@ -73,6 +76,8 @@ class RunConfig:
             )
         if not 0.0 <= self.p_donor <= 1.0:
             raise ConfigError(f"p_donor must lie in [0, 1], got {self.p_donor}")
+        if self.sp_buffers not in SP_BUFFERS:
+            raise ConfigError(f"sp_buffers must be one of {list(SP_BUFFERS)}, got {self.sp_buffers!r}")
         if self.exploit_every_first_half < 1:
             raise ConfigError("exploit_every_first_half must be at least 1")
         if self.final_selection not in ("",) + SELECTIONS:

@@ -1,5 +1,5 @@
-"""The SEARL-like mutation baseline (SPEC §3): copy a parent, then with probability 1/3 each do
-nothing, mutate weights, or mutate one gene of the architecture. Pure: no I/O.
+"""The SEARL-like mutation baseline: copy a parent, then with probability 1/3 each do nothing,
+mutate weights, or mutate one gene of the architecture. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ..space import Genome
 from ..state import MemberState, keys_under
 from ..task import Task
 from .mixing import ChildRecord
+from .shapes import adapt_to_architecture, reference_models
 
 BRANCHES = ("none", "weights", "architecture")
 
@@ -76,7 +77,13 @@ def mutate_weights(task: Task, state: MemberState, rng: np.random.Generator, see
 def mutate_architecture(
     task: Task, genome: Genome, state: MemberState, rng: np.random.Generator, seed: int
 ) -> tuple[Genome, dict]:
-    """Give one random gene a different random option; its layer (and shadow copy) starts fresh."""
+    """Give one random gene a different random option; its layer (and shadow copy) starts fresh.
+
+    Called by :func:`mutate` on the child's copy of ``state`` (edited in place). The fresh
+    model, seeded by ``seed``, also fits the rest of the state to the new architecture: when the
+    new option has another width, the layers consuming its output keep their overlapping slice
+    and take the rest fresh (see :mod:`.shapes`), and their optimizer moments are reset.
+    """
     genes = [g for g in task.space.genes if len(g.options) > 1]
     gene = genes[int(rng.integers(len(genes)))]
     current = task.space.option_index(genome, gene.name)
@@ -85,19 +92,23 @@ def mutate_architecture(
     genome = dict(genome)
     old_option = genome[gene.name]
     genome[gene.name] = new_option
+    # Built for weightless genes too: an option may still change the shapes of other layers.
+    # init_state seeds its own stream, so building it draws nothing from ``rng``.
+    fresh = task.init_state(genome, seed)
+    refs = reference_models(task, fresh)
     if gene.owns_weights:
-        fresh = task.init_state(genome, seed)
         for model_key, prefixes in task.gene_modules(gene.name).items():
             shadows = [s for s, src in task.shadow_models.items() if src == model_key]
             for key in [model_key] + shadows:
-                if key not in state.models:
+                if key not in state.models or key not in refs:
                     continue
                 target = state.models[key]
                 for name in keys_under(list(target), prefixes):
                     del target[name]
-                for name in keys_under(list(fresh.models[key]), prefixes):
-                    target[name] = fresh.models[key][name].clone()
+                for name in keys_under(list(refs[key]), prefixes):
+                    target[name] = refs[key][name].clone()
             opt = state.optim.get(model_key, {})
             for name in keys_under(list(opt), prefixes):
                 del opt[name]
-    return genome, {"gene": gene.name, "from": old_option, "to": new_option}
+    adapted = adapt_to_architecture(task, state, fresh)
+    return genome, {"gene": gene.name, "from": old_option, "to": new_option, "tensors_adapted": len(adapted)}
