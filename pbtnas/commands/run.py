@@ -23,6 +23,12 @@ def register(sub) -> None:
     r.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member")
     r.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member")
     r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
+    r.add_argument("--steps", type=int, help="change the budget (more steps, or fewer but more than those done)")
+    r.add_argument("--device", help="change the torch device members train on (sets task.device)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change what may safely change: steps, workers, backend, Ray options, loggers, "
+                        "task.device, ... (the search itself - population, seed, algorithm, task options - "
+                        "is refused with the reason)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(handler=resume_command)
 
@@ -40,14 +46,34 @@ def run_command(args) -> int:
 
 def resume_command(args) -> int:
     from ..store import RunStore
+    from ._resume import resume_changes
 
-    if RunStore(args.run_dir).read_config().get("mode") == "async":
+    store = RunStore(args.run_dir)
+    stored = store.read_config()
+    if stored.get("mode") == "async":
         from ..async_runner import AsyncRunner as Runner
     else:
         from ..runner import Runner
-    keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage")
-    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
+    flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
+    manifest = store.read_manifest()
+    summary = store.read_summary() or {}
+    done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
+    config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done,
+                                     bool(summary.get("finished")))
+    overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
     runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
+    if any(key == "task.device" for key, _, _ in changes):
+        runner.task.prepare()  # the new device exists here (and the task's data and environment)
+    if changes:
+        import yaml
+
+        from ..store import atomic_write_bytes
+
+        atomic_write_bytes(store.config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in changes})
+        for key, old, new in changes:
+            print(f"changed {key}: {old!r} -> {new!r}", file=sys.stderr)
     runner.observers.extend(make_observers(runner.config, args.run_dir))
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))

@@ -1,0 +1,73 @@
+"""``pbtnas resume RUN_DIR --set key=value``: the budget, workers, backend, loggers and device may
+change (kept in config.yaml, journaled); the search itself may not, and each refusal says why."""
+
+import json
+
+import pytest
+import yaml
+
+from pbtnas.cli import main
+from pbtnas.config import config_from_dict
+from pbtnas.presets import get_preset
+from pbtnas.runner import Runner
+from pbtnas.store import RunStore
+from run_helpers import StopAfter, fitness_trace
+
+
+def _config(steps):
+    data = get_preset("simulated")
+    data.update(population=4, steps=steps, seed=4, backend="inprocess")
+    data["task"]["step_seconds"] = 0.0
+    return config_from_dict(data)
+
+
+@pytest.fixture()
+def stopped(tmp_path):
+    """A 2-step run stopped after its first step."""
+    root = tmp_path / "stopped"
+    runner = Runner(_config(2), root, progress=False, observers=[StopAfter(0)]).start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    return root
+
+
+def test_longer_budget_and_other_workers_continue_like_an_uninterrupted_run(stopped, tmp_path, capsys):
+    reference = tmp_path / "reference"
+    Runner(_config(4), reference, progress=False).start().run()
+    assert main(["resume", str(stopped), "--set", "steps=4", "--workers", "1",
+                 "--device", "cpu", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["steps_done"] == 4
+    assert "changed steps: 2 -> 4" in captured.err and "changed workers: 0 -> 1" in captured.err
+    assert fitness_trace(stopped) == fitness_trace(reference)
+    stored = yaml.safe_load((stopped / "config.yaml").read_text())
+    assert stored["steps"] == 4 and stored["workers"] == 1
+    changed = list(RunStore(stopped).iter_events("config_changed"))
+    assert changed[0]["changes"]["steps"] == {"from": 2, "to": 4}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "population=8"], "cannot change population (the population lives in the checkpoints"),
+    (["--set", "seed=1"], "cannot change seed (every random stream"),
+    (["--set", "algorithm=random", "--set", "p_donor=0.5"], "cannot change algorithm (it changes how the population "
+                                                            "is searched); p_donor (it changes the search"),
+    (["--set", "task.width=4"], "cannot change task.width (it changes the search; start a new run"),
+    (["--steps", "1"], "steps=1 leaves nothing to train: 1 steps are already done"),
+    (["--set", "colour=red"], "unknown config key(s) ['colour']"),
+    (["--set", "workers=many"], "'workers' must be a int"),
+])
+def test_what_may_not_change_is_refused_with_the_reason(stopped, capsys, args, message):
+    before = (stopped / "config.yaml").read_text()
+    assert main(["resume", str(stopped), *args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], err
+    assert (stopped / "config.yaml").read_text() == before  # nothing changed
+    assert not list(RunStore(stopped).iter_events("config_changed"))
+
+
+def test_a_finished_run_keeps_its_budget(stopped, capsys):
+    assert main(["resume", str(stopped), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(stopped), "--set", "steps=5", "--quiet"]) == 2
+    assert "the run has finished" in capsys.readouterr().err
