@@ -140,7 +140,7 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
     plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step."""
     from safetensors.torch import save_file
 
-    from .tasks import build_task
+    from .tasks import build_task, portable_task_config
 
     path, info, notes = choose_checkpoint(run_dir, which)
     store = RunStore(run_dir)
@@ -164,7 +164,7 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
     record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "task": config["task"],
+        "task": portable_task_config(config["task"]),
         "task_class": type(task).__name__,
         "module_class": type(module).__name__,
         "space": task.space.name,

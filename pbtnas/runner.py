@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import seeding
+from . import faults, seeding
 from .algorithms import Algorithm, algorithm_from_config
 from .backends import Backend, TrainJob, TrainResult, make_backend
 from .config import RunConfig, config_from_dict
@@ -55,8 +55,11 @@ class Runner:
                  observers: list | None = None, progress: bool = True):
         self.config = config
         self.store = RunStore(run_dir)
+        # A task file is recorded by its absolute path, so resume, report and export find it from
+        # any working directory (and workers started elsewhere receive the same name).
+        config.task = portable_task_config(config.task)
         self.task: Task = build_task(config.task)
-        self._task_config = portable_task_config(config.task)
+        self._task_config = config.task
         self._task_roots = import_roots(config.task)
         self.algorithm: Algorithm = algorithm_from_config(config)
         self._backend = backend
@@ -133,6 +136,7 @@ class Runner:
                                   population_fitness=[m.fitness for m in self.members])
                 self._prune(step)
                 self._notify("on_step_end", step, self)
+                faults.at("after-step", step)
             return self._finish()
         finally:
             if self._backend is None:

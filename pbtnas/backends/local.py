@@ -21,6 +21,22 @@ def _init_worker(threads: int) -> None:
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _exit_with_parent(os.getppid())
+
+
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """A worker whose driver died (``kill -9``) exits within about a second instead of living on
+    as an orphan holding its memory: a daemon thread notices that the process was re-parented."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(period)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="pbtnas-parent-watch", daemon=True).start()
 
 
 class LocalBackend(Backend):

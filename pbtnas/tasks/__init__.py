@@ -158,6 +158,10 @@ def task_reference(cls: type) -> str:
         if BUILTIN[name] == f"{cls.__module__}:{cls.__qualname__}":
             return name
     module = sys.modules.get(cls.__module__)
+    if "<locals>" in cls.__qualname__:  # defined inside a function: only this process can build it
+        reference = f"{cls.__module__}:{cls.__qualname__}"
+        _REGISTERED[reference] = cls
+        return reference
     if cls.__module__ in ("__main__", "__mp_main__") or cls.__module__.startswith("pbtnas_user_"):
         path = getattr(module, "__file__", None)
         if not path:
@@ -182,8 +186,8 @@ def importable_elsewhere(name: str) -> bool:
     notebook or an interactive session, which only the in-process backend can run)."""
     if name in BUILTIN or name in plugin_tasks():
         return True
-    where = name.rpartition(":")[0]
-    return bool(where) and where not in ("__main__", "__mp_main__")
+    where, _, attr = name.rpartition(":")
+    return bool(where) and where not in ("__main__", "__mp_main__") and "<locals>" not in attr
 
 
 def portable_task_config(task_config: dict) -> dict:

@@ -1,0 +1,129 @@
+"""Small user tasks written with the high-level API, good and broken, for the custom-task tests.
+Each broken one breaks exactly one rule that ``check_task`` or the task loader must name."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pbtnas
+from pbtnas import Gene, SearchSpace, hyperparameter
+
+X = torch.linspace(-1, 1, 64).unsqueeze(1)
+Y = torch.sin(3 * X)
+
+
+class Net(nn.Module):
+    def __init__(self, genome, block_name="block"):
+        super().__init__()
+        self.inp = nn.Linear(1, 8)
+        block = nn.Linear(8, 8) if genome["block"] == "linear" else nn.Identity()
+        setattr(self, block_name, block)
+        self.block_name = block_name
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(torch.tanh(getattr(self, self.block_name)(torch.tanh(self.inp(x)))))
+
+
+class Good(pbtnas.TorchTask):
+    """A valid task with a hyperparameter gene; it records what its optimizer saw."""
+
+    space = SearchSpace([Gene("block", ["linear", "skip"]), hyperparameter("lr", [1e-3, 1e-2])])
+    fitness_name = "neg_mse"
+
+    def build(self, genome):
+        return Net(genome)
+
+    def optimizers(self, member):
+        return torch.optim.Adam(member.model.parameters(), lr=member.genome["lr"])
+
+    def train(self, member):
+        opt = member.optimizer
+        member.extra["lr_seen"] = opt.param_groups[0]["lr"]
+        first = next(iter(member.model.parameters()))
+        member.extra["adam_steps_before"] = int(opt.state[first]["step"]) if first in opt.state else 0
+        loss = F.mse_loss(member.model(X), Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    def evaluate(self, member):
+        return -F.mse_loss(member.model(X), Y).item()
+
+    def example_input(self, batch):
+        return X[:batch]
+
+
+class MisspeltPath(Good):
+    def build(self, genome):
+        return Net(genome, block_name="blok")
+
+
+class Overlapping(Good):
+    space = SearchSpace([Gene("block", ["linear", "skip"]), Gene("inner", ["a", "b"])])
+    module_paths = {"block": "block", "inner": "block"}
+
+
+class UnownedLayer(Good):
+    """The gene is declared weightless but its option adds a layer."""
+
+    space = SearchSpace([Gene("block", ["linear", "skip"], owns_weights=False), hyperparameter("lr", [1e-3])])
+
+
+class NotDeterministic(Good):
+    calls = 0
+
+    def evaluate(self, member):
+        NotDeterministic.calls += 1
+        return float(NotDeterministic.calls)
+
+
+class NotATask(nn.Module):
+    pass
+
+
+class BadSpace(Good):
+    space = [Gene("block", ["linear", "skip"])]
+
+
+class MissingTrain(pbtnas.TorchTask):
+    space = SearchSpace([Gene("block", ["linear", "skip"])])
+
+    def build(self, genome):
+        return Net(genome)
+
+    def evaluate(self, member):
+        return 0.0
+
+
+class TouchesGlobalRng(pbtnas.Task):
+    """A low-level task whose evaluate draws from torch's global generator."""
+
+    Options = pbtnas.torch_task.TorchOptions
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.inner = Good()
+        self.space = self.inner.space
+
+    def gene_modules(self, gene):
+        return self.inner.gene_modules(gene)
+
+    def init_state(self, genome, seed):
+        return self.inner.init_state(genome, seed)
+
+    def train_step(self, genome, state, step, seed):
+        return self.inner.train_step(genome, state, step, seed)
+
+    def evaluate(self, genome, state, seed):
+        torch.rand(1)
+        return 0.0
+
+    def final_evaluate(self, genome, state, seed):
+        return {"fitness": 0.0}
+
+    def build_module(self, genome, state):
+        return self.inner.build_module(genome, state)
