@@ -258,7 +258,7 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
 
 #: config keys that make two runs comparable (execution settings such as workers may differ)
 BUDGET_KEYS = ("algorithm", "seed", "population", "steps", "task", "tau", "p_donor", "sp_lambda", "sp_gamma",
-               "donor_moments", "exploit_every_first_half", "final_selection", "mode")
+               "donor_moments", "exploit_every_first_half", "final_selection", "mode", "sp_buffers")
 
 
 def check_same_budget(config: RunConfig, run_dir: Path) -> None:
@@ -276,7 +276,11 @@ def check_same_budget(config: RunConfig, run_dir: Path) -> None:
 def _budget_value(config: dict, key: str):
     value = config.get(key)
     if key == "task" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k != "device"}
+        from .tasks import portable_task_config  # a task file is recorded by its absolute path
+
+        return {k: v for k, v in portable_task_config(value).items() if k != "device"}
+    if key == "sp_buffers" and value is None:
+        return "all"  # runs made before the option existed did what "all" does
     return value
 
 
