@@ -7,7 +7,9 @@ s") as the x axis:
 
 * ``member/slotNN/fitness``, ``member/slotNN/<metric>``, ``member/slotNN/seconds`` and
   ``member/slotNN/uid`` - per population slot (a slot keeps its tag when a child replaces its
-  member; ``uid`` shows who holds it);
+  member; ``uid`` shows who holds it); RL adds ``frames``, ``fps``, ``updates_per_s``,
+  ``eval_return_std`` / ``_min`` / ``_max`` among the metrics, and ``member/slotNN/fitness_by_frames``
+  with environment frames as its x axis (TensorBoard, MLflow);
 * ``population/fitness_best``, ``_mean``, ``_median``, ``_worst``, ``population/best_ever``,
   ``population/children``, ``population/failed``;
 * ``final/<metric>`` - the final evaluation of the delivered network;
@@ -53,6 +55,11 @@ class MetricLogger:
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         raise NotImplementedError
 
+    def log_scalars_at(self, scalars: dict[str, float], x: int) -> None:
+        """Scalars against another x axis than the PBT step (environment frames); default: with
+        ``x`` as the step of those tags only."""
+        self.log_scalars(scalars, x)
+
     def log_text(self, tag: str, text: str, step: int) -> None:
         """Optional: a line of text (default: ignored)."""
 
@@ -81,6 +88,10 @@ class MetricLogger:
             if _finite(value):
                 scalars[f"{prefix}/{key}"] = float(value)
         self.log_scalars(scalars, step + 1)
+        frames = (result.metrics or {}).get("frames")
+        if _finite(frames) and _finite(result.fitness):
+            # RL: the return against environment frames, as CleanRL and DrQ-v2 plot it
+            self.log_scalars_at({f"{prefix}/fitness_by_frames": float(result.fitness)}, int(frames))
 
     def on_child(self, step: int, member, record) -> None:
         self._config_once()
@@ -157,6 +168,10 @@ class WandbLogger(MetricLogger):
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         self._step = max(self._step, step)  # W&B needs a non-decreasing step
         self.run.log(dict(scalars), step=self._step)
+
+    def log_scalars_at(self, scalars: dict[str, float], x: int) -> None:
+        """W&B has one step axis per run: ``member/slotNN/frames`` is logged with the step, and
+        W&B plots any metric against it."""
 
     def log_config(self, config: dict) -> None:
         self.run.config.update(config, allow_val_change=True)

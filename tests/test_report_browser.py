@@ -75,3 +75,57 @@ def test_the_browser_check_catches_a_broken_image(report, tmp_path):
     (page / "lineage.png").unlink()
     result = render_in_chromium(page / "index.html", tmp_path)
     assert result["broken"] == ["lineage.png"]
+
+
+@pytest.fixture(scope="module")
+def rl_report(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("MUJOCO_GL", "egl")  # the video needs a headless renderer
+    pytest.importorskip("dm_control")
+    from pbtnas.config import config_from_dict
+
+    task = {"name": "rl", "env": "cheetah-run", "hidden_dim": 16, "batch_size": 16, "frames_per_step": 120,
+            "seed_frames": 60, "episode_frames": 80, "buffer_capacity": 600, "eval_episodes": 3,
+            "final_eval_episodes": 2}
+    root = tmp_path_factory.mktemp("browser-rl") / "run"
+    config = config_from_dict({"task": task, "population": 4, "steps": 2, "seed": 1, "backend": "inprocess"})
+    Runner(config, root, progress=False).start().run()
+    return build_report(root)
+
+
+def test_rl_report_with_return_curves_and_agent_video_renders(rl_report, tmp_path):
+    page = rl_report.read_text()
+    if "episode.gif" not in page:
+        pytest.skip("no OpenGL renderer here: " + re.search(r"no video: [^<]*", page).group(0))
+    result = render_in_chromium(rl_report, tmp_path)
+    assert result["errors"] == [] and result["broken"] == []
+    # fitness, architecture, lineage, inheritance, options, returns against frames, metrics, the agent's video
+    assert result["images"] == 8
+    shapes = render_in_chromium_sizes(rl_report, tmp_path)
+    assert shapes["episode.gif"] == [128, 128] and shapes["returns.png"][0] > 600
+
+
+SIZES = """<script>
+window.addEventListener('load', function () {
+  var out = {};
+  for (var i = 0; i < document.images.length; i++) {
+    var im = document.images[i]; out[im.getAttribute('src')] = [im.naturalWidth, im.naturalHeight];
+  }
+  var p = document.createElement('pre'); p.id = 'pbtnas-sizes'; p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+});
+</script>"""
+
+
+def render_in_chromium_sizes(index, tmp_path) -> dict:
+    """The natural size of every image of the page as chromium decoded it."""
+    probe = index.with_name("_browser_sizes.html")
+    probe.write_text(index.read_text().replace("<head>", "<head>" + SIZES, 1))
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile-sizes'}", "--virtual-time-budget=10000",
+           "--dump-dom", probe.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    found = re.search(r'<pre id="pbtnas-sizes">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"chromium printed no sizes (rc {proc.returncode}): {proc.stderr[-2000:]}"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))

@@ -55,7 +55,9 @@ def test_same_seed_same_member_and_resume_is_exact(task):
     # continuing from a checkpoint read back from disk equals continuing in memory
     a2, ma = task.train_step(genome, a1, 1, 12)
     b2, mb = task.train_step(genome, roundtrip(a1), 1, 12)
-    assert same(a2, b2) and ma == mb
+    speeds = ("fps", "updates_per_s")  # wall-clock speeds: the only metrics allowed to differ
+    assert same(a2, b2) and {k: v for k, v in ma.items() if k not in speeds} == \
+        {k: v for k, v in mb.items() if k not in speeds}
     assert a2.extra["buffer"]["size"] == b2.extra["buffer"]["size"] > 100
     # the input state is left untouched (a retried step starts from it)
     # 60 agent steps: an episode of 50 steps (+ its first entry), then 10 steps of the next (+ first)

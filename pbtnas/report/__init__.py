@@ -24,6 +24,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     from ..store import atomic_write_bytes
     from . import plots
     from .page import render
+    from .video import episode_video
 
     history = load_history(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "report"
@@ -35,6 +36,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "options": plots.options_plot,
         "architecture": plots.architecture_plot,
         "metrics": plots.metrics_plot,
+        "returns": plots.returns_plot,
     }
     images: dict[str, str | None] = {}
     for key, draw in figures.items():
@@ -44,7 +46,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             target.unlink()  # a stale figure of an earlier report
         images[key] = target.name if drawn else None
     samples = _copy_samples(history.samples, out / "samples")
-    atomic_write_bytes(out / "index.html", render(history, images, samples, _version()).encode("utf-8"))
+    video, caption = episode_video(history, out / "episode.gif")
+    if video is None and (out / "episode.gif").exists():
+        (out / "episode.gif").unlink()  # a stale video of an earlier report
+    images["episode"] = video
+    atomic_write_bytes(out / "index.html", render(history, images, samples, _version(), caption).encode("utf-8"))
     return out / "index.html"
 
 

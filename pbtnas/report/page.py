@@ -48,7 +48,8 @@ def _figure(images: dict[str, str | None], key: str, alt: str, missing: str) -> 
     return f'<img src="{_e(name)}" alt="{_e(alt)}">'
 
 
-def render(h: RunHistory, images: dict[str, str | None], samples: list[str], version: str) -> str:
+def render(h: RunHistory, images: dict[str, str | None], samples: list[str], version: str,
+           video_caption: str = "") -> str:
     """The whole page as a string."""
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>pbtnas report: {_e(h.run_dir.name)}"
              f"</title><style>{CSS}</style></head><body>",
@@ -74,7 +75,17 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     extra_title = "Returns and training metrics" if "train_return" in h.metric_names() or h.task_name == "rl" \
         else "Training metrics"
     parts.append(f"<h2>{_e(extra_title)}</h2>")
+    if images.get("returns"):
+        parts.append(_figure(images, "returns", "evaluation return against environment frames and every "
+                                                "evaluation episode", ""))
     parts.append(_figure(images, "metrics", "training metrics per step", "the task reported no training metrics"))
+    if images.get("episode") or video_caption:
+        parts.append("<h2>The agent at work</h2>")
+        if images.get("episode"):
+            parts.append(f"<figure id='episode'><img src='{_e(images['episode'])}' alt='evaluation episode of the "
+                         f"delivered agent'><figcaption class='muted'>{_e(video_caption)}</figcaption></figure>")
+        else:
+            parts.append(f"<p class='muted' id='episode'>{_e(video_caption)}</p>")
     if samples:
         parts.append("<h2>Samples of the best member</h2><div class='samples'>")
         for name in samples:

@@ -249,3 +249,73 @@ def metrics_plot(h: RunHistory, path: Path) -> Path | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=6)
     return _save(fig, path)
+
+
+def returns_plot(h: RunHistory, path: Path) -> Path | None:
+    """RL: the evaluation return against environment frames (each individual, and the population's
+    best with its episodes' spread), and every evaluation episode's return per step."""
+    steps = h.trained_steps
+    if not steps or not any("frames" in m for r in h.members.values() for m in r.metrics.values()):
+        return None
+    plt = _plt()
+    episodes = any("eval_returns" in m for r in h.members.values() for m in r.metrics.values())
+    fig, axes = plt.subplots(1, 2 if episodes else 1, figsize=(13 if episodes else 8, 4.5), squeeze=False)
+    ax = axes[0][0]
+    cmap = plt.get_cmap("tab20")
+    for m in sorted(h.members.values(), key=lambda m: m.uid):
+        pts = [(m.metrics[s].get("frames"), f) for s, f in sorted(m.fitness.items())
+               if _finite(f) and _finite(m.metrics.get(s, {}).get("frames"))]
+        parent = h.members.get(m.primary) if m.primary is not None else None
+        if parent is not None and _finite(parent.fitness.get(m.born_step)) and \
+                _finite(parent.metrics.get(m.born_step, {}).get("frames")):
+            pts.insert(0, (parent.metrics[m.born_step]["frames"], parent.fitness[m.born_step]))
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-o", color=cmap(m.slot % 20), lw=0.7, ms=2, alpha=0.5)
+    best = []
+    for step in steps:
+        pop = [m for m in h.population_at(step) if _finite(m.fitness[step])]
+        if not pop:
+            continue
+        lead = max(pop, key=lambda m: m.fitness[step])
+        metrics = lead.metrics.get(step, {})
+        if _finite(metrics.get("frames")):
+            best.append((metrics["frames"], lead.fitness[step], metrics.get("eval_return_min"),
+                         metrics.get("eval_return_max"), metrics.get("eval_return_std")))
+    if best:
+        xs = [b[0] for b in best]
+        ax.plot(xs, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
+        if all(_finite(b[2]) and _finite(b[3]) for b in best):
+            ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12,
+                            label="its episodes: min-max")
+        if all(_finite(b[4]) for b in best):
+            ax.errorbar(xs, [b[1] for b in best], yerr=[b[4] for b in best], fmt="none", ecolor="black", capsize=3,
+                        lw=0.8, label="± std over episodes")
+    ax.set_xlabel("environment frames (per member, inherited by children)")
+    ax.set_ylabel("evaluation return")
+    ax.set_title("Evaluation return against environment frames", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    if episodes:
+        ax = axes[0][1]
+        for step in steps:
+            pop = h.population_at(step)
+            for m in pop:
+                values = [v for v in (m.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                if values:
+                    jitter = [step + 0.25 * ((i + 0.5) / len(values) - 0.5) for i in range(len(values))]
+                    ax.scatter(jitter, values, s=5, color="grey", alpha=0.35, lw=0)
+            alive = [m for m in pop if _finite(m.fitness[step])]
+            if alive:
+                lead = max(alive, key=lambda m: m.fitness[step])
+                values = [v for v in (lead.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                if values:
+                    mean = sum(values) / len(values)
+                    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+                    ax.scatter([step] * len(values), values, s=10, color="crimson", lw=0, zorder=3)
+                    ax.errorbar([step], [mean], yerr=[std], fmt="_", color="black", capsize=4, ms=14, zorder=4)
+        ax.set_ylabel("return of one evaluation episode")
+        ax.set_title("Every evaluation episode: all members (grey), the fittest (red) with mean ± std", fontsize=9)
+        ax.grid(alpha=0.3)
+        _step_axis(ax, steps)
+    return _save(fig, path)

@@ -219,6 +219,16 @@ class DMCEnv:
     def close(self) -> None:
         self._env.close()
 
+    def render(self, size: int) -> np.ndarray:
+        """An RGB frame (size, size, 3) of the current state from the task's camera."""
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module="glfw")
+                return np.asarray(self._env.physics.render(size, size, camera_id=self.camera))
+        except Exception as exc:  # the GL backends raise many unrelated types
+            raise PbtnasError(f"cannot render with the OpenGL backend {renderer_name()!r} ({type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+
     def reset(self, seed: int) -> np.ndarray:
         self._env.task.random.seed(seed % 2**32)  # dm_control draws the initial state from this stream
         self._t = 0

@@ -14,17 +14,19 @@ parent, so exploitation never restarts exploration. Fitness is the mean return o
 from __future__ import annotations
 
 import copy
+import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ...errors import ConfigError
+from ...errors import ConfigError, PbtnasError
 from ...space import Genome
 from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
 from ...task import Task, doc
 from .agent import Nets, linear_schedule, noisy_action, update
-from .envs import FrameStack, check_env_name, make_env
+from .envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
 from .networks import Actor, Critic, DeployedActor, Encoder
 from .replay import ReplayBuffer
 from .space import gene_modules, rl_space
@@ -93,6 +95,9 @@ class RLTask(Task):
         self.space = rl_space(o.pixels)
         self._envs: dict[str, object] = {}
         self._shared_buffer: ReplayBuffer | None = None
+        # (weak reference to the state train_step returned, its evaluation episode returns): the
+        # step evaluates its result once and `evaluate` reuses it for that very state
+        self._evaluated: tuple | None = None
 
     def prepare(self) -> None:
         """Checks made once in the driver before a run: the device, the environment's name (with
@@ -234,6 +239,7 @@ class RLTask(Task):
             buffer.add_first(first)
             return stacker.reset(first) if stacker else first
 
+        start, frames_before, updates_before = time.perf_counter(), frames, updates
         obs = start_episode()
         returns, ep_return, losses = [], 0.0, []
         n_steps = max(1, o.frames_per_step // o.action_repeat)
@@ -264,6 +270,7 @@ class RLTask(Task):
                 if t + 1 < n_steps:
                     obs = start_episode()
 
+        seconds = max(time.perf_counter() - start, 1e-9)
         models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic),
                   "critic_target": state_dict_cpu(nets.critic_target)}
         optim = {"actor": _cpu(capture_optimizer(nets.actor_opt, nets.actor)),
@@ -274,13 +281,22 @@ class RLTask(Task):
         extra = {**state.extra, "frames": frames, "updates": updates, "episodes": episodes,
                  "buffer": buffer.state() if o.buffer == "member" else None}
         metrics = {"frames": frames, "updates": updates, "std": linear_schedule(o.std_start, o.std_end,
-                                                                                 o.std_schedule_frames, frames)}
+                                                                                 o.std_schedule_frames, frames),
+                   # speeds of this step's acting and learning (wall clock; never part of a result)
+                   "fps": round((frames - frames_before) / seconds, 1),
+                   "updates_per_s": round((updates - updates_before) / seconds, 1)}
         if returns:
             metrics["train_return"] = float(np.mean(returns))
         if losses:
             for key in losses[0]:
                 metrics[key] = float(np.mean([m[key] for m in losses]))
-        return MemberState(models=models, optim=optim, extra=extra), metrics
+        new_state = MemberState(models=models, optim=optim, extra=extra)
+        # The fitness episodes, run here once so that the journal holds every episode's return and
+        # their spread; `evaluate` returns their mean for this state without playing them again.
+        eval_returns = self.episode_returns(genome, new_state, self._eval_seeds())
+        self._evaluated = (weakref.ref(new_state), eval_returns)
+        metrics.update(eval_return_metrics(eval_returns))
+        return new_state, metrics
 
     # -- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
@@ -304,10 +320,46 @@ class RLTask(Task):
             out.append(total)
         return out
 
-    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+    def _eval_seeds(self) -> list[int]:
         # The same held-apart seeds for every member and step: fitness compares like with like.
-        seeds = [EVAL_SEED_BASE + k for k in range(self.options.eval_episodes)]
-        return float(np.mean(self.episode_returns(genome, state, seeds)))
+        return [EVAL_SEED_BASE + k for k in range(self.options.eval_episodes)]
+
+    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+        cached = self._evaluated
+        if cached is not None and cached[0]() is state:
+            returns = cached[1]
+        else:
+            returns = self.episode_returns(genome, state, self._eval_seeds())
+        return float(np.mean(returns))
+
+    @torch.no_grad()
+    def record_episode(self, genome: Genome, state: MemberState, size: int = 128, max_frames: int = 250,
+                       seed: int = FINAL_SEED_BASE) -> tuple[list[np.ndarray], float]:
+        """Frames (H, W, 3 uint8, one per agent step, at most ``max_frames``) of one deterministic
+        evaluation episode, and its return. Needs a renderer (EGL, OSMesa or GLFW with a display);
+        raises :class:`~pbtnas.errors.PbtnasError` saying why when there is none."""
+        o = self.options
+        if parse_env_name(o.env)[0] != "dmc":
+            raise PbtnasError("videos are recorded for dm_control environments only")
+        dm_suite(True)  # rendering: EGL unless MUJOCO_GL says otherwise
+        check_renderer()
+        nets = self.load_nets(genome, state, train=False)
+        env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames)
+        try:
+            stacker = FrameStack(o.frame_stack) if o.pixels else None
+            frame = env.reset(seed)
+            obs = stacker.reset(frame) if stacker else frame
+            frames, total, last = [env.render(size)], 0.0, False
+            while not last:
+                action = nets.actor(nets.encode(self._obs_tensor(obs)))[0].cpu().numpy()
+                frame, reward, _, last = env.step(action)
+                obs = stacker.push(frame) if stacker else frame
+                total += reward
+                if len(frames) < max_frames:
+                    frames.append(env.render(size))
+        finally:
+            env.close()
+        return frames, float(total)
 
     def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         seeds = [FINAL_SEED_BASE + k for k in range(self.options.final_eval_episodes)]
@@ -318,6 +370,15 @@ class RLTask(Task):
     def describe(self) -> dict:
         return {**super().describe(), "env": self.options.env, "pixels": self.options.pixels,
                 "genes": len(self.space)}
+
+
+def eval_return_metrics(returns: list[float]) -> dict:
+    """Every evaluation episode's return and their spread, as journal metrics."""
+    values = [float(r) for r in returns]
+    if not values or not all(np.isfinite(values)):
+        return {"eval_returns": [v if np.isfinite(v) else None for v in values]}
+    return {"eval_returns": values, "eval_return_std": float(np.std(values)),
+            "eval_return_min": float(min(values)), "eval_return_max": float(max(values))}
 
 
 def _cpu(named: dict) -> dict:
