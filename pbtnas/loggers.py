@@ -1,5 +1,7 @@
 """Experiment loggers: TensorBoard, Weights & Biases, MLflow. Chosen with ``loggers`` in the
-config (``--set loggers=tensorboard,mlflow``); each backend is imported only when chosen.
+config (``--set loggers=tensorboard,mlflow``); each backend is imported only when chosen. A run
+from the command line whose config names none logs to TensorBoard when it is installed
+(``--set loggers=none`` turns that off). Nothing is written before the run's first event.
 
 Loggers are runner observers (``on_member_result``, ``on_child``, ``on_step_end``,
 ``on_finish``). Every backend receives the same tags, with the PBT step (1-based: "after step
@@ -13,7 +15,9 @@ s") as the x axis:
 * ``population/fitness_best``, ``_mean``, ``_median``, ``_worst``, ``population/best_ever``,
   ``population/children``, ``population/failed``;
 * ``final/<metric>`` - the final evaluation of the delivered network;
-* text ``lineage`` - one line per child: parents and the genes taken from the donor.
+* text ``lineage`` - one line per child: parents and the genes taken from the donor;
+* text ``best_genome`` - the best network's genome (a gene/option table) whenever the best
+  changes, and ``final_genome`` - the delivered network's, at the end.
 
 Where they write: TensorBoard ``RUN_DIR/tensorboard``; W&B its usual place under ``RUN_DIR``
 (project ``$WANDB_PROJECT`` or ``pbtnas``; ``WANDB_MODE=offline`` works without a server);
@@ -23,6 +27,7 @@ MLflow ``$MLFLOW_TRACKING_URI`` or a file store in ``RUN_DIR/mlruns`` (MLflow 3 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import statistics
@@ -50,6 +55,8 @@ class MetricLogger:
         self._children: dict[int, int] = {}
         self._lineage: list[str] = []
         self._config_logged = False
+        self._opened = False
+        self._best_logged: tuple | None = None
 
     # -- what a backend implements ------------------------------------------------------------
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
@@ -66,10 +73,17 @@ class MetricLogger:
     def log_config(self, config: dict) -> None:
         """Optional: the run's resolved config, once, at the first event (default: ignored)."""
 
+    def open(self) -> None:
+        """Start the backend (files, run); called once, at the first event, so a run that stops
+        before it starts (a bad option) leaves nothing behind."""
+
     def close(self) -> None:
         """Flush and release the backend."""
 
     def _config_once(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self.open()
         # Loggers are made before the run directory is written, so the config is read lazily.
         if not self._config_logged:
             self._config_logged = True
@@ -115,11 +129,20 @@ class MetricLogger:
         if best and _finite(best.get("fitness")):
             scalars["population/best_ever"] = float(best["fitness"])
         self.log_scalars(scalars, step + 1)
+        if best and best.get("genome") and (best.get("uid"), best.get("fitness")) != self._best_logged:
+            self._best_logged = (best.get("uid"), best.get("fitness"))
+            self.log_text("best_genome", genome_text(best["genome"], f"member {best.get('uid')}, fitness "
+                                                     f"{best.get('fitness'):.6g}, after step {step + 1}"), step + 1)
 
     def on_finish(self, summary: dict) -> None:
+        self._config_once()
         scalars = {f"final/{k}": float(v) for k, v in (summary.get("final_metrics") or {}).items() if _finite(v)}
         if scalars:
             self.log_scalars(scalars, int(summary.get("steps_done") or 0))
+        if summary.get("best_genome"):
+            self.log_text("final_genome", genome_text(summary["best_genome"], (
+                f"delivered network: member {summary.get('best_uid')} ({summary.get('final_selection')}), "
+                f"{summary.get('final_metric_name')} {summary.get('final_metric')}")), int(summary.get("steps_done") or 0))
         self.close()
 
 
@@ -130,10 +153,14 @@ class TensorBoardLogger(MetricLogger):
 
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir)
-        require("tensorboard", "tensorboard")
+        if importlib.util.find_spec("tensorboard") is None:
+            require("tensorboard", "tensorboard")  # raises the install hint
+        self.log_dir = self.run_dir / "tensorboard"
+        self.writer = None
+
+    def open(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.log_dir = self.run_dir / "tensorboard"
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
@@ -150,7 +177,8 @@ class TensorBoardLogger(MetricLogger):
         self.writer.add_text("config", "```\n" + yaml.safe_dump(config, sort_keys=False) + "```", 0)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class WandbLogger(MetricLogger):
@@ -161,9 +189,12 @@ class WandbLogger(MetricLogger):
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir)
         self.wandb = require("wandb", "wandb")
+        self.run = None
+        self._step = 0
+
+    def open(self) -> None:
         self.run = self.wandb.init(project=os.environ.get("WANDB_PROJECT", "pbtnas"), name=self.run_dir.name,
                                    dir=str(self.run_dir), reinit="create_new")
-        self._step = 0
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         self._step = max(self._step, step)  # W&B needs a non-decreasing step
@@ -176,7 +207,13 @@ class WandbLogger(MetricLogger):
     def log_config(self, config: dict) -> None:
         self.run.config.update(config, allow_val_change=True)
 
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        if tag != "lineage":  # the lineage goes into the summary at the end
+            self.run.summary[tag] = text
+
     def close(self) -> None:
+        if self.run is None:
+            return
         if self._lineage:
             self.run.summary["lineage"] = "\n".join(self._lineage)
         self.run.finish()
@@ -190,6 +227,9 @@ class MlflowLogger(MetricLogger):
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir)
         self.mlflow = require("mlflow", "mlflow")
+        self.client = self.run_id = None
+
+    def open(self) -> None:
         uri = os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:
             # Our default is a file store beside the run, needing no server and no database
@@ -219,7 +259,13 @@ class MlflowLogger(MetricLogger):
         metrics = [Metric(key=k, value=float(v), timestamp=now, step=int(step)) for k, v in scalars.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
 
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        if tag != "lineage":  # the lineage is written once, as lineage.txt
+            self.client.log_text(self.run_id, text + "\n", f"{tag}.md")
+
     def close(self) -> None:
+        if self.run_id is None:
+            return
         if self._lineage:
             self.client.log_text(self.run_id, "\n".join(self._lineage) + "\n", "lineage.txt")
         self.client.set_terminated(self.run_id)
@@ -228,15 +274,45 @@ class MlflowLogger(MetricLogger):
 LOGGERS = {"tensorboard": TensorBoardLogger, "wandb": WandbLogger, "mlflow": MlflowLogger}
 
 
-def make_loggers(names, run_dir: str | Path) -> list[MetricLogger]:
-    """Loggers for ``names`` (a list or a comma-separated string); unknown names are an error."""
+#: ``loggers: none`` (or ``off``) turns every logger off, the default TensorBoard included
+OFF = ("none", "off")
+
+
+def default_loggers() -> list[str]:
+    """What a run logs to when its config names no logger: TensorBoard when it is installed."""
+    return ["tensorboard"] if importlib.util.find_spec("tensorboard") is not None else []
+
+
+def resolve_names(names) -> list[str]:
+    """The loggers a config's ``loggers`` asks for: the defaults when empty, none for ``none``."""
     if isinstance(names, str):
         names = [n for n in names.split(",") if n]
+    names = [str(n).strip() for n in (names or []) if n is not None and str(n).strip()]
+    if not names:
+        return default_loggers()
+    if any(n in OFF for n in names):
+        if len(names) > 1:
+            raise ConfigError(f"'loggers: none' turns every logger off; it cannot go with {[n for n in names if n not in OFF]}")
+        return []
+    return names
+
+
+def make_loggers(names, run_dir: str | Path) -> list[MetricLogger]:
+    """Loggers for ``names`` (a list or a comma-separated string); unknown names are an error.
+    Nothing is written before the run's first event."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    names = [n for n in names if n not in OFF]
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:
-        raise ConfigError(f"unknown logger(s) {unknown} in 'loggers'; known: {', '.join(KNOWN)}")
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"unknown logger(s) {unknown} in 'loggers'; known: {', '.join(KNOWN)} (or none)")
     return [LOGGERS[n](run_dir) for n in dict.fromkeys(names)]
+
+
+def genome_text(genome: dict, title: str) -> str:
+    """A genome as a markdown table (TensorBoard renders it), under a title line."""
+    rows = "\n".join(f"| {gene} | {option} |" for gene, option in genome.items())
+    return f"{title}\n\n| gene | option |\n| --- | --- |\n{rows}"
 
 
 def _read_config(run_dir: Path) -> dict:

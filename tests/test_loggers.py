@@ -61,7 +61,10 @@ def test_logger_contract_tags_per_slot_and_population(tmp_path):
                 f"member/slot{slot:02d}/uid"} <= tags
     assert POPULATION_TAGS <= tags and "final/test_accuracy" in tags
     assert sorted({s for t, s, _ in rec.scalars if t == "population/fitness_best"}) == [1, 2]
-    assert [t for t, _, _ in rec.texts] == ["lineage"]  # N=4, 2 steps: one child after step 1
+    # N=4, 2 steps: one child after step 1; the best genome whenever the best changed; the delivered one
+    assert [t for t, _, _ in rec.texts if t == "lineage"] == ["lineage"]
+    assert {t for t, _, _ in rec.texts} == {"lineage", "best_genome", "final_genome"}
+    assert [t for t, _, _ in rec.texts][-1] == "final_genome" and "| gene | option |" in rec.texts[-1][2]
     assert rec.config["population"] == 4 and rec.closed
 
 

@@ -23,6 +23,7 @@ def register(sub) -> None:
 def export_command(args) -> int:
     from ..errors import PbtnasError
     from ..export import export_run
+    from ._files import share_tree
 
     shape = None
     if args.input_shape:
@@ -31,6 +32,7 @@ def export_command(args) -> int:
         except ValueError:
             raise PbtnasError(f"--input-shape must be comma-separated integers, got {args.input_shape!r}") from None
     record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape)
+    share_tree(args.out)
     for note in record["notes"]:
         print(f"note: {note}", file=sys.stderr)
     member = record["member"]

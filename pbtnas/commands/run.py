@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ._files import share_run
 from ._options import add_budget_options, config_from_args, default_run_dir
 
 
@@ -38,7 +39,9 @@ def run_command(args) -> int:
     out = args.out or default_run_dir(args.source, config)
     runner = make_runner(config, out, quiet=args.quiet)
     runner.start()
+    share_run(out)
     print(f"run directory: {out}", file=sys.stderr)
+    _announce_loggers(runner, out)
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
@@ -75,6 +78,7 @@ def resume_command(args) -> int:
         for key, old, new in changes:
             print(f"changed {key}: {old!r} -> {new!r}", file=sys.stderr)
     runner.observers.extend(make_observers(runner.config, args.run_dir))
+    _announce_loggers(runner, args.run_dir)
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
@@ -86,6 +90,7 @@ def _run_to_end(runner) -> dict:
     try:
         return runner.run()
     finally:
+        share_run(runner.store.root)
         close = getattr(getattr(runner, "progress", None), "close", None)
         if close is not None:
             close()
@@ -103,12 +108,20 @@ def make_runner(config, out, quiet=False):
 
 
 def make_observers(config, out) -> list:
-    """Loggers named in ``config.loggers`` (imported only when chosen)."""
-    if not config.loggers:
-        return []
-    from ..loggers import make_loggers
+    """Loggers named in ``config.loggers`` (imported only when chosen); with none named,
+    TensorBoard when it is installed; ``loggers: none`` for none at all."""
+    from ..loggers import make_loggers, resolve_names
 
-    return make_loggers(config.loggers, out)
+    return make_loggers(resolve_names(config.loggers), out)
+
+
+def _announce_loggers(runner, out) -> None:
+    """Say once, at the start, where TensorBoard logs go and how to look at them."""
+    for observer in runner.observers:
+        log_dir = getattr(observer, "log_dir", None)
+        if getattr(observer, "name", "") == "tensorboard" and log_dir is not None:
+            print(f"TensorBoard: tensorboard --logdir {log_dir}", file=sys.stderr)
+            return
 
 
 def _brief(summary: dict) -> dict:

@@ -51,7 +51,16 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         (out / "episode.gif").unlink()  # a stale video of an earlier report
     images["episode"] = video
     atomic_write_bytes(out / "index.html", render(history, images, samples, _version(), caption).encode("utf-8"))
+    _shareable(out / "index.html")  # written through mkstemp (0600): a report is for others to read
     return out / "index.html"
+
+
+def _shareable(path: Path) -> None:
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _copy_samples(paths: list[Path], target: Path) -> list[str]:
