@@ -66,8 +66,10 @@ def resume_command(args) -> int:
                                      bool(summary.get("finished")))
     overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
     runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
-    if any(key == "task.device" for key, _, _ in changes):
-        runner.task.prepare()  # the new device exists here (and the task's data and environment)
+    if not summary.get("finished"):
+        # what 'run' checks before it starts (device, data, environment, renderer) may have
+        # changed since: fail here with one line rather than in every worker
+        runner.task.prepare()
     if changes:
         import yaml
 
