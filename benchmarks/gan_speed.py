@@ -6,7 +6,12 @@ core would give (on cuda, process time is meaningless: use --device cpu).
 Prints one line per configuration; also the cost of one fitness evaluation. Figures depend on
 the machine and its load: run it on an idle machine before quoting them.
 
-    python benchmarks/gan_speed.py [--space gan] [--dataset mnist] [--widths 16,32] [--iters 40]
+``--flops`` also counts the floating-point operations of one discriminator iteration (forward and
+backward of both networks, the generator's update spread over its ``n_critic`` iterations) with
+``torch.utils.flop_counter`` on the same genomes, and prints the achieved FLOP rate as a fraction
+of what the same thread count reaches on a 1024 x 1024 float32 matmul.
+
+    python benchmarks/gan_speed.py [--space gan] [--dataset mnist] [--widths 16,32] [--iters 40] [--flops]
 """
 
 from __future__ import annotations
@@ -18,6 +23,27 @@ import time
 
 import numpy as np
 import torch
+
+
+def matmul_rate(clock, seconds: float = 2.0) -> float:
+    """FLOP/s of a 1024 x 1024 float32 matmul on the current thread count (CPU time)."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    n, t0 = 0, clock()
+    while clock() - t0 < seconds:
+        a @ b
+        n += 1
+    return n * 2 * 1024**3 / (clock() - t0)
+
+
+def flops_per_iter(task, genome, state, iters: int) -> float:
+    """FLOPs of one discriminator iteration, counted over a whole ``train_step`` of ``iters``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        task.train_step(genome, state, 2, 2)
+    return counter.get_total_flops() / iters
 
 
 def main() -> None:
@@ -33,6 +59,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--eval", action="store_true", help="also time one fitness evaluation")
+    ap.add_argument("--channels-last", action="store_true", help="task.channels_last=true (not bit-identical)")
+    ap.add_argument("--flops", action="store_true", help="count FLOPs per iteration and compare with a matmul's rate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.device.startswith("cuda") else time.process_time
@@ -44,9 +72,9 @@ def main() -> None:
     for w, dw in zip(widths, dwidths):
         task = build_task({"name": "gan", "space": args.space, "dataset": args.dataset, "width": w, "disc_width": dw,
                            "batches_per_step": args.iters, "batch_size": args.batch_size, "n_critic": args.n_critic, "device": args.device,
-                           "latent_dim": 60})
+                           "latent_dim": 60, "channels_last": args.channels_last})
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]
-        rates = []
+        rates, flops = [], []
         for i, g in enumerate(genomes):
             state = task.init_state(g, i)
             state, _ = task.train_step(g, state, 0, 0)  # warm-up (data loading, allocator)
@@ -57,9 +85,18 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             rates.append(args.iters / (clock() - t0))
+            if args.flops:
+                flops.append(flops_per_iter(task, g, state, args.iters))
         line = (f"space={args.space} dataset={args.dataset} width={w} disc_width={dw} batch={args.batch_size} "
-                f"n_critic={args.n_critic} threads={args.threads} device={args.device}: {np.mean(rates):.2f} D-iters/s per member "
+                f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: {np.mean(rates):.2f} D-iters/s per member "
                 f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)")
+        if args.flops:
+            peak = matmul_rate(clock)
+            achieved = [f * r for f, r in zip(flops, rates)]
+            line += (f"; {np.mean(flops) / 1e6:.1f} MFLOP per D-iter (min {np.min(flops) / 1e6:.1f}, max "
+                     f"{np.max(flops) / 1e6:.1f}); {np.mean(achieved) / 1e9:.2f} GFLOP/s = "
+                     f"{100 * np.mean(achieved) / peak:.0f}% of a 1024x1024 matmul's {peak / 1e9:.1f} GFLOP/s "
+                     f"(per genome {', '.join(f'{100 * a / peak:.0f}%' for a in achieved)})")
         if args.eval:
             task.evaluate(genomes[-1], state, 0)  # builds the cached classifier and reference stats
             t0 = clock()

@@ -21,7 +21,7 @@ def one_torch_thread():
     yield
     torch.set_num_threads(n)
 
-NAMES = ["gan-mnist", "gan-hard-stacked-mnist", "gan-cifar10", "gan-stl10"]
+NAMES = ["gan-mnist", "gan-mnist-small", "gan-hard-stacked-mnist", "gan-cifar10", "gan-stl10"]
 
 
 @pytest.mark.parametrize("name", NAMES)

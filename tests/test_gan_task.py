@@ -149,3 +149,39 @@ def test_a_member_really_learns_mnist():
         state, _ = task.train_step(g, state, step, step)
     end = -task.evaluate(g, state, 0)
     assert end < 0.75 * start, (start, end)
+
+
+@pytest.mark.parametrize("space", ["gan", "gan-hard"])
+def test_channels_last_trains_the_same_model_up_to_rounding(space):
+    # The option changes only the memory format: the same losses and weights up to float
+    # rounding, and the stored state is in the default format so any member loads any state.
+    kw = dict(space=space, latent_dim=12, dataset="stacked-mnist" if space == "gan-hard" else "mnist")
+    plain, fast = make(**kw), make(channels_last=True, **kw)
+    g = genome_of(plain, 2)
+    a, ma = plain.train_step(g, plain.init_state(g, 0), 0, 3)
+    b, mb = fast.train_step(g, fast.init_state(g, 0), 0, 3)
+    assert mb["g_updates"] == ma["g_updates"] and mb["d_loss"] == pytest.approx(ma["d_loss"], rel=1e-3)
+    for key in a.models:
+        for name, t in b.models[key].items():
+            assert t.is_contiguous() and torch.allclose(t, a.models[key][name], atol=1e-3), (key, name)
+    for entries in b.optim.values():
+        assert all(v.is_contiguous() for e in entries.values() for v in e.values() if torch.is_tensor(v))
+    c, _ = plain.train_step(g, b, 1, 4)  # a channels_last state trains on in the default format
+    assert c.extra["d_iters"] == 20
+
+
+def test_loss_values_and_divergence_without_per_batch_reads(monkeypatch):
+    from pbtnas.tasks.gan import training
+
+    task = make(batches_per_step=7)
+    g = genome_of(task)
+    state = task.init_state(g, 0)
+    _, m = task.train_step(g, state, 0, 0)
+    assert np.isfinite(m["d_loss"]) and np.isfinite(m["g_loss"])
+    # Checked every CHECK_EVERY iterations and at the end: a NaN in the middle of a step still
+    # raises, and the message names the iteration where the loss first became non-finite.
+    monkeypatch.setattr(training, "CHECK_EVERY", 3)
+    name = next(k for k in state.models["gen"] if k.startswith("head.2"))
+    state.models["gen"][name] = torch.full_like(state.models["gen"][name], float("nan"))
+    with pytest.raises(MemberDiverged, match="after 0 iterations"):
+        task.train_step(g, state, 0, 0)

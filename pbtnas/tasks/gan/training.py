@@ -61,44 +61,75 @@ def train_gan(
     s: TrainSettings,
     counters: dict,
     device: torch.device,
+    channels_last: bool = False,
 ) -> dict:
     """Run ``s.batches`` discriminator iterations (and the generator updates among them).
 
     ``counters`` (``d_iters``, ``g_updates``) carry across steps, so the generator's schedule
     and the EMA warm-up continue where the previous step left off. Randomness comes from the
-    global torch RNG, which the caller seeds inside a forked RNG scope.
+    global torch RNG, which the caller seeds inside a forked RNG scope. ``channels_last`` feeds
+    real images in that memory format (the caller converts the networks).
     """
     gen.train()
     disc.train()
-    d_losses, g_losses = [], []
-    for _ in range(s.batches):
+    # Losses stay tensors: reading one (.item(), or branching on isfinite) every batch would
+    # force a device synchronisation per iteration on a GPU. They are checked for non-finite
+    # values every ``CHECK_EVERY`` iterations and at the end, which raises the same
+    # MemberDiverged (the member is replaced either way); the values are the same floats.
+    d_losses: list[torch.Tensor] = []
+    g_losses: list[torch.Tensor] = []
+    g_iters: list[int] = []
+    checked = [0, 0]
+    start = counters["d_iters"]
+    for i in range(s.batches):
         idx = torch.randint(len(data), (s.batch_size,)).numpy()
         real = data.batch(idx, device)
+        if channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             fake = gen(torch.randn(s.batch_size, s.latent_dim, device=device))
         d_loss = hinge_d_loss(disc(real), disc(fake))
-        if not torch.isfinite(d_loss):
-            raise MemberDiverged(f"discriminator loss became {d_loss.item()} after {counters['d_iters']} iterations")
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        d_losses.append(d_loss.item())
+        d_losses.append(d_loss.detach())
         counters["d_iters"] += 1
 
         if counters["d_iters"] % s.n_critic == 0:
             disc.requires_grad_(False)  # no discriminator gradients are needed for G's update
             g_loss = -disc(gen(torch.randn(2 * s.batch_size, s.latent_dim, device=device))).mean()
             disc.requires_grad_(True)
-            if not torch.isfinite(g_loss):
-                raise MemberDiverged(f"generator loss became {g_loss.item()} after {counters['d_iters']} iterations")
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             update_ema(gen_ema, gen, ema_decay_at(s.ema_decay, counters["g_updates"], s.ema_warmup))
             counters["g_updates"] += 1
-            g_losses.append(g_loss.item())
+            g_losses.append(g_loss.detach())
+            g_iters.append(counters["d_iters"])
+        if (i + 1) % CHECK_EVERY == 0 or i + 1 == s.batches:
+            _check_finite(d_losses, g_losses, g_iters, checked, start)
+    d_values = torch.stack(d_losses).tolist() if d_losses else []
+    g_values = torch.stack(g_losses).tolist() if g_losses else []
     return {
-        "d_loss": float(np.mean(d_losses)) if d_losses else float("nan"),
-        "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
+        "d_loss": float(np.mean(d_values)) if d_values else float("nan"),
+        "g_loss": float(np.mean(g_values)) if g_values else float("nan"),
         "g_updates": counters["g_updates"],
     }
+
+
+#: iterations between two checks for non-finite losses (one device synchronisation each)
+CHECK_EVERY = 25
+
+
+def _check_finite(d_losses, g_losses, g_iters, checked, start) -> None:
+    """Raise MemberDiverged at the first non-finite loss recorded since the last check."""
+    for kind, losses, k in (("discriminator", d_losses, 0), ("generator", g_losses, 1)):
+        new = losses[checked[k]:]
+        if new:
+            values = torch.stack(new)
+            bad = (~torch.isfinite(values)).nonzero()
+            if len(bad):
+                j = checked[k] + int(bad[0, 0])
+                after = start + j if k == 0 else g_iters[j]
+                raise MemberDiverged(f"{kind} loss became {losses[j].item()} after {after} iterations")
+        checked[k] = len(losses)

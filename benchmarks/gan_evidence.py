@@ -1,0 +1,212 @@
+"""Seed-paired GAN comparisons at equal compute: PBT-NAS against random search and mutation, and
+PBT-NAS against its ablations, on the ``gan-mnist-small`` preset (about 8 minutes per run on 2
+idle cores).
+
+    python benchmarks/gan_evidence.py                      # run (or continue) both tables
+    python benchmarks/gan_evidence.py --collect-only       # only rewrite the CSVs / table from finished runs
+
+Order: table ``gan-baselines`` (pbtnas, random, mutation) seed by seed, then table
+``gan-ablation`` (pbtnas, sp-1-0, sp-0-1, no-mixing) seed by seed, so that every finished seed
+adds a complete pair. Each (table, seed) is one ``pbtnas compare ... --seed S --seeds 1`` call;
+runs live in ``OUT/<table>/runs/<algorithm>-s<seed>`` and finished ones are reused, unfinished
+ones resumed, so the script continues where it stopped when started again. The ablation table
+shares the baseline table's PBT-NAS runs (same seeds and budget) through symlinks.
+
+After every (table, seed) it rewrites, from the runs finished so far:
+
+* ``RESULTS/gan-baselines.csv`` and ``RESULTS/gan-ablation.csv``, columns
+  ``table,algorithm,seed,metric,value`` (one row per run and metric);
+* ``RESULTS/runs/<algorithm>-s<seed>.json``, a copy of each finished run's ``summary.json``;
+* ``RESULTS/gan-evidence.md``: mean ± std per algorithm and the one-sided Wilcoxon signed-rank
+  test (``pbtnas.compare.paired_wilcoxon``) that PBT-NAS has the lower test-split FD-clf;
+* ``RESULTS/grids/<algorithm>-s0.png``: 64 samples of each seed-0 run's final generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TABLES = {
+    "gan-baselines": ("pbtnas", "random", "mutation"),
+    "gan-ablation": ("pbtnas", "sp-1-0", "sp-0-1", "no-mixing"),
+}
+#: per-run figures written to the CSVs (summary key or final_metrics key)
+METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s")
+LABELS = {"pbtnas": "PBT-NAS, shrink-perturb (0.4, 0.1)", "random": "random search", "mutation": "mutation (SEARL-like)",
+          "sp-1-0": "shrink-perturb (1, 0)", "sp-0-1": "shrink-perturb (0, 1)", "no-mixing": "no mixing"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)
+
+
+def table_dir(out: Path, table: str) -> Path:
+    return out / table.removeprefix("gan-")
+
+
+def run_dir(out: Path, table: str, algorithm: str, seed: int) -> Path:
+    return table_dir(out, table) / "runs" / f"{algorithm}-s{seed}"
+
+
+def summary_of(path: Path) -> dict | None:
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("finished") else None
+
+
+def run_table_seed(args, table: str, seed: int) -> None:
+    tdir = table_dir(args.out, table)
+    (tdir / "runs").mkdir(parents=True, exist_ok=True)
+    if table != "gan-baselines":
+        link = tdir / "runs" / f"pbtnas-s{seed}"
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(Path("..") / ".." / table_dir(args.out, "gan-baselines").name / "runs" / f"pbtnas-s{seed}")
+        if summary_of(link) is None:  # run the shared PBT-NAS run in its own table first
+            run_table_seed(args, "gan-baselines", seed)
+    algorithms = TABLES[table]
+    if all(summary_of(run_dir(args.out, table, a, seed)) for a in algorithms):
+        return
+    cmd = [sys.executable, "-m", "pbtnas", "compare", args.preset, "--algorithms", ",".join(algorithms),
+           "--seed", str(seed), "--seeds", "1", "--workers", str(args.workers), "--out", str(tdir)]
+    for item in args.set:
+        cmd += ["--set", item]
+    log(f"{table} seed {seed}: {' '.join(cmd)}")
+    subprocess.run(cmd, check=True)
+
+
+def collect(args) -> None:
+    """Rewrite the CSVs, the summary copies, the grids and the markdown table from finished runs."""
+    results = args.results
+    (results / "runs").mkdir(parents=True, exist_ok=True)
+    values: dict[str, dict[str, dict[int, dict]]] = {}
+    for table, algorithms in TABLES.items():
+        rows = []
+        values[table] = {}
+        for algo in algorithms:
+            values[table][algo] = {}
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                path = run_dir(args.out, table, algo, seed)
+                summary = summary_of(path)
+                if summary is None:
+                    continue
+                figures = {**{k: summary.get(k) for k in ("best_fitness", "wall_time_s")}, **summary["final_metrics"]}
+                values[table][algo][seed] = figures
+                for metric in METRICS:
+                    if figures.get(metric) is not None:
+                        rows.append((table, algo, seed, metric, repr(float(figures[metric]))))
+                copy = results / "runs" / f"{algo}-s{seed}.json"
+                if not copy.exists():
+                    shutil.copyfile(path / "summary.json", copy)
+                if seed == 0 and args.grids:
+                    grid = results / "grids" / f"{algo}-s0.png"
+                    if not grid.exists():
+                        write_grid(path, grid)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(("table", "algorithm", "seed", "metric", "value"))
+        writer.writerows(rows)
+        (results / f"{table}.csv").write_text(buf.getvalue())
+    (results / "gan-evidence.md").write_text(markdown(args, values))
+
+
+def write_grid(path: Path, out: Path) -> None:
+    """64 samples of the run's final (delivered) generator, z drawn from seed 0."""
+    import torch
+
+    from pbtnas.config import config_from_dict
+    from pbtnas.store import RunStore, load_member
+    from pbtnas.tasks import build_task
+
+    torch.set_num_threads(1)
+    config = config_from_dict(RunStore(path).read_config())
+    task = build_task(config.task)
+    genome, state, _ = load_member(path / "final" / "member.pt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    task.sample_grid(genome, state, str(out), 0)
+
+
+def markdown(args, values) -> str:
+    import numpy as np
+
+    from pbtnas.compare import paired_wilcoxon
+
+    lines = [f"# GAN evidence ({args.preset}): tables from the runs finished so far",
+             "", f"Written by `benchmarks/gan_evidence.py` at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+             "FD-clf of 5,000 samples of the delivered generator against the test split (lower is better); "
+             "p: one-sided Wilcoxon signed-rank test that PBT-NAS is lower, on the seeds both finished.", ""]
+    for table, algorithms in TABLES.items():
+        seeds = sorted({s for a in algorithms for s in values[table][a]})
+        lines += [f"## {table}", "", "| algorithm | FD-clf test (mean ± std) | runs | p (PBT-NAS lower) | "
+                  "PBT-NAS lower on | mean wall time (min) |", "| --- | --- | --- | --- | --- | --- |"]
+        ref = {s: v["fd_clf_test"] for s, v in values[table]["pbtnas"].items()}
+        for algo in algorithms:
+            vals = {s: v["fd_clf_test"] for s, v in values[table][algo].items()}
+            walls = [v["wall_time_s"] for v in values[table][algo].values() if v.get("wall_time_s")]
+            if not vals:
+                lines.append(f"| {LABELS[algo]} | - | 0 | - | - | - |")
+                continue
+            arr = np.array(list(vals.values()))
+            std = float(np.std(arr, ddof=1)) if len(arr) > 1 else 0.0
+            if algo == "pbtnas":
+                p_text, wins = "reference", "-"
+            else:
+                test = paired_wilcoxon(ref, vals, higher_is_better=False)
+                pairs = sorted(set(ref) & set(vals))
+                p = test["p_value"]
+                if p is None:
+                    p_text = "n/a"
+                elif p != p:  # NaN: every pair tied
+                    p_text = f"n/a (all {test['pairs']} pairs tied)"
+                else:
+                    p_text = f"{p:.3g} ({test['pairs']} pairs)"
+                wins = f"{sum(ref[s] < vals[s] for s in pairs)} of {len(pairs)} seeds"
+            wall = f"{np.mean(walls) / 60:.1f}" if walls else "-"
+            lines.append(f"| {LABELS[algo]} | {arr.mean():.1f} ± {std:.1f} | {len(arr)} | {p_text} | {wins} | {wall} |")
+        lines += ["", "Per seed, FD-clf test:", "", "| seed | " + " | ".join(algorithms) + " |",
+                  "| --- |" + " --- |" * len(algorithms)]
+        for s in seeds:
+            cells = [f"{values[table][a][s]['fd_clf_test']:.1f}" if s in values[table][a] else "-" for a in algorithms]
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="gan-mnist-small")
+    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tables", default="gan-baselines,gan-ablation")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "evidence")
+    ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed on to pbtnas compare")
+    ap.add_argument("--no-grids", dest="grids", action="store_false", help="do not write seed-0 sample grids")
+    ap.add_argument("--collect-only", action="store_true", help="only rewrite the outputs from finished runs")
+    args = ap.parse_args()
+    args.out = args.out.resolve()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    collect(args)
+    if args.collect_only:
+        return
+    for table in args.tables.split(","):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            run_table_seed(args, table, seed)
+            collect(args)
+    log("all runs finished")
+
+
+if __name__ == "__main__":
+    main()
