@@ -7,10 +7,12 @@ idle cores).
 
 Order: table ``gan-baselines`` (pbtnas, random, mutation) seed by seed, then table
 ``gan-ablation`` (pbtnas, sp-1-0, sp-0-1, no-mixing) seed by seed, so that every finished seed
-adds a complete pair. Each (table, seed) is one ``pbtnas compare ... --seed S --seeds 1`` call;
+adds a complete pair. Each run is one ``pbtnas compare PRESET --algorithms A --seed S --seeds 1`` call;
 runs live in ``OUT/<table>/runs/<algorithm>-s<seed>`` and finished ones are reused, unfinished
 ones resumed, so the script continues where it stopped when started again. The ablation table
-shares the baseline table's PBT-NAS runs (same seeds and budget) through symlinks.
+shares the baseline table's PBT-NAS runs (same seeds and budget) through symlinks. The CPU
+seconds of every run (all its processes) and its wall time go to ``OUT/cpu_seconds.jsonl``
+(a run resumed after an interruption records only its second part).
 
 After every (table, seed) it rewrites, from the runs finished so far:
 
@@ -29,6 +31,7 @@ import csv
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,7 +43,7 @@ TABLES = {
     "gan-ablation": ("pbtnas", "sp-1-0", "sp-0-1", "no-mixing"),
 }
 #: per-run figures written to the CSVs (summary key or final_metrics key)
-METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s")
+METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s", "cpu_s")
 LABELS = {"pbtnas": "PBT-NAS, shrink-perturb (0.4, 0.1)", "random": "random search", "mutation": "mutation (SEARL-like)",
           "sp-1-0": "shrink-perturb (1, 0)", "sp-0-1": "shrink-perturb (0, 1)", "no-mixing": "no mixing"}
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,15 +78,24 @@ def run_table_seed(args, table: str, seed: int) -> None:
             link.symlink_to(Path("..") / ".." / table_dir(args.out, "gan-baselines").name / "runs" / f"pbtnas-s{seed}")
         if summary_of(link) is None:  # run the shared PBT-NAS run in its own table first
             run_table_seed(args, "gan-baselines", seed)
-    algorithms = TABLES[table]
-    if all(summary_of(run_dir(args.out, table, a, seed)) for a in algorithms):
-        return
-    cmd = [sys.executable, "-m", "pbtnas", "compare", args.preset, "--algorithms", ",".join(algorithms),
-           "--seed", str(seed), "--seeds", "1", "--workers", str(args.workers), "--out", str(tdir)]
-    for item in args.set:
-        cmd += ["--set", item]
-    log(f"{table} seed {seed}: {' '.join(cmd)}")
-    subprocess.run(cmd, check=True)
+    for algo in TABLES[table]:
+        if summary_of(run_dir(args.out, table, algo, seed)) is not None:
+            continue
+        cmd = [sys.executable, "-m", "pbtnas", "compare", args.preset, "--algorithms", algo,
+               "--seed", str(seed), "--seeds", "1", "--workers", str(args.workers), "--out", str(tdir)]
+        for item in args.set:
+            cmd += ["--set", item]
+        log(f"{table} {algo} seed {seed}: {' '.join(cmd)}")
+        before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+        subprocess.run(cmd, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        record = {"table": table, "algorithm": algo, "seed": seed, "cpu_s": round(cpu, 1),
+                  "wall_s": round(time.time() - t0, 1), "loadavg_end": os.getloadavg()[0],
+                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        log(f"{table} {algo} seed {seed}: {json.dumps(record)}")
+        with open(args.out / "cpu_seconds.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
 
 
 def collect(args) -> None:
@@ -91,6 +103,13 @@ def collect(args) -> None:
     results = args.results
     (results / "runs").mkdir(parents=True, exist_ok=True)
     values: dict[str, dict[str, dict[int, dict]]] = {}
+    cpu: dict[tuple, float] = {}
+    try:
+        for line in (args.out / "cpu_seconds.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            cpu[r["table"], r["algorithm"], r["seed"]] = r["cpu_s"]
+    except (OSError, ValueError):
+        pass
     for table, algorithms in TABLES.items():
         rows = []
         values[table] = {}
@@ -102,6 +121,9 @@ def collect(args) -> None:
                 if summary is None:
                     continue
                 figures = {**{k: summary.get(k) for k in ("best_fitness", "wall_time_s")}, **summary["final_metrics"]}
+                owner = "gan-baselines" if algo == "pbtnas" else table  # the shared runs are made there
+                if (owner, algo, seed) in cpu:
+                    figures["cpu_s"] = cpu[owner, algo, seed]
                 values[table][algo][seed] = figures
                 for metric in METRICS:
                     if figures.get(metric) is not None:
