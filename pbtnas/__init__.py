@@ -61,11 +61,12 @@ def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
     return resume_runner(run_dir, overrides=overrides, progress=progress).run()
 
 
-def export(run_dir: str, out: str, which: str = "final") -> dict:
-    """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``)."""
-    from .export import export_run
+def export_run(run_dir: str, out: str, which: str = "final") -> dict:
+    """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``).
+    (Not named ``export``: that is the name of the module :mod:`pbtnas.export`.)"""
+    from .export import export_run as _export_run
 
-    return export_run(run_dir, out, which=which)
+    return _export_run(run_dir, out, which=which)
 
 
 def load(directory: str):
@@ -77,6 +78,6 @@ def load(directory: str):
 
 __all__ = [
     "CheckReport", "Gene", "Member", "MemberState", "PbtnasError", "RunConfig", "SearchSpace", "Task",
-    "TaskContractError", "TorchTask", "check_task", "config_from_dict", "export", "hyperparameter", "load",
+    "TaskContractError", "TorchTask", "check_task", "config_from_dict", "export_run", "hyperparameter", "load",
     "mix", "mutate", "resume", "run", "shrink_perturb",
 ]

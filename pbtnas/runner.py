@@ -23,7 +23,7 @@ from .progress import Progress
 from .scheduler import clean_fitness, plan_generation, rank, should_exploit
 from .store import RunStore, load_member, save_member
 from .task import Task
-from .tasks import build_task, import_roots, importable_elsewhere, portable_task_config
+from .tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
 
 
 class RunError(PbtnasError):
@@ -109,7 +109,8 @@ class Runner:
         if self.config.backend != "inprocess" and not importable_elsewhere(self.config.task["name"]):
             raise ConfigError(f"task {self.config.task['name']!r} is defined in an interactive session, which "
                               "worker processes cannot import: put it in a .py file, or use backend: inprocess")
-        report = check_task(self.task, seed=self.config.seed, train=False)
+        builtin = self.config.task["name"] in BUILTIN
+        report = check_task(self.task, seed=self.config.seed, train=False, evaluate=not builtin)
         self.check_seconds = report.seconds
 
     def run(self) -> dict:

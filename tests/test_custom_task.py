@@ -4,7 +4,6 @@ API; the contract check; hyperparameter genes; bad input as one error line and n
 from __future__ import annotations
 
 import os
-import sys
 import textwrap
 
 import numpy as np
@@ -156,7 +155,7 @@ def test_library_runs_a_class_in_process_and_resumes(tmp_path):
         cut.start().run()
     resumed = pbtnas.resume(str(tmp_path / "cut"))
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]
-    exported = pbtnas.export(str(tmp_path / "cut"), str(tmp_path / "exp"))
+    exported = pbtnas.export_run(str(tmp_path / "cut"), str(tmp_path / "exp"))
     net = pbtnas.load(str(tmp_path / "exp"))
     assert exported["task"]["name"] == "custom_tasks:Good" and net(torch.zeros(2, 1)).shape == (2, 1)
 
