@@ -148,6 +148,7 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
     genome, state, meta = load_member(path)
     task = build_task(config["task"])
     module = task.build_module(genome, state).cpu().eval()
+    info_extra = task.export_info()
     x = example_input(task, module, input_shape)
     scripted, method = to_torchscript(module, x)
     with torch.no_grad():
@@ -164,7 +165,9 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
     record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "task": portable_task_config(config["task"]),
+        "task": {**portable_task_config(config["task"]), **info_extra.get("options", {})},
+        "input": info_extra.get("input"),
+        **{k: v for k, v in info_extra.items() if k not in ("options", "input")},
         "task_class": type(task).__name__,
         "module_class": type(module).__name__,
         "space": task.space.name,
@@ -244,4 +247,6 @@ def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
     module = task.build_module(genome, state).cpu()
     module.load_state_dict(load_file(str(directory / FILES["weights"])), strict=True)
     module.pbtnas_genome = dict(genome)
+    if meta.get("classes") is not None:
+        module.pbtnas_classes = list(meta["classes"])  # output k means the data's label classes[k]
     return module.eval()

@@ -136,6 +136,12 @@ class Task(ABC):
         last = name.rsplit(".", 1)[-1]
         return last in {"running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v", "_u", "_v"}
 
+    def export_info(self) -> dict:
+        """Facts ``pbtnas export`` records next to the network: ``options`` (task options that let
+        ``pbtnas.load`` rebuild it without the training data), ``input`` (shape, dtype, range) and
+        anything a user needs to read its output (e.g. ``classes``). Default: nothing."""
+        return {}
+
     def describe(self) -> dict:
         """Facts about the task for the run directory and ``pbtnas space``."""
         return {"task": type(self).__name__, "fitness": self.fitness_name, "final_metric": self.final_metric_name}

