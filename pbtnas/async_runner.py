@@ -20,6 +20,7 @@ import time
 from . import seeding
 from .async_scheduler import plan_replacement
 from .backends import TrainResult, make_backend
+from .final_selection import Contender
 from .runner import SlotRecord, Runner, RunError
 from .scheduler import clean_fitness, should_exploit
 from .store import load_member, save_member
@@ -189,6 +190,7 @@ class AsyncRunner(Runner):
             "slot_steps": list(self.slot_steps),
             "history": {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()},
             "best": self.best,
+            "top": [c.to_dict() for c in self.top],
             "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
             "finished": finished,
         })
@@ -200,6 +202,7 @@ class AsyncRunner(Runner):
 
             raise PbtnasError(f"{self.store.manifest_path} was written by a synchronous run; resume it without mode async")
         self.members = [SlotRecord(**m) for m in manifest["members"]]
+        self.top = [Contender(**c) for c in manifest.get("top", [])]
         self.slot_steps = list(manifest["slot_steps"])
         self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()}
                         for s, h in manifest["history"].items()}

@@ -23,7 +23,7 @@ ALGORITHMS = {
     "random-sp": "ablation: random search with shrink-perturb of every whole network each step",
 }
 BACKENDS = ("inprocess", "local", "ray")
-SELECTIONS = ("best-ever", "best-last")
+SELECTIONS = ("best-ever", "best-last", "top-k-reevaluated")
 
 
 @dataclass
@@ -44,7 +44,9 @@ class RunConfig:
                           "only, copying buffers such as BatchNorm statistics from the donor", "all")
     donor_moments: bool = doc("take Adam moments of transplanted layers from the donor instead of resetting them", False)
     exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
-    final_selection: str = doc("'best-ever', 'best-last', or '' for the task's default", "")
+    final_selection: str = doc("'best-ever', 'best-last', 'top-k-reevaluated' (the reevaluate_top_k best members "
+                               "re-scored on a split no fitness evaluation saw), or '' for the task's default", "")
+    reevaluate_top_k: int = doc("with final_selection top-k-reevaluated: how many of the best members to re-score", 3)
     backend: str = doc("where members train: inprocess, local (process pool) or ray", "local")
     workers: int = doc("parallel workers of the local backend (0 = one per core); with Ray: an upper bound on "
                        "members training at once (0 = as many as resources allow)", 0)
@@ -82,6 +84,8 @@ class RunConfig:
             raise ConfigError("exploit_every_first_half must be at least 1")
         if self.final_selection not in ("",) + SELECTIONS:
             raise ConfigError(f"final_selection must be one of {SELECTIONS}, got {self.final_selection!r}")
+        if self.reevaluate_top_k < 1:
+            raise ConfigError(f"reevaluate_top_k must be at least 1, got {self.reevaluate_top_k}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.workers < 0 or self.threads_per_member < 1:

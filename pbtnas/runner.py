@@ -21,7 +21,8 @@ from .config import RunConfig, config_from_dict
 from .errors import ConfigError, PbtnasError
 from .progress import Progress
 from .scheduler import clean_fitness, plan_generation, rank, should_exploit
-from .store import RunStore, load_member, save_member
+from .final_selection import Contender, admit, choose
+from .store import RunStore, atomic_write_bytes, load_member, save_member
 from .task import Task
 from .tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
 
@@ -69,6 +70,7 @@ class Runner:
         self.step_done = -1
         self.next_uid = 0
         self.best: dict | None = None
+        self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
         self.elapsed_before = 0.0
         self._started = time.time()
 
@@ -87,6 +89,8 @@ class Runner:
         """Create the run directory and the initial (stratified) population."""
         self.task.prepare()
         self._check_task()
+        if self.selection == "top-k-reevaluated":
+            self.task.check_selection_split()
         self.store.create(self.config.to_dict())
         self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
                           space=self.task.space.name, genes=len(self.task.space))
@@ -216,7 +220,28 @@ class Runner:
                              "slot": slot}
                 self.store.save_best(Path(result.state_out), self.best)
                 self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
+            if self.selection == "top-k-reevaluated" and not result.error:
+                self._keep_if_top(member, step, Path(result.state_out))
         self._draw_samples(step)
+
+    @property
+    def selection(self) -> str:
+        """How the delivered network is chosen (the config's, or the task's default)."""
+        return self.config.final_selection or self.task.default_final_selection
+
+    def _keep_if_top(self, member: SlotRecord, step: int, checkpoint: Path) -> None:
+        """Keep a copy of the member's checkpoint while it is among the reevaluate_top_k best."""
+        path = f"best/top/uid{member.uid:05d}.pt"
+        candidate = Contender(uid=member.uid, fitness=member.fitness, step=step, genome=member.genome, checkpoint=path)
+        kept, dropped = admit(self.top, candidate, self.config.reevaluate_top_k)
+        if candidate in kept:
+            target = self.store.absolute(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, checkpoint.read_bytes())
+        for old in dropped:
+            if all(c.uid != old.uid for c in kept):
+                self.store.absolute(old.checkpoint).unlink(missing_ok=True)
+        self.top = kept
 
     def _draw_samples(self, step: int) -> None:
         draw = getattr(self.task, "sample_grid", None)
@@ -283,12 +308,14 @@ class Runner:
             "next_uid": self.next_uid,
             "members": [m.to_dict() for m in self.members],
             "best": self.best,
+            "top": [c.to_dict() for c in self.top],
             "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
             "finished": finished,
         })
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
+        self.top = [Contender(**c) for c in manifest.get("top", [])]
         self.members = [SlotRecord(**m) for m in manifest["members"]]
         if len(self.members) != self.config.population:
             raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says "
@@ -316,8 +343,26 @@ class Runner:
                 "slot": leader.slot}
         return "best-last", info, self.store.absolute(leader.checkpoint)
 
+    def _reevaluate_top(self) -> tuple[str, dict, Path]:
+        """Re-score the kept top-k on the task's selection split; deliver the best of them."""
+        seed = seeding.int_seed(self.config.seed, seeding.FINAL)
+        scored = []
+        for contender in self.top:
+            genome, state, _ = load_member(self.store.absolute(contender.checkpoint))
+            scored.append((contender, float(self.task.selection_score(genome, state, seed))))
+        winner, score = choose(scored)
+        self.store.append("final_reevaluated", contenders=[{**c.to_dict(), "selection_score": v} for c, v in scored],
+                          chosen_uid=winner.uid)
+        info = {"uid": winner.uid, "fitness": winner.fitness, "step": winner.step, "genome": winner.genome,
+                "selection_score": score, "reevaluated": [{"uid": c.uid, "fitness": c.fitness, "selection_score": v}
+                                                          for c, v in scored]}
+        return "top-k-reevaluated", info, self.store.absolute(winner.checkpoint)
+
     def _finish(self) -> dict:
-        selection, info, path = self.final_member()
+        if self.selection == "top-k-reevaluated" and self.top:
+            selection, info, path = self._reevaluate_top()
+        else:
+            selection, info, path = self.final_member()
         genome, state, _ = load_member(path)
         self.progress.note(f"final evaluation of member {info['uid']} ({selection}) ...")
         final_dir = self.store.root / "final"
@@ -341,6 +386,7 @@ class Runner:
             "final_metric": metrics.get(self.task.final_metric_name),
             "final_metrics": metrics,
             "final_checkpoint": "final/member.pt",
+            **({"reevaluated": info["reevaluated"]} if "reevaluated" in info else {}),
             "wall_time_s": round(elapsed, 2),
             "finished": True,
         }

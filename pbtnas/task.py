@@ -136,6 +136,19 @@ class Task(ABC):
         last = name.rsplit(".", 1)[-1]
         return last in {"running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v", "_u", "_v"}
 
+    def selection_score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        """Score on a *selection* split that no fitness evaluation sees, used only by
+        ``final_selection: top-k-reevaluated`` to choose among the best members at the end.
+        Tasks without such a split leave this as it is (the option is then refused)."""
+        raise ConfigError(f"final_selection top-k-reevaluated needs a task with a selection split; "
+                          f"{type(self).__name__} has none")
+
+    def check_selection_split(self) -> None:
+        """Raise :class:`ConfigError` when :meth:`selection_score` cannot work with these options
+        (called in the driver before a top-k-reevaluated run starts)."""
+        if type(self).selection_score is Task.selection_score:
+            self.selection_score({}, MemberState(), 0)
+
     def export_info(self) -> dict:
         """Facts ``pbtnas export`` records next to the network: ``options`` (task options that let
         ``pbtnas.load`` rebuild it without the training data), ``input`` (shape, dtype, range) and

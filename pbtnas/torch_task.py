@@ -155,6 +155,11 @@ class TorchTask(Task):
         """The larger held-apart evaluation of the delivered network. Default: ``evaluate``."""
         return {self.final_metric_name: float(self.evaluate(member))}
 
+    def select(self, member: Member) -> float:
+        """Optional: the score on a selection split that no fitness evaluation sees, for
+        ``final_selection: top-k-reevaluated`` (see :mod:`pbtnas.final_selection`)."""
+        raise NotImplementedError
+
     def init_extra(self, genome: Genome) -> dict[str, Any]:
         """What a new member carries in ``member.extra`` from its first step. Default: nothing."""
         return {}
@@ -270,6 +275,17 @@ class TorchTask(Task):
         if not isinstance(result, dict):
             raise TaskContractError(f"{type(self).__name__}.final_evaluate must return a dict of metrics")
         return result
+
+    def selection_score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        if type(self).select is TorchTask.select:
+            return super().selection_score(genome, state, seed)
+        member = self._score(genome, state, seed)
+        with torch.no_grad(), seeded(seed, self.device):
+            return float(self.select(member))
+
+    def check_selection_split(self) -> None:
+        if type(self).select is TorchTask.select and type(self).selection_score is TorchTask.selection_score:
+            super().selection_score({}, MemberState(), 0)
 
     def build_module(self, genome: Genome, state: MemberState) -> nn.Module:
         member = self.member(genome, state)

@@ -52,6 +52,9 @@ class ClassificationOptions:
     weight_decay: float = doc("Adam weight decay", 0.0)
     val_fraction: float = doc("fraction of the data used as the validation split (fitness)", 0.15)
     test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15)
+    selection_fraction: float = doc("fraction held apart as a selection split that no fitness evaluation sees, "
+                                    "for final_selection top-k-reevaluated (0: none; taken from the training data)",
+                                    0.0)
     split_seed: int = doc("seed of the fixed train/val/test split", 12345)
     device: str = doc("torch device members train on", "cpu")
     lr_choices: list = doc("learning rates to search as a hyperparameter gene 'lr' (empty: fixed lr)",
@@ -192,17 +195,22 @@ def _plain(label):
     return label.item() if hasattr(label, "item") else label
 
 
-def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
-    """Index arrays (train, val, test), each holding every class in proportion."""
+def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+                     selection_fraction: float = 0.0):
+    """Index arrays (train, val, test, selection), each holding every class in proportion. The
+    selection split comes out of what would otherwise be training data, so val and test are the
+    same with or without it."""
     rng = np.random.default_rng(seed)
-    train, val, test = [], [], []
+    train, val, test, selection = [], [], [], []
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
         n_val, n_test = int(round(len(idx) * val_fraction)), int(round(len(idx) * test_fraction))
+        n_sel = int(round(len(idx) * selection_fraction))
         val.extend(idx[:n_val])
         test.extend(idx[n_val:n_val + n_test])
-        train.extend(idx[n_val + n_test:])
-    return np.sort(train), np.sort(val), np.sort(test)
+        selection.extend(idx[n_val + n_test:n_val + n_test + n_sel])
+        train.extend(idx[n_val + n_test + n_sel:])
+    return np.sort(train), np.sort(val), np.sort(test), np.sort(np.asarray(selection, dtype=np.int64))
 
 
 _SCALING = {
@@ -228,6 +236,10 @@ class ClassificationTask(TorchTask):
         super().__init__(options)
         if options.cells < 1 or options.width < 1:
             raise ConfigError("task.cells and task.width must be positive")
+        if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction \
+                + options.selection_fraction >= 0.9:
+            raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% "
+                              "of the data for training")
         genes = []
         paths: dict[str, str] = {}
         for i in range(options.cells):
@@ -250,14 +262,15 @@ class ClassificationTask(TorchTask):
     def data(self):
         if self._data is None:
             x, y, classes = load_dataset(self.options)
-            tr, va, te = stratified_split(y, self.options.val_fraction, self.options.test_fraction, self.options.split_seed)
+            o = self.options
+            tr, va, te, se = stratified_split(y, o.val_fraction, o.test_fraction, o.split_seed, o.selection_fraction)
             t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
             self._data = {
                 "train": (t(x[tr]), t(y[tr])), "val": (t(x[va]), t(y[va])), "test": (t(x[te]), t(y[te])),
+                "selection": (t(x[se]), t(y[se])),
                 "in_channels": x.shape[1], "n_classes": len(classes), "classes": classes,
                 "image_shape": list(x.shape[1:]),
             }
-            o = self.options
             if (o.in_channels and o.in_channels != x.shape[1]) or (o.n_classes and o.n_classes != len(classes)):
                 raise DataError(f"the data set has {x.shape[1]} channel(s) and {len(classes)} classes but "
                                 f"task.in_channels={o.in_channels} and task.n_classes={o.n_classes}")
@@ -338,6 +351,17 @@ class ClassificationTask(TorchTask):
         acc, loss = self._accuracy(member.model, "test")
         val = self._accuracy(member.model, "val")[0]
         return {"test_accuracy": acc, "test_loss": loss, "val_accuracy": val, "test_size": len(self.data["test"][0])}
+
+    def check_selection_split(self) -> None:
+        if self.options.selection_fraction <= 0.0:
+            raise ConfigError("final_selection top-k-reevaluated needs a selection split: set "
+                              "task.selection_fraction, e.g. 0.1")
+
+    def selection_score(self, genome: Genome, state, seed: int) -> float:
+        """Accuracy on the selection split, which no fitness evaluation sees."""
+        self.check_selection_split()
+        with torch.no_grad():
+            return self._accuracy(self._score(genome, state, seed).model, "selection")[0]
 
     def is_norm_tensor(self, model_key: str, name: str) -> bool:
         return False  # BatchNorm tensors are one-dimensional and never candidates anyway
