@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 
 from .errors import MemberDiverged, TaskContractError
-from .space import Genome
+from .space import Genome, SearchSpace
 from .state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
 from .task import Task, doc
 
@@ -120,6 +120,9 @@ class TorchTask(Task):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        space = vars(cls).get("space")
+        if isinstance(space, SearchSpace) and space.name == "space":
+            space.name = cls.__name__  # names the space in `pbtnas space`, reports and exports
         # a task that names only its fitness reports the same quantity as its final metric
         if "final_metric_name" not in vars(cls) and cls.final_metric_name in ("metric", TorchTask.final_metric_name):
             cls.final_metric_name = cls.fitness_name

@@ -87,7 +87,8 @@ def space_command(args) -> int:
     print(f"search space {task.space.name}: {len(rows)} genes, {len(task.space.weight_genes)} own weights")
     width = max(len(r["gene"]) for r in rows)
     for r in rows:
-        kind = "weights" if r["owns_weights"] else "no weights"
+        kind = "weights" if r["owns_weights"] else ("hyperparameter" if r.get("kind") == "hyperparameter"
+                                                     else "no weights")
         print(f"  {r['gene'].ljust(width)}  [{kind}]  {', '.join(str(o) for o in r['options'])}")
     print("task options:")
     for opt in options_doc(type(task.options)):
