@@ -190,3 +190,20 @@ def test_task_modules_reach_spawned_workers(tmp_path):
     assert summary["steps_done"] == 2 and summary["best_fitness"] > float("-inf")
 
 
+
+
+def test_compare_and_report_take_a_task_file(tmp_path, capsys):
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"task:\n  name: {os.path.join(HERE, 'custom_tasks.py')}:Good\npopulation: 4\nsteps: 2\n"
+                      "backend: inprocess\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    table = (out / "table.md").read_text()
+    assert "pbtnas" in table and "random" in table
+    # a second call reuses the finished runs (the task file is compared by its absolute path)
+    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    pytest.importorskip("matplotlib")
+    assert main(["report", str(out / "runs" / "pbtnas-s0")]) == 0
+    assert (out / "runs" / "pbtnas-s0" / "report" / "index.html").is_file()
