@@ -41,11 +41,16 @@ class Algorithm:
     ) -> tuple[Genome, MemberState, ChildRecord]:
         if self.operator == "mix":
             source = primary if self.self_donor else donor
-            return mix(
+            genome, state, record = mix(
                 task, primary, source, rng,
                 p_donor=self.p_donor, lam=self.lam, gam=self.gam, donor_moments=self.donor_moments,
                 sp_buffers=self.sp_buffers,
             )
+            if self.self_donor:  # nothing came from a second parent: say what was done instead
+                record.details["genes_perturbed"] = record.genes_from_donor
+                record.genes_from_donor = []
+                record.details["self_donor"] = True
+            return genome, state, record
         if self.operator == "mutation":
             return mutate(task, primary, rng)
         raise RuntimeError(f"algorithm {self.name!r} makes no children")

@@ -132,15 +132,16 @@ class AsyncRunner(Runner):
         path = self.store.member_path(step, uid)
         save_member(path, genome, state, uid, {"step": step, "born": True})
         replaced = self.members[slot]
-        record.primary, record.donor = p1.uid, p2.uid
-        self.store.append("child_created", step=step, slot=slot, uid=uid, parents=[p1.uid, p2.uid],
+        record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
+        parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
+        self.store.append("child_created", step=step, slot=slot, uid=uid, parents=parents,
                           replaced_uid=replaced.uid, genome=genome, mode="async",
                           parent_steps=[self.slot_steps[plan.primary] - 1, self.slot_steps[plan.donor] - 1],
                           **record.to_dict())
         self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid,
                           old_fitness=replaced.fitness)
         child = SlotRecord(slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
-                       init_seed=record.seed or 0, born_step=step, parents=[p1.uid, p2.uid])
+                       init_seed=record.seed or 0, born_step=step, parents=parents)
         self.members[slot] = child
         self._notify("on_child", step, child, record)
 

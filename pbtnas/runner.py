@@ -279,13 +279,14 @@ class Runner:
             path = self.store.member_path(step, uid)
             save_member(path, genome, state, uid, {"step": step, "born": True})
             replaced = self.members[plan.slot]
-            record.primary, record.donor = p1.uid, p2.uid
-            self.store.append("child_created", step=step, slot=plan.slot, uid=uid, parents=[p1.uid, p2.uid],
+            record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
+            parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
+            self.store.append("child_created", step=step, slot=plan.slot, uid=uid, parents=parents,
                               replaced_uid=replaced.uid, genome=genome, **record.to_dict())
             self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid,
                               old_fitness=replaced.fitness)
             new_members[plan.slot] = SlotRecord(slot=plan.slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
-                                            init_seed=record.seed or 0, born_step=step, parents=[p1.uid, p2.uid])
+                                            init_seed=record.seed or 0, born_step=step, parents=parents)
             self._notify("on_child", step, new_members[plan.slot], record)
         for slot, member in new_members.items():
             self.members[slot] = member

@@ -145,7 +145,9 @@ def _children_table(h: RunHistory) -> str:
         donor = h.members.get(c.donor)
         pf = parent.fitness.get(c.born_step) if parent else None
         df = donor.fitness.get(c.born_step) if donor else None
-        if c.operator == "mix":
+        if c.operator == "mix" and c.donor is None:  # no-mixing: layers perturbed towards themselves
+            origin = "no donor; perturbed: " + (", ".join(c.details.get("genes_perturbed", [])) or "(none)")
+        elif c.operator == "mix":
             origin = ", ".join(c.genes_from_donor) or "(none)"
         else:
             d = c.details
@@ -153,7 +155,8 @@ def _children_table(h: RunHistory) -> str:
                 f"{len(d.get('tensors', []))} tensor(s) perturbed" if "tensors" in d else "-"
         fit = c.fitness
         rows.append([c.uid, c.born_step + 1, c.slot, c.replaced_uid if c.replaced_uid is not None else "-",
-                     f"{c.primary} ({_fmt(pf)})", f"{c.donor} ({_fmt(df)})", c.operator, origin,
+                     f"{c.primary} ({_fmt(pf)})", "-" if c.donor is None else f"{c.donor} ({_fmt(df)})",
+                     c.operator, origin,
                      _fmt(fit[min(fit)]) if fit else "-"])
     return ("<p>Every child, the parents it came from and the genes (layers, with their weights, "
             "shrink-perturbed) it took from the donor; all other layers are the primary parent's.</p>"
