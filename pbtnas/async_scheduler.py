@@ -1,4 +1,4 @@
-"""Selection decisions of asynchronous PBT-NAS (SPEC §8): pure functions, no barrier.
+"""Selection decisions of asynchronous PBT-NAS (docs/algorithm.md §6): pure functions, no barrier.
 
 When a member finishes step ``t`` it is ranked against every member's fitness at comparable
 training progress: a member that has also finished ``t`` counts with its fitness at ``t``; one

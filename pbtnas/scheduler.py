@@ -1,4 +1,4 @@
-"""Selection decisions of synchronous, generational PBT (SPEC §2.3–2.5): pure functions.
+"""Selection decisions of synchronous, generational PBT (docs/algorithm.md §2): pure functions.
 
 Given every slot's latest fitness and an rng, decide which slots are replaced and which two
 parents each child has. No files, processes or tensors are touched here.

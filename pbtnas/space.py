@@ -130,7 +130,7 @@ class SearchSpace:
         """``n`` genomes where every option of every gene is present about equally often.
 
         Per gene: a pool holding every option ``n // n_options`` times, padded with uniformly
-        random options up to ``n``, shuffled; member ``i`` takes element ``i`` (SPEC §2.1).
+        random options up to ``n``, shuffled; member ``i`` takes element ``i`` (docs/algorithm.md §2, Initialisation).
         """
         if n < 1:
             raise ValueError("population size must be positive")

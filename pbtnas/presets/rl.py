@@ -1,4 +1,4 @@
-"""Reinforcement-learning presets (SPEC §4.3, §5).
+"""Reinforcement-learning presets (docs/algorithm.md §5, docs/rl.md).
 
 ``rl-cheetah`` and ``rl-walker`` learn from states at CPU scale: a population of 8 on 2 cores
 in under an hour (see docs/rl.md for the measured speeds and returns). ``rl-quadruped-pixels``

@@ -1,4 +1,4 @@
-"""The searchable generator (SPEC §4.1, plus the noise projections of §4.2).
+"""The searchable generator (docs/algorithm.md §5: the cells of both spaces, plus the noise projections of gan-hard).
 
 z -> (fixed linear projection to a ``bottom x bottom`` map | searchable projection 0) ->
 3 cells, each doubling the resolution -> BN, ReLU, 3x3 conv, tanh. Cell ``i``::

@@ -1,5 +1,5 @@
 """The "gan" (21 genes) and "gan-hard" (72 genes) search spaces and the module path each
-weight-owning gene owns (SPEC §4.1, §4.2).
+weight-owning gene owns (docs/algorithm.md §5).
 
 Gene names start with ``g.`` (generator) or ``d.`` (discriminator). Module paths are those of
 :class:`~pbtnas.tasks.gan.generator.Generator` and

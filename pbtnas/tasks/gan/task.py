@@ -3,7 +3,7 @@
 Models of a member: ``gen`` (trained generator), ``gen_ema`` (its EMA, the one evaluated and
 exported; a shadow of ``gen``) and ``disc``. Optimizer state is kept per parameter name under
 ``gen`` and ``disc``. Fitness is ``-FD-clf`` of the EMA generator against the training split;
-the final report uses more samples and the test split (SPEC §4.1, §4.2, §5).
+the final report uses more samples and the test split (docs/algorithm.md §5, docs/gan.md).
 """
 
 from __future__ import annotations

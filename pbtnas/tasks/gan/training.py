@@ -1,4 +1,4 @@
-"""One step of GAN training (SPEC §4.2, "Training"): hinge loss, the discriminator on every
+"""One step of GAN training (docs/algorithm.md §5): hinge loss, the discriminator on every
 batch, the generator on every ``n_critic``-th batch with twice the batch, and an EMA generator
 updated after every generator update.
 """

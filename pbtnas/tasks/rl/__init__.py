@@ -1,1 +1,1 @@
-"""Reinforcement learning task: a DrQ-v2-style agent on MuJoCo control (SPEC §4.3)."""
+"""Reinforcement learning task: a DrQ-v2-style agent on MuJoCo control (docs/algorithm.md §5)."""

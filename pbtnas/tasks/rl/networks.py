@@ -1,4 +1,4 @@
-"""The actor, the twin-Q critic and the pixel encoder of a genome (SPEC §4.3).
+"""The actor, the twin-Q critic and the pixel encoder of a genome (docs/algorithm.md §5).
 
 Module paths are part of the contract with :mod:`pbtnas.tasks.rl.space`: a gene owns exactly
 the modules it names there (e.g. ``q1.layers.2`` in the critic), so keep the two in step.

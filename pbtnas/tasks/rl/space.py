@@ -1,4 +1,4 @@
-"""The RL search spaces (SPEC §4.3): 28 genes from states, 36 with the pixel encoder.
+"""The RL search spaces (docs/algorithm.md §5): 28 genes from states, 36 with the pixel encoder.
 
 Gene names and the module paths each weight-owning gene owns live here together, so the two
 can be read side by side. Paths are relative to the model keys ``actor``, ``critic`` (whose

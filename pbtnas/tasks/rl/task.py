@@ -1,5 +1,5 @@
 """Reinforcement learning on MuJoCo control with a DrQ-v2-style agent whose actor, critic and
-(from pixels) encoder are searched (SPEC §4.3, issue 4).
+(from pixels) encoder are searched (docs/algorithm.md §5, docs/rl.md).
 
 One PBT step of a member: reset the training environment with a seed from the member's step
 seed, act for ``frames_per_step`` frames (uniformly random actions for the first
