@@ -1,27 +1,35 @@
 """Run jobs in a pool of local worker processes (the default backend).
 
-Workers are started with the ``spawn`` method (torch and fork do not mix) and each imports the
-task once. A worker that dies mid-job (killed, out of memory) breaks the pool: the pool is
-rebuilt and every job it was running comes back as ``lost_worker`` for the runner to retry.
+Workers are started with the ``spawn`` method (torch and fork do not mix), each imports the task
+once and runs one job at a time, talking to the driver over a pipe of its own. The driver keeps
+the queue, so it always knows which job runs on which worker:
+
+* a worker that dies mid-job (killed, out of memory) costs exactly that job: it comes back as
+  ``lost_worker`` for the runner to retry (an attempt charged to that member only), the dead
+  worker is replaced by a fresh one, and every other job - queued or running on another worker -
+  goes on untouched;
+* a worker whose driver died (``kill -9``) exits within about a second (a watch thread notices
+  the re-parenting; an idle worker also sees its pipe close), so nothing is left holding memory.
+  The multiprocessing resource tracker, which only the workers keep open, then exits as well.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from multiprocessing.connection import wait
 
 from .base import Backend, TrainJob, TrainResult
 from .worker import execute_job
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    _exit_with_parent(os.getppid())
+    _exit_with_parent(parent if parent is not None else os.getppid())
 
 
 def _exit_with_parent(parent: int, period: float = 1.0) -> None:
@@ -39,80 +47,160 @@ def _exit_with_parent(parent: int, period: float = 1.0) -> None:
     threading.Thread(target=watch, name="pbtnas-parent-watch", daemon=True).start()
 
 
+def _worker_main(conn, threads: int, parent: int) -> None:
+    """Body of one worker process: receive a job, send its result, until told to stop."""
+    _init_worker(threads, parent)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the driver is gone
+            os._exit(0)
+        if job is None:
+            return
+        result = execute_job(job)
+        try:
+            conn.send(result)
+        except (BrokenPipeError, OSError):
+            os._exit(0)
+
+
+class _Worker:
+    """Driver-side handle of one worker process."""
+
+    def __init__(self, ctx, threads: int, index: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, os.getpid()),
+                                   name=f"pbtnas-worker-{index}", daemon=True)
+        self.process.start()
+        child.close()
+        self.job: TrainJob | None = None
+
+    def stop(self, wait_s: float = 5.0) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(wait_s)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(1.0)
+        self.conn.close()
+
+
 class LocalBackend(Backend):
-    """A process pool of ``workers`` processes on this machine."""
+    """``workers`` worker processes on this machine (see module docstring)."""
 
     name = "local"
 
     def __init__(self, workers: int, threads_per_worker: int = 1):
         self.workers = max(1, workers)
         self.threads = threads_per_worker
-        self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[Future, TrainJob] = {}
+        self._ctx = multiprocessing.get_context("spawn")
+        self._pool: list[_Worker] = []
+        self._queue: deque[TrainJob] = deque()
         self._ready: list[TrainResult] = []
+        self._started = 0
+        self.replaced = 0  # workers that died and were replaced (monitoring, tests)
 
     @property
     def slots(self) -> int:
         return self.workers
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.threads,),
-            )
-        return self._pool
-
     def submit(self, job: TrainJob) -> None:
-        try:
-            future = self._executor().submit(execute_job, job)
-        except BrokenProcessPool:
-            self._reset_pool()
-            future = self._executor().submit(execute_job, job)
-        self._futures[future] = job
+        self._queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            idle = next((w for w in self._pool if w.job is None), None)
+            if idle is None:
+                if len(self._pool) >= self.workers:
+                    return
+                idle = _Worker(self._ctx, self.threads, self._started)
+                self._started += 1
+                self._pool.append(idle)
+            job = self._queue.popleft()
+            try:
+                idle.conn.send(job)
+            except OSError:  # died before it got the job: the job was never run, so it goes back free
+                self._queue.appendleft(job)
+                self._replace(idle)
+                continue
+            idle.job = job
 
     def next_result(self) -> TrainResult:
-        if self._ready:
-            return self._ready.pop(0)
-        if not self._futures:
-            raise RuntimeError("no job pending")
-        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-        broken = False
-        for future in sorted(done, key=lambda f: (self._futures[f].slot, self._futures[f].uid)):
-            job = self._futures.pop(future)
-            try:
-                self._ready.append(future.result())
-            except BrokenProcessPool:
-                broken = True
-                self._ready.append(_lost(job, "worker process died (killed or out of memory)"))
-        if broken:
-            self._reset_pool()
+        while not self._ready:
+            busy = [w for w in self._pool if w.job is not None]
+            if not busy:
+                raise RuntimeError("no job pending")
+            waitables = {}
+            for w in busy:
+                waitables[w.conn] = w
+                waitables[w.process.sentinel] = w
+            ready = wait(list(waitables))
+            done = []
+            for obj in ready:
+                w = waitables[obj]
+                if w not in done:
+                    done.append(w)
+            # Several at once: a fixed order (slot, uid) so results do not depend on polling.
+            for w in sorted(done, key=lambda w: (w.job.slot, w.job.uid)):
+                self._collect(w)
+            self._dispatch()
         return self._ready.pop(0)
 
-    def _reset_pool(self) -> None:
-        # Every job of a broken pool is lost; collect them now so none waits forever.
-        old, self._pool = self._pool, None
-        if old is not None:
-            old.shutdown(wait=False, cancel_futures=True)
-        for future, job in list(self._futures.items()):
-            self._futures.pop(future)
-            self._ready.append(_lost(job, "worker pool was rebuilt after a worker died"))
+    def _collect(self, w: _Worker) -> None:
+        job = w.job
+        result = None
+        if w.conn.poll():
+            try:
+                result = w.conn.recv()
+            except Exception:  # noqa: BLE001 - EOF or half a message: the worker died sending it
+                result = None
+        if isinstance(result, TrainResult):
+            w.job = None
+            self._ready.append(result)
+            return
+        if not wait([w.process.sentinel], timeout=5.0):
+            return  # woken up but neither a result nor a death: keep waiting
+        # The worker died while running this job: charged to this job only.
+        w.process.join(1.0)
+        code = w.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        self._ready.append(_lost(job, f"worker process died ({how}; killed or out of memory)"))
+        self._replace(w)
+
+    def _replace(self, w: _Worker) -> None:
+        w.job = None
+        try:
+            w.stop(wait_s=0.0)
+        except OSError:
+            pass
+        if w in self._pool:
+            self._pool.remove(w)
+        self.replaced += 1
+        # a fresh worker is started by _dispatch when a job needs it
 
     def pending(self) -> int:
-        return len(self._futures) + len(self._ready)
+        return len(self._queue) + len(self._ready) + sum(1 for w in self._pool if w.job is not None)
 
     def worker_pids(self) -> list[int]:
         """PIDs of the live worker processes (for fault-injection tests and monitoring)."""
-        if self._pool is None:
-            return []
-        return [p.pid for p in getattr(self._pool, "_processes", {}).values() if p.is_alive()]
+        return [w.process.pid for w in self._pool if w.process.is_alive()]
+
+    def running_workers(self) -> dict[int, int]:
+        """``{uid: pid}`` of the workers running a job now."""
+        return {w.job.uid: w.process.pid for w in self._pool if w.job is not None and w.process.is_alive()}
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        pool, self._pool = self._pool, []
+        for w in pool:
+            try:
+                w.stop()
+            except OSError:
+                pass
+        self._queue.clear()
 
 
 def _lost(job: TrainJob, reason: str) -> TrainResult:

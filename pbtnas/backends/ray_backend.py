@@ -35,6 +35,7 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
+from .. import faults
 from ..errors import PbtnasError, require
 from ..store import atomic_write_bytes
 from .base import Backend, TrainJob, TrainResult
@@ -136,6 +137,7 @@ class RayBackend(Backend):
             self._queue: deque[TrainJob] = deque()
             self._running: dict = {}  # object ref -> (job, actor, in_key, out_key)
             self._ready: list[TrainResult] = []
+            self.requeued = 0  # jobs handed back to the queue free when their actor died before starting them
             self._uploaded: dict[str, tuple[str, tuple]] = {}  # local path -> (storage key, signature)
             self._check_first_worker()
         except BaseException:
@@ -286,6 +288,8 @@ class RayBackend(Backend):
                 if len(actor.refs) >= self.queue_depth:
                     return
             job = self._queue.popleft()
+            if faults.spec() and "fault" not in job.meta:
+                job = replace(job, meta={**job.meta, "fault": faults.spec()})  # deterministic fault tests
             state, in_key, out_key = None, None, None
             try:
                 if self._storage is None:
@@ -315,17 +319,18 @@ class RayBackend(Backend):
 
     def _collect(self, ref) -> None:
         job, actor, in_key, out_key = self._running.pop(ref)
-        if ref in actor.refs:
-            actor.refs.remove(ref)
         try:
             result, data, exists = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # our code raised (e.g. storage I/O): retryable
+            if ref in actor.refs:
+                actor.refs.remove(ref)
             self._ready.append(_lost(job, f"worker raised {_first_line(exc)}"))
             return
         except self.ray.exceptions.RayError as exc:  # the process or node is gone
-            self._discard(actor)
-            self._ready.append(_lost(job, f"Ray worker lost ({type(exc).__name__}): {_first_line(exc)}"))
+            self._worker_lost(job, actor, ref, exc)
             return
+        if ref in actor.refs:
+            actor.refs.remove(ref)
         if exists:
             if self._storage is None:
                 atomic_write_bytes(Path(job.state_out), data)
@@ -337,6 +342,44 @@ class RayBackend(Backend):
             self._storage.delete(in_key)
             self._uploaded = {p: v for p, v in self._uploaded.items() if v[0] != in_key}
         self._ready.append(result)
+
+    def _worker_lost(self, job: TrainJob, actor: _Actor, ref, exc: BaseException) -> None:
+        """An actor died: only the job it was running is charged (``lost_worker``); the jobs
+        queued behind it on that actor never started, so they go back to the queue free."""
+        reason = f"Ray worker lost ({type(exc).__name__}): {_first_line(exc)}"
+        refs = list(actor.refs)  # in the order the actor takes them: the running one first
+        actor.refs.clear()
+        self._discard(actor)
+        idx = refs.index(ref) if ref in refs else 0
+        before, after = refs[:idx], refs[idx + 1:]
+        # refs handed over before ``ref`` that had finished are collected normally; of the others,
+        # the first was the one running when the actor died
+        unfinished = [r for r in before if not self._succeeded(r)]
+        if unfinished:
+            charged = self._running.pop(unfinished[0])[0]
+            free = [self._running.pop(r)[0] for r in unfinished[1:] if r in self._running] + [job]
+        else:
+            charged, free = job, []
+        free += [self._running.pop(r)[0] for r in after if r in self._running]
+        self._ready.append(_lost(charged, reason))
+        for queued in reversed(free):
+            self._requeue_free(queued)
+
+    def _succeeded(self, ref) -> bool:
+        """Whether ``ref`` finished with a result (rather than not yet, or with the actor's death)."""
+        if not self.ray.wait([ref], timeout=0)[0]:
+            return False
+        try:
+            self.ray.get(ref, timeout=0)
+        except self.ray.exceptions.RayTaskError:
+            return True  # our code raised: a result of its own, collected normally
+        except self.ray.exceptions.RayError:
+            return False
+        return True
+
+    def _requeue_free(self, job: TrainJob) -> None:
+        self._queue.appendleft(job)
+        self.requeued += 1
 
     def _discard(self, actor: _Actor) -> None:
         try:
@@ -395,6 +438,8 @@ def _probe_tcp(address: str, timeout: float = 5.0) -> None:
         raise PbtnasError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc} after "
                           f"{time.monotonic() - start:.1f} s); is the head node running and the port open?"
                           ) from None
+
+
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import traceback
 
 import torch
 
+from .. import faults
 from ..errors import MemberDiverged
 from ..store import load_member, save_member
 from ..tasks import build_task
@@ -27,6 +28,7 @@ def execute_job(job: TrainJob) -> TrainResult:
     torch.set_num_threads(job.threads)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
+        faults.in_job(job, "start")
         task = build_task(job.task_config, job.task_roots)
         if job.state_in is None:
             genome = task.space.validate(job.genome)
@@ -44,7 +46,9 @@ def execute_job(job: TrainJob) -> TrainResult:
             return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, time.perf_counter() - start,
                                job.state_out, error=f"diverged: {exc}", diverged=True, worker=worker,
                                attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
+        faults.in_job(job, "trained")
         save_member(job.state_out, genome, state, job.uid, {"step": job.step, "fitness": fitness})
+        faults.in_job(job, "saved")
         return TrainResult(job.slot, job.uid, job.step, fitness, metrics, time.perf_counter() - start,
                            job.state_out, worker=worker, attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
     except Exception as exc:  # a member's crash must not take the run down
