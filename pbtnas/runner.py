@@ -434,8 +434,8 @@ def resume_runner(run_dir: str | Path, overrides: dict | None = None, backend: B
 
 
 def _loggers(config: RunConfig, run_dir: str | Path) -> list:
-    if not config.loggers:
-        return []
-    from .loggers import make_loggers
+    """Loggers named in ``config.loggers`` (imported only when chosen); with none named,
+    TensorBoard when it is installed; ``loggers: none`` for none at all."""
+    from .loggers import make_loggers, resolve_names
 
-    return make_loggers(config.loggers, str(run_dir))
+    return make_loggers(resolve_names(config.loggers), str(run_dir))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..runner import make_runner, resume_runner
 from ._files import share_run
 from ._options import add_budget_options, config_from_args, default_run_dir
 
@@ -37,7 +38,7 @@ def register(sub) -> None:
 def run_command(args) -> int:
     config = config_from_args(args)
     out = args.out or default_run_dir(args.source, config)
-    runner = make_runner(config, out, quiet=args.quiet)
+    runner = make_runner(config, out, progress=not args.quiet)
     runner.start()
     share_run(out)
     print(f"run directory: {out}", file=sys.stderr)
@@ -53,10 +54,6 @@ def resume_command(args) -> int:
 
     store = RunStore(args.run_dir)
     stored = store.read_config()
-    if stored.get("mode") == "async":
-        from ..async_runner import AsyncRunner as Runner
-    else:
-        from ..runner import Runner
     keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
     flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
     manifest = store.read_manifest()
@@ -65,7 +62,7 @@ def resume_command(args) -> int:
     config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done,
                                      bool(summary.get("finished")))
     overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
-    runner = Runner.resume(args.run_dir, overrides=overrides, progress=not args.quiet)
+    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet)
     if not summary.get("finished"):
         # what 'run' checks before it starts (device, data, environment, renderer) may have
         # changed since: fail here with one line rather than in every worker
@@ -79,7 +76,6 @@ def resume_command(args) -> int:
         store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in changes})
         for key, old, new in changes:
             print(f"changed {key}: {old!r} -> {new!r}", file=sys.stderr)
-    runner.observers.extend(make_observers(runner.config, args.run_dir))
     _announce_loggers(runner, args.run_dir)
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
@@ -96,25 +92,6 @@ def _run_to_end(runner) -> dict:
         close = getattr(getattr(runner, "progress", None), "close", None)
         if close is not None:
             close()
-
-
-def make_runner(config, out, quiet=False):
-    """The runner for a config: synchronous, or asynchronous when ``mode: async``."""
-    if config.mode == "async":
-        from ..async_runner import AsyncRunner as cls
-    else:
-        from ..runner import Runner as cls
-    runner = cls(config, out, progress=not quiet)
-    runner.observers.extend(make_observers(config, out))
-    return runner
-
-
-def make_observers(config, out) -> list:
-    """Loggers named in ``config.loggers`` (imported only when chosen); with none named,
-    TensorBoard when it is installed; ``loggers: none`` for none at all."""
-    from ..loggers import make_loggers, resolve_names
-
-    return make_loggers(resolve_names(config.loggers), out)
 
 
 def _announce_loggers(runner, out) -> None:
