@@ -25,16 +25,21 @@ import numpy as np
 import torch
 
 
-def matmul_rate(clock, seconds: float = 2.0) -> float:
-    """FLOP/s of a 1024 x 1024 float32 matmul on the current thread count (CPU time)."""
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+def matmul_rate(clock, device: str = "cpu", seconds: float = 2.0) -> tuple[float, int]:
+    """FLOP/s of a float32 matmul (1024 x 1024 on CPU with the current thread count, CPU time;
+    4096 x 4096 on a GPU, wall time) and the size used."""
+    size = 4096 if device.startswith("cuda") else 1024
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(3):
         a @ b
+    sync()
     n, t0 = 0, clock()
     while clock() - t0 < seconds:
         a @ b
         n += 1
-    return n * 2 * 1024**3 / (clock() - t0)
+        sync()
+    return n * 2 * size**3 / (clock() - t0), size
 
 
 def flops_per_iter(task, genome, state, iters: int) -> float:
@@ -50,6 +55,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--space", default="gan")
     ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--data-root", default="", help="task.data_root (cifar10, stl10)")
+    ap.add_argument("--latent-dim", type=int, default=60)
     ap.add_argument("--widths", default="16,24,32", help="generator=discriminator widths to try")
     ap.add_argument("--disc-widths", default="", help="discriminator widths (default: same as --widths)")
     ap.add_argument("--iters", type=int, default=40)
@@ -72,7 +79,8 @@ def main() -> None:
     for w, dw in zip(widths, dwidths):
         task = build_task({"name": "gan", "space": args.space, "dataset": args.dataset, "width": w, "disc_width": dw,
                            "batches_per_step": args.iters, "batch_size": args.batch_size, "n_critic": args.n_critic, "device": args.device,
-                           "latent_dim": 60, "channels_last": args.channels_last})
+                           "latent_dim": args.latent_dim, "channels_last": args.channels_last,
+                           "data_root": args.data_root})
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]
         rates, flops = [], []
         for i, g in enumerate(genomes):
@@ -91,12 +99,14 @@ def main() -> None:
                 f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: {np.mean(rates):.2f} D-iters/s per member "
                 f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)")
         if args.flops:
-            peak = matmul_rate(clock)
+            peak, size = matmul_rate(clock, args.device)
             achieved = [f * r for f, r in zip(flops, rates)]
             line += (f"; {np.mean(flops) / 1e6:.1f} MFLOP per D-iter (min {np.min(flops) / 1e6:.1f}, max "
                      f"{np.max(flops) / 1e6:.1f}); {np.mean(achieved) / 1e9:.2f} GFLOP/s = "
-                     f"{100 * np.mean(achieved) / peak:.0f}% of a 1024x1024 matmul's {peak / 1e9:.1f} GFLOP/s "
+                     f"{100 * np.mean(achieved) / peak:.0f}% of a {size}x{size} matmul's {peak / 1e9:.1f} GFLOP/s "
                      f"(per genome {', '.join(f'{100 * a / peak:.0f}%' for a in achieved)})")
+        if args.device.startswith("cuda"):
+            line += f"; peak GPU memory allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
         if args.eval:
             task.evaluate(genomes[-1], state, 0)  # builds the cached classifier and reference stats
             t0 = clock()
