@@ -8,7 +8,9 @@ Driver faults (the process running the search):
 
 * ``after-step:K:kill``       the driver sends itself SIGKILL (like ``kill -9``) right after step
   ``K`` was committed (manifest written, ``step_done`` journaled);
-* ``after-step:K:interrupt``  the same moment, as Ctrl-C (``KeyboardInterrupt``).
+* ``after-step:K:interrupt``  the same moment, as Ctrl-C (``KeyboardInterrupt``);
+* ``dispatched:K:kill``        the driver sends itself SIGKILL right after the local backend handed
+  the first job of step ``K`` to a worker (a driver death while a worker is busy).
 
 Worker faults (the process training one member step), fired on the first attempt of that job only,
 so that the runner's retry of it succeeds:

@@ -20,6 +20,7 @@ import os
 from collections import deque
 from multiprocessing.connection import wait
 
+from .. import faults
 from .base import Backend, TrainJob, TrainResult
 from .worker import execute_job
 
@@ -128,6 +129,7 @@ class LocalBackend(Backend):
                 self._replace(idle)
                 continue
             idle.job = job
+            faults.at("dispatched", job.step)  # tests: the driver dies while this job runs
 
     def next_result(self) -> TrainResult:
         while not self._ready:
