@@ -67,8 +67,10 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
                 "fitness": summary.get("best_fitness"), "final_metrics": summary.get("final_metrics", {}),
                 "steps_done": summary.get("steps_done")}
         return path, info, notes
+    if which in ("soup-uniform", "soup-greedy"):
+        return _soup_checkpoint(store, which, run_dir)
     if which not in ("final", "best"):
-        raise PbtnasError(f"--which must be 'final' or 'best', got {which!r}")
+        raise PbtnasError(f"--which must be final, best, soup-uniform or soup-greedy, got {which!r}")
     best = store.read_best()
     path = store.best_dir / "member.pt"
     if best is None or not path.is_file():
@@ -79,6 +81,19 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
     info = {"selection": "best-ever", "uid": best.get("uid"), "fitness": best.get("fitness"),
             "step": best.get("step"), "final_metrics": {}, "steps_done": steps_done}
     return path, info, notes
+
+
+def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, list[str]]:
+    from .soup import read_soups
+
+    soups = read_soups(store.root)
+    soup = (soups or {}).get(which.split("-", 1)[1]) or {}
+    if not soup.get("checkpoint"):
+        raise PbtnasError(f"{run_dir} has no {which.replace('-', ' ')}: make it with  pbtnas soup {run_dir}"
+                          + (f" ({soups['note']})" if soups and soups.get("note") else ""))
+    info = {"selection": which, "uid": soups["delivered_uid"], "fitness": soup["fitness"],
+            "final_metrics": soup["final_metrics"], "soup_members": soup["members"]}
+    return store.absolute(soup["checkpoint"]), info, []
 
 
 def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None,

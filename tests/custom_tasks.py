@@ -127,3 +127,9 @@ class TouchesGlobalRng(pbtnas.Task):
 
     def build_module(self, genome, state):
         return self.inner.build_module(genome, state)
+
+
+class Single(Good):
+    """One architecture for every member (so every member can go into a model soup)."""
+
+    space = SearchSpace([Gene("block", ["linear"]), hyperparameter("lr", [1e-2])])

@@ -13,8 +13,9 @@ def register(sub) -> None:
                     "Load it back with pbtnas.load(OUT).")
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--out", required=True, help="folder to write the export into")
-    p.add_argument("--which", choices=("final", "best"), default="final",
-                   help="final: the run's delivered network (best so far while unfinished); best: best-ever")
+    p.add_argument("--which", choices=("final", "best", "soup-uniform", "soup-greedy"), default="final",
+                   help="final: the run's delivered network (best so far while unfinished); best: best-ever; "
+                        "soup-uniform / soup-greedy: a model soup made by pbtnas soup")
     p.add_argument("--input-shape", help="input shape without batch dimension, e.g. 1,28,28 "
                                          "(only when it cannot be inferred from the task)")
     p.set_defaults(handler=export_command)

@@ -64,6 +64,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append("<h2>Best network</h2>")
     parts.append(_figure(images, "architecture", "architecture of the best network", "no best network yet"))
     parts.append(_best_table(h))
+    parts.append(_soup_section(h))
     parts.append("<h2>Lineage</h2>")
     parts.append(_figure(images, "lineage", "lineage tree", "no member has trained yet"))
     parts.append(_figure(images, "inheritance", "genes each child took from each parent",
@@ -133,6 +134,29 @@ def _best_table(h: RunHistory) -> str:
         return ""
     return _table(["gene", "option", "kind"], [[g, o, "layer" if g in h.weight_genes else "weightless"]
                                               for g, o in genome.items()])
+
+
+def _soup_section(h: RunHistory) -> str:
+    """The model soups made by ``pbtnas soup``, next to the delivered network (nothing if none)."""
+    from ..soup import read_soups
+
+    soups = read_soups(h.run_dir)
+    if not soups:
+        return ""
+    if soups.get("note"):
+        return f"<h2>Model soups</h2><p id='soups'>{_e(soups['note'])}</p>"
+    metrics = sorted(soups["delivered"].get("final_metrics", {}))
+    rows = [["delivered network", str(soups["delivered_uid"]), _fmt(soups["delivered"]["fitness"]),
+             *[_fmt(soups["delivered"]["final_metrics"].get(m)) for m in metrics]]]
+    for name in ("uniform", "greedy"):
+        soup = soups.get(name) or {}
+        if soup:
+            rows.append([f"{name} soup", ", ".join(map(str, soup["members"])), _fmt(soup["fitness"]),
+                         *[_fmt(soup["final_metrics"].get(m)) for m in metrics]])
+    return ("<h2>Model soups</h2><p id='soups'>Weight averages of the members that share the delivered "
+            "architecture (uniform: all of them; greedy: added best first while the fitness improves). "
+            "Export one with <code>pbtnas export RUN_DIR --which soup-greedy</code>.</p>"
+            + _table(["network", "members", "fitness", *metrics], rows))
 
 
 def _children_table(h: RunHistory) -> str:
