@@ -1,4 +1,4 @@
-"""Scheduler efficiency of synchronous vs asynchronous PBT-NAS on a local Ray (issue 5, 4a).
+"""Scheduler efficiency of synchronous (with and without lookahead) vs asynchronous PBT-NAS on a local Ray.
 
 efficiency = busy member-time / (wall time x slots), where busy member-time is the sum of the
 member steps' own durations (``seconds`` of every ``member_trained`` event: load, train, evaluate,
@@ -38,7 +38,8 @@ def measure(population: int, mode: str, args, backend) -> dict:
         "task": {"name": "simulated", "layers": 4, "width": 8, "step_seconds": args.step_seconds,
                  "unevenness": args.unevenness, "batches_per_step": 2},
         "population": population, "steps": args.steps, "seed": args.seed, "backend": "ray",
-        "cpus_per_member": args.cpus_per_member, "mode": mode, "keep_checkpoints": 1,
+        "cpus_per_member": args.cpus_per_member, "mode": "async" if mode == "async" else "sync",
+        "lookahead": mode == "sync", "keep_checkpoints": 1,
     })
     run_dir = Path(tempfile.mkdtemp(prefix=f"pbtnas-bench-{mode}-{population}-"))
     cls = AsyncRunner if mode == "async" else Runner
@@ -58,7 +59,8 @@ def measure(population: int, mode: str, args, backend) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--populations", type=int, nargs="+", default=[8, 64, 256])
-    parser.add_argument("--modes", nargs="+", default=["sync", "async"])
+    parser.add_argument("--modes", nargs="+", default=["sync-barrier", "sync", "async"],
+                        help="sync-barrier: synchronous with lookahead off; sync: with lookahead (default)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--step-seconds", type=float, default=0.2)
     parser.add_argument("--unevenness", type=float, default=1.5)
@@ -80,13 +82,13 @@ def main() -> None:
     print(f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member -> {backend.slots} workers; "
           f"step {args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}] by "
           f"architecture; {args.steps} steps", flush=True)
-    print(f"{'population':>10} {'mode':>5} {'slots':>5} {'steps':>6} {'wall s':>8} {'busy s':>8} "
+    print(f"{'population':>10} {'mode':>12} {'slots':>5} {'steps':>6} {'wall s':>8} {'busy s':>8} "
           f"{'efficiency':>10} {'children':>8}", flush=True)
     try:
         for population in args.populations:
             for mode in args.modes:
                 r = measure(population, mode, args, backend)
-                print(f"{r['population']:>10} {r['mode']:>5} {r['slots']:>5} {r['member_steps']:>6} "
+                print(f"{r['population']:>10} {r['mode']:>12} {r['slots']:>5} {r['member_steps']:>6} "
                       f"{r['wall_s']:>8.1f} {r['busy_s']:>8.1f} {r['efficiency']:>10.3f} {r['children']:>8}",
                       flush=True)
     finally:

@@ -21,6 +21,7 @@ ALGORITHMS = {
     "sp-1-0": "ablation: shrink-perturb (1, 0), i.e. exact copy of donor layers",
     "sp-0-1": "ablation: shrink-perturb (0, 1), i.e. re-initialised donor layers",
     "random-sp": "ablation: random search with shrink-perturb of every whole network each step",
+    "bohb": "BOHB baseline: TPE sampling with Hyperband pruning (Optuna), trials trained from scratch, same budget",
 }
 BACKENDS = ("inprocess", "local", "ray")
 SELECTIONS = ("best-ever", "best-last", "top-k-reevaluated")
@@ -58,6 +59,9 @@ class RunConfig:
     gpus_per_member: float = doc("Ray: GPUs reserved per training member (fractions allowed)", 0.0)
     storage: str = doc("Ray: shared folder or fsspec URL for member states ('' = Ray object store)", "")
     mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
+    bohb_eta: int = doc("algorithm bohb: Hyperband's reduction factor (a 1/eta share of trials goes on at each rung)", 3)
+    lookahead: bool = doc("sync mode: while the slowest members finish a step, idle workers start the next step "
+                          "of members sure to survive (same results, less idle time)", True)
     loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
 
     def validate(self) -> "RunConfig":
@@ -96,6 +100,13 @@ class RunConfig:
             raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
         if not isinstance(self.task, dict) or not self.task.get("name"):
             raise ConfigError("config needs a 'task' section with a 'name'")
+        if self.algorithm == "bohb":
+            from .hyperband import check_budget
+
+            if self.mode != "sync":
+                raise ConfigError("algorithm bohb schedules its trials without a barrier by itself (asynchronous "
+                                  "successive halving): leave mode at 'sync'")
+            check_budget(self.population, self.steps, self.bohb_eta)
         return self
 
     @property

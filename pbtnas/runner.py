@@ -71,18 +71,35 @@ class Runner:
         self.next_uid = 0
         self.best: dict | None = None
         self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
+        # slot -> (uid, result or None while running) of next-step jobs started early (lookahead)
+        self._ahead: dict[int, tuple[int, TrainResult | None]] = {}
+        self._early: set[int] = set()  # slots whose result of this step came from such a job
         self.elapsed_before = 0.0
         self._started = time.time()
 
     # -- entry points -------------------------------------------------------------------------
     @classmethod
     def resume(cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None,
-               progress: bool = True) -> "Runner":
+               progress: bool = True, skip_damaged: bool = False) -> "Runner":
+        """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The checkpoints the
+        manifest needs are verified first; a damaged one stops here with one error naming it,
+        unless ``skip_damaged``: then that member restarts from fresh weights (journaled)."""
         store = RunStore(run_dir)
         data = store.read_config()
         data.update(overrides or {})
         runner = cls(config_from_dict(data, where=f"{store.config_path}"), run_dir, backend, progress=progress)
-        runner._load_manifest()
+        stale = runner.store.lock()
+        try:
+            if not runner.store.manifest_path.exists():
+                return runner.start()  # the start was cut before its first commit: start it again
+            if stale:
+                runner.store.append("lock_taken_over", previous=stale)
+            skipped = _verify_checkpoints(runner.store, skip_damaged)
+            runner._load_manifest()
+            _restart_damaged(runner, skipped)
+        except BaseException:
+            runner.store.unlock()
+            raise
         return runner
 
     def start(self) -> "Runner":
@@ -91,7 +108,7 @@ class Runner:
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
-        self.store.create(self.config.to_dict())
+        self.store.create(self.config.to_dict())  # takes the run directory's lock
         self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
                           space=self.task.space.name, genes=len(self.task.space))
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
@@ -123,8 +140,13 @@ class Runner:
             raise RuntimeError("call start() or resume() first")
         summary = self.store.read_summary()
         if summary is not None and summary.get("finished"):
+            self.store.unlock()
             return summary
-        backend = self._backend or make_backend(self.config)
+        try:
+            backend = self._backend or make_backend(self.config)
+        except BaseException:
+            self.store.unlock()
+            raise
         try:
             self.progress.begin(self.step_done + 1)
             for step in range(self.step_done + 1, self.config.steps):
@@ -146,6 +168,7 @@ class Runner:
         finally:
             if self._backend is None:
                 backend.close()
+            self.store.unlock()
 
     # -- one step -----------------------------------------------------------------------------
     def _job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
@@ -162,12 +185,25 @@ class Runner:
         )
 
     def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
+        # Jobs started ahead during the last step (lookahead) count only for members still in their
+        # slot; a replaced member's early result is dropped, its job's output never read.
+        ahead = {slot: r for slot, (uid, r) in self._ahead.items() if uid == self.members[slot].uid}
+        self._ahead = {}
+        self._early = set(ahead)
         for member in self.members:
-            backend.submit(self._job(member, step))
+            if member.slot not in ahead:
+                backend.submit(self._job(member, step))
         results: dict[int, TrainResult] = {}
+        arrived = [r for r in ahead.values() if r is not None]
         while len(results) < len(self.members):
-            result = backend.next_result()
+            result = arrived.pop(0) if arrived else backend.next_result()
+            if result.step != step:
+                if result.step == step + 1 and self._ahead.get(result.slot, (None, None))[0] == result.uid:
+                    self._ahead[result.slot] = (result.uid, result)  # a lookahead job finished early
+                continue  # otherwise the early job of a member replaced since
             member = self.members[result.slot]
+            if result.uid != member.uid or result.slot in results:
+                continue  # the early job of a member that was replaced meanwhile
             if result.lost_worker:
                 if result.attempt <= self.config.max_retries:
                     self.store.append("member_retry", step=step, slot=result.slot, uid=result.uid,
@@ -179,12 +215,43 @@ class Runner:
             results[result.slot] = result
             self.progress.member_done(step, len(results), self._best_so_far(results), result)
             self._notify("on_member_result", step, member, result)
+            self._look_ahead(backend, step, results)
         failed = [r for r in results.values() if r.error and not r.diverged]
         if len(failed) == len(self.members):
             first = failed[0].error.strip().splitlines()
             raise RunError(f"every member failed step {step}; first error: {first[0]}\n"
                            + "\n".join(first[1:]) + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
         return results
+
+    def _look_ahead(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
+        """Fill idle workers while the slowest members finish: start the next step of members that
+        are sure to survive this step's exploitation (at least as many finished members rank
+        strictly below them as will be replaced). Survivors are not changed by exploitation, so the
+        early job is exactly the job the next step would submit: same input, same seeds, same
+        result. Nothing is started ahead for algorithms that change every member between steps."""
+        if not self.config.lookahead or step + 1 >= self.config.steps or self.algorithm.refresh_every_step:
+            return
+        idle = backend.slots - backend.pending()
+        if idle <= 0:
+            return
+        exploiting = self.algorithm.exploits and should_exploit(step, self.config.steps,
+                                                                self.config.exploit_every_first_half)
+        replaced = max(1, int(self.config.population * self.config.tau)) if exploiting else 0
+        finished = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
+        for slot in sorted(finished, key=lambda s: -finished[s]):
+            if idle <= 0:
+                break
+            result = results[slot]
+            if slot in self._ahead or result.error or not Path(result.state_out).exists():
+                continue
+            below = sum(1 for other, f in finished.items() if other != slot and f < finished[slot])
+            if below < replaced:
+                continue
+            member = self.members[slot]
+            early = SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(Path(result.state_out))})
+            backend.submit(self._job(early, step + 1))
+            self._ahead[slot] = (member.uid, None)
+            idle -= 1
 
     def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
@@ -211,6 +278,7 @@ class Runner:
             self.store.append("member_trained", step=step, slot=slot, uid=member.uid, fitness=member.fitness,
                               metrics=result.metrics, seconds=round(result.seconds, 3), worker=result.worker,
                               attempt=result.attempt, peak_rss_mb=round(result.peak_rss_mb, 1),
+                              **({"started_early": True} if slot in self._early else {}),
                               **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged}
                                  if result.error else {}))
             if result.error:
@@ -405,6 +473,38 @@ class Runner:
                 method(*args)
 
 
+def _verify_checkpoints(store: RunStore, skip_damaged: bool) -> list[tuple[int, str, str]]:
+    """Damaged checkpoints of the manifest: one error naming the first, or, with
+    ``skip_damaged``, the list of them (their members restart, see :func:`_restart_damaged`)."""
+    from .errors import CheckpointError
+
+    manifest = store.read_manifest()
+    if manifest.get("finished"):
+        return []
+    damaged = store.damaged_checkpoints(manifest)
+    if damaged and not skip_damaged:
+        slot, rel, what = damaged[0]
+        uid = manifest["members"][slot].get("uid")
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise CheckpointError(f"checkpoint {store.absolute(rel)} of member {uid} is damaged: {what}{more}; "
+                              f"restore it, or continue without it: pbtnas resume {store.root} --skip-damaged "
+                              "(that member restarts from fresh weights)")
+    return damaged
+
+
+def _restart_damaged(runner: "Runner", damaged: list[tuple[int, str, str]]) -> None:
+    """A member whose checkpoint is damaged restarts from fresh weights of its genome (its own
+    init seed), as at step 0; its next step's fitness replaces the lost one."""
+    for slot, rel, what in damaged:
+        member = runner.members[slot]
+        member.checkpoint = None
+        member.fitness = float("-inf")
+        runner.store.append("checkpoint_skipped", slot=slot, uid=member.uid, file=rel, reason=what,
+                            restarts="fresh weights")
+        runner.progress.note(f"member {member.uid}: damaged checkpoint {rel} skipped ({what}); it restarts "
+                             "from fresh weights")
+
+
 def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None,
                 progress: bool = True) -> Runner:
     """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
@@ -420,15 +520,15 @@ def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None 
 
 
 def resume_runner(run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None,
-                  progress: bool = True) -> Runner:
+                  progress: bool = True, skip_damaged: bool = False) -> Runner:
     """A runner that continues ``run_dir`` in the mode it was started with."""
     mode = RunStore(run_dir).read_config().get("mode", "sync")
     if mode == "async":
         from .async_runner import AsyncRunner
 
-        runner = AsyncRunner.resume(run_dir, backend, overrides, progress=progress)
+        runner = AsyncRunner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
     else:
-        runner = Runner.resume(run_dir, backend, overrides, progress=progress)
+        runner = Runner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
     runner.observers.extend(_loggers(runner.config, run_dir))
     return runner
 
