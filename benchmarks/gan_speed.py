@@ -79,8 +79,8 @@ def main() -> None:
     for w, dw in zip(widths, dwidths):
         task = build_task({"name": "gan", "space": args.space, "dataset": args.dataset, "width": w, "disc_width": dw,
                            "batches_per_step": args.iters, "batch_size": args.batch_size, "n_critic": args.n_critic, "device": args.device,
-                           "latent_dim": args.latent_dim, "channels_last": args.channels_last,
-                           "data_root": args.data_root})
+                           "latent_dim": args.latent_dim, "data_root": args.data_root,
+                           **({"channels_last": True} if args.channels_last else {})})
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]
         rates, flops = [], []
         for i, g in enumerate(genomes):
