@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= test,report,gan,rl,ray,tensorboard,wandb,mlflow
+EXTRAS ?= test,report,gan,rl,ray,tensorboard,wandb,mlflow,bohb
 
 .PHONY: install run test test-slow bench clean
 

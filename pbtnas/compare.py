@@ -234,6 +234,10 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
     for algo in algorithms:
         for seed in seeds:
             configs[algo, seed] = config_from_dict({**base, "algorithm": algo, "seed": seed})
+    if "bohb" in algorithms:  # before any run, not after the others have trained
+        from .errors import require
+
+        require("optuna", "bohb")
     task = build_task(configs[algorithms[0], seeds[0]].task)
     if higher_is_better is None:
         higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
@@ -258,7 +262,7 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
 
 #: config keys that make two runs comparable (execution settings such as workers may differ)
 BUDGET_KEYS = ("algorithm", "seed", "population", "steps", "task", "tau", "p_donor", "sp_lambda", "sp_gamma",
-               "donor_moments", "exploit_every_first_half", "final_selection", "mode", "sp_buffers")
+               "donor_moments", "exploit_every_first_half", "final_selection", "mode", "sp_buffers", "bohb_eta")
 
 
 def check_same_budget(config: RunConfig, run_dir: Path) -> None:
@@ -281,6 +285,8 @@ def _budget_value(config: dict, key: str):
         return {k: v for k, v in portable_task_config(value).items() if k != "device"}
     if key == "sp_buffers" and value is None:
         return "all"  # runs made before the option existed did what "all" does
+    if key == "bohb_eta" and value is None:
+        return 3  # runs made before the option existed
     return value
 
 

@@ -509,10 +509,14 @@ def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None 
                 progress: bool = True) -> Runner:
     """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
     loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike."""
-    if config.mode == "async":
+    if config.algorithm == "bohb":
+        from .bohb import BohbRunner
+
+        runner: Runner = BohbRunner(config, run_dir, backend, progress=progress)
+    elif config.mode == "async":
         from .async_runner import AsyncRunner
 
-        runner: Runner = AsyncRunner(config, run_dir, backend, progress=progress)
+        runner = AsyncRunner(config, run_dir, backend, progress=progress)
     else:
         runner = Runner(config, run_dir, backend, progress=progress)
     runner.observers.extend(_loggers(config, run_dir))
@@ -522,8 +526,13 @@ def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None 
 def resume_runner(run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None,
                   progress: bool = True, skip_damaged: bool = False) -> Runner:
     """A runner that continues ``run_dir`` in the mode it was started with."""
-    mode = RunStore(run_dir).read_config().get("mode", "sync")
-    if mode == "async":
+    stored = RunStore(run_dir).read_config()
+    mode = stored.get("mode", "sync")
+    if stored.get("algorithm") == "bohb":
+        from .bohb import BohbRunner
+
+        runner: Runner = BohbRunner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
+    elif mode == "async":
         from .async_runner import AsyncRunner
 
         runner = AsyncRunner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)

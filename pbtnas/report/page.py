@@ -65,6 +65,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append(_figure(images, "architecture", "architecture of the best network", "no best network yet"))
     parts.append(_best_table(h))
     parts.append(_soup_section(h))
+    parts.append(_bohb_section(h))
     parts.append("<h2>Lineage</h2>")
     parts.append(_figure(images, "lineage", "lineage tree", "no member has trained yet"))
     parts.append(_figure(images, "inheritance", "genes each child took from each parent",
@@ -157,6 +158,39 @@ def _soup_section(h: RunHistory) -> str:
             "architecture (uniform: all of them; greedy: added best first while the fitness improves). "
             "Export one with <code>pbtnas export RUN_DIR --which soup-greedy</code>.</p>"
             + _table(["network", "members", "fitness", *metrics], rows))
+
+
+def _bohb_section(h: RunHistory) -> str:
+    """Trials and Hyperband rungs of a bohb run (nothing for other algorithms)."""
+    if h.algorithm != "bohb":
+        return ""
+    from ..bohb import rung_table, trial_history
+
+    bohb = trial_history(h.run_dir)
+    if not bohb or not bohb["trials"]:
+        return "<h2>BOHB trials</h2><p id='bohb' class='muted'>no trial has started yet</p>"
+    trials = bohb["trials"]
+    ends = {}
+    for t in trials:
+        ends[t["end"]] = ends.get(t["end"], 0) + 1
+    text = (f"{len(trials)} trials ({', '.join(f'{n} {end}' for end, n in sorted(ends.items()))}) trained "
+            f"{bohb['member_steps']} of the budget's {bohb['budget_member_steps']} member steps (population x steps). "
+            f"Each trial is a member trained from scratch; Hyperband (eta = {bohb['eta']}) stops it at a rung unless "
+            f"its fitness is in the best 1/{bohb['eta']} of its bracket there; 'stopped' trials ran out of budget.")
+    rungs = _table(["bracket", "rung", "after steps", "trials reached", "went on", "pruned there"],
+                   [[r["bracket"], r["rung"], r["at_step"], r["reached"], _fmt(r["promoted"]), _fmt(r["pruned"])]
+                    for r in rung_table(bohb)])
+    rows = []
+    for t in trials:
+        values = [v for v in t["fitness"].values() if _finite(v)]
+        where = {"pruned": f"pruned at rung {t['end_rung']} (step {t['end_step']})",
+                 "stopped": f"stopped by the budget (step {t['end_step']})"}.get(t["end"], t["end"])
+        rows.append([t["trial"], t["source"], t["bracket"], t["steps"],
+                     ", ".join(str(s) for s in sorted(t["promoted"].values())) or "-", where,
+                     _fmt(t["fitness"].get(t["steps"])), _fmt(max(values) if values else None)])
+    return (f"<h2>BOHB trials</h2><p id='bohb'>{_e(text)}</p>" + rungs
+            + _table(["trial", "from", "bracket", "steps trained", "went on at step", "end", "last fitness",
+                      "best fitness"], rows))
 
 
 def _children_table(h: RunHistory) -> str:
