@@ -242,3 +242,14 @@ def test_parallel_trials_on_the_local_backend_keep_the_budget(tmp_path):
     summary = make_runner(make_config(backend="local", workers=2, population=6), tmp_path / "r",
                           progress=False).start().run()
     assert summary["member_steps"] == 24 == len(trained(tmp_path / "r"))
+
+
+def test_a_torn_last_line_of_the_study_log_is_cut(tmp_path):
+    from pbtnas.bohb import _repair_log
+
+    log = tmp_path / "optuna-study.log"
+    log.write_bytes(b'{"op_code":0}\n{"op_code":4,"stu')
+    _repair_log(log)
+    assert log.read_bytes() == b'{"op_code":0}\n'
+    _repair_log(log)
+    assert log.read_bytes() == b'{"op_code":0}\n'

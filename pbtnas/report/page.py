@@ -69,7 +69,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append("<h2>Lineage</h2>")
     parts.append(_figure(images, "lineage", "lineage tree", "no member has trained yet"))
     parts.append(_figure(images, "inheritance", "genes each child took from each parent",
-                         "no child has been made yet" if h.algorithm not in ("random", "random-sp")
+                         "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb")
                          else f"{h.algorithm} makes no children"))
     parts.append(_children_table(h))
     parts.append("<h2>Option frequencies per gene</h2>")
