@@ -48,8 +48,13 @@ class AsyncRunner(Runner):
             raise RuntimeError("call start() or resume() first")
         summary = self.store.read_summary()
         if summary is not None and summary.get("finished"):
+            self.store.unlock()
             return summary
-        backend = self._backend or make_backend(self.config)
+        try:
+            backend = self._backend or make_backend(self.config)
+        except BaseException:
+            self.store.unlock()
+            raise
         try:
             self.progress.begin(self.step_done + 1)
             # Least-advanced slots first: on a resume this recreates the queue order the run had,
@@ -87,6 +92,7 @@ class AsyncRunner(Runner):
         finally:
             if self._backend is None:
                 backend.close()
+            self.store.unlock()
 
     def _handle(self, result: TrainResult) -> SlotRecord:
         """Record one finished step and replace the member at once if it is in the bottom."""

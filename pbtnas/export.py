@@ -62,7 +62,10 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
         raise PbtnasError(f"{run_dir} has no finished step yet: nothing to export "
                           "(wait for the first step to finish, or resume the run)")
     if which == "final" and summary and summary.get("finished"):
-        path = store.absolute(summary.get("final_checkpoint", "final/member.pt"))
+        path = store.absolute(str(summary.get("final_checkpoint") or "final/member.pt"))
+        if not store.inside(path):
+            raise CheckpointError(f"{store.root / 'summary.json'} names final_checkpoint "
+                                  f"{summary.get('final_checkpoint')!r}, outside the run directory: refused")
         info = {"selection": summary.get("final_selection"), "uid": summary.get("best_uid"),
                 "fitness": summary.get("best_fitness"), "final_metrics": summary.get("final_metrics", {}),
                 "steps_done": summary.get("steps_done")}
@@ -73,6 +76,8 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
         raise PbtnasError(f"--which must be final, best, soup-uniform or soup-greedy, got {which!r}")
     best = store.read_best()
     path = store.best_dir / "member.pt"
+    if not store.inside(path):
+        raise CheckpointError(f"{path} leads outside the run directory (a symbolic link?): refused")
     if best is None or not path.is_file():
         raise PbtnasError(f"{run_dir} has no best network checkpoint (best/member.pt); the run may be from an "
                           "older pbtnas or damaged")
@@ -219,9 +224,12 @@ def read_export(directory: str | Path) -> dict:
     path = Path(directory) / FILES["meta"]
     if not path.is_file():
         raise PbtnasError(f"{directory} is not a pbtnas export (no {FILES['meta']}); create one with 'pbtnas export'")
-    with open(path) as fh:
-        meta = json.load(fh)
-    if meta.get("format") != EXPORT_FORMAT:
+    try:
+        with open(path) as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{path} is not a pbtnas export description")
     if meta.get("version", 0) > EXPORT_VERSION:
         raise CheckpointError(f"{path} was written by a newer pbtnas (export version {meta['version']})")
@@ -237,6 +245,8 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
     """
     directory = Path(directory)
     meta = read_export(directory)
+    for name in (FILES["weights"], FILES["torchscript"]):
+        _inside(directory, directory / name)
     if prefer not in ("eager", "torchscript"):
         raise PbtnasError(f"prefer must be 'eager' or 'torchscript', got {prefer!r}")
     if prefer == "eager":
@@ -249,6 +259,17 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
         module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
     return module.eval()
+
+
+def _inside(directory: Path, path: Path) -> Path:
+    """``path`` if it lies inside ``directory`` once symbolic links are followed; an export never
+    reads a file elsewhere."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        raise CheckpointError(f"{path} leads outside the export folder {directory} (a symbolic link?): "
+                              "refused") from None
+    return path
 
 
 def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:

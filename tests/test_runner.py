@@ -74,6 +74,7 @@ def test_nan_member_gets_minus_inf_is_replaced_and_others_keep_their_work(tiny_c
     state.models["model"] = {k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v)
                              for k, v in state.models["model"].items()}
     save_member(path, genome, state, victim["uid"])
+    store.write_manifest(store.read_manifest())  # a deliberate edit: record its checksum
     Runner.resume(tmp_path / "nan", progress=False).run()
     trained = [e for e in store.iter_events("member_trained") if e["step"] == 1]
     bad = next(e for e in trained if e["uid"] == victim["uid"])
@@ -86,7 +87,9 @@ def test_nan_member_gets_minus_inf_is_replaced_and_others_keep_their_work(tiny_c
     assert RunStore(tmp_path / "nan").read_summary()["finished"]
 
 
-def test_truncated_checkpoint_fails_only_that_member(tiny_config, tmp_path):
+def test_truncated_checkpoint_stops_resume_unless_skipped(tiny_config, tmp_path):
+    from pbtnas.errors import CheckpointError
+
     runner = Runner(tiny_config(steps=3), tmp_path / "r", progress=False)
     runner.observers.append(StopAfter(0))
     with pytest.raises(KeyboardInterrupt):
@@ -95,9 +98,12 @@ def test_truncated_checkpoint_fails_only_that_member(tiny_config, tmp_path):
     victim = store.read_manifest()["members"][0]
     path = store.absolute(victim["checkpoint"])
     path.write_bytes(path.read_bytes()[:100])
-    summary = Runner.resume(tmp_path / "r", progress=False).run()
-    failed = [e for e in store.iter_events("member_trained") if e.get("error")]
-    assert failed and "corrupt or truncated" in failed[0]["error"] and failed[0]["uid"] == victim["uid"]
+    with pytest.raises(CheckpointError, match=str(path)):
+        Runner.resume(tmp_path / "r", progress=False)
+    summary = Runner.resume(tmp_path / "r", progress=False, skip_damaged=True).run()
+    skipped = list(store.iter_events("checkpoint_skipped"))
+    assert [e["uid"] for e in skipped] == [victim["uid"]]
+    assert not [e for e in store.iter_events("member_trained") if e.get("error")]  # it restarted, fresh
     assert summary["finished"] and summary["best_fitness"] > 0
 
 

@@ -31,6 +31,9 @@ def register(sub) -> None:
                    help="change what may safely change: steps, workers, backend, Ray options, loggers, "
                         "task.device, ... (the search itself - population, seed, algorithm, task options - "
                         "is refused with the reason)")
+    r.add_argument("--skip-damaged", action="store_true",
+                   help="continue even if a checkpoint the run needs is damaged or missing: that member "
+                        "restarts from fresh weights of its genome (journaled as checkpoint_skipped)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(handler=resume_command)
 
@@ -56,13 +59,15 @@ def resume_command(args) -> int:
     stored = store.read_config()
     keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
     flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
-    manifest = store.read_manifest()
+    # no manifest: the start was cut before its first commit, and resume starts it again
+    manifest = store.read_manifest() if store.manifest_path.exists() else {}
     summary = store.read_summary() or {}
     done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
     config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done,
                                      bool(summary.get("finished")))
     overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
-    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet)
+    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet,
+                           skip_damaged=getattr(args, "skip_damaged", False))
     if not summary.get("finished"):
         # what 'run' checks before it starts (device, data, environment, renderer) may have
         # changed since: fail here with one line rather than in every worker
