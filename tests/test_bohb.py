@@ -253,3 +253,24 @@ def test_a_torn_last_line_of_the_study_log_is_cut(tmp_path):
     assert log.read_bytes() == b'{"op_code":0}\n'
     _repair_log(log)
     assert log.read_bytes() == b'{"op_code":0}\n'
+
+
+@pytest.mark.parametrize("fault", ["after-step:1:kill", pytest.param("dispatched:2:kill", marks=pytest.mark.slow)])
+def test_a_killed_driver_resumes_to_the_unbroken_result(finished, tmp_path, fault):
+    """SIGKILL of the driver (after a commit, or while a local worker trains a step): resume
+    redoes the step in flight and ends as the unbroken in-process run did."""
+    import yaml
+
+    root, summary = finished
+    config = make_config(backend="local", workers=1).to_dict()
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "r"
+    killed = _cli("run", str(tmp_path / "c.yaml"), "--out", str(out), "--quiet", env={"PBTNAS_FAULT": fault})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (out / "summary.json").exists()
+    resumed = _cli("resume", str(out), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = json.loads((out / "summary.json").read_text())
+    for key in ("best_fitness", "best_uid", "final_metric", "member_steps", "trials"):
+        assert final[key] == summary[key], key
+    assert trained(out) == trained(root) and ends(out) == ends(root)
