@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .operators.mixing import SP_BUFFERS
-from .task import doc
+from .task import coerce_value, doc
 
 ALGORITHMS = {
     "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
@@ -127,36 +127,8 @@ def config_from_dict(data: dict, where: str = "config") -> RunConfig:
         raise ConfigError(f"unknown {where} key(s) {unknown}; known keys: {sorted(fields)}")
     values = {}
     for name, value in data.items():
-        values[name] = _coerce_field(fields[name], value)
+        values[name] = coerce_value(value, fields[name], "config")
     return RunConfig(**values).validate()
-
-
-def _coerce_field(f: dataclasses.Field, value: Any) -> Any:
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-    kind = type(default)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    try:
-        if kind is bool and isinstance(value, str):
-            low = value.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            if isinstance(value, float) and value != int(value):
-                raise ValueError
-            return int(value)
-        if kind is float:
-            return float(value)
-        if kind is str:
-            return str(value)
-        if kind is list and isinstance(value, str):
-            return [v for v in value.split(",") if v]
-    except (TypeError, ValueError):
-        pass
-    raise ConfigError(f"config key {f.name!r} must be a {kind.__name__}, got {value!r}")
 
 
 def parse_value(text: str) -> Any:

@@ -178,18 +178,28 @@ def parse_options(options_cls: type, values: dict | None, where: str = "task") -
         raise ConfigError(f"unknown {where} option(s) {unknown}; known: {sorted(fields)}")
     coerced = {}
     for name, value in values.items():
-        coerced[name] = _coerce(value, fields[name], where)
+        coerced[name] = coerce_value(value, fields[name], where)
     try:
         return options_cls(**coerced)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad {where} options: {exc}") from exc
 
 
-def _coerce(value: Any, field: dataclasses.Field, where: str) -> Any:
-    default = field.default if field.default is not dataclasses.MISSING else None
+def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
+    """A config value as the type of ``field``'s default (``"true"`` -> True, ``"3"`` -> 3, a
+    comma list -> list), or one :class:`ConfigError` naming ``where.field``. The one coercer of
+    the run config and of every task's options."""
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        default = None
     if default is None or value is None:
         return value
     kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
     try:
         if kind is bool:
             if isinstance(value, str):
@@ -198,18 +208,24 @@ def _coerce(value: Any, field: dataclasses.Field, where: str) -> Any:
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(value)
-            return bool(value)
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
         if kind in (int, float, str):
-            out = kind(value)
             if kind is int and isinstance(value, float) and value != int(value):
                 raise ValueError(value)
-            return out
-        if kind in (tuple, list) and isinstance(value, (list, tuple)):
+            if kind in (int, float) and isinstance(value, bool):
+                raise ValueError(value)
             return kind(value)
+        if kind in (tuple, list):
+            if isinstance(value, str):
+                return kind(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, (list, tuple)):
+                return kind(value)
+            raise ValueError(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{where}.{field.name} must be a {kind.__name__}, got {value!r}"
-        ) from None
+        what = f"config key {field.name!r}" if where == "config" else f"{where}.{field.name}"
+        raise ConfigError(f"{what} must be a {kind.__name__}, got {value!r}") from None
     return value
 
 
