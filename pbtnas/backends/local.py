@@ -26,7 +26,13 @@ from .worker import execute_job
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:
+    import signal
+
     import torch
+
+    # Ctrl-C reaches the whole process group: the driver handles it (and stops the workers), so a
+    # worker does not print a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -196,12 +202,26 @@ class LocalBackend(Backend):
         return {w.job.uid: w.process.pid for w in self._pool if w.job is not None and w.process.is_alive()}
 
     def close(self) -> None:
+        """Stop every worker: idle ones are asked to exit, busy ones (their jobs abandoned: the run
+        ended or failed) are killed at once; none is waited for more than a few seconds."""
+        import time
+
         pool, self._pool = self._pool, []
         for w in pool:
             try:
-                w.stop()
+                if w.job is not None:
+                    w.process.kill()
+                else:
+                    w.conn.send(None)
             except OSError:
                 pass
+        deadline = time.monotonic() + 5.0
+        for w in pool:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(1.0)
+            w.conn.close()
         self._queue.clear()
 
 
