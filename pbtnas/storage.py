@@ -16,6 +16,15 @@ from pathlib import Path
 from .errors import MissingDependencyError, PbtnasError
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 class Storage:
     """A flat key -> bytes store under one root. Keys use ``/`` as separator."""
 
@@ -50,6 +59,7 @@ class FolderStorage(Storage):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, _FILE_MODE)  # what open(path, "w") would give, not mkstemp's 0600
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
