@@ -15,7 +15,8 @@
 #               a time), one short step from 84x84 pixels (frames/s, updates/s)
 # For stages 2-4 it prints the wall time, D-iterations/s (or frames/s) per member step from the
 # run's journal, the final metric, and the peak GPU memory used on the device (nvidia-smi,
-# sampled every 0.5 s; all processes) next to the memory in use before the stage.
+# sampled every 0.5 s; all processes) next to the memory in use before the stage. On a machine
+# with several GPUs, Ray may place its members on another GPU than the one sampled.
 #
 # Environment: DEVICE (cuda | cuda:N | cpu), PYTHON (default: .venv/bin/python if present, else
 # python), MUJOCO_GL (default egl), STAGES (default "speed gan ray rl"), KEEP=1 keeps OUT_DIR.
@@ -207,7 +208,8 @@ for stage in $STAGES; do
         if ! "$PYTHON" -c "import ray" 2>/dev/null; then
             FAILED+=(ray); say "stage ray: FAILED, ray is not installed (pip install -e '.[ray]')"; continue
         fi
-        run_stage ray "$LIMIT_RAY" "${PBTNAS[@]}" run gan-cifar10 --device "$DEVICE" --backend ray \
+        # A Ray actor sees only the GPU Ray gave it, always as cuda:0 (so DEVICE=cuda:N becomes cuda).
+        run_stage ray "$LIMIT_RAY" "${PBTNAS[@]}" run gan-cifar10 --device "${DEVICE%%:*}" --backend ray \
             --gpus-per-member "$GPUS_PER_MEMBER" --cpus-per-member 1 "${GAN[@]}" --out "$OUT/runs/ray" \
             && summarise "$OUT/runs/ray" "$WALL" ;;
     rl)
@@ -221,6 +223,10 @@ if [ ${#FAILED[@]} -gt 0 ]; then
     say "FAILED stages: ${FAILED[*]} (logs in $OUT)"
     exit 1
 fi
-say "all stages passed (logs and runs in $OUT)"
-[ "${KEEP:-0}" = 1 ] || [ -n "${1:-}" ] || rm -rf "$OUT"
+if [ "${KEEP:-0}" = 1 ] || [ -n "${1:-}" ]; then
+    say "all stages passed (logs and runs in $OUT)"
+else
+    rm -rf "$OUT"
+    say "all stages passed (temporary folder removed; pass OUT_DIR or KEEP=1 to keep the logs)"
+fi
 exit 0
