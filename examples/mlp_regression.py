@@ -1,8 +1,8 @@
 """Search an MLP for scikit-learn's diabetes regression with PBT-NAS.
 
 Genes: the first hidden layer's width (a width gene: the layers that read it are adapted when a
-child inherits another width), the second block (linear, residual or skipped), the activation,
-and the learning rate (a hyperparameter gene). Run it::
+child inherits another width), the depth of the second block (skipped, one or two layers), the
+activation, and the learning rate (a hyperparameter gene). Run it::
 
     python examples/mlp_regression.py --out runs/mlp
     pbtnas report runs/mlp && pbtnas export runs/mlp --out mlp-best
@@ -25,15 +25,6 @@ order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
 train, val, test = order[:300], order[300:370], order[370:]
 
 
-class Residual(nn.Module):
-    def __init__(self, width):
-        super().__init__()
-        self.fc = nn.Linear(width, width)
-
-    def forward(self, x):
-        return x + torch.relu(self.fc(x))
-
-
 class MLP(nn.Module):
     """Submodules are named after the genes that own them: hidden1, block2."""
 
@@ -41,8 +32,9 @@ class MLP(nn.Module):
         super().__init__()
         width = genome["hidden1"]
         self.hidden1 = nn.Linear(X.shape[1], width)
-        self.block2 = {"linear": nn.Linear(width, width), "residual": Residual(width),
-                       "skip": nn.Identity()}[genome["block2"]]
+        self.block2 = {"skip": nn.Identity(), "linear": nn.Linear(width, width),  # depth 0, 1 or 2
+                       "two-layers": nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+                       }[genome["block2"]]
         self.act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "gelu": nn.GELU()}[genome["act"]]
         self.head = nn.Linear(width, 1)  # reads hidden1's width: no gene owns it, inheritance adapts it
 
@@ -55,7 +47,7 @@ class DiabetesMLP(pbtnas.TorchTask):
 
     space = SearchSpace([
         Gene("hidden1", [16, 32, 64, 128]),
-        Gene("block2", ["linear", "residual", "skip"]),
+        Gene("block2", ["skip", "linear", "two-layers"]),
         Gene("act", ["relu", "tanh", "gelu"], owns_weights=False),
         hyperparameter("lr", [3e-4, 1e-3, 3e-3, 1e-2]),
     ])
