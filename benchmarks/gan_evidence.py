@@ -116,7 +116,9 @@ def collect(args) -> None:
         for algo in algorithms:
             values[table][algo] = {}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                path = run_dir(args.out, table, algo, seed)
+                # PBT-NAS runs are made (and found) in the baselines table, also before the
+                # ablation table's symlinks exist.
+                path = run_dir(args.out, "gan-baselines" if algo == "pbtnas" else table, algo, seed)
                 summary = summary_of(path)
                 if summary is None:
                     continue
@@ -171,13 +173,14 @@ def markdown(args, values) -> str:
     for table, algorithms in TABLES.items():
         seeds = sorted({s for a in algorithms for s in values[table][a]})
         lines += [f"## {table}", "", "| algorithm | FD-clf test (mean ± std) | runs | p (PBT-NAS lower) | "
-                  "PBT-NAS lower on | mean wall time (min) |", "| --- | --- | --- | --- | --- | --- |"]
+                  "PBT-NAS lower on | mean wall time (min) | mean CPU time (min) |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         ref = {s: v["fd_clf_test"] for s, v in values[table]["pbtnas"].items()}
         for algo in algorithms:
             vals = {s: v["fd_clf_test"] for s, v in values[table][algo].items()}
             walls = [v["wall_time_s"] for v in values[table][algo].values() if v.get("wall_time_s")]
             if not vals:
-                lines.append(f"| {LABELS[algo]} | - | 0 | - | - | - |")
+                lines.append(f"| {LABELS[algo]} | - | 0 | - | - | - | - |")
                 continue
             arr = np.array(list(vals.values()))
             std = float(np.std(arr, ddof=1)) if len(arr) > 1 else 0.0
@@ -194,8 +197,11 @@ def markdown(args, values) -> str:
                 else:
                     p_text = f"{p:.3g} ({test['pairs']} pairs)"
                 wins = f"{sum(ref[s] < vals[s] for s in pairs)} of {len(pairs)} seeds"
+            cpus = [v["cpu_s"] for v in values[table][algo].values() if v.get("cpu_s")]
             wall = f"{np.mean(walls) / 60:.1f}" if walls else "-"
-            lines.append(f"| {LABELS[algo]} | {arr.mean():.1f} ± {std:.1f} | {len(arr)} | {p_text} | {wins} | {wall} |")
+            cpu_text = f"{np.mean(cpus) / 60:.1f} ({len(cpus)} runs)" if cpus else "-"
+            lines.append(f"| {LABELS[algo]} | {arr.mean():.1f} ± {std:.1f} | {len(arr)} | {p_text} | {wins} | {wall} | "
+                         f"{cpu_text} |")
         lines += ["", "Per seed, FD-clf test:", "", "| seed | " + " | ".join(algorithms) + " |",
                   "| --- |" + " --- |" * len(algorithms)]
         for s in seeds:
