@@ -195,6 +195,22 @@ def _read_holder(fd: int) -> dict:
         return {}
 
 
+def _alive(holder: dict) -> bool:
+    """Whether a lock record names a live process (on another host: assumed so)."""
+    pid = holder.get("pid") if holder else None
+    if not isinstance(pid, int):
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _step_of(rel: str) -> int | None:
     for part in Path(rel).parts:
         if part.startswith("step_") and part[5:].isdigit():
@@ -266,6 +282,10 @@ class RunStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = _read_holder(fd)
+            deadline = time.monotonic() + 2.0
+            while not _alive(holder) and time.monotonic() < deadline:  # it has just locked: its PID follows
+                time.sleep(0.05)
+                holder = _read_holder(fd)
             os.close(fd)
             who = (f"PID {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}" if holder
                    else "a process that has not written its PID yet")
