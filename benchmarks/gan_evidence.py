@@ -69,6 +69,18 @@ def summary_of(path: Path) -> dict | None:
     return summary if summary.get("finished") else None
 
 
+def code_version() -> dict:
+    """The commit the run was made from and how many tracked files differed from it at its end
+    (the checkout is shared with people editing it; a run records what it may have used)."""
+    def git(*cmd):
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD").strip()[:12],
+            "changed_files": len([ln for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if ln])}
+
+
 def run_table_seed(args, table: str, seed: int) -> None:
     tdir = table_dir(args.out, table)
     (tdir / "runs").mkdir(parents=True, exist_ok=True)
@@ -90,7 +102,7 @@ def run_table_seed(args, table: str, seed: int) -> None:
         subprocess.run(cmd, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        record = {"table": table, "algorithm": algo, "seed": seed, "cpu_s": round(cpu, 1),
+        record = {"table": table, "algorithm": algo, "seed": seed, "cpu_s": round(cpu, 1), **code_version(),
                   "wall_s": round(time.time() - t0, 1), "loadavg_end": os.getloadavg()[0],
                   "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         log(f"{table} {algo} seed {seed}: {json.dumps(record)}")
