@@ -69,6 +69,8 @@ class RunConfig:
             raise ConfigError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
         if self.population < 4:
             raise ConfigError(f"population must be at least 4, got {self.population}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed}")
         if self.steps < 1:
             raise ConfigError(f"steps must be at least 1, got {self.steps}")
         if not 0.0 < self.tau < 1.0:
