@@ -79,6 +79,7 @@ def test_error_in_a_subprocess_has_no_traceback():
     assert result.stderr.strip().splitlines()[-1].startswith("error: unknown preset")
 
 
+@pytest.mark.slow  # polls for a moment mid-step; tests/test_examples.py kills at an injected moment by default
 def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
     args = ["classification", "--set", "task.dataset=digits", "--set", "task.width=8", "--set", "task.cells=2",
             "--set", "task.batches_per_step=80", "--population", "4", "--steps", "3", "--seed", "11",

@@ -50,6 +50,7 @@ def test_a_killed_worker_charges_only_its_own_job(tiny_config, tmp_path, monkeyp
     assert summary["best_genome"] == ref["best_genome"] and summary["final_metric"] == ref["final_metric"]
 
 
+@pytest.mark.slow  # one and two deaths run by default
 def test_three_worker_deaths_in_one_step_charge_three_jobs_at_every_phase(tiny_config, tmp_path, monkeypatch, reference):
     ref_dir, ref = reference
     fault = "worker:0:1:start:kill,worker:4:1:trained:kill,worker:3:1:saved:kill"

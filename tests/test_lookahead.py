@@ -18,7 +18,7 @@ def run(tmp_path, name, **overrides):
     return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in events], events
 
 
-@pytest.mark.parametrize("algorithm", ["pbtnas", "random"])
+@pytest.mark.parametrize("algorithm", ["pbtnas", pytest.param("random", marks=pytest.mark.slow)])
 def test_lookahead_changes_nothing_but_when_jobs_start(tmp_path, algorithm):
     with_ahead, events = run(tmp_path, "ahead", algorithm=algorithm)
     without, _ = run(tmp_path, "barrier", algorithm=algorithm, lookahead=False)
