@@ -1,11 +1,9 @@
 """The Ray backend on a small local Ray (2 CPUs, fractional CPUs per member)."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 

@@ -51,7 +51,7 @@ def test_unknown_environment_is_found_when_the_run_starts(tmp_path, capsys, env,
     out = tmp_path / "r"
     assert main(["run", "rl-cheetah", *TINY, "--set", f"task.env={env}", "--out", str(out)]) == 2
     line = one_error(capsys.readouterr().err)
-    assert f"unknown" in line and repr(env) in line and f"did you mean {suggested}" in line, line
+    assert "unknown" in line and repr(env) in line and f"did you mean {suggested}" in line, line
     assert not out.exists()
 
 

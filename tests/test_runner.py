@@ -61,7 +61,7 @@ def test_resume_after_crash_gives_the_uninterrupted_result(tiny_config, tmp_path
 
 
 def test_nan_member_gets_minus_inf_is_replaced_and_others_keep_their_work(tiny_config, tmp_path):
-    full = Runner(tiny_config(steps=3), tmp_path / "full", progress=False).start().run()
+    Runner(tiny_config(steps=3), tmp_path / "full", progress=False).start().run()
     runner = Runner(tiny_config(steps=3), tmp_path / "nan", progress=False)
     runner.observers.append(StopAfter(0))
     with pytest.raises(KeyboardInterrupt):

@@ -48,7 +48,7 @@ def fitness_plot(h: RunHistory, path: Path) -> Path | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     cmap = plt.get_cmap("tab20")
-    for i, m in enumerate(sorted(h.members.values(), key=lambda m: m.uid)):
+    for m in sorted(h.members.values(), key=lambda m: m.uid):
         pts = [(s, f) for s, f in sorted(m.fitness.items()) if _finite(f)]
         parent = h.members.get(m.primary) if m.primary is not None else None
         if parent is not None and _finite(parent.fitness.get(m.born_step)):
