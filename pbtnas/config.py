@@ -5,6 +5,7 @@ a YAML file and overridden from the command line (``--set key=value``, ``--set t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,22 @@ class RunConfig:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed}")
         if self.steps < 1:
             raise ConfigError(f"steps must be at least 1, got {self.steps}")
+        for key in ("sp_lambda", "sp_gamma"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{key} must be a finite number >= 0, got {value}")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must not be negative, got {self.max_retries}")
+        device = self.task.get("device") if isinstance(self.task, dict) else None
+        if device is not None:
+            try:
+                import torch
+
+                torch.device(str(device))
+            except RuntimeError:
+                raise ConfigError(f"task.device {device!r} is not a torch device (cpu, cuda, cuda:1, mps, ...)") from None
         if not 0.0 < self.tau < 1.0:
             raise ConfigError(f"tau must lie strictly between 0 and 1, got {self.tau}")
         n_children = max(1, int(self.population * self.tau))

@@ -221,6 +221,10 @@ class Runner:
             first = failed[0].error.strip().splitlines()
             raise RunError(f"every member failed step {step}; first error: {first[0]}\n"
                            + "\n".join(first[1:]) + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
+        if all(r.diverged for r in results.values()):
+            # nothing trained: delivering a network would mean delivering one that never learnt
+            raise RunError(f"every member diverged at step {step} (first: {next(iter(results.values())).error}); "
+                           "lower the learning rate or check the data, then start again")
         return results
 
     def _look_ahead(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:

@@ -133,3 +133,10 @@ class Single(Good):
     """One architecture for every member (so every member can go into a model soup)."""
 
     space = SearchSpace([Gene("block", ["linear"]), hyperparameter("lr", [1e-2])])
+
+
+class AlwaysDiverges(Good):
+    """Every member's loss is NaN from the first step."""
+
+    def train(self, member):
+        return {"loss": float("nan")}

@@ -15,6 +15,7 @@ gives zeros and the residual keeps a path open, so every genome is a working net
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -236,6 +237,10 @@ class ClassificationTask(TorchTask):
         super().__init__(options)
         if options.cells < 1 or options.width < 1:
             raise ConfigError("task.cells and task.width must be positive")
+        for key in ("lr", "weight_decay"):
+            value = getattr(options, key)
+            if not math.isfinite(value) or value < 0 or (key == "lr" and value == 0):
+                raise ConfigError(f"task.{key} must be a finite number {'> 0' if key == 'lr' else '>= 0'}, got {value}")
         if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction \
                 + options.selection_fraction >= 0.9:
             raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% "
