@@ -148,7 +148,12 @@ def collect(args) -> None:
                 if seed == 0 and args.grids:
                     grid = results / "grids" / f"{algo}-s0.png"
                     if not grid.exists():
-                        write_grid(path, grid)
+                        # In a fresh process: this one may run for days while the package changes
+                        # under it (a run's config.yaml can hold keys newer than this process's
+                        # code), and a failed grid must not stop the experiment.
+                        done = subprocess.run([sys.executable, __file__, "--write-grid", str(path), str(grid)])
+                        if done.returncode:
+                            log(f"could not write {grid} (exit {done.returncode}); the next collect tries again")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(("table", "algorithm", "seed", "metric", "value"))
@@ -235,7 +240,11 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed on to pbtnas compare")
     ap.add_argument("--no-grids", dest="grids", action="store_false", help="do not write seed-0 sample grids")
     ap.add_argument("--collect-only", action="store_true", help="only rewrite the outputs from finished runs")
+    ap.add_argument("--write-grid", nargs=2, metavar=("RUN_DIR", "PNG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write_grid:
+        write_grid(Path(args.write_grid[0]), Path(args.write_grid[1]))
+        return
     args.out = args.out.resolve()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     collect(args)
