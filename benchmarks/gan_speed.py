@@ -96,7 +96,8 @@ def main() -> None:
             if args.flops:
                 flops.append(flops_per_iter(task, g, state, args.iters))
         line = (f"space={args.space} dataset={args.dataset} width={w} disc_width={dw} batch={args.batch_size} "
-                f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: {np.mean(rates):.2f} D-iters/s per member "
+                f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: "
+                f"{np.mean(rates):.2f} D-iters/s per member "
                 f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)")
         if args.flops:
             peak, size = matmul_rate(clock, args.device)

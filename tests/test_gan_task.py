@@ -1,7 +1,6 @@
 """The GAN task through the Task API: real training, determinism, divergence, fitness, final
 metrics, sample grids, the deployable generator, and bad options."""
 
-import os
 
 import numpy as np
 import pytest

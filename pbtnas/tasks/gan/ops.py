@@ -7,7 +7,6 @@ normalisation; in the discriminator they are spectral-normalised.
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm

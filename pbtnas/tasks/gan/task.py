@@ -8,7 +8,6 @@ the final report uses more samples and the test split (docs/algorithm.md §5, do
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +96,7 @@ class GanTask(Task):
         with its download hint) and train or load the cached FD-clf classifier once, so workers
         do not all train it at the same time."""
         check_available(self.options.dataset, self.options.data_root)
-        self.metrics
+        _ = self.metrics  # builds the FD classifier and reference statistics once, here in the driver
 
     # -- data and metrics (lazy: a task is built in every worker process) --------------------
     def split(self, name: str) -> ImageSet:
