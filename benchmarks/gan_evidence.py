@@ -69,6 +69,16 @@ def summary_of(path: Path) -> dict | None:
     return summary if summary.get("finished") else None
 
 
+def committed_summary(args, algorithm: str, seed: int) -> dict | None:
+    """A finished run's summary as committed under RESULTS/runs/ (a fresh checkout has no runs/
+    folder: its finished runs count from these copies and are not made again)."""
+    try:
+        summary = json.loads((args.results / "runs" / f"{algorithm}-s{seed}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("finished") else None
+
+
 def code_version() -> dict:
     """The commit the run was made from and how many tracked files differed from it at its end
     (the checkout is shared with people editing it; a run records what it may have used)."""
@@ -88,10 +98,10 @@ def run_table_seed(args, table: str, seed: int) -> None:
         link = tdir / "runs" / f"pbtnas-s{seed}"
         if not link.exists() and not link.is_symlink():
             link.symlink_to(Path("..") / ".." / table_dir(args.out, "gan-baselines").name / "runs" / f"pbtnas-s{seed}")
-        if summary_of(link) is None:  # run the shared PBT-NAS run in its own table first
-            run_table_seed(args, "gan-baselines", seed)
+        if summary_of(link) is None and committed_summary(args, "pbtnas", seed) is None:
+            run_table_seed(args, "gan-baselines", seed)  # the shared PBT-NAS run, in its own table first
     for algo in TABLES[table]:
-        if summary_of(run_dir(args.out, table, algo, seed)) is not None:
+        if summary_of(run_dir(args.out, table, algo, seed)) is not None or committed_summary(args, algo, seed):
             continue
         cmd = [sys.executable, "-m", "pbtnas", "compare", args.preset, "--algorithms", algo,
                "--seed", str(seed), "--seeds", "1", "--workers", str(args.workers), "--out", str(tdir)]
@@ -122,6 +132,15 @@ def collect(args) -> None:
             cpu[r["table"], r["algorithm"], r["seed"]] = r["cpu_s"]
     except (OSError, ValueError):
         pass
+    for table in TABLES:  # CPU seconds of runs made in an earlier checkout live only in the CSVs
+        try:
+            with open(results / f"{table}.csv") as fh:
+                for row in csv.DictReader(fh):
+                    if row["metric"] == "cpu_s":
+                        owner = "gan-baselines" if row["algorithm"] == "pbtnas" else table
+                        cpu.setdefault((owner, row["algorithm"], int(row["seed"])), float(row["value"]))
+        except (OSError, ValueError, KeyError):
+            pass
     for table, algorithms in TABLES.items():
         rows = []
         values[table] = {}
@@ -132,6 +151,8 @@ def collect(args) -> None:
                 # ablation table's symlinks exist.
                 path = run_dir(args.out, "gan-baselines" if algo == "pbtnas" else table, algo, seed)
                 summary = summary_of(path)
+                local = summary is not None
+                summary = summary or committed_summary(args, algo, seed)
                 if summary is None:
                     continue
                 figures = {**{k: summary.get(k) for k in ("best_fitness", "wall_time_s")}, **summary["final_metrics"]}
@@ -143,9 +164,9 @@ def collect(args) -> None:
                     if figures.get(metric) is not None:
                         rows.append((table, algo, seed, metric, repr(float(figures[metric]))))
                 copy = results / "runs" / f"{algo}-s{seed}.json"
-                if not copy.exists():
+                if local and not copy.exists():
                     shutil.copyfile(path / "summary.json", copy)
-                if seed == 0 and args.grids:
+                if seed == 0 and args.grids and local:
                     grid = results / "grids" / f"{algo}-s0.png"
                     if not grid.exists():
                         # In a fresh process: this one may run for days while the package changes
