@@ -19,9 +19,9 @@ import time
 
 from . import seeding
 from .async_scheduler import plan_replacement
-from .backends import TrainResult, make_backend
+from .backends import Backend, TrainResult
 from .final_selection import Contender
-from .runner import SlotRecord, Runner, RunError
+from .runner import Runner, SlotRecord
 from .scheduler import clean_fitness, should_exploit
 from .store import load_member, save_member
 
@@ -33,7 +33,6 @@ class AsyncRunner(Runner):
         super().__init__(*args, **kwargs)
         self.slot_steps: list[int] = []  # per slot: the next step it trains (== steps when done)
         self.history: dict[int, dict[int, float]] = {}  # per slot: step -> fitness
-        self._consecutive_failures = 0
         self._draw_now = False
 
     def start(self) -> "AsyncRunner":
@@ -43,56 +42,41 @@ class AsyncRunner(Runner):
         return self
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> dict:
-        if not self.members:
-            raise RuntimeError("call start() or resume() first")
-        summary = self.store.read_summary()
-        if summary is not None and summary.get("finished"):
-            self.store.unlock()
-            return summary
-        try:
-            backend = self._backend or make_backend(self.config)
-        except BaseException:
-            self.store.unlock()
-            raise
-        try:
-            self.progress.begin(self.step_done + 1)
-            # Least-advanced slots first: on a resume this recreates the queue order the run had,
-            # so an in-process run resumed mid-way makes the same decisions as an unbroken one.
-            for member in sorted(self.members, key=lambda m: (self.slot_steps[m.slot], m.slot)):
-                if self.slot_steps[member.slot] < self.config.steps:
-                    backend.submit(self._job(member, self.slot_steps[member.slot]))
-            ready = getattr(backend, "ready", None)
-            uncommitted: list[tuple[TrainResult, SlotRecord]] = []
-            while backend.pending():
-                result = backend.next_result()
-                member = self.members[result.slot]
-                if result.lost_worker and result.attempt <= self.config.max_retries:
-                    self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
-                                      attempt=result.attempt + 1, reason=result.error)
-                    self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
-                    backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
-                    continue
-                if result.lost_worker:
-                    self._keep_previous_state(member, result)
-                trained = self._handle(result)
-                if self.slot_steps[result.slot] < self.config.steps:
-                    backend.submit(self._job(self.members[result.slot], self.slot_steps[result.slot]))
-                uncommitted.append((result, trained))
-                # Results that are already waiting are handled before the commit: one manifest
-                # write for the batch keeps the driver ahead of many fast workers.
-                if ready is not None and ready() > 0 and len(uncommitted) < self.config.population:
-                    continue
-                self._write_manifest()  # the commit point of these results
-                for done, trained in uncommitted:
-                    self._notify("on_member_result", done.step, trained, done)
-                uncommitted.clear()
-                self._advance_step_done()
-            return self._finish()
-        finally:
-            if self._backend is None:
-                backend.close()
-            self.store.unlock()
+    def _loop(self, backend: Backend) -> dict:
+        """The asynchronous schedule: each result is handled (and its slot resubmitted) at once."""
+        self.progress.begin(self.step_done + 1)
+        # Least-advanced slots first: on a resume this recreates the queue order the run had,
+        # so an in-process run resumed mid-way makes the same decisions as an unbroken one.
+        for member in sorted(self.members, key=lambda m: (self.slot_steps[m.slot], m.slot)):
+            if self.slot_steps[member.slot] < self.config.steps:
+                backend.submit(self._job(member, self.slot_steps[member.slot]))
+        ready = getattr(backend, "ready", None)
+        uncommitted: list[tuple[TrainResult, SlotRecord]] = []
+        while backend.pending():
+            result = backend.next_result()
+            member = self.members[result.slot]
+            if result.lost_worker and result.attempt <= self.config.max_retries:
+                self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
+                                  attempt=result.attempt + 1, reason=result.error)
+                self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
+                backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
+                continue
+            if result.lost_worker:
+                self._keep_previous_state(member, result)
+            trained = self._handle(result)
+            if self.slot_steps[result.slot] < self.config.steps:
+                backend.submit(self._job(self.members[result.slot], self.slot_steps[result.slot]))
+            uncommitted.append((result, trained))
+            # Results that are already waiting are handled before the commit: one manifest
+            # write for the batch keeps the driver ahead of many fast workers.
+            if ready is not None and ready() > 0 and len(uncommitted) < self.config.population:
+                continue
+            self._write_manifest()  # the commit point of these results
+            for done, trained in uncommitted:
+                self._notify("on_member_result", done.step, trained, done)
+            uncommitted.clear()
+            self._advance_step_done()
+        return self._finish()
 
     def _handle(self, result: TrainResult) -> SlotRecord:
         """Record one finished step and replace the member at once if it is in the bottom."""
@@ -111,17 +95,6 @@ class AsyncRunner(Runner):
             elif self.algorithm.refresh_every_step:
                 self._refresh_one(self.members[slot], step)
         return member
-
-    def _check_failures(self, result: TrainResult) -> None:
-        if result.error and not result.diverged:
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= self.config.population:
-                first = result.error.strip().splitlines()
-                raise RunError(f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
-                               + "\n".join(first[1:])
-                               + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
-        else:
-            self._consecutive_failures = 0
 
     def _maybe_replace(self, slot: int, step: int) -> None:
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + slot, 0)

@@ -41,7 +41,7 @@ from typing import Any
 
 from . import faults, seeding
 from .algorithms import Algorithm
-from .backends import Backend, TrainResult, make_backend
+from .backends import Backend, TrainResult
 from .errors import ConfigError, PbtnasError, require
 from .final_selection import Contender
 from .hyperband import n_brackets, rungs
@@ -106,7 +106,6 @@ class BohbRunner(Runner):
         self.study = None
         self._handles: dict[int, Any] = {}
         self._inflight: set[int] = set()
-        self._consecutive_failures = 0
         self._ready = False
 
     @property
@@ -160,48 +159,36 @@ class BohbRunner(Runner):
                                               constant_liar=True)
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> dict:
-        if not self._ready:
-            raise RuntimeError("call start() or resume() first")
-        summary = self.store.read_summary()
-        if summary is not None and summary.get("finished"):
-            self.store.unlock()
-            return summary
-        try:
-            backend = self._backend or make_backend(self.config)
-        except BaseException:
-            self.store.unlock()
-            raise
-        try:
-            if self.study is None:
-                self.study = self._open_study()
-                self._void_unrecorded()
-            lanes = max(1, backend.slots)
-            self.progress.begin(self.spent // self.config.population)
-            for uid in sorted(self.trials):
-                if self.trials[uid].state == "running":  # a resume: redo the step that was in flight
-                    self._submit(backend, uid)
+    def _ready_to_run(self) -> bool:
+        return self._ready
+
+    def _loop(self, backend: Backend) -> dict:
+        """Trials on free lanes until the budget is spent; Hyperband decides after every step."""
+        if self.study is None:
+            self.study = self._open_study()
+            self._void_unrecorded()
+        lanes = max(1, backend.slots)
+        self.progress.begin(self.spent // self.config.population)
+        for uid in sorted(self.trials):
+            if self.trials[uid].state == "running":  # a resume: redo the step that was in flight
+                self._submit(backend, uid)
+        self._fill(backend, lanes)
+        while backend.pending():
+            result = backend.next_result()
+            member = self.by_uid[result.uid]
+            if result.lost_worker:
+                if result.attempt <= self.config.max_retries:
+                    self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
+                                      trial=result.uid, attempt=result.attempt + 1, reason=result.error)
+                    self.progress.note(f"trial {result.uid} lost its worker; retry {result.attempt + 1}")
+                    backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
+                    continue
+                self._keep_previous_state(member, result)
+            self._handle(backend, result)
             self._fill(backend, lanes)
-            while backend.pending():
-                result = backend.next_result()
-                member = self.by_uid[result.uid]
-                if result.lost_worker:
-                    if result.attempt <= self.config.max_retries:
-                        self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
-                                          trial=result.uid, attempt=result.attempt + 1, reason=result.error)
-                        self.progress.note(f"trial {result.uid} lost its worker; retry {result.attempt + 1}")
-                        backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
-                        continue
-                    self._keep_previous_state(member, result)
-                self._handle(backend, result)
-                self._fill(backend, lanes)
-            if self.best is None:
-                raise RunError("no trial of the bohb run reached a finite fitness")
-            return self._finish()
-        finally:
-            if self._backend is None:
-                backend.close()
-            self.store.unlock()
+        if self.best is None:
+            raise RunError("no trial of the bohb run reached a finite fitness")
+        return self._finish()
 
     def _fill(self, backend: Backend, lanes: int) -> None:
         """Start new trials while a lane is free and the budget has a member step left."""
@@ -328,17 +315,6 @@ class BohbRunner(Runner):
             frozen = self.study.get_trials(deepcopy=False)[number]
             handle = self._handles[number] = optuna.trial.Trial(self.study, frozen._trial_id)
         return handle
-
-    def _check_failures(self, result: TrainResult) -> None:
-        if result.error and not result.diverged:
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= self.config.population:
-                first = result.error.strip().splitlines()
-                raise RunError(f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
-                               + "\n".join(first[1:])
-                               + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
-        else:
-            self._consecutive_failures = 0
 
     def _record_trial(self, member: SlotRecord, result: TrainResult) -> None:
         """Journal the step, keep the best network (and the top k), as the other runners do."""

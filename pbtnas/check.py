@@ -89,22 +89,15 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
 
 
 def _as_task(task: Task | type | str) -> Task:
-    from .tasks import build_task, task_class
+    from .tasks import build_task, task_reference
 
     if isinstance(task, str):
         return build_task({"name": task})
     if isinstance(task, type):
-        cls = task_class(_reference(task))
-        return build_task({"name": _reference(cls)})
+        return build_task({"name": task_reference(task)})
     if not isinstance(task, Task):
         raise TaskContractError(f"check_task needs a pbtnas.Task, its class or a task name, got {type(task).__name__}")
     return task
-
-
-def _reference(cls: type) -> str:
-    from .tasks import task_reference
-
-    return task_reference(cls)
 
 
 def _rng_snapshot() -> tuple[Any, ...]:

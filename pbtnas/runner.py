@@ -74,6 +74,7 @@ class Runner:
         # slot -> (uid, result or None while running) of next-step jobs started early (lookahead)
         self._ahead: dict[int, tuple[int, TrainResult | None]] = {}
         self._early: set[int] = set()  # slots whose result of this step came from such a job
+        self._consecutive_failures = 0  # schedules without a barrier: failures in a row
         self.elapsed_before = 0.0
         self._started = time.time()
 
@@ -135,8 +136,10 @@ class Runner:
         self.check_seconds = report.seconds
 
     def run(self) -> dict:
-        """Train until the budget is spent (from wherever the manifest stands); return the summary."""
-        if not self.members:
+        """Train until the budget is spent (from wherever the manifest stands); return the summary.
+        The same for every schedule: a finished run returns its summary, the backend is made and
+        closed, the run directory's lock released however the run ends; :meth:`_loop` differs."""
+        if not self._ready_to_run():
             raise RuntimeError("call start() or resume() first")
         summary = self.store.read_summary()
         if summary is not None and summary.get("finished"):
@@ -148,27 +151,47 @@ class Runner:
             self.store.unlock()
             raise
         try:
-            self.progress.begin(self.step_done + 1)
-            for step in range(self.step_done + 1, self.config.steps):
-                results = self._train_population(backend, step)
-                self._record(step, results)
-                if step < self.config.steps - 1:
-                    if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
-                        self._exploit(step)
-                    elif self.algorithm.refresh_every_step:
-                        self._refresh(step)
-                self.step_done = step
-                self._write_manifest()
-                self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
-                                  population_fitness=[m.fitness for m in self.members])
-                self._prune(step)
-                self._notify("on_step_end", step, self)
-                faults.at("after-step", step)
-            return self._finish()
+            return self._loop(backend)
         finally:
             if self._backend is None:
                 backend.close()
             self.store.unlock()
+
+    def _ready_to_run(self) -> bool:
+        return bool(self.members)
+
+    def _loop(self, backend: Backend) -> dict:
+        """The synchronous schedule: every member one step (barrier), exploit, commit, repeat."""
+        self.progress.begin(self.step_done + 1)
+        for step in range(self.step_done + 1, self.config.steps):
+            results = self._train_population(backend, step)
+            self._record(step, results)
+            if step < self.config.steps - 1:
+                if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
+                    self._exploit(step)
+                elif self.algorithm.refresh_every_step:
+                    self._refresh(step)
+            self.step_done = step
+            self._write_manifest()
+            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
+                              population_fitness=[m.fitness for m in self.members])
+            self._prune(step)
+            self._notify("on_step_end", step, self)
+            faults.at("after-step", step)
+        return self._finish()
+
+    def _check_failures(self, result: TrainResult) -> None:
+        """Schedules without a barrier stop after ``population`` member failures in a row (the
+        synchronous one stops when every member of a step failed)."""
+        if result.error and not result.diverged:
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= self.config.population:
+                first = result.error.strip().splitlines()
+                raise RunError(f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
+                               + "\n".join(first[1:])
+                               + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
+        else:
+            self._consecutive_failures = 0
 
     # -- one step -----------------------------------------------------------------------------
     def _job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:

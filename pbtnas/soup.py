@@ -77,16 +77,17 @@ def ingredients(store: RunStore, genome: dict, space: SearchSpace) -> list[Ingre
     arch = [g.name for g in space.genes if g.kind != "hyperparameter"]
     found: dict[int, Ingredient] = {}
     manifest = store.read_manifest()
-    candidates = [(m["uid"], m.get("fitness"), m.get("checkpoint")) for m in manifest["members"]]
+    # (uid, fitness, checkpoint, genome): the manifest, best.json and the top-k list record each
+    # member's genome, so no checkpoint is read to find the ingredients
+    candidates = [(m["uid"], m.get("fitness"), m.get("checkpoint"), m.get("genome")) for m in manifest["members"]]
     best = store.read_best()
     if best:
-        candidates.append((best["uid"], best["fitness"], "best/member.pt"))
+        candidates.append((best["uid"], best["fitness"], "best/member.pt", best.get("genome")))
     for entry in manifest.get("top") or []:
-        candidates.append((entry["uid"], entry["fitness"], entry["checkpoint"]))
-    for uid, fitness, checkpoint in candidates:
-        if checkpoint is None or fitness is None or not store.absolute(checkpoint).is_file():
+        candidates.append((entry["uid"], entry["fitness"], entry["checkpoint"], entry.get("genome")))
+    for uid, fitness, checkpoint, member_genome in candidates:
+        if checkpoint is None or fitness is None or member_genome is None or not store.absolute(checkpoint).is_file():
             continue
-        member_genome = load_member(store.absolute(checkpoint))[0]
         if any(member_genome.get(name) != genome.get(name) for name in arch):
             continue
         if uid not in found or fitness > found[uid].fitness:
@@ -106,7 +107,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
         raise PbtnasError(f"{run_dir} has not finished: soups are made of a finished run's final population "
                           f"(finish it with: pbtnas resume {run_dir})")
     task = build_task(config["task"], import_roots(config["task"]))
-    genome, delivered_state, _ = load_member(store.absolute(summary.get("final_checkpoint", "final/member.pt")))
+    genome = task.space.validate(summary["best_genome"])  # the delivered network's architecture
     seed = seeding.int_seed(config.get("seed", 0), seeding.FINAL)
     found = ingredients(store, genome, task.space)
     result = SoupResult(genome=genome, delivered_uid=summary["best_uid"],
