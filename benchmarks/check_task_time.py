@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from pbtnas.check import check_task
+from pbtnas.tasks.check import check_task
 from pbtnas.config import load_config_source
 from pbtnas.errors import PbtnasError
 from pbtnas.tasks import build_task

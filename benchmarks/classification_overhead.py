@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from pbtnas.config import config_from_dict, load_config_source
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
 
 
 def timed_run(out: Path, **overrides) -> tuple[float, dict, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pbtnas.store import RunStore, load_member
+from pbtnas.rundir.store import RunStore, load_member
 from pbtnas.tasks import build_task
 
 

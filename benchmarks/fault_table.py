@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pbtnas.store import RunStore
+from pbtnas.rundir.store import RunStore
 
 PY = sys.executable
 BASE = [

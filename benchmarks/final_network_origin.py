@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from pbtnas.report import load_history
+from pbtnas.analysis.report import load_history
 
 
 def origin(run_dir: Path) -> tuple[str, int, int]:

@@ -20,7 +20,7 @@ After every (table, seed) it rewrites, from the runs finished so far:
   ``table,algorithm,seed,metric,value`` (one row per run and metric);
 * ``RESULTS/runs/<algorithm>-s<seed>.json``, a copy of each finished run's ``summary.json``;
 * ``RESULTS/gan-evidence.md``: mean ± std per algorithm and the one-sided Wilcoxon signed-rank
-  test (``pbtnas.compare.paired_wilcoxon``) that PBT-NAS has the lower test-split FD-clf;
+  test (``pbtnas.analysis.compare.paired_wilcoxon``) that PBT-NAS has the lower test-split FD-clf;
 * ``RESULTS/grids/<algorithm>-s0.png``: 64 samples of each seed-0 run's final generator.
 """
 
@@ -188,7 +188,7 @@ def write_grid(path: Path, out: Path) -> None:
     import torch
 
     from pbtnas.config import config_from_dict
-    from pbtnas.store import RunStore, load_member
+    from pbtnas.rundir.store import RunStore, load_member
     from pbtnas.tasks import build_task
 
     torch.set_num_threads(1)
@@ -202,7 +202,7 @@ def write_grid(path: Path, out: Path) -> None:
 def markdown(args, values) -> str:
     import numpy as np
 
-    from pbtnas.compare import paired_wilcoxon
+    from pbtnas.analysis.compare import paired_wilcoxon
 
     lines = [f"# GAN evidence ({args.preset}): tables from the runs finished so far",
              "", f"Written by `benchmarks/gan_evidence.py` at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "

@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from pbtnas.store import load_member
+    from pbtnas.rundir.store import load_member
     from pbtnas.tasks import build_task
 
     with open(os.path.join(args.run_dir, "config.yaml")) as fh:

@@ -21,8 +21,8 @@ import tempfile
 import torch
 
 from pbtnas.config import config_from_dict
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
 
 GAN_TINY = dict(width=8, disc_width=8, latent_dim=12, batch_size=8, batches_per_step=10, n_critic=5,
                 eval_samples=100, final_samples=200, classifier_epochs=1, classifier_width=8, stacked_size=500)

@@ -34,7 +34,7 @@ def task_config(args) -> dict:
 def run_pbtnas(population: int, args) -> float:
     from pbtnas.backends.ray_backend import RayBackend
     from pbtnas.config import config_from_dict
-    from pbtnas.runner import Runner
+    from pbtnas.engine.runner import Runner
 
     config = config_from_dict({"task": task_config(args), "population": population, "steps": args.steps,
                                "seed": args.seed, "backend": "ray", "cpus_per_member": args.cpus_per_member,
@@ -56,7 +56,7 @@ def run_tune(population: int, args) -> float:
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
 
-    from pbtnas import seeding
+    from pbtnas.engine import seeding
     from pbtnas.tasks import build_task
 
     task_cfg = task_config(args)
@@ -84,13 +84,13 @@ def run_tune(population: int, args) -> float:
             return {"fitness": task.evaluate(self.genome, self.state, 0)}
 
         def save_checkpoint(self, checkpoint_dir):
-            from pbtnas.store import save_member
+            from pbtnas.rundir.store import save_member
 
             save_member(os.path.join(checkpoint_dir, "member.pt"), self.genome, self.state, 0, {"i": self.i})
             return checkpoint_dir
 
         def load_checkpoint(self, checkpoint_dir):
-            from pbtnas.store import load_member
+            from pbtnas.rundir.store import load_member
 
             self.genome, self.state, meta = load_member(os.path.join(checkpoint_dir, "member.pt"))
             self.i = meta["i"]

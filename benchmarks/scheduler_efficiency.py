@@ -29,10 +29,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 def measure(population: int, mode: str, args, backend) -> dict:
-    from pbtnas.async_runner import AsyncRunner
+    from pbtnas.engine.async_runner import AsyncRunner
     from pbtnas.config import config_from_dict
-    from pbtnas.runner import Runner
-    from pbtnas.store import RunStore
+    from pbtnas.engine.runner import Runner
+    from pbtnas.rundir.store import RunStore
 
     config = config_from_dict({
         "task": {"name": "simulated", "layers": 4, "width": 8, "step_seconds": args.step_seconds,

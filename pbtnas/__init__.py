@@ -10,14 +10,14 @@ Library entry points::
 
 from __future__ import annotations
 
-from .check import CheckReport, check_task
-from .config import RunConfig, config_from_dict
-from .errors import PbtnasError, TaskContractError
-from .operators import mix, mutate, shrink_perturb
-from .space import Gene, SearchSpace, hyperparameter
-from .state import MemberState
-from .task import Task
-from .torch_task import Member, TorchTask
+from pbtnas.tasks.check import CheckReport, check_task
+from pbtnas.config import RunConfig, config_from_dict
+from pbtnas.errors import PbtnasError, TaskContractError
+from pbtnas.search.operators import mix, mutate, shrink_perturb
+from pbtnas.search.space import Gene, SearchSpace, hyperparameter
+from pbtnas.search.state import MemberState
+from pbtnas.tasks.base import Task
+from pbtnas.tasks.torch_task import Member, TorchTask
 
 __version__ = "0.1.0"
 
@@ -29,15 +29,15 @@ def run(source: "str | dict | type[Task]", out: str, progress: bool = False, **o
     options go in ``task={...}``). Other keyword arguments override config keys, e.g.
     ``population=8, steps=10, mode="async", backend="inprocess"``.
     """
-    from .config import load_config_source
-    from .runner import make_runner
+    from pbtnas.config import load_config_source
+    from pbtnas.engine.runner import make_runner
 
     data = _config_data(source, load_config_source)
     task_overrides = overrides.pop("task", {})
     data.update(overrides)
     data["task"] = {**data.get("task", {}), **task_overrides}
     if isinstance(data["task"].get("name"), type):
-        from .tasks import task_reference
+        from pbtnas.tasks import task_reference
 
         data["task"]["name"] = task_reference(data["task"]["name"])
     config = config_from_dict(data)
@@ -46,7 +46,7 @@ def run(source: "str | dict | type[Task]", out: str, progress: bool = False, **o
 
 def _config_data(source, load_config_source) -> dict:
     if isinstance(source, type):
-        from .tasks import task_reference
+        from pbtnas.tasks import task_reference
 
         return {"task": {"name": task_reference(source)}}
     return dict(source) if isinstance(source, dict) else load_config_source(source)
@@ -56,22 +56,22 @@ def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
     """Continue a run from its last finished step (after a crash, a kill or Ctrl-C) and return
     its summary; a finished run returns its summary at once. ``overrides`` may change where it
     runs (``workers``, ``backend``, ``ray_address``, ...)."""
-    from .runner import resume_runner
+    from pbtnas.engine.runner import resume_runner
 
     return resume_runner(run_dir, overrides=overrides, progress=progress).run()
 
 
 def export_run(run_dir: str, out: str, which: str = "final") -> dict:
     """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``).
-    (Not named ``export``: that is the name of the module :mod:`pbtnas.export`.)"""
-    from .export import export_run as _export_run
+    (Not named ``export``: that is the name of the module :mod:`pbtnas.analysis.export`.)"""
+    from pbtnas.analysis.export import export_run as _export_run
 
     return _export_run(run_dir, out, which=which)
 
 
 def load(directory: str):
     """Load an exported network (see ``pbtnas export``) as a ready ``torch.nn.Module``."""
-    from .export import load as _load
+    from pbtnas.analysis.export import load as _load
 
     return _load(directory)
 

@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
-from .operators.mixing import SP_BUFFERS
-from .task import coerce_value, doc
+from pbtnas.errors import ConfigError
+from pbtnas.search.operators.mixing import SP_BUFFERS
+from pbtnas.tasks.base import coerce_value, doc
 
 ALGORITHMS = {
     "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
@@ -120,7 +120,7 @@ class RunConfig:
         if not isinstance(self.task, dict) or not self.task.get("name"):
             raise ConfigError("config needs a 'task' section with a 'name'")
         if self.algorithm == "bohb":
-            from .hyperband import check_budget
+            from pbtnas.search.hyperband import check_budget
 
             if self.mode != "sync":
                 raise ConfigError("algorithm bohb schedules its trials without a barrier by itself (asynchronous "
@@ -178,7 +178,7 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
 
 def load_config_source(source: str) -> dict:
     """A preset name or the path of a YAML file -> config dict (not yet validated)."""
-    from .presets import get_preset
+    from pbtnas.tasks.presets import get_preset
 
     if source.endswith((".yaml", ".yml", ".json")) or os.path.sep in source:
         import yaml

@@ -102,7 +102,7 @@ class MissingTrain(pbtnas.TorchTask):
 class TouchesGlobalRng(pbtnas.Task):
     """A low-level task whose evaluate draws from torch's global generator."""
 
-    Options = pbtnas.torch_task.TorchOptions
+    Options = pbtnas.tasks.torch_task.TorchOptions
 
     def __init__(self, options=None):
         super().__init__(options)

@@ -1,6 +1,6 @@
 """Helpers shared by the tests that run whole searches."""
 
-from pbtnas.store import RunStore
+from pbtnas.rundir.store import RunStore
 
 
 class StopAfter:

@@ -5,8 +5,8 @@ import pytest
 
 import pbtnas
 from pbtnas.cli import main
-from pbtnas.runner import make_runner
-from pbtnas.store import RunStore
+from pbtnas.engine.runner import make_runner
+from pbtnas.rundir.store import RunStore
 
 TASK = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batch_size": 32, "batches_per_step": 3}
 

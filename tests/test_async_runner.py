@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from pbtnas.async_runner import AsyncRunner
+from pbtnas.engine.async_runner import AsyncRunner
 from pbtnas.backends import InProcessBackend
 from pbtnas.backends.base import TrainResult
 from pbtnas.config import config_from_dict
-from pbtnas.store import RunStore, load_member
+from pbtnas.rundir.store import RunStore, load_member
 
 TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
 
@@ -113,7 +113,7 @@ def test_async_member_out_of_retries_gets_minus_inf_and_is_replaced(tmp_path):
 
 def test_async_resume_refuses_a_sync_run(tmp_path):
     from pbtnas.errors import PbtnasError
-    from pbtnas.runner import Runner
+    from pbtnas.engine.runner import Runner
 
     Runner(make_config(mode="sync", steps=1), tmp_path / "s", progress=False).start().run()
     with pytest.raises(PbtnasError, match="synchronous"):

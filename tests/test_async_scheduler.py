@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pbtnas.async_scheduler import comparable_fitness, plan_replacement
+from pbtnas.search.async_selection import comparable_fitness, plan_replacement
 
 
 def test_comparable_fitness_uses_same_step_or_latest_before():

@@ -5,7 +5,7 @@ import pytest
 
 import pbtnas
 from pbtnas.cli import main
-from pbtnas.runner import RunError
+from pbtnas.engine.runner import RunError
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from pbtnas.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
+from pbtnas.engine.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.errors import ConfigError  # noqa: E402
-from pbtnas.hyperband import bracket_cost, bracket_plan, check_budget, rungs  # noqa: E402
-from pbtnas.runner import make_runner, resume_runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.search.hyperband import bracket_cost, bracket_plan, check_budget, rungs  # noqa: E402
+from pbtnas.engine.runner import make_runner, resume_runner  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 
 TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +60,7 @@ def test_budget_is_exactly_population_times_steps(finished):
     assert [e["source"] for e in started[:4]] == ["stratified"] * 4
     # the first trials are the stratified population every other algorithm starts from
     first = json.loads((root / "population.json").read_text())["members"][:4]
-    from pbtnas import seeding
+    from pbtnas.engine import seeding
     from pbtnas.tasks import build_task
 
     task = build_task(TASK)
@@ -198,8 +198,8 @@ def test_report_status_and_export_of_a_bohb_run(finished, tmp_path, capsys):
                         "promoted": table[0]["promoted"], "pruned": table[0]["pruned"]}
     assert table[0]["reached"] == table[0]["promoted"] + table[0]["pruned"] + sum(
         1 for t in history["trials"] if t["bracket"] == 0 and t["steps"] == 1 and t["end"] == "stopped")
-    from pbtnas.report.page import _bohb_section
-    from pbtnas.report import load_history
+    from pbtnas.analysis.report.page import _bohb_section
+    from pbtnas.analysis.report import load_history
 
     section = _bohb_section(load_history(root))
     assert "BOHB trials" in section and f"{summary['trials']} trials" in section and "16 of the budget" in section
@@ -209,7 +209,7 @@ def test_report_status_and_export_of_a_bohb_run(finished, tmp_path, capsys):
 
 
 def test_compare_puts_bohb_in_the_table(tmp_path):
-    from pbtnas.compare import compare
+    from pbtnas.analysis.compare import compare
 
     base = make_config().to_dict()
     result = compare(base, ["random", "bohb"], [4], tmp_path / "cmp")
@@ -245,7 +245,7 @@ def test_parallel_trials_on_the_local_backend_keep_the_budget(tmp_path):
 
 
 def test_a_torn_last_line_of_the_study_log_is_cut(tmp_path):
-    from pbtnas.bohb import _repair_log
+    from pbtnas.engine.bohb import _repair_log
 
     log = tmp_path / "optuna-study.log"
     log.write_bytes(b'{"op_code":0}\n{"op_code":4,"stu')

@@ -9,8 +9,8 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("optuna")
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.runner import make_runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.engine.runner import make_runner  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 
 SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.2, "unevenness": 1.0, "batches_per_step": 2}
 

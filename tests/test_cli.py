@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pbtnas.cli import main
-from pbtnas.store import RunStore
+from pbtnas.rundir.store import RunStore
 
 TINY = ["--set", "task.dataset=digits", "--set", "task.width=4", "--set", "task.cells=2",
         "--set", "task.batches_per_step=3", "--population", "4", "--steps", "3", "--seed", "5"]

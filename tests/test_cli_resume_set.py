@@ -8,9 +8,9 @@ import yaml
 
 from pbtnas.cli import main
 from pbtnas.config import config_from_dict
-from pbtnas.presets import get_preset
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore
+from pbtnas.tasks.presets import get_preset
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
 from run_helpers import StopAfter, fitness_trace
 
 

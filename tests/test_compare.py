@@ -7,9 +7,9 @@ import math
 import pytest
 
 from pbtnas.cli import main
-from pbtnas.compare import Comparison, RunResult, compare, paired_wilcoxon, parse_algorithms
+from pbtnas.analysis.compare import Comparison, RunResult, compare, paired_wilcoxon, parse_algorithms
 from pbtnas.errors import ConfigError
-from pbtnas.store import RunStore
+from pbtnas.rundir.store import RunStore
 
 TINY = ["--population", "4", "--steps", "2", "--set", "task.batches_per_step=2", "--set", "task.width=4",
         "--set", "task.cells=1", "--set", "backend=inprocess"]

@@ -143,7 +143,7 @@ def test_library_runs_a_class_in_process_and_resumes(tmp_path):
     from custom_tasks import Good
     from run_helpers import StopAfter
 
-    from pbtnas.runner import make_runner
+    from pbtnas.engine.runner import make_runner
 
     full = pbtnas.run(Good, out=str(tmp_path / "full"), population=4, steps=3, backend="inprocess")
     assert full["task"] == "custom_tasks:Good" and full["final_metric_name"] == "neg_mse"

@@ -9,7 +9,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ray = pytest.importorskip("ray")
 
 import pbtnas  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 
 
 def _trace(run_dir):

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from pbtnas.store import RunStore
+from pbtnas.rundir.store import RunStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PBTNAS = [sys.executable, "-m", "pbtnas.cli"]

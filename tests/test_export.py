@@ -10,8 +10,8 @@ import torch
 
 from pbtnas.cli import main
 from pbtnas.errors import PbtnasError
-from pbtnas.export import export_run, load
-from pbtnas.runner import Runner
+from pbtnas.analysis.export import export_run, load
+from pbtnas.engine.runner import Runner
 from run_helpers import StopAfter  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pbtnas.errors import ConfigError
-from pbtnas.export import example_input, export_run, load, to_torchscript
+from pbtnas.analysis.export import example_input, export_run, load, to_torchscript
 
 RL_TINY = dict(name="rl", env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60,
                episode_frames=100, buffer_capacity=500, eval_episodes=1, final_eval_episodes=1)
@@ -73,8 +73,8 @@ FRESH = textwrap.dedent("""
 @pytest.mark.parametrize("name", ["rl", "gan"])
 def test_run_report_export_of_each_task(name, tmp_path):
     from pbtnas.config import config_from_dict
-    from pbtnas.report import build_report, load_history
-    from pbtnas.runner import Runner
+    from pbtnas.analysis.report import build_report, load_history
+    from pbtnas.engine.runner import Runner
 
     _task_or_skip(TASKS[name])
     config = config_from_dict({"task": dict(TASKS[name]), "population": 4, "steps": 2, "seed": 1,

@@ -10,8 +10,8 @@ ray = pytest.importorskip("ray")
 
 from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 from run_helpers import fitness_trace  # noqa: E402
 
 

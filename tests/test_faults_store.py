@@ -13,8 +13,8 @@ import textwrap
 import pytest
 
 from pbtnas.errors import CheckpointError
-from pbtnas.runner import Runner
-from pbtnas.store import RunLockedError, RunStore, load_member, save_member
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunLockedError, RunStore, load_member, save_member
 from run_helpers import StopAfter, fitness_trace
 
 PBTNAS = [sys.executable, "-m", "pbtnas"]
@@ -47,7 +47,7 @@ def hold_lock(run_dir):
     """A separate process holding the run's lock (as a running ``pbtnas resume`` would)."""
     code = textwrap.dedent(f"""
         import sys, time
-        from pbtnas.store import RunStore
+        from pbtnas.rundir.store import RunStore
         store = RunStore({str(run_dir)!r}); store.lock()
         print("locked", flush=True); time.sleep(600)
     """)
@@ -270,7 +270,7 @@ def test_checkpoints_holding_numpy_arrays_still_load(tmp_path):
     import numpy as np
     import torch
 
-    from pbtnas.state import MemberState
+    from pbtnas.search.state import MemberState
 
     state = MemberState(models={"m": {"w": torch.ones(2)}},
                         extra={"buffer": {"obs": np.arange(6, dtype=np.float32).reshape(2, 3),
@@ -281,7 +281,7 @@ def test_checkpoints_holding_numpy_arrays_still_load(tmp_path):
 
 
 def test_shared_files_get_the_usual_mode(tiny_config, tmp_path):
-    from pbtnas.store import atomic_write_bytes
+    from pbtnas.rundir.atomic import atomic_write_bytes
 
     old = os.umask(0o022)
     try:
@@ -293,7 +293,7 @@ def test_shared_files_get_the_usual_mode(tiny_config, tmp_path):
 
 def test_export_never_follows_a_path_out_of_the_run_or_the_export(tiny_config, tmp_path):
     import pbtnas
-    from pbtnas.export import export_run
+    from pbtnas.analysis.export import export_run
 
     Runner(tiny_config(steps=1), tmp_path / "r", progress=False).start().run()
     summary_path = tmp_path / "r/summary.json"

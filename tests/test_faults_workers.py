@@ -7,8 +7,8 @@ SIGKILL (first attempt only); local workers inherit the variable when they are s
 import pytest
 
 from pbtnas.backends import LocalBackend
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
 from run_helpers import fitness_trace
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from pbtnas.config import config_from_dict
 from pbtnas.errors import ConfigError
-from pbtnas.final_selection import Contender, admit, choose
-from pbtnas.runner import make_runner, resume_runner
+from pbtnas.search.final_selection import Contender, admit, choose
+from pbtnas.engine.runner import make_runner, resume_runner
 from pbtnas.tasks import build_task
 
 

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from pbtnas.data import check_available, load_images
-from pbtnas.data.safe_pickle import safe_load
+from pbtnas.tasks.data import check_available, load_images
+from pbtnas.tasks.data.safe_pickle import safe_load
 from pbtnas.errors import DataError
 
 
@@ -42,7 +42,7 @@ def test_stacked_mnist_has_three_digit_channels_and_1000_modes():
                     reason="the 'gan' extra (animal-shape-mnist) is not installed: pip install -e '.[gan]'")
 def test_animal_shape_mnist_loads_without_tensorflow():
     code = (
-        "import sys; from pbtnas.data import load_images; d = load_images('animal-shape-mnist', 'train');"
+        "import sys; from pbtnas.tasks.data import load_images; d = load_images('animal-shape-mnist', 'train');"
         "print(d.images.shape, d.labels.max()); assert 'tensorflow' not in sys.modules"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -8,9 +8,9 @@ import pytest
 import scipy.linalg
 import torch
 
-from pbtnas.data import ImageSet
-from pbtnas.metrics import FeatureStats, frechet_distance, inception_score, stacked_modes
-from pbtnas.metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier, classifier_path
+from pbtnas.tasks.data import ImageSet
+from pbtnas.tasks.metrics import FeatureStats, frechet_distance, inception_score, stacked_modes
+from pbtnas.tasks.metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier, classifier_path
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -108,7 +108,7 @@ class StandInInception(torch.nn.Module):
 
 def test_real_fid_and_is_path_through_a_stand_in_network(tmp_path, monkeypatch):
     from pbtnas.errors import DataError
-    from pbtnas.metrics.inception import InceptionMetrics
+    from pbtnas.tasks.metrics.inception import InceptionMetrics
 
     monkeypatch.setenv("PBTNAS_CACHE", str(tmp_path))
     torch.manual_seed(0)

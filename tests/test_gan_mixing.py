@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pbtnas.operators import mix, mutate
-from pbtnas.state import keys_under
+from pbtnas.search.operators import mix, mutate
+from pbtnas.search.state import keys_under
 from pbtnas.tasks.gan.task import GanOptions, GanTask
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from pbtnas.config import config_from_dict
-from pbtnas.presets import get_preset
+from pbtnas.tasks.presets import get_preset
 from pbtnas.tasks.gan.task import GanOptions, GanTask
-from pbtnas.task import parse_options
+from pbtnas.tasks.base import parse_options
 
 from test_gan_data import write_cifar, write_stl
 

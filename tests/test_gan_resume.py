@@ -5,7 +5,7 @@ a sample grid of the best generator for every step."""
 import pytest
 
 from pbtnas.config import config_from_dict
-from pbtnas.runner import Runner
+from pbtnas.engine.runner import Runner
 from test_gan_task import TINY
 from run_helpers import StopAfter, fitness_trace
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pbtnas.state import keys_under
+from pbtnas.search.state import keys_under
 from pbtnas.tasks.gan.task import GanOptions, GanTask
 
 

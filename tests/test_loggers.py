@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from pbtnas.errors import ConfigError
-from pbtnas.loggers import MetricLogger, make_loggers
-from pbtnas.runner import Runner
+from pbtnas.engine.loggers import MetricLogger, make_loggers
+from pbtnas.engine.runner import Runner
 
 POPULATION_TAGS = {"population/fitness_best", "population/fitness_mean", "population/fitness_median",
                    "population/fitness_worst", "population/best_ever", "population/children", "population/failed"}
@@ -127,7 +127,7 @@ def test_wandb_offline_mode(tmp_path, monkeypatch):
 def test_backends_are_imported_only_when_chosen():
     import subprocess
 
-    code = ("import sys, pbtnas.loggers, pbtnas.runner; "
+    code = ("import sys, pbtnas.engine.loggers, pbtnas.engine.runner; "
             "print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr

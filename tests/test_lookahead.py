@@ -4,8 +4,8 @@ workers start the next step of members sure to survive. Results equal those with
 import pytest
 
 from pbtnas.config import config_from_dict
-from pbtnas.runner import make_runner
-from pbtnas.store import RunStore
+from pbtnas.engine.runner import make_runner
+from pbtnas.rundir.store import RunStore
 
 SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.3, "unevenness": 1.8, "batches_per_step": 2}
 

@@ -1,9 +1,9 @@
 """The no-mixing ablation journals what it did: one parent, no donor, no genes from a donor, and
 the genes whose layers were shrink-perturbed towards themselves; the lineage reads it so."""
 
-from pbtnas.report.history import load_history
-from pbtnas.runner import make_runner
-from pbtnas.store import RunStore
+from pbtnas.analysis.report.history import load_history
+from pbtnas.engine.runner import make_runner
+from pbtnas.rundir.store import RunStore
 
 
 def test_no_mixing_children_have_one_parent_and_no_donor(tmp_path, tiny_config):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pbtnas.operators import mix, mutate, shrink_perturb_whole, transplant
+from pbtnas.search.operators import mix, mutate, shrink_perturb_whole, transplant
 from toy_task import ToyNet, ToyTask
 
 
@@ -74,7 +74,7 @@ def test_adam_moments_kept_for_kept_layers_and_reset_for_transplanted(task):
     genome = {**G1, "l1": "wide"}
     net = task._net(genome, child)
     adam = torch.optim.Adam(net.parameters())
-    from pbtnas.state import restore_optimizer
+    from pbtnas.search.state import restore_optimizer
 
     restore_optimizer(adam, net, opt)
     named = dict(net.named_parameters())

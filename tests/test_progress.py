@@ -12,7 +12,7 @@ import sys
 import termios
 import time
 
-from pbtnas.progress import Progress
+from pbtnas.engine.progress import Progress
 
 RUN = ["run", "simulated", "--population", "4", "--steps", "3", "--seed", "1", "--backend", "inprocess",
        "--set", "task.step_seconds=0.01"]

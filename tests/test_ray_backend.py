@@ -15,8 +15,8 @@ import torch  # noqa: E402
 from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.errors import PbtnasError  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
-from pbtnas.store import RunStore, load_member  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
+from pbtnas.rundir.store import RunStore, load_member  # noqa: E402
 
 SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 1.0, "unevenness": 1.0, "batches_per_step": 2}
 
@@ -123,7 +123,7 @@ def test_missing_resources_are_named_before_training(local_ray):
 
 @pytest.mark.slow
 def test_async_mode_on_ray(local_ray, tmp_path):
-    from pbtnas.async_runner import AsyncRunner
+    from pbtnas.engine.async_runner import AsyncRunner
 
     data = {"task": {**SIM, "step_seconds": 0.3}, "population": 6, "steps": 3, "seed": 2, "backend": "ray",
             "cpus_per_member": 0.25, "mode": "async"}

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("ray")
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
 
 
 def free_port() -> int:

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("ray")
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 
 ARGS = ["--population", "4", "--steps", "4", "--seed", "5", "--set", "task.step_seconds=0.5",
         "--set", "task.layers=3", "--set", "task.width=4"]

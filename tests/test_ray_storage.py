@@ -4,7 +4,7 @@ arithmetic (fractional GPUs, node by node); no running Ray needed."""
 import pytest
 
 from pbtnas.errors import PbtnasError
-from pbtnas.storage import FolderStorage, FsspecStorage, check_writable, open_storage
+from pbtnas.backends.transfer import FolderStorage, FsspecStorage, check_writable, open_storage
 
 
 @pytest.mark.parametrize("kind", ["folder", "file-url", "memory-url"])

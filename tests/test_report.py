@@ -9,9 +9,9 @@ import pytest
 
 from pbtnas.cli import main
 from pbtnas.errors import PbtnasError
-from pbtnas.report import build_report, load_history
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore
+from pbtnas.analysis.report import build_report, load_history
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
 from run_helpers import StopAfter  # noqa: E402
 
 FIGURES = ("fitness.png", "lineage.png", "inheritance.png", "options.png", "architecture.png", "metrics.png")

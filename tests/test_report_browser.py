@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from pbtnas.report import build_report
-from pbtnas.runner import Runner
+from pbtnas.analysis.report import build_report
+from pbtnas.engine.runner import Runner
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")

@@ -12,9 +12,9 @@ pytest.importorskip("dm_control")
 
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.errors import PbtnasError  # noqa: E402
-from pbtnas.report import build_report  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
-from pbtnas.store import RunStore  # noqa: E402
+from pbtnas.analysis.report import build_report  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
+from pbtnas.rundir.store import RunStore  # noqa: E402
 
 TINY_RL = {"name": "rl", "env": "cheetah-run", "hidden_dim": 16, "batch_size": 16, "frames_per_step": 120,
            "seed_frames": 60, "episode_frames": 80, "buffer_capacity": 600, "eval_episodes": 3,
@@ -81,7 +81,7 @@ def test_without_a_renderer_the_report_says_why(rl_run, tmp_path, monkeypatch):
 
 
 def test_loggers_get_speeds_spread_and_return_by_frames(rl_run, tmp_path):
-    from pbtnas.loggers import MetricLogger
+    from pbtnas.engine.loggers import MetricLogger
 
     class Recorder(MetricLogger):
         def __init__(self, run_dir):

@@ -2,9 +2,9 @@
 the run started from (or from the task's defaults for a config without a preset)."""
 
 from pbtnas.cli import main
-from pbtnas.presets import get_preset
-from pbtnas.report import build_report
-from pbtnas.report.history import what_ran
+from pbtnas.tasks.presets import get_preset
+from pbtnas.analysis.report import build_report
+from pbtnas.analysis.report.history import what_ran
 
 RUN = ["run", "simulated", "--population", "4", "--steps", "2", "--seed", "1", "--backend", "inprocess", "--quiet",
        "--set", "task.step_seconds=0.01", "--set", "task.width=4"]

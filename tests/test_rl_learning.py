@@ -7,8 +7,8 @@ import torch
 
 pytest.importorskip("dm_control")
 
-from pbtnas.presets import get_preset  # noqa: E402
-from pbtnas.task import parse_options  # noqa: E402
+from pbtnas.tasks.presets import get_preset  # noqa: E402
+from pbtnas.tasks.base import parse_options  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
 
 

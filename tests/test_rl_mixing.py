@@ -8,8 +8,8 @@ import torch
 
 pytest.importorskip("dm_control")
 
-from pbtnas.operators import mix, transplant  # noqa: E402
-from pbtnas.state import keys_under  # noqa: E402
+from pbtnas.search.operators import mix, transplant  # noqa: E402
+from pbtnas.search.state import keys_under  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
 
 TINY = dict(env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60, episode_frames=100,

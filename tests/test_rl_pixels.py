@@ -14,13 +14,13 @@ import torch
 os.environ.setdefault("MUJOCO_GL", "egl")
 pytest.importorskip("dm_control")
 
-from pbtnas.operators import mix  # noqa: E402
-from pbtnas.presets import get_preset  # noqa: E402
-from pbtnas.state import keys_under  # noqa: E402
+from pbtnas.search.operators import mix  # noqa: E402
+from pbtnas.tasks.presets import get_preset  # noqa: E402
+from pbtnas.search.state import keys_under  # noqa: E402
 from pbtnas.tasks.rl.agent import Nets, random_shift, update  # noqa: E402
 from pbtnas.tasks.rl.networks import Actor, Critic, Encoder  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
-from pbtnas.task import parse_options  # noqa: E402
+from pbtnas.tasks.base import parse_options  # noqa: E402
 
 TINY = dict(image_size=32, encoder_channels=4, hidden_dim=16, batch_size=8, frames_per_step=60, seed_frames=20,
             episode_frames=40, buffer_capacity=300, eval_episodes=1, final_eval_episodes=1, device="cpu")

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("dm_control")
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.runner import Runner  # noqa: E402
+from pbtnas.engine.runner import Runner  # noqa: E402
 from test_rl_task import TINY  # noqa: E402
 from run_helpers import StopAfter, fitness_trace  # noqa: E402
 

@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("dm_control")
 
 from pbtnas.errors import ConfigError, MemberDiverged  # noqa: E402
-from pbtnas.state import MemberState  # noqa: E402
+from pbtnas.search.state import MemberState  # noqa: E402
 from pbtnas.tasks import build_task  # noqa: E402
 from pbtnas.tasks.rl.task import EVAL_SEED_BASE, RLOptions, RLTask  # noqa: E402
 
@@ -160,8 +160,8 @@ def test_cuda_without_a_gpu_is_a_config_error():
 @pytest.mark.parametrize("preset", ["rl-cheetah", "rl-walker", "rl-quadruped-pixels"])
 def test_presets_validate_and_parse(preset):
     from pbtnas.config import config_from_dict
-    from pbtnas.presets import get_preset
-    from pbtnas.task import parse_options
+    from pbtnas.tasks.presets import get_preset
+    from pbtnas.tasks.base import parse_options
 
     config = config_from_dict(get_preset(preset))
     assert config.task["name"] == "rl" and config.population >= 8

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from pbtnas.runner import Runner
-from pbtnas.store import RunStore, load_member, save_member
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore, load_member, save_member
 from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pbtnas.scheduler import plan_generation, pool_sizes, rank, should_exploit
+from pbtnas.search.selection import plan_generation, pool_sizes, rank, should_exploit
 
 
 @pytest.mark.parametrize("n,parents,children", [(4, 2, 1), (6, 2, 1), (12, 3, 3), (24, 6, 6)])

@@ -9,8 +9,8 @@ import torch
 
 import pbtnas
 from pbtnas.cli import main
-from pbtnas.state import MemberState
-from pbtnas.soup import average, make_soups, read_soups
+from pbtnas.search.state import MemberState
+from pbtnas.analysis.soup import average, make_soups, read_soups
 
 
 def test_average_is_the_mean_of_floating_tensors_and_keeps_counters():
@@ -66,7 +66,7 @@ def test_soup_says_so_when_no_two_members_share_the_architecture(tmp_path, capsy
 def test_soup_refuses_unfinished_and_foreign_directories(tmp_path, capsys):
     assert main(["soup", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
-    from pbtnas.runner import make_runner
+    from pbtnas.engine.runner import make_runner
     from run_helpers import StopAfter
 
     config = pbtnas.config_from_dict({"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 3,

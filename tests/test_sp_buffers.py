@@ -14,10 +14,10 @@ from torch.nn.utils import spectral_norm
 from torch.nn.utils.parametrizations import spectral_norm as parametrized_spectral_norm
 from toy_task import ToyTask
 
-from pbtnas.algorithms import algorithm_from_config
+from pbtnas.search.algorithms import algorithm_from_config
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import ConfigError
-from pbtnas.operators import mix, transplant
+from pbtnas.search.operators import mix, transplant
 
 G1 = {"l0": "linear", "l1": "narrow", "act": "relu"}
 G2 = {"l0": "linear", "l1": "wide", "act": "tanh"}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pbtnas.errors import GenomeError
-from pbtnas.space import Gene, SearchSpace
+from pbtnas.search.space import Gene, SearchSpace
 
 
 def space():

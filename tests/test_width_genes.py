@@ -16,16 +16,16 @@ import pytest
 import torch
 from torch import nn
 
-from pbtnas.operators import choose_donor_genes, mix, mutate, shrink_perturb
-from pbtnas.operators.shapes import adapt_to_architecture, fit_to
-from pbtnas.space import Gene, SearchSpace
-from pbtnas.state import (
+from pbtnas.search.operators import choose_donor_genes, mix, mutate, shrink_perturb
+from pbtnas.search.operators.shapes import adapt_to_architecture, fit_to
+from pbtnas.search.space import Gene, SearchSpace
+from pbtnas.search.state import (
     MemberState,
     capture_optimizer,
     restore_optimizer,
     state_dict_cpu,
 )
-from pbtnas.task import Task, doc
+from pbtnas.tasks.base import Task, doc
 
 
 @dataclass
@@ -323,8 +323,8 @@ def test_random_children_of_different_widths_always_load_strictly_and_train(task
 def test_a_whole_search_over_widths_runs(monkeypatch, tmp_path, algorithm):
     from pbtnas import tasks
     from pbtnas.config import config_from_dict
-    from pbtnas.runner import Runner
-    from pbtnas.store import RunStore
+    from pbtnas.engine.runner import Runner
+    from pbtnas.rundir.store import RunStore
 
     monkeypatch.setitem(tasks.TASKS, "width-toy", "test_width_genes:WidthTask")
     config = config_from_dict({"task": {"name": "width-toy"}, "algorithm": algorithm, "population": 8, "steps": 4,

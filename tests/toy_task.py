@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from pbtnas.space import Gene, SearchSpace
-from pbtnas.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
-from pbtnas.task import Task, doc
+from pbtnas.search.space import Gene, SearchSpace
+from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.tasks.base import Task, doc
 
 
 @dataclass

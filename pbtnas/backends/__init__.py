@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..config import RunConfig
-from .base import Backend, TrainJob, TrainResult
-from .inprocess import InProcessBackend
-from .local import LocalBackend
+from pbtnas.config import RunConfig
+from pbtnas.backends.base import Backend, TrainJob, TrainResult
+from pbtnas.backends.inprocess import InProcessBackend
+from pbtnas.backends.local import LocalBackend
 
 
 def make_backend(config: RunConfig) -> Backend:
@@ -14,7 +14,7 @@ def make_backend(config: RunConfig) -> Backend:
     if config.backend == "local":
         return LocalBackend(config.resolved_workers, config.threads_per_member)
     if config.backend == "ray":
-        from .ray_backend import RayBackend
+        from pbtnas.backends.ray_backend import RayBackend
 
         return RayBackend.from_config(config)
     raise ValueError(f"unknown backend {config.backend!r}")

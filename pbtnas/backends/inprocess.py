@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .base import Backend, TrainJob, TrainResult
-from .worker import execute_job
+from pbtnas.backends.base import Backend, TrainJob, TrainResult
+from pbtnas.backends.worker import execute_job
 
 
 class InProcessBackend(Backend):

@@ -20,9 +20,9 @@ import os
 from collections import deque
 from multiprocessing.connection import wait
 
-from .. import faults
-from .base import Backend, TrainJob, TrainResult
-from .worker import execute_job
+from pbtnas.engine import faults
+from pbtnas.backends.base import Backend, TrainJob, TrainResult
+from pbtnas.backends.worker import execute_job
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:

@@ -12,7 +12,7 @@ How a member state travels:
   the actor writes it to its own temporary folder, runs the ordinary
   :func:`~pbtnas.backends.worker.execute_job`, and returns the trained checkpoint's bytes; the
   driver writes them atomically to the run directory. Works on any cluster without a shared disk.
-* ``storage`` set: through a shared folder or fsspec URL (:mod:`pbtnas.storage`); only keys
+* ``storage`` set: through a shared folder or fsspec URL (:mod:`pbtnas.backends.transfer`); only keys
   travel through Ray. Useful when states are large.
 
 Never over ssh or rsync. The run directory lives with the driver only, so ``pbtnas resume``
@@ -35,10 +35,10 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
-from .. import faults
-from ..errors import PbtnasError, require
-from ..store import atomic_write_bytes
-from .base import Backend, TrainJob, TrainResult
+from pbtnas.engine import faults
+from pbtnas.errors import PbtnasError, require
+from pbtnas.rundir.atomic import atomic_write_bytes
+from pbtnas.backends.base import Backend, TrainJob, TrainResult
 
 #: seconds the first actor may take to start (imports torch) before the backend gives up
 START_TIMEOUT_S = 180.0
@@ -58,7 +58,7 @@ class MemberWorker:
         return {"pid": os.getpid(), "host": socket.gethostname(), "version": pbtnas_version()}
 
     def _storage(self, url: str):
-        from ..storage import open_storage
+        from pbtnas.backends.transfer import open_storage
 
         if url not in self._storages:
             self._storages[url] = open_storage(url)
@@ -70,7 +70,7 @@ class MemberWorker:
     def run(self, job: TrainJob, state: bytes | None, storage_url: str | None, in_key: str | None,
             out_key: str | None) -> tuple[TrainResult, bytes | None, bool]:
         """Execute ``job`` with local temporary paths; return (result, output bytes, output exists)."""
-        from .worker import execute_job
+        from pbtnas.backends.worker import execute_job
 
         tag = uuid.uuid4().hex[:8]
         local_in = None
@@ -123,7 +123,7 @@ class RayBackend(Backend):
                               "must be >= 0 and not both 0")
         self._storage = None
         if storage:
-            from ..storage import check_writable, open_storage
+            from pbtnas.backends.transfer import check_writable, open_storage
 
             self._storage = open_storage(storage)
             self._probe_key = check_writable(self._storage)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import math
 import os
 import resource
-import shutil
 import socket
 import time
 import traceback
+from pathlib import Path
 
 import torch
 
-from .. import faults
-from ..errors import MemberDiverged
-from ..store import load_member, save_member
-from ..tasks import build_task
-from .base import TrainJob, TrainResult
+from pbtnas.engine import faults
+from pbtnas.errors import MemberDiverged
+from pbtnas.rundir.atomic import atomic_write_bytes
+from pbtnas.rundir.store import load_member, save_member
+from pbtnas.tasks import build_task
+from pbtnas.backends.base import TrainJob, TrainResult
 
 
 def execute_job(job: TrainJob) -> TrainResult:
@@ -67,8 +68,7 @@ def execute_job(job: TrainJob) -> TrainResult:
 def _keep_input(job: TrainJob, task, genome) -> None:
     """A failed member keeps its last good state so it can still be a checkpoint (and replaced)."""
     if job.state_in is not None:
-        shutil.copyfile(job.state_in, job.state_out + ".tmp")
-        os.replace(job.state_out + ".tmp", job.state_out)
+        atomic_write_bytes(job.state_out, Path(job.state_in).read_bytes())
     else:
         task = task or build_task(job.task_config, job.task_roots)
         genome = genome or task.space.validate(job.genome)

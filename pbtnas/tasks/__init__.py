@@ -24,8 +24,8 @@ import sys
 from importlib import metadata
 from types import ModuleType
 
-from ..errors import ConfigError, PbtnasError
-from ..task import Task, parse_options
+from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.tasks.base import Task, parse_options
 
 BUILTIN: dict[str, str] = {
     "classification": "pbtnas.tasks.classification:ClassificationTask",

@@ -24,10 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError, DataError, MemberDiverged
-from ..space import Gene, Genome, SearchSpace, hyperparameter
-from ..task import doc
-from ..torch_task import Member, TorchTask
+from pbtnas.errors import ConfigError, DataError, MemberDiverged
+from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
+from pbtnas.tasks.base import doc
+from pbtnas.tasks.torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
 ACTIVATIONS = ("relu", "tanh", "swish", "identity")
@@ -224,7 +224,7 @@ _SCALING = {
 class ClassificationTask(TorchTask):
     """Search a small CNN cell space for image classification (fitness: validation accuracy).
 
-    Written with the high-level :class:`~pbtnas.torch_task.TorchTask` API: the engine rebuilds
+    Written with the high-level :class:`~pbtnas.tasks.torch_task.TorchTask` API: the engine rebuilds
     the network, restores Adam's moments by parameter name and seeds every generator.
     """
 

@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError, MemberDiverged
-from ..space import Gene, Genome, SearchSpace
-from ..state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
-from ..task import Task, doc
+from pbtnas.errors import ConfigError, MemberDiverged
+from pbtnas.search.space import Gene, Genome, SearchSpace
+from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.tasks.base import Task, doc
 
 OPS = ("identity", "linear", "mlp2", "mlp4")
 COST = {"identity": 0.0, "linear": 1.0, "mlp2": 2.0, "mlp4": 4.0}

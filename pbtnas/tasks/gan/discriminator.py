@@ -10,9 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ...space import Genome
-from .ops import Down, make_op
-from .space import D_BLOCKS
+from pbtnas.search.space import Genome
+from pbtnas.tasks.gan.ops import Down, make_op
+from pbtnas.tasks.gan.space import D_BLOCKS
 
 
 def _conv(c_in: int, c_out: int, k: int) -> nn.Module:

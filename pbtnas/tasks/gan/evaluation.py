@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...data import load_images
-from ...metrics import FeatureStats, frechet_distance, inception_score, stacked_modes
-from ...metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier
+from pbtnas.tasks.data import load_images
+from pbtnas.tasks.metrics import FeatureStats, frechet_distance, inception_score, stacked_modes
+from pbtnas.tasks.metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier
 
 
 class GanMetrics:
@@ -64,7 +64,7 @@ class GanMetrics:
         return out
 
     def inception_scores(self, images: torch.Tensor) -> dict[str, float]:
-        from ...metrics.inception import InceptionMetrics
+        from pbtnas.tasks.metrics.inception import InceptionMetrics
 
         if self._inception is None:
             self._inception = InceptionMetrics(self.task.options.inception_path, self.task.device)

@@ -17,9 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...space import Genome
-from .ops import Up, make_op
-from .space import N_CELLS
+from pbtnas.search.space import Genome
+from pbtnas.tasks.gan.ops import Up, make_op
+from pbtnas.tasks.gan.space import N_CELLS
 
 
 class Cell(nn.Module):

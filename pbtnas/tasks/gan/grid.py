@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import torch
+
+from pbtnas.rundir.atomic import atomic_path
 
 
 def save_grid(images: torch.Tensor, path: str, nrow: int, pad: int = 2) -> None:
@@ -21,7 +22,5 @@ def save_grid(images: torch.Tensor, path: str, nrow: int, pad: int = 2) -> None:
         y0, x0 = pad + r * (h + pad), pad + col * (w + pad)
         canvas[y0:y0 + h, x0:x0 + w] = x[i].transpose(1, 2, 0)
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    image.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        image.save(tmp)

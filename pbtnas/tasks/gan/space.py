@@ -8,8 +8,8 @@ Gene names start with ``g.`` (generator) or ``d.`` (discriminator). Module paths
 
 from __future__ import annotations
 
-from ...space import Gene, SearchSpace
-from .ops import CONVS, DOWNSAMPLES, OPS, UPSAMPLES
+from pbtnas.search.space import Gene, SearchSpace
+from pbtnas.tasks.gan.ops import CONVS, DOWNSAMPLES, OPS, UPSAMPLES
 
 N_CELLS = 3
 CELL_OPS = ("c0", "c1", "c2", "c3", "c4")

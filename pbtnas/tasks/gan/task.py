@@ -14,15 +14,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ...data import ImageSet, check_available, image_shape, load_images
-from ...errors import ConfigError
-from ...space import Genome
-from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
-from ...task import Task, doc
-from .discriminator import FixedDiscriminator, SearchDiscriminator
-from .generator import Generator
-from .space import SPACES, build_space, gene_modules
-from .training import TrainSettings, train_gan
+from pbtnas.tasks.data import ImageSet, check_available, image_shape, load_images
+from pbtnas.errors import ConfigError
+from pbtnas.search.space import Genome
+from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
+from pbtnas.tasks.gan.generator import Generator
+from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
+from pbtnas.tasks.gan.training import TrainSettings, train_gan
 
 
 @dataclass
@@ -111,7 +111,7 @@ class GanTask(Task):
     @property
     def metrics(self):
         if self._metrics is None:
-            from .evaluation import GanMetrics
+            from pbtnas.tasks.gan.evaluation import GanMetrics
 
             self._metrics = GanMetrics(self)
         return self._metrics
@@ -203,7 +203,7 @@ class GanTask(Task):
 
     def sample_grid(self, genome: Genome, state: MemberState, path: str, seed: int) -> str:
         """Write a ``grid_size`` x ``grid_size`` PNG of EMA-generator samples to ``path``."""
-        from .grid import save_grid
+        from pbtnas.tasks.gan.grid import save_grid
 
         n = self.options.grid_size
         save_grid(self.sample(genome, state, n * n, seed), path, n)

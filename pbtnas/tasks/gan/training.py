@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...data import ImageSet
-from ...errors import MemberDiverged
+from pbtnas.tasks.data import ImageSet
+from pbtnas.errors import MemberDiverged
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...errors import MemberDiverged
+from pbtnas.errors import MemberDiverged
 
 
 @dataclass

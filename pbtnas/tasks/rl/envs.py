@@ -20,7 +20,7 @@ from collections import deque
 
 import numpy as np
 
-from ...errors import ConfigError, MissingDependencyError, PbtnasError, require
+from pbtnas.errors import ConfigError, MissingDependencyError, PbtnasError, require
 
 #: the dm_control domains whose default camera for pixels is not camera 0 (as in DrQ-v2)
 _CAMERA = {"quadruped": 2}

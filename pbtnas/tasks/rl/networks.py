@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ...space import Genome
-from .layers import SNConv2d, make_activation, make_conv_layer, make_mlp_layer
+from pbtnas.search.space import Genome
+from pbtnas.tasks.rl.layers import SNConv2d, make_activation, make_conv_layer, make_mlp_layer
 
 N_LAYERS = 3
 

@@ -7,9 +7,9 @@ shadow ``critic_target`` reuses them) and ``encoder``.
 
 from __future__ import annotations
 
-from ...space import Gene, SearchSpace
-from .layers import ACTIVATIONS, CONV_LAYERS, MLP_LAYERS
-from .networks import N_LAYERS
+from pbtnas.search.space import Gene, SearchSpace
+from pbtnas.tasks.rl.layers import ACTIVATIONS, CONV_LAYERS, MLP_LAYERS
+from pbtnas.tasks.rl.networks import N_LAYERS
 
 FEATURE_DIMS = (25, 50, 100, 150)
 SPECTRAL = (False, True)

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...errors import ConfigError, PbtnasError
-from ...space import Genome
-from ...state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
-from ...task import Task, doc
-from .agent import Nets, linear_schedule, noisy_action, update
-from .envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
-from .networks import Actor, Critic, DeployedActor, Encoder
-from .replay import ReplayBuffer
-from .space import gene_modules, rl_space
+from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.search.space import Genome
+from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.rl.agent import Nets, linear_schedule, noisy_action, update
+from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
+from pbtnas.tasks.rl.networks import Actor, Critic, DeployedActor, Encoder
+from pbtnas.tasks.rl.replay import ReplayBuffer
+from pbtnas.tasks.rl.space import gene_modules, rl_space
 
 #: training episodes draw their seeds below this; evaluation episodes at and above it
 EVAL_SEED_BASE = 2**30

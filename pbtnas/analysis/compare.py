@@ -1,0 +1,299 @@
+"""Paper-style comparisons: algorithms x seeds with the same budget, a mean ± std table and a
+one-sided Wilcoxon signed-rank test on seed-paired runs.
+
+Every (algorithm, seed) pair is one ordinary run directory ``OUT/runs/<algorithm>-s<seed>``, so
+a comparison that was interrupted continues where it stopped (finished runs are reused,
+unfinished ones resumed) and every run can be inspected with ``pbtnas report``. Runs with the
+same seed start from the same stratified population, which is what makes them *paired*.
+
+Outputs in ``OUT``: ``table.md`` and ``table.csv`` (one row per algorithm), ``runs.csv`` (one row
+per run) and ``compare.json`` (everything, machine-readable).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pbtnas.config import ALGORITHMS, RunConfig, config_from_dict
+from pbtnas.errors import ConfigError
+from pbtnas.rundir.store import RunStore
+from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json
+
+#: algorithm sets of the paper's two tables
+TABLE_BASELINES = ("pbtnas", "random", "mutation")
+TABLE_ABLATIONS = ("pbtnas", "sp-1-0", "sp-0-1", "no-mixing")
+
+
+def parse_algorithms(text: str) -> list[str]:
+    """``"pbtnas,random,ablations"`` -> algorithm names (``baselines`` / ``ablations`` expand)."""
+    out: list[str] = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        names = {"baselines": TABLE_BASELINES, "ablations": TABLE_ABLATIONS}.get(item, (item,))
+        for name in names:
+            if name not in ALGORITHMS:
+                raise ConfigError(f"unknown algorithm {name!r} in --algorithms; known: {', '.join(ALGORITHMS)}, "
+                                  "or the groups 'baselines', 'ablations'")
+            if name not in out:
+                out.append(name)
+    if not out:
+        raise ConfigError("--algorithms names no algorithm")
+    return out
+
+
+@dataclass
+class RunResult:
+    """The figures of one finished run that a comparison uses."""
+
+    algorithm: str
+    seed: int
+    run_dir: str
+    final_metric: float | None
+    best_fitness: float | None
+    wall_time_s: float | None
+    finished: bool
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Comparison:
+    """Per-run results plus the metric's name and direction; renders the tables."""
+
+    metric: str
+    fitness_name: str
+    higher_is_better: bool
+    reference: str
+    algorithms: list[str]
+    seeds: list[int]
+    runs: list[RunResult] = field(default_factory=list)
+
+    def values(self, algorithm: str, key: str = "final_metric") -> dict[int, float]:
+        out = {}
+        for r in self.runs:
+            value = getattr(r, key)
+            if r.algorithm == algorithm and r.finished and value is not None and math.isfinite(value):
+                out[r.seed] = float(value)
+        return out
+
+    def rows(self) -> list[dict]:
+        """One row per algorithm: n, mean, std (sample std, ddof=1) of the final metric and of the
+        best search fitness, mean wall time, and the paired test against the reference."""
+        ref = self.values(self.reference)
+        rows = []
+        for algo in self.algorithms:
+            vals = self.values(algo)
+            fit = self.values(algo, "best_fitness")
+            wall = self.values(algo, "wall_time_s")
+            row = {"algorithm": algo, "n": len(vals), **_stats(vals.values(), "metric"),
+                   **_stats(fit.values(), "fitness"),
+                   "wall_time_s": float(np.mean(list(wall.values()))) if wall else None}
+            if algo != self.reference:
+                row.update(paired_wilcoxon(ref, vals, self.higher_is_better))
+            else:
+                row.update({"pairs": None, "statistic": None, "p_value": None})
+            rows.append(row)
+        return rows
+
+    # -- rendering ----------------------------------------------------------------------------
+    def markdown(self, digits: int = 4) -> str:
+        arrow = "higher is better" if self.higher_is_better else "lower is better"
+        lines = [
+            f"| algorithm | {self.metric} ({arrow}) | best {self.fitness_name} during search | runs | "
+            f"p ({self.reference} better, one-sided Wilcoxon) | mean wall time (s) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in self.rows():
+            p = row.get("p_value")
+            p_text = "reference" if row["algorithm"] == self.reference else (
+                "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g} ({row['pairs']} pairs)")
+            wall = "-" if row["wall_time_s"] is None else f"{row['wall_time_s']:.0f}"
+            lines.append(f"| {row['algorithm']} | {_pm(row, 'metric', digits)} | {_pm(row, 'fitness', digits)} | "
+                         f"{row['n']} | {p_text} | {wall} |")
+        return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        keys = ["algorithm", "n", "metric_mean", "metric_std", "fitness_mean", "fitness_std", "wall_time_s",
+                "pairs", "statistic", "p_value"]
+        writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows():
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
+        return buf.getvalue()
+
+    def runs_csv(self) -> str:
+        buf = io.StringIO()
+        keys = ["algorithm", "seed", "final_metric", "best_fitness", "wall_time_s", "finished", "run_dir"]
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        for r in self.runs:
+            writer.writerow({k: getattr(r, k) for k in keys})
+        return buf.getvalue()
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "fitness_name": self.fitness_name, "higher_is_better": self.higher_is_better,
+                "reference": self.reference, "algorithms": self.algorithms, "seeds": self.seeds,
+                "rows": self.rows(), "runs": [r.to_dict() for r in self.runs]}
+
+    def write(self, out: str | Path) -> None:
+        out = Path(out)
+        atomic_write_bytes(out / "table.md", self.markdown().encode())
+        atomic_write_bytes(out / "table.csv", self.csv().encode())
+        atomic_write_bytes(out / "runs.csv", self.runs_csv().encode())
+        atomic_write_json(out / "compare.json", self.to_dict())
+
+
+def _stats(values, prefix: str) -> dict:
+    values = [float(v) for v in values]
+    if not values:
+        return {f"{prefix}_mean": None, f"{prefix}_std": None}
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {f"{prefix}_mean": float(np.mean(values)), f"{prefix}_std": std}
+
+
+def _pm(row: dict, prefix: str, digits: int) -> str:
+    mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def paired_wilcoxon(reference: dict[int, float], other: dict[int, float], higher_is_better: bool) -> dict:
+    """One-sided Wilcoxon signed-rank test that the reference is better than ``other`` on the
+    seeds both finished. With n pairs the smallest attainable p is 1/2**n (0.125 for 3 seeds)."""
+    from scipy.stats import wilcoxon
+
+    seeds = sorted(set(reference) & set(other))
+    result = {"pairs": len(seeds), "statistic": None, "p_value": None}
+    if not seeds:
+        return result
+    a = np.array([reference[s] for s in seeds])
+    b = np.array([other[s] for s in seeds])
+    diff = a - b if higher_is_better else b - a
+    if np.all(diff == 0):
+        result["p_value"] = float("nan")  # every pair tied: the test is undefined
+        return result
+    test = wilcoxon(diff, alternative="greater", zero_method="wilcox")
+    result["statistic"] = float(test.statistic)
+    result["p_value"] = float(test.pvalue)
+    return result
+
+
+def metric_direction(fitness_name: str, final_metric_name: str) -> bool:
+    """Whether the final metric is higher-is-better. Fitness is always maximised; a task whose
+    fitness is a negated quantity (``-fd_clf``) reports the plain quantity, lower being better."""
+    return not fitness_name.startswith("-")
+
+
+def run_dir_for(out: str | Path, algorithm: str, seed: int) -> Path:
+    return Path(out) / "runs" / f"{algorithm}-s{seed}"
+
+
+def read_result(algorithm: str, seed: int, run_dir: Path, out: Path | None = None) -> RunResult:
+    """The summary figures of one run (``finished`` False while it has no summary)."""
+    name = str(run_dir.relative_to(out)) if out is not None else str(run_dir)
+    summary = RunStore(run_dir).read_summary() if run_dir.is_dir() else None
+    if not summary:
+        return RunResult(algorithm, seed, name, None, None, None, False)
+    return RunResult(algorithm, seed, name, _num(summary.get("final_metric")),
+                     _num(summary.get("best_fitness")), _num(summary.get("wall_time_s")),
+                     bool(summary.get("finished")))
+
+
+def _num(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path,
+            run_fn: Callable[[RunConfig, Path], dict] | None = None,
+            higher_is_better: bool | None = None, log: Callable[[str], None] = lambda s: None) -> Comparison:
+    """Run every (algorithm, seed) with the budget of ``base`` (a config dict) and tabulate.
+
+    ``run_fn(config, run_dir)`` runs or resumes one run and returns its summary; the default
+    uses :class:`~pbtnas.engine.runner.Runner`. Finished runs found in ``out`` are reused as they are,
+    unfinished ones resumed; a folder holding a run of other settings is refused.
+    """
+    from pbtnas.tasks import build_task
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_fn = run_fn or _run_one
+    configs = {}
+    for algo in algorithms:
+        for seed in seeds:
+            configs[algo, seed] = config_from_dict({**base, "algorithm": algo, "seed": seed})
+    if "bohb" in algorithms:  # before any run, not after the others have trained
+        from pbtnas.errors import require
+
+        require("optuna", "bohb")
+    task = build_task(configs[algorithms[0], seeds[0]].task)
+    if higher_is_better is None:
+        higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
+    comparison = Comparison(task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0],
+                            list(algorithms), list(seeds))
+    total = len(configs)
+    for i, ((algo, seed), config) in enumerate(configs.items(), 1):
+        run_dir = run_dir_for(out, algo, seed)
+        check_same_budget(config, run_dir)
+        result = read_result(algo, seed, run_dir, out)
+        if result.finished:
+            log(f"[{i}/{total}] {algo} seed {seed}: reusing finished run {run_dir}")
+        else:
+            log(f"[{i}/{total}] {algo} seed {seed}: running in {run_dir}")
+            run_fn(config, run_dir)
+            result = read_result(algo, seed, run_dir, out)
+            log(f"[{i}/{total}] {algo} seed {seed}: {comparison.metric} = {result.final_metric}")
+        comparison.runs.append(result)
+        comparison.write(out)  # the table grows as runs finish
+    return comparison
+
+
+#: config keys that make two runs comparable (execution settings such as workers may differ)
+BUDGET_KEYS = ("algorithm", "seed", "population", "steps", "task", "tau", "p_donor", "sp_lambda", "sp_gamma",
+               "donor_moments", "exploit_every_first_half", "final_selection", "mode", "sp_buffers", "bohb_eta")
+
+
+def check_same_budget(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to reuse or resume a run folder that holds a run of another budget or task."""
+    store = RunStore(run_dir)
+    if not store.config_path.is_file():
+        return
+    saved, wanted = store.read_config() or {}, config.to_dict()
+    differ = [k for k in BUDGET_KEYS if _budget_value(saved, k) != _budget_value(wanted, k)]
+    if differ:
+        raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(differ)}); "
+                          "use another --out or delete that folder")
+
+
+def _budget_value(config: dict, key: str):
+    value = config.get(key)
+    if key == "task" and isinstance(value, dict):
+        from pbtnas.tasks import portable_task_config  # a task file is recorded by its absolute path
+
+        return {k: v for k, v in portable_task_config(value).items() if k != "device"}
+    if key == "sp_buffers" and value is None:
+        return "all"  # runs made before the option existed did what "all" does
+    if key == "bohb_eta" and value is None:
+        return 3  # runs made before the option existed
+    return value
+
+
+def _run_one(config: RunConfig, run_dir: Path) -> dict:
+    from pbtnas.engine.runner import make_runner, resume_runner
+
+    if RunStore(run_dir).manifest_path.exists():
+        return resume_runner(run_dir, progress=False).run()
+    return make_runner(config, run_dir, progress=False).start().run()

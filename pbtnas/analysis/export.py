@@ -1,0 +1,289 @@
+"""Export the network a run delivers, and load an export back.
+
+``export_run(RUN_DIR, OUT)`` writes into ``OUT``:
+
+* ``genome.json``       the architecture: gene -> option
+* ``model.safetensors`` the deployable module's ``state_dict`` (classifier, EMA generator, actor)
+* ``model.torchscript.pt`` a TorchScript file that plain torch loads, no pbtnas needed::
+
+      net = torch.jit.load("OUT/model.torchscript.pt")
+
+* ``example_input.pt`` / ``example_output.pt`` a small input and the module's output for it,
+  to check a deployment reproduces the network
+* ``export.json``       where it came from: task config, fitness, final metrics, run, member
+
+``load(OUT)`` (re-exported as ``pbtnas.load``) rebuilds the eager module from the task, the
+genome and the safetensors weights; when the task cannot be built here (an optional dependency
+is missing) it returns the TorchScript module instead. Both are ready ``torch.nn.Module`` s in
+eval mode.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pbtnas.errors import CheckpointError, PbtnasError
+from pbtnas.rundir.store import RunStore, load_member
+from pbtnas.rundir.atomic import atomic_write_json
+
+EXPORT_FORMAT = "pbtnas-export"
+EXPORT_VERSION = 1
+FILES = {
+    "genome": "genome.json",
+    "weights": "model.safetensors",
+    "torchscript": "model.torchscript.pt",
+    "example_input": "example_input.pt",
+    "example_output": "example_output.pt",
+    "meta": "export.json",
+}
+
+
+def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, dict, list[str]]:
+    """The checkpoint to export, facts about it, and notes for the user.
+
+    ``final``: the run's final network (``summary.json``); a run that has not finished falls back
+    to the best network seen so far, with a note. ``best``: the best-ever network. A run with no
+    finished step is refused.
+    """
+    store = RunStore(run_dir)
+    store.read_config()  # "not a pbtnas run directory" when it has no config
+    notes: list[str] = []
+    summary = store.read_summary()
+    try:
+        manifest = store.read_manifest()
+    except PbtnasError:
+        manifest = None
+    steps_done = (manifest or {}).get("step_done", -1) + 1 if manifest else (summary or {}).get("steps_done", 0)
+    if not summary and steps_done <= 0:
+        raise PbtnasError(f"{run_dir} has no finished step yet: nothing to export "
+                          "(wait for the first step to finish, or resume the run)")
+    if which == "final" and summary and summary.get("finished"):
+        path = store.absolute(str(summary.get("final_checkpoint") or "final/member.pt"))
+        if not store.inside(path):
+            raise CheckpointError(f"{store.root / 'summary.json'} names final_checkpoint "
+                                  f"{summary.get('final_checkpoint')!r}, outside the run directory: refused")
+        info = {"selection": summary.get("final_selection"), "uid": summary.get("best_uid"),
+                "fitness": summary.get("best_fitness"), "final_metrics": summary.get("final_metrics", {}),
+                "steps_done": summary.get("steps_done")}
+        return path, info, notes
+    if which in ("soup-uniform", "soup-greedy"):
+        return _soup_checkpoint(store, which, run_dir)
+    if which not in ("final", "best"):
+        raise PbtnasError(f"--which must be final, best, soup-uniform or soup-greedy, got {which!r}")
+    best = store.read_best()
+    path = store.best_dir / "member.pt"
+    if not store.inside(path):
+        raise CheckpointError(f"{path} leads outside the run directory (a symbolic link?): refused")
+    if best is None or not path.is_file():
+        raise PbtnasError(f"{run_dir} has no best network checkpoint (best/member.pt); the run may be from an "
+                          "older pbtnas or damaged")
+    if which == "final":
+        notes.append(f"the run has not finished ({steps_done} step(s) done): exporting the best network so far")
+    info = {"selection": "best-ever", "uid": best.get("uid"), "fitness": best.get("fitness"),
+            "step": best.get("step"), "final_metrics": {}, "steps_done": steps_done}
+    return path, info, notes
+
+
+def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, list[str]]:
+    from pbtnas.analysis.soup import read_soups
+
+    soups = read_soups(store.root)
+    soup = (soups or {}).get(which.split("-", 1)[1]) or {}
+    if not soup.get("checkpoint"):
+        raise PbtnasError(f"{run_dir} has no {which.replace('-', ' ')}: make it with  pbtnas soup {run_dir}"
+                          + (f" ({soups['note']})" if soups and soups.get("note") else ""))
+    info = {"selection": which, "uid": soups["delivered_uid"], "fitness": soup["fitness"],
+            "final_metrics": soup["final_metrics"], "soup_members": soup["members"]}
+    return store.absolute(soup["checkpoint"]), info, []
+
+
+def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None,
+                  batch: int = 2, seed: int = 0) -> torch.Tensor:
+    """A small batch the module accepts: from ``input_shape`` (without the batch dimension), the
+    task's ``example_input()`` hook, a generator's ``latent_dim``, an agent's ``obs_shape``, or a
+    few held-out examples of a data set task."""
+    gen = torch.Generator().manual_seed(seed)
+    if input_shape:
+        return torch.randn(batch, *input_shape, generator=gen)
+    hook = getattr(task, "example_input", None)
+    if callable(hook):
+        return hook(batch)
+    if isinstance(getattr(module, "latent_dim", None), int):
+        return torch.randn(batch, module.latent_dim, generator=gen)
+    obs_shape = getattr(module, "obs_shape", None)
+    if obs_shape is not None:
+        return torch.randn(batch, *tuple(int(d) for d in obs_shape), generator=gen)
+    data = getattr(task, "data", None)
+    if isinstance(data, dict):
+        for split in ("test", "val", "train"):
+            if split in data and isinstance(data[split], (tuple, list)) and torch.is_tensor(data[split][0]):
+                return data[split][0][:batch].clone()
+    raise PbtnasError("cannot tell what input this network takes: pass --input-shape, e.g. --input-shape 1,28,28")
+
+
+def to_torchscript(module: torch.nn.Module, x: torch.Tensor) -> tuple[torch.jit.ScriptModule, str]:
+    """Script the module (keeps control flow); fall back to tracing on ``x``. Either way the
+    result must reproduce the eager output on ``x``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            expected = module(x)
+            errors = []
+            for method in ("script", "trace"):
+                try:
+                    scripted = torch.jit.script(module) if method == "script" else torch.jit.trace(module, x)
+                    got = scripted(x)
+                except Exception as exc:  # TorchScript raises many types; the next method may work
+                    errors.append(f"{method}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                    continue
+                if _same(expected, got):
+                    return scripted, method
+                errors.append(f"{method}: output differs from the eager module")
+    raise PbtnasError("could not convert the network to TorchScript (" + "; ".join(errors) + ")")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if torch.is_tensor(a) and torch.is_tensor(b):
+        return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b):
+        return all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
+               input_shape: tuple[int, ...] | None = None) -> dict:
+    """Export the final (or best) network of a run into ``out``; return ``export.json``'s content
+    plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step."""
+    from safetensors.torch import save_file
+
+    from pbtnas.tasks import build_task, portable_task_config
+
+    path, info, notes = choose_checkpoint(run_dir, which)
+    store = RunStore(run_dir)
+    config = store.read_config()
+    genome, state, meta = load_member(path)
+    task = build_task(config["task"])
+    module = task.build_module(genome, state).cpu().eval()
+    info_extra = task.export_info()
+    x = example_input(task, module, input_shape)
+    scripted, method = to_torchscript(module, x)
+    with torch.no_grad():
+        y = module(x)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / FILES["genome"], dict(genome))
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    save_file(weights, str(out / FILES["weights"]), metadata={"format": EXPORT_FORMAT, "genome": json.dumps(genome)})
+    scripted.save(str(out / FILES["torchscript"]))
+    torch.save(x, out / FILES["example_input"])
+    torch.save(y, out / FILES["example_output"])
+    record = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "task": {**portable_task_config(config["task"]), **info_extra.get("options", {})},
+        "input": info_extra.get("input"),
+        **{k: v for k, v in info_extra.items() if k not in ("options", "input")},
+        "task_class": type(task).__name__,
+        "module_class": type(module).__name__,
+        "space": task.space.name,
+        "fitness_name": task.fitness_name,
+        "final_metric_name": task.final_metric_name,
+        "source_run": Path(run_dir).name,
+        "algorithm": config.get("algorithm"),
+        "seed": config.get("seed"),
+        "member": {**info, "checkpoint": store.relative(path)},
+        "torchscript_method": method,
+        "input_shape": list(x.shape[1:]),
+        "files": FILES,
+        "genome": dict(genome),
+        "notes": notes,
+    }
+    atomic_write_json(out / FILES["meta"], record)
+    _share(out)
+    return record
+
+
+def _share(out: Path) -> None:
+    """Give the exported files the usual permissions (temporary files are created 0600)."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in FILES.values():
+        if (out / name).is_file():
+            os.chmod(out / name, 0o666 & ~umask)
+
+
+def read_export(directory: str | Path) -> dict:
+    """``export.json`` of an export folder, checked."""
+    path = Path(directory) / FILES["meta"]
+    if not path.is_file():
+        raise PbtnasError(f"{directory} is not a pbtnas export (no {FILES['meta']}); create one with 'pbtnas export'")
+    try:
+        with open(path) as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{path} is not a pbtnas export description")
+    if meta.get("version", 0) > EXPORT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer pbtnas (export version {meta['version']})")
+    return meta
+
+
+def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
+    """A ready ``torch.nn.Module`` (eval mode) from an export folder.
+
+    ``prefer="eager"`` rebuilds the task's own module class from the genome and loads the
+    safetensors weights; if that is impossible here it falls back to the TorchScript file with a
+    warning. ``prefer="torchscript"`` loads the TorchScript file directly.
+    """
+    directory = Path(directory)
+    meta = read_export(directory)
+    for name in (FILES["weights"], FILES["torchscript"]):
+        _inside(directory, directory / name)
+    if prefer not in ("eager", "torchscript"):
+        raise PbtnasError(f"prefer must be 'eager' or 'torchscript', got {prefer!r}")
+    if prefer == "eager":
+        try:
+            return _load_eager(directory, meta)
+        except (PbtnasError, ImportError, RuntimeError, OSError) as exc:
+            warnings.warn(f"cannot rebuild {meta.get('module_class')} here ({exc}); using the TorchScript file",
+                          stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
+        module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
+    return module.eval()
+
+
+def _inside(directory: Path, path: Path) -> Path:
+    """``path`` if it lies inside ``directory`` once symbolic links are followed; an export never
+    reads a file elsewhere."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        raise CheckpointError(f"{path} leads outside the export folder {directory} (a symbolic link?): "
+                              "refused") from None
+    return path
+
+
+def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    from pbtnas.tasks import build_task
+
+    task = build_task(meta["task"])
+    genome = task.space.validate(meta["genome"])
+    state = task.init_state(genome, 0)
+    module = task.build_module(genome, state).cpu()
+    module.load_state_dict(load_file(str(directory / FILES["weights"])), strict=True)
+    module.pbtnas_genome = dict(genome)
+    if meta.get("classes") is not None:
+        module.pbtnas_classes = list(meta["classes"])  # output k means the data's label classes[k]
+    return module.eval()

@@ -1,0 +1,395 @@
+"""Rebuild a run's history from its directory: who lived when, with which fitness, who descends
+from whom and which genes (layers) came from which parent.
+
+Reads only what the run left behind (journal, manifest, best.json, summary.json, samples/); never
+imports a task's optional dependencies unless the task can be built cheaply. A run that is still
+going, stopped, never trained or written by an older pbtnas yields a history with ``status`` and
+``notes`` saying so, and whatever could be read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pbtnas.errors import PbtnasError
+from pbtnas.rundir.store import MANIFEST_VERSION, RunStore
+
+#: a run whose journal moved less than this many seconds ago is taken to be still running
+RUNNING_WINDOW_S = 600.0
+
+
+@dataclass
+class MemberRecord:
+    """One individual (uid) of the run: its genome, where it came from, its fitness per step."""
+
+    uid: int
+    slot: int
+    genome: dict
+    born_step: int = -1  # -1: initial population; otherwise the step after which it was made
+    parents: list = field(default_factory=list)
+    primary: int | None = None
+    donor: int | None = None
+    genes_from_donor: list = field(default_factory=list)
+    operator: str = "init"
+    details: dict = field(default_factory=dict)
+    replaced_uid: int | None = None
+    seed: int | None = None
+    fitness: dict = field(default_factory=dict)  # step -> fitness
+    metrics: dict = field(default_factory=dict)  # step -> metrics dict
+    removed_step: int | None = None  # step after which it was replaced
+
+    @property
+    def is_child(self) -> bool:
+        return self.born_step >= 0
+
+    @property
+    def last_fitness(self) -> float | None:
+        return self.fitness[max(self.fitness)] if self.fitness else None
+
+
+@dataclass
+class RunHistory:
+    """Everything the report shows, rebuilt from one run directory (see module docstring)."""
+
+    run_dir: Path
+    config: dict
+    status: str  # finished | running | stopped | not-started
+    status_text: str
+    notes: list[str]
+    members: dict[int, MemberRecord]
+    steps_done: int
+    steps_total: int | None
+    summary: dict | None
+    best: dict | None
+    fitness_name: str
+    final_metric_name: str
+    gene_names: list[str]
+    gene_options: dict[str, list]
+    weight_genes: set[str]
+    samples: list[Path]
+
+    # -- derived views ------------------------------------------------------------------------
+    @property
+    def algorithm(self) -> str:
+        return str(self.config.get("algorithm", "?"))
+
+    @property
+    def task_name(self) -> str:
+        return str(self.config.get("task", {}).get("name", "?"))
+
+    @property
+    def trained_steps(self) -> list[int]:
+        return sorted({s for m in self.members.values() for s in m.fitness})
+
+    @property
+    def children(self) -> list[MemberRecord]:
+        return sorted((m for m in self.members.values() if m.is_child), key=lambda m: m.uid)
+
+    def population_at(self, step: int) -> list[MemberRecord]:
+        """Members that trained at ``step``, by slot."""
+        return sorted((m for m in self.members.values() if step in m.fitness), key=lambda m: m.slot)
+
+    def best_per_step(self) -> list[tuple[int, float, float]]:
+        """(step, best fitness at that step, best fitness so far) over finite fitnesses."""
+        out, so_far = [], -math.inf
+        for step in self.trained_steps:
+            values = [m.fitness[step] for m in self.population_at(step) if _finite(m.fitness[step])]
+            if not values:
+                continue
+            so_far = max(so_far, max(values))
+            out.append((step, max(values), so_far))
+        return out
+
+    def option_counts(self) -> dict[str, list[dict]]:
+        """gene -> per trained step, option -> how many members held it."""
+        steps = self.trained_steps
+        out: dict[str, list[dict]] = {}
+        for gene in self.gene_names:
+            per_step = []
+            for step in steps:
+                counts: dict = {}
+                for m in self.population_at(step):
+                    option = m.genome.get(gene)
+                    counts[option] = counts.get(option, 0) + 1
+                per_step.append(counts)
+            out[gene] = per_step
+        return out
+
+    def best_genome(self) -> dict | None:
+        if self.summary and self.summary.get("best_genome"):
+            return self.summary["best_genome"]
+        if self.best and self.best.get("genome"):
+            return self.best["genome"]
+        return None
+
+    def metric_names(self) -> list[str]:
+        names: list[str] = []
+        for m in self.members.values():
+            for metrics in m.metrics.values():
+                for k, v in metrics.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
+                        names.append(k)
+        return sorted(names, key=lambda n: "return" not in n)  # returns (RL) first, otherwise as reported
+
+
+@dataclass
+class WhatRan:
+    """The task a run trained on, told against where its config came from: the preset whose
+    description the config carries (the closest one when several share it), otherwise the
+    task's defaults."""
+
+    base: str  # "preset rl-cheetah" or "the rl task's defaults" or "" when nothing to compare with
+    changes: list  # [(option, value in the run, value in the base)], in the task's option order
+
+    @property
+    def label(self) -> str:
+        return "preset" if self.base.startswith("preset") else "default"
+
+    def text(self, limit: int | None = None) -> str:
+        """One line: ``preset rl-cheetah with env='hopper-hop' (preset: 'cheetah-run'), ...``."""
+        if not self.changes:
+            return f"{self.base}, unchanged" if self.base else ""
+        shown = self.changes if limit is None else self.changes[:limit]
+        more = "" if len(shown) == len(self.changes) else f", ... ({len(self.changes) - len(shown)} more)"
+        return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})"
+                                                for k, v, b in shown) + more
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def what_ran(config: dict) -> WhatRan:
+    """The task options of ``config`` that differ from its preset (or the task's defaults)."""
+    task = dict(config.get("task") or {})
+    name = task.get("name")
+    if not name:
+        return WhatRan("", [])
+    try:
+        from pbtnas.tasks.presets import all_presets
+
+        presets = all_presets()
+    except Exception:  # noqa: BLE001 - a broken preset module must not break a report
+        presets = {}
+    same = [(pname, p) for pname, p in sorted(presets.items())
+            if (p.get("task") or {}).get("name") == name and p.get("description") == config.get("description")]
+    if same:
+        pname, preset = min(same, key=lambda item: len(_differences(task, _with_defaults(name, item[1]["task"]))))
+        return WhatRan(f"preset {pname}", _differences(task, _with_defaults(name, preset["task"])))
+    defaults = _with_defaults(name, {"name": name})
+    if len(defaults) <= 1:
+        return WhatRan("", [])
+    return WhatRan(f"the {name} task's defaults", _differences(task, defaults))
+
+
+def _with_defaults(task_name: str, values: dict) -> dict:
+    """A task section completed with the task's option defaults (when the task class loads)."""
+    try:
+        from pbtnas.tasks.base import options_doc
+        from pbtnas.tasks import task_class
+
+        defaults = {row["name"]: row["default"] for row in options_doc(task_class(task_name).Options)}
+    except Exception:  # noqa: BLE001 - an unknown or unloadable task: compare what is written
+        defaults = {}
+    return {**defaults, **values}
+
+
+def _differences(task: dict, base: dict) -> list:
+    out = []
+    for key in sorted(task, key=lambda k: (k not in base, list(base).index(k) if k in base else 0)):
+        value = task[key]
+        if key == "name":
+            continue
+        before = base.get(key)
+        if key in base and _same(value, before):
+            continue
+        out.append((key, value, before if key in base else "-"))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
+    """Read a run directory into a :class:`RunHistory`. Raises :class:`PbtnasError` only when the
+    folder holds no trace of a pbtnas run at all."""
+    store = RunStore(run_dir)
+    root = Path(run_dir)
+    notes: list[str] = []
+    if not root.is_dir():
+        raise PbtnasError(f"{run_dir} does not exist")
+    config: dict = {}
+    if store.config_path.is_file():
+        config = store.read_config() or {}
+    manifest = _read_manifest(store, notes)
+    events = store.events()
+    if not config and not events and manifest is None:
+        raise PbtnasError(f"{run_dir} is not a pbtnas run directory (no config.yaml, journal.jsonl or population.json)")
+    if not config:
+        started = next((e for e in events if e.get("event") == "run_started"), None)
+        config = (started or {}).get("config", {}) or {}
+        notes.append("config.yaml is missing; the settings shown come from the journal")
+    if not events:
+        notes.append("the run has no journal (journal.jsonl): history and lineage cannot be rebuilt; "
+                     "showing the last population from population.json")
+    elif not any(e.get("event") == "run_started" for e in events):
+        notes.append("the journal has no run_started event: it is from an older pbtnas or was truncated")
+
+    members = _members_from_events(events, notes)
+    if not members and manifest:
+        members = _members_from_manifest(manifest)
+    summary = store.read_summary()
+    best = store.read_best() or (manifest or {}).get("best")
+    steps_done = _steps_done(events, manifest, summary)
+    steps_total = config.get("steps") or (manifest or {}).get("steps")
+    status, status_text = _status(store, events, summary, steps_done, steps_total, now)
+    task_facts = next((e.get("task", {}) for e in events if e.get("event") == "run_started"), {}) or {}
+    fitness_name = (summary or {}).get("fitness_name") or task_facts.get("fitness") or "fitness"
+    final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
+    gene_names, gene_options, weight_genes = _space_facts(config, members, notes)
+    samples = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
+    return RunHistory(root, config, status, status_text, notes, members, steps_done, steps_total, summary, best,
+                      fitness_name, final_metric_name, gene_names, gene_options, weight_genes, samples)
+
+
+def _read_manifest(store: RunStore, notes: list[str]) -> dict | None:
+    if not store.manifest_path.is_file():
+        return None
+    try:
+        manifest = store.read_manifest()
+    except PbtnasError as exc:
+        notes.append(f"population.json could not be read: {exc}")
+        return None
+    if manifest.get("version", 0) < MANIFEST_VERSION:
+        notes.append(f"population.json is of an older format (version {manifest.get('version', 0)})")
+    return manifest
+
+
+def _members_from_events(events: list[dict], notes: list[str]) -> dict[int, MemberRecord]:
+    members: dict[int, MemberRecord] = {}
+    missing = 0
+    for e in events:
+        kind = e.get("event")
+        uid = e.get("uid")
+        if kind == "member_created" and uid is not None:
+            members[uid] = MemberRecord(uid=uid, slot=e.get("slot", uid), genome=e.get("genome") or {}, seed=e.get("seed"))
+        elif kind == "child_created" and uid is not None:
+            parents = list(e.get("parents") or [])
+            members[uid] = MemberRecord(
+                uid=uid, slot=e.get("slot", -1), genome=e.get("genome") or {}, born_step=e.get("step", 0),
+                parents=parents, primary=e.get("primary", parents[0] if parents else None),
+                donor=e.get("donor", parents[1] if len(parents) > 1 else None),
+                genes_from_donor=list(e.get("genes_from_donor") or []), operator=e.get("operator", "?"),
+                details={k: v for k, v in e.items() if k not in _CHILD_KEYS}, replaced_uid=e.get("replaced_uid"),
+                seed=e.get("seed"))
+            if not e.get("genome"):
+                missing += 1
+        elif kind == "member_trained" and uid is not None:
+            if uid not in members:
+                members[uid] = MemberRecord(uid=uid, slot=e.get("slot", -1), genome={})
+                missing += 1
+            fitness = e.get("fitness")
+            members[uid].fitness[e.get("step", 0)] = float(fitness) if fitness is not None else -math.inf
+            members[uid].metrics[e.get("step", 0)] = e.get("metrics") or {}
+        elif kind == "member_replaced":
+            old = members.get(e.get("old_uid"))
+            if old is not None:
+                old.removed_step = e.get("step")
+    if missing:
+        notes.append(f"{missing} journal record(s) lack fields this version writes (genome or creation record): "
+                     "the run is from an older pbtnas; some genomes or parents are unknown")
+    return members
+
+
+_CHILD_KEYS = {"event", "time", "step", "slot", "uid", "parents", "primary", "donor", "genes_from_donor", "operator",
+               "seed", "genome", "replaced_uid"}
+
+
+def _members_from_manifest(manifest: dict) -> dict[int, MemberRecord]:
+    out = {}
+    step = manifest.get("step_done", -1)
+    for m in manifest.get("members", []):
+        record = MemberRecord(uid=m["uid"], slot=m.get("slot", 0), genome=m.get("genome") or {},
+                              born_step=m.get("born_step", -1), parents=list(m.get("parents") or []))
+        if m.get("fitness") is not None and step >= 0:
+            record.fitness[step] = float(m["fitness"])
+        out[record.uid] = record
+    return out
+
+
+def _steps_done(events: list[dict], manifest: dict | None, summary: dict | None) -> int:
+    if summary and summary.get("steps_done") is not None:
+        return int(summary["steps_done"])
+    if manifest is not None:
+        return int(manifest.get("step_done", -1)) + 1
+    done = [e.get("step", -1) for e in events if e.get("event") == "step_done"]
+    return max(done) + 1 if done else 0
+
+
+def _status(store: RunStore, events: list[dict], summary: dict | None, steps_done: int,
+            steps_total: int | None, now: float | None) -> tuple[str, str]:
+    total = f"/{steps_total}" if steps_total else ""
+    if summary and summary.get("finished"):
+        return "finished", f"finished: {steps_done}{total} steps"
+    now = time.time() if now is None else now
+    last = max((e.get("time", 0) for e in events), default=0) or (
+        store.journal_path.stat().st_mtime if store.journal_path.is_file() else 0)
+    age = now - last if last else math.inf
+    if steps_done <= 0 and not any(e.get("event") == "member_trained" for e in events):
+        base = "not-started", f"no step has finished yet (0{total} steps)"
+    elif age <= RUNNING_WINDOW_S:
+        base = "running", f"still running, or stopped moments ago: {steps_done}{total} steps done"
+    else:
+        base = "stopped", (f"not finished: {steps_done}{total} steps done and no activity for "
+                           f"{_ago(age)}; continue it with 'pbtnas resume {store.root}'")
+    if base[0] == "not-started" and age <= RUNNING_WINDOW_S:
+        return "running", "still running: " + base[1]
+    return base
+
+
+def _ago(seconds: float) -> str:
+    if seconds == math.inf:
+        return "an unknown time"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str]) -> tuple[list, dict, set]:
+    """Gene order, options and weight-owning genes: from the task's space when it can be built
+    here, otherwise as observed in the genomes (options in order of first appearance)."""
+    try:
+        from pbtnas.tasks import build_task
+
+        space = build_task(config["task"]).space
+        return space.names, {g.name: list(g.options) for g in space.genes}, set(space.weight_genes)
+    except Exception as exc:  # noqa: BLE001 - any failure only costs the exact option lists
+        if config.get("task"):
+            notes.append(f"the task's search space could not be built here ({type(exc).__name__}: {exc}); "
+                         "gene options are those seen in the run")
+    names: list[str] = []
+    options: dict[str, list] = {}
+    for m in sorted(members.values(), key=lambda m: m.uid):
+        for gene, option in m.genome.items():
+            if gene not in options:
+                names.append(gene)
+                options[gene] = []
+            if option not in options[gene]:
+                options[gene].append(option)
+    return names, options, set(names)

@@ -1,0 +1,321 @@
+"""The report's figures (matplotlib, Agg backend). Each function draws one PNG from a
+:class:`~pbtnas.analysis.report.history.RunHistory` and returns its path, or ``None`` when the run holds
+nothing to draw (e.g. no child was made yet)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pbtnas.errors import require
+from pbtnas.analysis.report.history import RunHistory, _finite
+
+DPI = 100
+#: rows of the gene-origin figure; older children are left out (the page's table lists them all)
+MAX_CHILD_ROWS = 150
+
+
+def _plt():
+    matplotlib = require("matplotlib", "report")
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    _plt().close(fig)
+    return path
+
+
+def _step_axis(ax, steps: list[int]) -> None:
+    ax.set_xlabel("step")
+    if steps and len(steps) <= 20:
+        ax.set_xticks(steps)
+        ax.set_xticklabels([str(s + 1) for s in steps])
+    else:
+        ax.xaxis.set_major_formatter(_plt().FuncFormatter(lambda v, _: f"{int(v) + 1}"))
+
+
+def fitness_plot(h: RunHistory, path: Path) -> Path | None:
+    """Fitness of every member over time (thin lines, one per individual; a child's line starts at
+    its primary parent's point) and the population's best per step and best so far (thick)."""
+    curve = h.best_per_step()
+    if not curve:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    cmap = plt.get_cmap("tab20")
+    for m in sorted(h.members.values(), key=lambda m: m.uid):
+        pts = [(s, f) for s, f in sorted(m.fitness.items()) if _finite(f)]
+        parent = h.members.get(m.primary) if m.primary is not None else None
+        if parent is not None and _finite(parent.fitness.get(m.born_step)):
+            pts.insert(0, (m.born_step, parent.fitness[m.born_step]))
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-o", color=cmap(m.slot % 20), lw=0.8, ms=2.5, alpha=0.6)
+    steps = [c[0] for c in curve]
+    ax.plot(steps, [c[1] for c in curve], color="black", lw=2.2, label="population best at step")
+    ax.plot(steps, [c[2] for c in curve], color="crimson", lw=1.5, ls="--", label="best so far")
+    ax.set_ylabel(h.fitness_name + " (fitness, higher is better)")
+    ax.set_title("Fitness per member (colour: slot) and of the population")
+    _step_axis(ax, h.trained_steps)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def lineage_plot(h: RunHistory, path: Path) -> Path | None:
+    """The lineage tree: one bar per individual over the steps it lived, in its slot; a child is
+    linked to its primary parent (solid) and its donor (dashed) at its birth."""
+    members = [m for m in h.members.values() if m.fitness or m.is_child]
+    if not members:
+        return None
+    plt = _plt()
+    steps = h.trained_steps or [0]
+    slots = sorted({m.slot for m in members})
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(steps) + 3), max(3.5, 0.45 * len(slots) + 1.5)))
+    finite = [f for m in members for f in m.fitness.values() if _finite(f)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    norm = plt.Normalize(lo, hi if hi > lo else lo + 1e-9)
+    cmap = plt.get_cmap("viridis")
+    where = {}
+    for m in members:
+        start = m.born_step + 0.5 if m.is_child else -0.5
+        end = (m.removed_step + 0.5) if m.removed_step is not None else max(steps) + 0.5
+        where[m.uid] = (start, end, m.slot)
+        last = m.last_fitness
+        color = cmap(norm(last)) if _finite(last) else "lightgrey"
+        ax.plot([start + 0.03, end - 0.03], [m.slot, m.slot], color=color, lw=7, solid_capstyle="butt")
+        ax.text(start + 0.05, m.slot - 0.25, str(m.uid), fontsize=7, va="center")
+    for m in members:
+        if not m.is_child:
+            continue
+        x = m.born_step + 0.5
+        for parent, style in ((m.primary, "-"), (m.donor, "--")):
+            if parent not in where or (style == "--" and parent == m.primary):
+                continue  # unknown parent, or no-mixing (the donor is the primary parent)
+            ax.annotate("", xy=(x, m.slot), xytext=(x - 0.35, where[parent][2]),
+                        arrowprops=dict(arrowstyle="->", ls=style, color="black", lw=0.8))
+    ax.set_yticks(slots)
+    ax.set_yticklabels([f"slot {s}" for s in slots])
+    ax.set_xlim(-0.6, max(steps) + 0.6)
+    ax.invert_yaxis()
+    _step_axis(ax, steps)
+    ax.set_title("Lineage: bars = individuals (label: uid, colour: last fitness); "
+                 "arrows: primary parent (solid), donor (dashed)", fontsize=9)
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, label=h.fitness_name, fraction=0.03)
+    return _save(fig, path)
+
+
+def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
+    """Which genes (layers) every child took from which parent: one row per child, one column
+    per gene; primary parent, donor (layer weights shrink-perturbed, or weightless choice), or
+    mutated."""
+    children = h.children
+    if not children or not h.gene_names:
+        return None
+    total = len(children)
+    children = children[-MAX_CHILD_ROWS:]  # keep the figure readable on long runs
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    labels = ["primary parent", "donor: layer + weights", "donor: weightless choice", "mutated / fresh"]
+    colors = ["#dfe7f2", "#e8743b", "#f5c242", "#c0392b"]
+    grid = []
+    for child in children:
+        row = []
+        mutated = child.details.get("gene")
+        for gene in h.gene_names:
+            if gene == mutated:
+                row.append(3)
+            elif gene in child.genes_from_donor:
+                row.append(1 if gene in h.weight_genes else 2)
+            else:
+                row.append(0)
+        grid.append(row)
+    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(h.gene_names) + 3), max(2.5, 0.3 * len(children) + 1.8)))
+    ax.imshow(grid, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(h.gene_names)))
+    ax.set_xticklabels(h.gene_names, rotation=90, fontsize=6 if len(h.gene_names) > 30 else 8)
+    ax.set_yticks(range(len(children)))
+    ax.set_yticklabels([f"uid {c.uid} (step {c.born_step + 1}): {c.primary}+{c.donor}" for c in children],
+                       fontsize=7)
+    shown = "" if total == len(children) else f" - the last {len(children)} of {total} children"
+    ax.set_title(f"Origin of each gene of each child (label: primary+donor){shown}", fontsize=9)
+    ax.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(colors, labels)], fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
+def options_plot(h: RunHistory, path: Path) -> Path | None:
+    """How often each option of each gene is present in the population, per step (stacked)."""
+    counts = h.option_counts()
+    steps = h.trained_steps
+    if not steps or not counts:
+        return None
+    plt = _plt()
+    genes = h.gene_names
+    ncols = min(4, len(genes))
+    nrows = math.ceil(len(genes) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.3 * nrows), squeeze=False, sharex=True)
+    cmap = plt.get_cmap("tab10")
+    for ax, gene in zip(axes.flat, genes):
+        options = list(h.gene_options.get(gene, []))
+        for per_step in counts[gene]:
+            options += [o for o in per_step if o not in options]
+        totals = [max(1, sum(c.values())) for c in counts[gene]]
+        series = [[c.get(o, 0) / t for c, t in zip(counts[gene], totals)] for o in options]
+        ax.stackplot(steps, series, labels=[str(o) for o in options],
+                     colors=[cmap(i % 10) for i in range(len(options))], step=None)
+        ax.set_title(gene, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5, loc="upper left", ncol=2, framealpha=0.6)
+    for ax in list(axes.flat)[len(genes):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        _step_axis(ax, steps)
+    fig.suptitle("Share of the population holding each option, per step", fontsize=10)
+    return _save(fig, path)
+
+
+def architecture_plot(h: RunHistory, path: Path) -> Path | None:
+    """The best network's genome as a grid: one row per group (text before the last dot of a
+    gene name, e.g. a cell), one box per gene with its option."""
+    genome = h.best_genome()
+    if not genome:
+        return None
+    plt = _plt()
+    groups: dict[str, list[tuple[str, object]]] = {}
+    for gene, option in genome.items():
+        group, _, name = gene.rpartition(".")
+        groups.setdefault(group or "genes", []).append((name or gene, option))
+    width = max(len(v) for v in groups.values())
+    fig, ax = plt.subplots(figsize=(min(22, 1.6 * width + 1.6), 0.55 * len(groups) + 1.0))
+    ax.set_xlim(-1.6, width)
+    ax.set_ylim(len(groups) - 0.5, -0.7)
+    ax.axis("off")
+    for row, (group, genes) in enumerate(groups.items()):
+        ax.text(-1.55, row, group, fontsize=8, va="center", weight="bold")
+        for col, (name, option) in enumerate(genes):
+            full = f"{group}.{name}" if group != "genes" else name
+            face = "#fde2c8" if full in h.weight_genes else "#e8eef7"
+            ax.add_patch(_plt().Rectangle((col - 0.47, row - 0.4), 0.94, 0.8, facecolor=face, edgecolor="grey"))
+            ax.text(col, row - 0.14, name, fontsize=6, ha="center", va="center", color="dimgray")
+            ax.text(col, row + 0.16, str(option), fontsize=7, ha="center", va="center")
+    ax.set_title("Best network's architecture (orange: layer genes, blue: weightless choices)", fontsize=9)
+    return _save(fig, path)
+
+
+def metrics_plot(h: RunHistory, path: Path) -> Path | None:
+    """Training metrics reported by the task per step (RL: episode returns; GAN: losses): the
+    population mean with its min-max band, and the value of the step's fittest member."""
+    names = h.metric_names()
+    steps = h.trained_steps
+    if not names or not steps:
+        return None
+    plt = _plt()
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        xs, mean, lo, hi, lead = [], [], [], [], []
+        for step in steps:
+            pop = h.population_at(step)
+            values = [m.metrics.get(step, {}).get(name) for m in pop]
+            values = [v for v in values if _finite(v)]
+            if not values:
+                continue
+            fittest = max(pop, key=lambda m: m.fitness[step] if _finite(m.fitness[step]) else -math.inf)
+            xs.append(step)
+            mean.append(sum(values) / len(values))
+            lo.append(min(values))
+            hi.append(max(values))
+            v = fittest.metrics.get(step, {}).get(name)
+            lead.append(v if _finite(v) else float("nan"))
+        ax.fill_between(xs, lo, hi, alpha=0.2, color="tab:blue", label="population min-max")
+        ax.plot(xs, mean, color="tab:blue", label="population mean")
+        ax.plot(xs, lead, color="black", ls="--", lw=1, label="fittest member")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        _step_axis(ax, steps)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def returns_plot(h: RunHistory, path: Path) -> Path | None:
+    """RL: the evaluation return against environment frames (each individual, and the population's
+    best with its episodes' spread), and every evaluation episode's return per step."""
+    steps = h.trained_steps
+    if not steps or not any("frames" in m for r in h.members.values() for m in r.metrics.values()):
+        return None
+    plt = _plt()
+    episodes = any("eval_returns" in m for r in h.members.values() for m in r.metrics.values())
+    fig, axes = plt.subplots(1, 2 if episodes else 1, figsize=(13 if episodes else 8, 4.5), squeeze=False)
+    ax = axes[0][0]
+    cmap = plt.get_cmap("tab20")
+    for m in sorted(h.members.values(), key=lambda m: m.uid):
+        pts = [(m.metrics[s].get("frames"), f) for s, f in sorted(m.fitness.items())
+               if _finite(f) and _finite(m.metrics.get(s, {}).get("frames"))]
+        parent = h.members.get(m.primary) if m.primary is not None else None
+        if parent is not None and _finite(parent.fitness.get(m.born_step)) and \
+                _finite(parent.metrics.get(m.born_step, {}).get("frames")):
+            pts.insert(0, (parent.metrics[m.born_step]["frames"], parent.fitness[m.born_step]))
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "-o", color=cmap(m.slot % 20), lw=0.7, ms=2, alpha=0.5)
+    best = []
+    for step in steps:
+        pop = [m for m in h.population_at(step) if _finite(m.fitness[step])]
+        if not pop:
+            continue
+        lead = max(pop, key=lambda m: m.fitness[step])
+        metrics = lead.metrics.get(step, {})
+        if _finite(metrics.get("frames")):
+            best.append((metrics["frames"], lead.fitness[step], metrics.get("eval_return_min"),
+                         metrics.get("eval_return_max"), metrics.get("eval_return_std")))
+    if best:
+        xs = [b[0] for b in best]
+        ax.plot(xs, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
+        if all(_finite(b[2]) and _finite(b[3]) for b in best):
+            ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12,
+                            label="its episodes: min-max")
+        if all(_finite(b[4]) for b in best):
+            ax.errorbar(xs, [b[1] for b in best], yerr=[b[4] for b in best], fmt="none", ecolor="black", capsize=3,
+                        lw=0.8, label="± std over episodes")
+    ax.set_xlabel("environment frames (per member, inherited by children)")
+    ax.set_ylabel("evaluation return")
+    ax.set_title("Evaluation return against environment frames", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    if episodes:
+        ax = axes[0][1]
+        for step in steps:
+            pop = h.population_at(step)
+            for m in pop:
+                values = [v for v in (m.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                if values:
+                    jitter = [step + 0.25 * ((i + 0.5) / len(values) - 0.5) for i in range(len(values))]
+                    ax.scatter(jitter, values, s=5, color="grey", alpha=0.35, lw=0)
+            alive = [m for m in pop if _finite(m.fitness[step])]
+            if alive:
+                lead = max(alive, key=lambda m: m.fitness[step])
+                values = [v for v in (lead.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                if values:
+                    mean = sum(values) / len(values)
+                    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+                    ax.scatter([step] * len(values), values, s=10, color="crimson", lw=0, zorder=3)
+                    ax.errorbar([step], [mean], yerr=[std], fmt="_", color="black", capsize=4, ms=14, zorder=4)
+        ax.set_ylabel("return of one evaluation episode")
+        ax.set_title("Every evaluation episode: all members (grey), the fittest (red) with mean ± std", fontsize=9)
+        ax.grid(alpha=0.3)
+        _step_axis(ax, steps)
+    return _save(fig, path)

@@ -1,0 +1,49 @@
+"""A short video of the delivered agent: one deterministic evaluation episode of an RL run's final
+(or, while running, best-so-far) member, rendered and written as an animated GIF with imageio.
+
+Any task with a ``record_episode(genome, state)`` method returning ``(frames, return)`` gets one.
+Where nothing can render (no OpenGL backend, no display for GLFW, a gymnasium environment) the
+report says why instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pbtnas.errors import PbtnasError, require
+from pbtnas.analysis.report.history import RunHistory
+
+FPS = 25
+SIZE = 128
+MAX_FRAMES = 200
+
+
+def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
+    """Write ``path`` (a .gif); return ``(file name or None, caption or the reason it is missing)``."""
+    task_config = (h.config or {}).get("task") or {}
+    if h.task_name != "rl":
+        return None, ""
+    root = h.run_dir
+    checkpoint = next((p for p in (root / "final" / "member.pt", root / "best" / "member.pt") if p.is_file()), None)
+    if checkpoint is None:
+        return None, "no video: no member has finished a step yet"
+    try:
+        from pbtnas.rundir.store import load_member
+        from pbtnas.tasks import build_task
+
+        imageio = require("imageio", "report")
+        task = build_task(task_config)
+        record = getattr(task, "record_episode", None)
+        if record is None:
+            return None, ""
+        genome, state, meta = load_member(checkpoint)
+        frames, total = record(genome, state, size=SIZE, max_frames=MAX_FRAMES)
+        imageio.mimsave(path, frames, duration=1000 / FPS, loop=0)
+    except PbtnasError as exc:
+        return None, f"no video: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a video must never stop the report
+        return None, f"no video: {type(exc).__name__}: {exc}"
+    which = "final" if checkpoint.parent.name == "final" else "best so far"
+    cut = f", first {len(frames)} agent steps" if len(frames) >= MAX_FRAMES else ""
+    return path.name, (f"{which} member {meta.get('uid')} on {task_config.get('env')}: one deterministic evaluation "
+                       f"episode, return {total:.1f} ({len(frames)} frames at {FPS} frames/s{cut})")

@@ -1,0 +1,106 @@
+"""``pbtnas status``, ``pbtnas space`` and ``pbtnas presets``: read-only views."""
+
+from __future__ import annotations
+
+import json
+
+from pbtnas.errors import PbtnasError
+
+
+def register(sub) -> None:
+    s = sub.add_parser("status", help="show a run's population: member, genome, fitness, parents")
+    s.add_argument("run_dir")
+    s.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    s.set_defaults(handler=status_command)
+
+    sp = sub.add_parser("space", help="list the genes and options of a preset's search space")
+    sp.add_argument("source", metavar="PRESET|CONFIG.yaml")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(handler=space_command)
+
+    pr = sub.add_parser("presets", help="list the built-in presets")
+    pr.set_defaults(handler=presets_command)
+
+
+def status_command(args) -> int:
+    from pbtnas.rundir.store import RunStore
+
+    store = RunStore(args.run_dir)
+    manifest = store.read_manifest()
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return 0
+    config = store.read_config()
+    summary = store.read_summary()
+    from pbtnas.analysis.report.history import what_ran
+
+    state = "finished" if manifest.get("finished") else "in progress or stopped"
+    print(f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
+          f"step {manifest['step_done'] + 1}/{manifest['steps']} done, {state}")
+    ran = what_ran(config)
+    if ran.base:
+        print(f"what ran: {ran.text()}")
+    space = _space_for(config)
+    rows = [("slot", "member", "born", "parents", "fitness", "genome")]
+    for m in manifest["members"]:
+        fitness = "-" if m["fitness"] is None else f"{m['fitness']:.4f}"
+        parents = "-" if not m.get("parents") else "+".join(str(p) for p in m["parents"])
+        genome = space.summary(m["genome"]) if space else json.dumps(m["genome"])[:60]
+        born = "init" if m["born_step"] < 0 else str(m["born_step"] + 1)
+        rows.append((str(m["slot"]), str(m["uid"]), born, parents, fitness, genome))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    best = manifest.get("best")
+    if best:
+        print(f"best so far: member {best['uid']} fitness {best['fitness']:.4f} at step {best['step'] + 1}")
+    if summary:
+        print(f"final {summary['final_metric_name']}: {summary['final_metric']}")
+    if space:
+        print("genome: one character per gene, the index of its option (see 'pbtnas space')")
+    return 0
+
+
+def _space_for(config: dict):
+    from pbtnas.tasks import build_task
+
+    try:
+        return build_task(config["task"]).space
+    except PbtnasError:
+        return None
+    except ImportError:
+        return None
+
+
+def space_command(args) -> int:
+    from pbtnas.config import apply_overrides, load_config_source
+    from pbtnas.tasks.base import options_doc
+    from pbtnas.tasks import build_task
+
+    data = apply_overrides(load_config_source(args.source), args.overrides)
+    task = build_task(data["task"])
+    rows = task.space.describe()
+    if args.json:
+        print(json.dumps({"space": task.space.name, "genes": rows}, indent=2))
+        return 0
+    print(f"search space {task.space.name}: {len(rows)} genes, {len(task.space.weight_genes)} own weights")
+    width = max(len(r["gene"]) for r in rows)
+    for r in rows:
+        kind = "weights" if r["owns_weights"] else ("hyperparameter" if r.get("kind") == "hyperparameter"
+                                                     else "no weights")
+        print(f"  {r['gene'].ljust(width)}  [{kind}]  {', '.join(str(o) for o in r['options'])}")
+    print("task options:")
+    for opt in options_doc(type(task.options)):
+        print(f"  task.{opt['name']} = {getattr(task.options, opt['name'])!r}  # {opt['doc']}")
+    return 0
+
+
+def presets_command(args) -> int:
+    from pbtnas.tasks.presets import all_presets
+
+    for name, config in sorted(all_presets().items()):
+        task = config.get("task", {})
+        print(f"{name:28s} task={task.get('name')}  population={config.get('population', 8)}  "
+              f"steps={config.get('steps', 10)}  {config.get('description', '')}")
+    return 0

@@ -1,0 +1,114 @@
+"""``pbtnas run`` and ``pbtnas resume``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from pbtnas.engine.runner import make_runner, resume_runner
+from pbtnas.cli.commands._files import share_run
+from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="start a search", description="Start a search from a preset or a YAML config.")
+    add_budget_options(p)
+    p.add_argument("--out", help="run directory (default: runs/<preset>-<algorithm>-s<seed>-<time>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=run_command)
+
+    r = sub.add_parser("resume", help="continue a run from its last finished step")
+    r.add_argument("run_dir", help="the run directory")
+    r.add_argument("--workers", type=int, help="change the number of local workers")
+    r.add_argument("--backend", choices=("inprocess", "local", "ray"), help="change the backend")
+    r.add_argument("--address", dest="ray_address", help="Ray address: auto or HOST:PORT (move the run to a cluster)")
+    r.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member")
+    r.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member")
+    r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
+    r.add_argument("--steps", type=int, help="change the budget (more steps, or fewer but more than those done)")
+    r.add_argument("--device", help="change the torch device members train on (sets task.device)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change what may safely change: steps, workers, backend, Ray options, loggers, "
+                        "task.device, ... (the search itself - population, seed, algorithm, task options - "
+                        "is refused with the reason)")
+    r.add_argument("--skip-damaged", action="store_true",
+                   help="continue even if a checkpoint the run needs is damaged or missing: that member "
+                        "restarts from fresh weights of its genome (journaled as checkpoint_skipped)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(handler=resume_command)
+
+
+def run_command(args) -> int:
+    config = config_from_args(args)
+    out = args.out or default_run_dir(args.source, config)
+    runner = make_runner(config, out, progress=not args.quiet)
+    runner.start()
+    share_run(out)
+    print(f"run directory: {out}", file=sys.stderr)
+    _announce_loggers(runner, out)
+    summary = _run_to_end(runner)
+    print(json.dumps(_brief(summary), indent=2))
+    return 0
+
+
+def resume_command(args) -> int:
+    from pbtnas.rundir.store import RunStore
+    from pbtnas.cli.commands._resume import resume_changes
+
+    store = RunStore(args.run_dir)
+    stored = store.read_config()
+    keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
+    flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
+    # no manifest: the start was cut before its first commit, and resume starts it again
+    manifest = store.read_manifest() if store.manifest_path.exists() else {}
+    summary = store.read_summary() or {}
+    done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
+    config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done,
+                                     bool(summary.get("finished")))
+    overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
+    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet,
+                           skip_damaged=getattr(args, "skip_damaged", False))
+    if not summary.get("finished"):
+        # what 'run' checks before it starts (device, data, environment, renderer) may have
+        # changed since: fail here with one line rather than in every worker
+        runner.task.prepare()
+    if changes:
+        import yaml
+
+        from pbtnas.rundir.atomic import atomic_write_bytes
+
+        atomic_write_bytes(store.config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in changes})
+        for key, old, new in changes:
+            print(f"changed {key}: {old!r} -> {new!r}", file=sys.stderr)
+    _announce_loggers(runner, args.run_dir)
+    summary = _run_to_end(runner)
+    print(json.dumps(_brief(summary), indent=2))
+    return 0
+
+
+def _run_to_end(runner) -> dict:
+    """Run, closing the live progress bar however the run ends (so an error or 'interrupted'
+    line starts on a line of its own)."""
+    try:
+        return runner.run()
+    finally:
+        share_run(runner.store.root)
+        close = getattr(getattr(runner, "progress", None), "close", None)
+        if close is not None:
+            close()
+
+
+def _announce_loggers(runner, out) -> None:
+    """Say once, at the start, where TensorBoard logs go and how to look at them."""
+    for observer in runner.observers:
+        log_dir = getattr(observer, "log_dir", None)
+        if getattr(observer, "name", "") == "tensorboard" and log_dir is not None:
+            print(f"TensorBoard: tensorboard --logdir {log_dir}", file=sys.stderr)
+            return
+
+
+def _brief(summary: dict) -> dict:
+    keys = ("algorithm", "task", "seed", "steps_done", "final_selection", "best_fitness", "final_metric_name",
+            "final_metric", "wall_time_s")
+    return {k: summary.get(k) for k in keys}

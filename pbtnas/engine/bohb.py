@@ -1,0 +1,497 @@
+"""BOHB at PBT-NAS's budget (``algorithm: bohb``): TPE sampling with Hyperband pruning, on Optuna.
+
+A *trial* is one member trained from scratch, one step per :class:`~pbtnas.backends.TrainJob`,
+through the same task code and backends as every other run; its checkpoints live in the run
+directory like any member's (``checkpoints/step_XXXX/uidNNNN.pt``, uid = the Optuna trial number).
+After every step its fitness goes to Optuna (``trial.report(fitness, trained_steps)``) and
+Optuna's :class:`~optuna.pruners.HyperbandPruner` (min resource 1 step, max resource ``steps``,
+reduction factor ``bohb_eta``) says whether it stops. Genomes come from
+:class:`~optuna.samplers.TPESampler` (every gene a ``suggest_categorical``); the first
+``population`` trials are the run's stratified initial population, the same one every other
+algorithm starts from with this seed, and serve as TPE's startup trials. As many trials train at
+once as the backend has workers.
+
+Budget, in member steps (docs/bohb.md): every step of every trial costs one, exactly as one member
+step of PBT-NAS. A step is started only while ``trained + in flight < population x steps``;
+running trials go on before new ones start, and trials still running when the budget is spent
+end as *stopped* (told to Optuna as pruned). The run therefore trains exactly
+``population x steps`` member steps. A budget too small for one Hyperband bracket is refused by
+the config (:mod:`pbtnas.search.hyperband`).
+
+Commit point and resume: Optuna's study is kept in ``RUN_DIR/optuna-study.log`` (``JournalStorage``
+on a ``JournalFileBackend``, append-only) and written *before* the manifest, which is written
+after every processed result. ``pbtnas resume`` reopens the study and continues: a trial's step
+that was in flight when the driver died is **redone** from the trial's last committed checkpoint
+with the same seeds; if Optuna had already ended the trial, its recorded end is kept; a trial
+Optuna started that the manifest never recorded (a kill between the two writes) is marked failed
+in the study and costs no budget. Journal events of a redone step appear twice; readers keep the
+last.
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pbtnas.engine import faults
+
+from pbtnas.engine import seeding
+from pbtnas.search.algorithms import Algorithm
+from pbtnas.backends import Backend, TrainResult
+from pbtnas.errors import ConfigError, PbtnasError, require
+from pbtnas.search.final_selection import Contender
+from pbtnas.search.hyperband import n_brackets, rungs
+from pbtnas.engine.runner import Runner, RunError, SlotRecord
+from pbtnas.search.selection import clean_fitness
+from pbtnas.rundir.store import RunStore
+
+STUDY_FILE = "optuna-study.log"
+#: seeding purpose of the TPE sampler's streams (far from seeding's own purposes)
+SAMPLER = 101
+ENDS = ("completed", "pruned", "stopped", "failed")
+
+
+def study_name(seed: int) -> str:
+    return f"pbtnas-bohb-s{seed}"
+
+
+def bracket_of(name: str, number: int, steps: int, eta: int) -> int:
+    """The bracket Optuna's HyperbandPruner puts trial ``number`` of study ``name`` in (its
+    formula: a CRC32 of the study name and trial number over the brackets' allocation budgets)."""
+    n = n_brackets(steps, eta)
+    budgets = [math.ceil(n * eta ** (n - 1 - b) / (n - b)) for b in range(n)]
+    x = binascii.crc32(f"{name}_{number}".encode()) % sum(budgets)
+    for bracket, width in enumerate(budgets):
+        x -= width
+        if x < 0:
+            return bracket
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class TrialRecord:
+    """Where one trial stands, as the manifest records it."""
+
+    number: int
+    bracket: int
+    source: str  # "stratified" (the run's initial population) or "tpe"
+    state: str = "running"  # running | completed | pruned | stopped | failed
+    steps_done: int = 0
+    rungs_passed: list = field(default_factory=list)  # trained-step counts of the rungs it went past
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class BohbRunner(Runner):
+    """Same interface as :class:`~pbtnas.engine.runner.Runner` (``start``/``run``/``resume``/``observers``)."""
+
+    def __init__(self, config, run_dir, backend: Backend | None = None, observers: list | None = None,
+                 progress: bool = True):
+        require("optuna", "bohb")
+        # Runner looks up a child operator by algorithm name; bohb makes no children, so the base
+        # is built as for random search and the real config is put back.
+        super().__init__(dataclasses.replace(config, algorithm="random"), run_dir, backend, observers, progress)
+        config.task = self.config.task
+        self.config = config
+        self.algorithm = Algorithm("bohb", exploits=False, operator="none")
+        self.trials: dict[int, TrialRecord] = {}
+        self.by_uid: dict[int, SlotRecord] = {}
+        self.spent = 0  # member steps trained and committed
+        self.budget = config.population * config.steps
+        self.study = None
+        self._handles: dict[int, Any] = {}
+        self._inflight: set[int] = set()
+        self._ready = False
+
+    @property
+    def name(self) -> str:
+        return study_name(self.config.seed)
+
+    # -- entry points -------------------------------------------------------------------------
+    def start(self) -> "BohbRunner":
+        """Create the run directory and the study, with the stratified population queued first."""
+        self.task.prepare()
+        self._check_task()
+        if self.selection == "top-k-reevaluated":
+            self.task.check_selection_split()
+        self.store.create(self.config.to_dict())
+        (self.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
+        eta, steps = self.config.bohb_eta, self.config.steps
+        self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
+                          space=self.task.space.name, genes=len(self.task.space),
+                          bohb={"eta": eta, "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
+                                "budget_member_steps": self.budget, "study": self.name, "study_file": STUDY_FILE})
+        self.study = self._open_study()
+        rng = seeding.rng_for(self.config.seed, seeding.INIT)
+        for genome in self.task.space.stratified_population(self.config.population, rng):
+            self.study.enqueue_trial(dict(genome))
+        self._ready = True
+        self._write_manifest()
+        return self
+
+    def _open_study(self):
+        optuna = require("optuna", "bohb")
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        path = self.store.root / STUDY_FILE
+        _repair_log(path)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.config.steps,
+                                                reduction_factor=self.config.bohb_eta)
+        return optuna.create_study(storage=storage, study_name=self.name, direction="maximize",
+                                   sampler=self._sampler(0), pruner=pruner, load_if_exists=True)
+
+    def _sampler(self, index: int):
+        """TPE seeded per trial from the run's seed, so a resumed run samples what an unbroken one would."""
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seeding.int_seed(self.config.seed, SAMPLER, index),
+                                              n_startup_trials=self.config.population, multivariate=True,
+                                              constant_liar=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _ready_to_run(self) -> bool:
+        return self._ready
+
+    def _loop(self, backend: Backend) -> dict:
+        """Trials on free lanes until the budget is spent; Hyperband decides after every step."""
+        if self.study is None:
+            self.study = self._open_study()
+            self._void_unrecorded()
+        lanes = max(1, backend.slots)
+        self.progress.begin(self.spent // self.config.population)
+        for uid in sorted(self.trials):
+            if self.trials[uid].state == "running":  # a resume: redo the step that was in flight
+                self._submit(backend, uid)
+        self._fill(backend, lanes)
+        while backend.pending():
+            result = backend.next_result()
+            member = self.by_uid[result.uid]
+            if result.lost_worker:
+                if result.attempt <= self.config.max_retries:
+                    self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
+                                      trial=result.uid, attempt=result.attempt + 1, reason=result.error)
+                    self.progress.note(f"trial {result.uid} lost its worker; retry {result.attempt + 1}")
+                    backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
+                    continue
+                self._keep_previous_state(member, result)
+            self._handle(backend, result)
+            self._fill(backend, lanes)
+        if self.best is None:
+            raise RunError("no trial of the bohb run reached a finite fitness")
+        return self._finish()
+
+    def _fill(self, backend: Backend, lanes: int) -> None:
+        """Start new trials while a lane is free and the budget has a member step left."""
+        while len(self._inflight) < lanes and self.spent + len(self._inflight) < self.budget:
+            self._start_trial(backend)
+
+    def _submit(self, backend: Backend, uid: int) -> None:
+        self._inflight.add(uid)
+        backend.submit(self._job(self.by_uid[uid], self.trials[uid].steps_done))
+
+    def _start_trial(self, backend: Backend) -> None:
+        import optuna
+
+        self.study.sampler = self._sampler(self.next_uid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial = self.study.ask()
+            genome = {g.name: trial.suggest_categorical(g.name, list(g.options)) for g in self.task.space.genes}
+        genome = self.task.space.validate(genome)
+        uid = trial.number
+        self._handles[uid] = trial
+        self.next_uid = uid + 1
+        source = "stratified" if uid < self.config.population else "tpe"
+        bracket = bracket_of(self.name, uid, self.config.steps, self.config.bohb_eta)
+        born = -1 if source == "stratified" else self.spent // self.config.population - 1
+        member = SlotRecord(slot=uid, uid=uid, genome=genome, checkpoint=None, born_step=born,
+                            init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, uid))
+        self.members.append(member)
+        self.by_uid[uid] = member
+        self.trials[uid] = TrialRecord(number=uid, bracket=bracket, source=source)
+        self.store.append("member_created", slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid)
+        self.store.append("trial_started", trial=uid, uid=uid, bracket=bracket,
+                          rungs=rungs(self.config.steps, self.config.bohb_eta, bracket), source=source,
+                          genome=genome, member_steps=self.spent)
+        self._write_manifest()  # the trial exists from here on; a resume continues it
+        self._submit(backend, uid)
+
+    def _handle(self, backend: Backend, result: TrainResult) -> None:
+        """Record one trained step, let Optuna decide, commit, and go on or stop the trial."""
+        uid = result.uid
+        member, trial = self.by_uid[uid], self.trials[uid]
+        self._inflight.discard(uid)
+        self.spent += 1
+        self._check_failures(result)
+        self._record_trial(member, result)
+        trial.steps_done = result.step + 1
+        if self._decide(member, trial, result) is None:
+            self._submit(backend, uid)
+        before = self.step_done
+        self.step_done = self.spent // self.config.population - 1
+        self._write_manifest()  # the commit point of this result
+        self._forget_old_checkpoint(uid, result.step)
+        population = self.config.population
+        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1,
+                                  self.best and self.best["fitness"], result)
+        self._notify("on_member_result", result.step, member, result)
+        for step in range(before + 1, self.step_done + 1):  # every population x 1 member steps
+            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
+                              member_steps=self.spent, mode="bohb")
+            self._draw_samples(step)
+            self._notify("on_step_end", step, self)
+            faults.at("after-step", step)
+
+    def _decide(self, member: SlotRecord, trial: TrialRecord, result: TrainResult) -> str | None:
+        """Report to Optuna and end the trial if it is done, pruned, failed or out of budget.
+        Returns the end, or None when the trial goes on."""
+        from optuna.trial import TrialState
+
+        number, trained = trial.number, result.step + 1
+        handle = self._handle_for(number)
+        recorded = self.study.get_trials(deepcopy=False)[number]
+        if recorded.state.is_finished():  # a resumed run redid a step whose end Optuna already has
+            if recorded.state == TrialState.COMPLETE:
+                end = "completed"
+            elif recorded.state == TrialState.FAIL:
+                end = "failed"
+            else:
+                end = "stopped" if recorded.user_attrs.get("pbtnas_end") == "budget" else "pruned"
+            self._end(trial, member, end, trained, rung=self._rung_at(trial, trained))
+            return end
+        if result.error:
+            self.study.tell(number, state=TrialState.FAIL)
+            self._end(trial, member, "failed", trained, reason=result.error.strip().splitlines()[0])
+            return "failed"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a redone step: Optuna ignores a value it already has
+            handle.report(member.fitness, trained)
+        if trained >= self.config.steps:
+            self.study.tell(number, member.fitness)
+            self._end(trial, member, "completed", trained)
+            return "completed"
+        rung = self._rung_at(trial, trained)
+        if handle.should_prune():
+            self.study.tell(number, state=TrialState.PRUNED)
+            self._end(trial, member, "pruned", trained, rung=rung)
+            return "pruned"
+        if rung is not None:
+            trial.rungs_passed.append(trained)
+            self.store.append("trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung,
+                              at_step=trained, fitness=member.fitness)
+        if self.spent + len(self._inflight) >= self.budget:
+            handle.set_user_attr("pbtnas_end", "budget")
+            self.study.tell(number, state=TrialState.PRUNED)
+            self._end(trial, member, "stopped", trained, reason="budget")
+            return "stopped"
+        return None
+
+    def _rung_at(self, trial: TrialRecord, trained: int) -> int | None:
+        """The index of the rung a trial meets after ``trained`` steps (None between rungs)."""
+        points = rungs(self.config.steps, self.config.bohb_eta, trial.bracket)
+        return points.index(trained) if trained in points else None
+
+    def _end(self, trial: TrialRecord, member: SlotRecord, end: str, trained: int, **extra) -> None:
+        trial.state = end
+        self.store.append(f"trial_{end}", trial=trial.number, uid=trial.number, bracket=trial.bracket,
+                          at_step=trained, fitness=member.fitness, member_steps=self.spent,
+                          **{k: v for k, v in extra.items() if v is not None})
+
+    def _handle_for(self, number: int):
+        handle = self._handles.get(number)
+        if handle is None:  # a trial started before a resume
+            import optuna
+
+            frozen = self.study.get_trials(deepcopy=False)[number]
+            handle = self._handles[number] = optuna.trial.Trial(self.study, frozen._trial_id)
+        return handle
+
+    def _record_trial(self, member: SlotRecord, result: TrainResult) -> None:
+        """Journal the step, keep the best network (and the top k), as the other runners do."""
+        step = result.step
+        member.fitness = clean_fitness(result.fitness)
+        if Path(result.state_out).exists():
+            member.checkpoint = self.store.relative(Path(result.state_out))
+        if result.error:
+            member.failures += 1
+        self.store.append("member_trained", step=step, slot=member.slot, uid=member.uid, trial=member.uid,
+                          fitness=member.fitness, metrics=result.metrics, seconds=round(result.seconds, 3),
+                          worker=result.worker, attempt=result.attempt, peak_rss_mb=round(result.peak_rss_mb, 1),
+                          member_steps=self.spent,
+                          **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged}
+                             if result.error else {}))
+        if result.error:
+            self.progress.note(f"trial {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
+        if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
+            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome,
+                         "slot": member.slot}
+            self.store.save_best(Path(result.state_out), self.best)
+            self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
+        if self.selection == "top-k-reevaluated" and not result.error:
+            self._keep_if_top(member, step, Path(result.state_out))
+
+    def _forget_old_checkpoint(self, uid: int, step: int) -> None:
+        """A trial keeps its last ``keep_checkpoints`` (at least 1) checkpoints."""
+        old = self.store.member_path(step - max(1, self.config.keep_checkpoints), uid)
+        if step - max(1, self.config.keep_checkpoints) >= 0 and old.exists():
+            old.unlink()
+            try:
+                old.parent.rmdir()
+            except OSError:
+                pass
+
+    def _void_unrecorded(self) -> None:
+        """Trials Optuna started but the manifest never recorded are failed in the study."""
+        from optuna.trial import TrialState
+
+        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number not in self.trials:
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+                self.store.append("trial_voided", trial=frozen.number, uid=frozen.number,
+                                  reason="started after the last commit of a stopped driver; never trained")
+
+    # -- the end ------------------------------------------------------------------------------
+    def final_member(self) -> tuple[str, dict, Path]:
+        """best-ever: the best fitness any trial reached; best-last: the best trial that trained
+        all ``steps`` (by its last fitness), or the best at its last step if none did."""
+        selection = self.selection
+        if selection == "best-ever" and self.best is not None:
+            return selection, dict(self.best), self.store.best_dir / "member.pt"
+        alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf") and m.checkpoint]
+        done = [m for m in alive if self.trials[m.uid].state == "completed"]
+        leader = max(done or alive, key=lambda m: (m.fitness, -m.uid))
+        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.trials[leader.uid].steps_done - 1,
+                "genome": leader.genome, "slot": leader.slot}
+        return "best-last", info, self.store.absolute(leader.checkpoint)
+
+    def _finish(self) -> dict:
+        summary = super()._finish()
+        summary.update(bohb_summary(self.trials.values(), self.spent, self.budget, self.config))
+        self.store.write_summary(summary)
+        return summary
+
+    # -- persistence --------------------------------------------------------------------------
+    def _write_manifest(self, finished: bool = False) -> None:
+        self.store.write_manifest({
+            "mode": "bohb",
+            "step_done": self.step_done,
+            "steps": self.config.steps,
+            "next_uid": self.next_uid,
+            "member_steps": self.spent,
+            "budget_member_steps": self.budget,
+            "members": [m.to_dict() for m in self.members],
+            "trials": [t.to_dict() for t in self.trials.values()],
+            "best": self.best,
+            "top": [c.to_dict() for c in self.top],
+            "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
+            "finished": finished,
+        })
+
+    def _load_manifest(self) -> None:
+        manifest = self.store.read_manifest()
+        if manifest.get("mode") != "bohb":
+            raise PbtnasError(f"{self.store.manifest_path} was not written by a bohb run")
+        if manifest["steps"] != self.config.steps:
+            raise ConfigError(f"a bohb run cannot change steps ({manifest['steps']} -> {self.config.steps}): its "
+                              "budget and Hyperband brackets follow from them; start a new run to search longer")
+        self.members = [SlotRecord(**m) for m in manifest["members"]]
+        self.by_uid = {m.uid: m for m in self.members}
+        self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
+        self.top = [Contender(**c) for c in manifest.get("top", [])]
+        self.step_done = manifest["step_done"]
+        self.next_uid = manifest["next_uid"]
+        self.spent = manifest["member_steps"]
+        self.best = manifest.get("best")
+        self.elapsed_before = manifest.get("elapsed_s", 0.0)
+        self._ready = True
+        if not manifest.get("finished"):
+            # Nothing is voided (from_step is past every step): a redone step's events are written
+            # again and readers keep the last of each.
+            self.store.append("run_resumed", from_step=self.config.steps, mode="bohb", member_steps=self.spent,
+                              running=sorted(u for u, t in self.trials.items() if t.state == "running"))
+
+
+def _repair_log(path: Path) -> None:
+    """Cut a torn last line (a kill in the middle of Optuna's append) off the study's log."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def bohb_summary(trials, spent: int, budget: int, config) -> dict:
+    """The keys a bohb run adds to ``summary.json``."""
+    trials = list(trials)
+    counts = {end: sum(1 for t in trials if t.state == end) for end in ENDS}
+    return {"member_steps": spent, "budget_member_steps": budget, "trials": len(trials),
+            **{f"trials_{end}": n for end, n in counts.items()},
+            "hyperband": {"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps,
+                          "brackets": n_brackets(config.steps, config.bohb_eta)}}
+
+
+# -- reading a run back (report) -------------------------------------------------------------------
+def trial_history(run_dir: str | Path) -> dict | None:
+    """Trials and rungs of a bohb run from its journal (the last event of each kind wins, so a
+    redone step counts once); None for a run of another algorithm."""
+    events = RunStore(run_dir).events()
+    started = next((e for e in events if e.get("event") == "run_started"), None)
+    if not started or (started.get("config") or {}).get("algorithm") != "bohb":
+        return None
+    trials: dict[int, dict] = {}
+    spent: dict[tuple, int] = {}
+    for e in events:
+        kind, number = e.get("event"), e.get("trial")
+        if number is None:
+            continue
+        if kind == "trial_started":
+            trials[number] = {"trial": number, "source": e.get("source"), "bracket": e.get("bracket"),
+                              "rungs": e.get("rungs") or [], "genome": e.get("genome") or {}, "steps": 0,
+                              "fitness": {}, "promoted": {}, "end": "running", "end_step": None, "end_rung": None}
+        elif number not in trials:
+            continue
+        elif kind == "member_trained":
+            spent[number, e.get("step")] = 1
+            trials[number]["fitness"][e.get("step", 0) + 1] = e.get("fitness")
+            trials[number]["steps"] = max(trials[number]["steps"], e.get("step", 0) + 1)
+        elif kind == "trial_promoted":
+            trials[number]["promoted"][e.get("rung")] = e.get("at_step")
+        elif kind in ("trial_completed", "trial_pruned", "trial_stopped", "trial_failed", "trial_voided"):
+            trials[number].update(end=kind[len("trial_"):], end_step=e.get("at_step"), end_rung=e.get("rung"))
+    config = started["config"]
+    return {"trials": [trials[n] for n in sorted(trials)], "member_steps": len(spent),
+            "budget_member_steps": config["population"] * config["steps"], "eta": config.get("bohb_eta", 3),
+            "steps": config["steps"], "brackets": (started.get("bohb") or {}).get("brackets", {})}
+
+
+def rung_table(history: dict) -> list[dict]:
+    """Per bracket and rung: trials that reached it, went on, were pruned there."""
+    rows = []
+    brackets = {int(b): r for b, r in history["brackets"].items()}
+    for bracket in sorted(brackets):
+        mine = [t for t in history["trials"] if t["bracket"] == bracket]
+        for k, at in enumerate(brackets[bracket]):
+            reached = [t for t in mine if t["steps"] >= at]
+            rows.append({"bracket": bracket, "rung": k, "at_step": at, "reached": len(reached),
+                         "promoted": sum(1 for t in mine if k in t["promoted"] or str(k) in t["promoted"]),
+                         "pruned": sum(1 for t in mine if t["end"] == "pruned" and t["end_rung"] == k)})
+        rows.append({"bracket": bracket, "rung": "end", "at_step": history["steps"],
+                     "reached": sum(1 for t in mine if t["steps"] >= history["steps"]),
+                     "promoted": None, "pruned": None})
+    return rows
+
+
+__all__ = ["BohbRunner", "bracket_of", "trial_history", "rung_table", "STUDY_FILE"]

@@ -1,0 +1,335 @@
+"""Experiment loggers: TensorBoard, Weights & Biases, MLflow. Chosen with ``loggers`` in the
+config (``--set loggers=tensorboard,mlflow``); each backend is imported only when chosen. A run
+from the command line whose config names none logs to TensorBoard when it is installed
+(``--set loggers=none`` turns that off). Nothing is written before the run's first event.
+
+Loggers are runner observers (``on_member_result``, ``on_child``, ``on_step_end``,
+``on_finish``). Every backend receives the same tags, with the PBT step (1-based: "after step
+s") as the x axis:
+
+* ``member/slotNN/fitness``, ``member/slotNN/<metric>``, ``member/slotNN/seconds`` and
+  ``member/slotNN/uid`` - per population slot (a slot keeps its tag when a child replaces its
+  member; ``uid`` shows who holds it); RL adds ``frames``, ``fps``, ``updates_per_s``,
+  ``eval_return_std`` / ``_min`` / ``_max`` among the metrics, and ``member/slotNN/fitness_by_frames``
+  with environment frames as its x axis (TensorBoard, MLflow);
+* ``population/fitness_best``, ``_mean``, ``_median``, ``_worst``, ``population/best_ever``,
+  ``population/children``, ``population/failed``;
+* ``final/<metric>`` - the final evaluation of the delivered network;
+* text ``lineage`` - one line per child: parents and the genes taken from the donor;
+* text ``best_genome`` - the best network's genome (a gene/option table) whenever the best
+  changes, and ``final_genome`` - the delivered network's, at the end.
+
+Where they write: TensorBoard ``RUN_DIR/tensorboard``; W&B its usual place under ``RUN_DIR``
+(project ``$WANDB_PROJECT`` or ``pbtnas``; ``WANDB_MODE=offline`` works without a server);
+MLflow ``$MLFLOW_TRACKING_URI`` or a file store in ``RUN_DIR/mlruns`` (MLflow 3 calls the file store
+"maintenance mode"; pbtnas opts in with ``MLFLOW_ALLOW_FILE_STORE=true`` only when it chose it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pbtnas.errors import ConfigError, require
+
+KNOWN = ("tensorboard", "wandb", "mlflow")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class MetricLogger:
+    """Base of every logger: turns runner events into tagged scalars and text. Subclasses
+    implement :meth:`log_scalars` (and optionally :meth:`log_text`, :meth:`close`); they must not
+    raise on a missing value and never change the run."""
+
+    name = "logger"
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self._children: dict[int, int] = {}
+        self._lineage: list[str] = []
+        self._config_logged = False
+        self._opened = False
+        self._best_logged: tuple | None = None
+
+    # -- what a backend implements ------------------------------------------------------------
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        raise NotImplementedError
+
+    def log_scalars_at(self, scalars: dict[str, float], x: int) -> None:
+        """Scalars against another x axis than the PBT step (environment frames); default: with
+        ``x`` as the step of those tags only."""
+        self.log_scalars(scalars, x)
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        """Optional: a line of text (default: ignored)."""
+
+    def log_config(self, config: dict) -> None:
+        """Optional: the run's resolved config, once, at the first event (default: ignored)."""
+
+    def open(self) -> None:
+        """Start the backend (files, run); called once, at the first event, so a run that stops
+        before it starts (a bad option) leaves nothing behind."""
+
+    def close(self) -> None:
+        """Flush and release the backend."""
+
+    def _config_once(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self.open()
+        # Loggers are made before the run directory is written, so the config is read lazily.
+        if not self._config_logged:
+            self._config_logged = True
+            config = _read_config(self.run_dir)
+            if config:
+                self.log_config(config)
+
+    # -- runner observer hooks ----------------------------------------------------------------
+    def on_member_result(self, step: int, member, result) -> None:
+        self._config_once()
+        prefix = f"member/slot{result.slot:02d}"
+        scalars = {f"{prefix}/uid": float(result.uid), f"{prefix}/seconds": float(result.seconds)}
+        if _finite(result.fitness):
+            scalars[f"{prefix}/fitness"] = float(result.fitness)
+        for key, value in (result.metrics or {}).items():
+            if _finite(value):
+                scalars[f"{prefix}/{key}"] = float(value)
+        self.log_scalars(scalars, step + 1)
+        frames = (result.metrics or {}).get("frames")
+        if _finite(frames) and _finite(result.fitness):
+            # RL: the return against environment frames, as CleanRL and DrQ-v2 plot it
+            self.log_scalars_at({f"{prefix}/fitness_by_frames": float(result.fitness)}, int(frames))
+
+    def on_child(self, step: int, member, record) -> None:
+        self._config_once()
+        self._children[step] = self._children.get(step, 0) + 1
+        genes = ", ".join(record.genes_from_donor) or "-"
+        line = (f"after step {step + 1}: uid {member.uid} in slot {member.slot} <- primary {record.primary}, "
+                f"donor {record.donor} ({record.operator}); genes from donor: {genes}")
+        self._lineage.append(line)
+        self.log_text("lineage", line, step + 1)
+
+    def on_step_end(self, step: int, runner) -> None:
+        self._config_once()
+        values = [m.fitness for m in runner.members if _finite(m.fitness)]
+        scalars = {"population/children": float(self._children.get(step, 0)),
+                   "population/failed": float(len(runner.members) - len(values))}
+        if values:
+            scalars.update({"population/fitness_best": max(values), "population/fitness_mean": statistics.fmean(values),
+                            "population/fitness_median": statistics.median(values),
+                            "population/fitness_worst": min(values)})
+        best = getattr(runner, "best", None)
+        if best and _finite(best.get("fitness")):
+            scalars["population/best_ever"] = float(best["fitness"])
+        self.log_scalars(scalars, step + 1)
+        if best and best.get("genome") and (best.get("uid"), best.get("fitness")) != self._best_logged:
+            self._best_logged = (best.get("uid"), best.get("fitness"))
+            self.log_text("best_genome", genome_text(best["genome"], f"member {best.get('uid')}, fitness "
+                                                     f"{best.get('fitness'):.6g}, after step {step + 1}"), step + 1)
+
+    def on_finish(self, summary: dict) -> None:
+        self._config_once()
+        scalars = {f"final/{k}": float(v) for k, v in (summary.get("final_metrics") or {}).items() if _finite(v)}
+        if scalars:
+            self.log_scalars(scalars, int(summary.get("steps_done") or 0))
+        if summary.get("best_genome"):
+            self.log_text("final_genome", genome_text(summary["best_genome"], (
+                f"delivered network: member {summary.get('best_uid')} ({summary.get('final_selection')}), "
+                f"{summary.get('final_metric_name')} {summary.get('final_metric')}")), int(summary.get("steps_done") or 0))
+        self.close()
+
+
+class TensorBoardLogger(MetricLogger):
+    """TensorBoard event files in ``RUN_DIR/tensorboard`` (``tensorboard --logdir RUN_DIR``)."""
+
+    name = "tensorboard"
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(run_dir)
+        if importlib.util.find_spec("tensorboard") is None:
+            require("tensorboard", "tensorboard")  # raises the install hint
+        self.log_dir = self.run_dir / "tensorboard"
+        self.writer = None
+
+    def open(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, step)
+
+    def log_config(self, config: dict) -> None:
+        import yaml
+
+        self.writer.add_text("config", "```\n" + yaml.safe_dump(config, sort_keys=False) + "```", 0)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class WandbLogger(MetricLogger):
+    """Weights & Biases; set ``WANDB_MODE=offline`` to log without a server."""
+
+    name = "wandb"
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(run_dir)
+        self.wandb = require("wandb", "wandb")
+        self.run = None
+        self._step = 0
+
+    def open(self) -> None:
+        self.run = self.wandb.init(project=os.environ.get("WANDB_PROJECT", "pbtnas"), name=self.run_dir.name,
+                                   dir=str(self.run_dir), reinit="create_new")
+
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        self._step = max(self._step, step)  # W&B needs a non-decreasing step
+        self.run.log(dict(scalars), step=self._step)
+
+    def log_scalars_at(self, scalars: dict[str, float], x: int) -> None:
+        """W&B has one step axis per run: ``member/slotNN/frames`` is logged with the step, and
+        W&B plots any metric against it."""
+
+    def log_config(self, config: dict) -> None:
+        self.run.config.update(config, allow_val_change=True)
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        if tag != "lineage":  # the lineage goes into the summary at the end
+            self.run.summary[tag] = text
+
+    def close(self) -> None:
+        if self.run is None:
+            return
+        if self._lineage:
+            self.run.summary["lineage"] = "\n".join(self._lineage)
+        self.run.finish()
+
+
+class MlflowLogger(MetricLogger):
+    """MLflow; tracking URI from ``MLFLOW_TRACKING_URI`` or a file store in ``RUN_DIR/mlruns``."""
+
+    name = "mlflow"
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(run_dir)
+        self.mlflow = require("mlflow", "mlflow")
+        self.client = self.run_id = None
+
+    def open(self) -> None:
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            # Our default is a file store beside the run, needing no server and no database
+            # driver; MLflow 3 keeps it behind this opt-in (point MLFLOW_TRACKING_URI elsewhere
+            # for a database or server).
+            uri = (self.run_dir / "mlruns").resolve().as_uri()
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.client = self.mlflow.tracking.MlflowClient(tracking_uri=uri)
+        experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "pbtnas")
+        found = self.client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.run_id = self.client.create_run(experiment_id, run_name=self.run_dir.name).info.run_id
+
+    def log_config(self, config: dict) -> None:
+        from mlflow.entities import Param
+
+        params = [Param(k, str(v)[:500]) for k, v in _flatten(config).items()]
+        for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=params[start:start + 100])
+
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key=k, value=float(v), timestamp=now, step=int(step)) for k, v in scalars.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        if tag != "lineage":  # the lineage is written once, as lineage.txt
+            self.client.log_text(self.run_id, text + "\n", f"{tag}.md")
+
+    def close(self) -> None:
+        if self.run_id is None:
+            return
+        if self._lineage:
+            self.client.log_text(self.run_id, "\n".join(self._lineage) + "\n", "lineage.txt")
+        self.client.set_terminated(self.run_id)
+
+
+LOGGERS = {"tensorboard": TensorBoardLogger, "wandb": WandbLogger, "mlflow": MlflowLogger}
+
+
+#: ``loggers: none`` (or ``off``) turns every logger off, the default TensorBoard included
+OFF = ("none", "off")
+
+
+def default_loggers() -> list[str]:
+    """What a run logs to when its config names no logger: TensorBoard when it is installed."""
+    return ["tensorboard"] if importlib.util.find_spec("tensorboard") is not None else []
+
+
+def resolve_names(names) -> list[str]:
+    """The loggers a config's ``loggers`` asks for: the defaults when empty, none for ``none``."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    names = [str(n).strip() for n in (names or []) if n is not None and str(n).strip()]
+    if not names:
+        return default_loggers()
+    if any(n in OFF for n in names):
+        if len(names) > 1:
+            raise ConfigError(f"'loggers: none' turns every logger off; it cannot go with {[n for n in names if n not in OFF]}")
+        return []
+    return names
+
+
+def make_loggers(names, run_dir: str | Path) -> list[MetricLogger]:
+    """Loggers for ``names`` (a list or a comma-separated string); unknown names are an error.
+    Nothing is written before the run's first event."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    names = [n for n in names if n not in OFF]
+    unknown = [n for n in names if n not in LOGGERS]
+    if unknown:
+        raise ConfigError(f"unknown logger(s) {unknown} in 'loggers'; known: {', '.join(KNOWN)} (or none)")
+    return [LOGGERS[n](run_dir) for n in dict.fromkeys(names)]
+
+
+def genome_text(genome: dict, title: str) -> str:
+    """A genome as a markdown table (TensorBoard renders it), under a title line."""
+    rows = "\n".join(f"| {gene} | {option} |" for gene, option in genome.items())
+    return f"{title}\n\n| gene | option |\n| --- | --- |\n{rows}"
+
+
+def _read_config(run_dir: Path) -> dict:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

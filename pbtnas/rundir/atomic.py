@@ -1,0 +1,68 @@
+"""The one way pbtnas writes a file that someone else may read while it is written: to a
+temporary name in the same folder, then renamed over the target, so a reader (a resume after a
+crash, a worker, a second process filling a cache) sees the old file or the whole new one, never
+half of one. Files get the mode a plain ``open(path, "w")`` would give them (``0o666 & ~umask``),
+not the 0600 of a temporary file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _umask()  # read once: os.umask is process-wide and a second thread could see 0 meanwhile
+FILE_MODE = 0o666 & ~_UMASK
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "", durable: bool = False) -> Iterator[str]:
+    """Yield a temporary path next to ``path`` for a library that writes to a path
+    (``torch.save``, ``PIL.Image.save``, ``numpy.savez``); it replaces ``path`` when the block
+    ends without an exception and is removed otherwise. ``suffix`` keeps an extension that the
+    writer insists on (numpy appends ``.npz`` to a name without it); ``durable`` fsyncs the file
+    before the rename (for commit points that must survive a power loss, not only a crash)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+    os.close(fd)
+    try:
+        os.chmod(tmp, FILE_MODE)
+        yield tmp
+        if durable:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename unless ``durable=False``)."""
+    with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (numpy scalars and paths allowed) atomically."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

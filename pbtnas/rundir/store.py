@@ -1,0 +1,536 @@
+"""The run directory: resolved config, append-only journal, atomic checkpoints, manifest, best
+network and summary. It records; it decides nothing.
+
+Layout::
+
+    RUN_DIR/
+      config.yaml           resolved config (what `pbtnas resume` reads)
+      journal.jsonl         one JSON event per line, append-only
+      population.json       manifest of the last finished step (the commit point for resume)
+      checkpoints/step_0003/uid0011.pt   member checkpoints (genome travels with the weights)
+      best/member.pt, best/best.json     best network seen so far (best-ever)
+      samples/              per-step images of the best member (tasks that draw)
+      summary.json          written when the run finishes
+      .pbtnas.lock          held (flock) by the one process writing the run; holds its PID
+
+One writer per run directory: ``run``/``resume`` hold ``.pbtnas.lock`` for the run's lifetime; a
+second process is refused with the holder's PID; a lock left by a killed process is released by
+the kernel and simply taken over. The manifest records every checkpoint it needs with its
+SHA-256, size, uid and step, which ``resume`` verifies before training. Checkpoints load with
+``torch.load(weights_only=True)``: tensors, numbers, strings, containers and plain numpy arrays
+only, so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import socket
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from pbtnas.errors import CheckpointError, PbtnasError
+from pbtnas.rundir.atomic import _json_default, atomic_write_bytes, atomic_write_json
+from pbtnas.search.space import Genome
+from pbtnas.search.state import MemberState
+
+CHECKPOINT_FORMAT = "pbtnas-member"
+CHECKPOINT_VERSION = 1
+MANIFEST_VERSION = 1
+LOCK_NAME = ".pbtnas.lock"
+
+
+class RunLockedError(PbtnasError):
+    """Another live process writes this run directory."""
+
+
+def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, meta: dict | None = None) -> None:
+    """Atomically write one member's checkpoint: genome, state and metadata in one file."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "uid": uid,
+            "genome": dict(genome),
+            "state": state.to_dict(),
+            "meta": meta or {},
+        },
+        buffer,
+    )
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def _safe_globals() -> list:
+    """The only non-torch types a checkpoint may hold: plain numpy arrays and scalars (RL replay
+    buffers, RNG states). Nothing here can run code when unpickled."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy ships with torch
+        return []
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtypes = [type(np.dtype(t)) for t in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+
+
+def load_member(path: str | Path) -> tuple[Genome, MemberState, dict]:
+    """Read a checkpoint; any damage becomes one :class:`CheckpointError` naming the file.
+
+    Loaded with ``weights_only=True`` (and numpy arrays allowed): a file crafted to run code when
+    unpickled is refused, never executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            import re
+
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = found.group(1) if found else "an object that is not plain data"
+            raise CheckpointError(f"checkpoint {path} holds {what}, which a pbtnas checkpoint never does: refused "
+                                  "(loading it could run code); it is damaged or was crafted") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (UnpicklingError: {_first(exc)})") from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, TypeError, AttributeError,
+            KeyError, IndexError) as exc:
+        detail = "not a torch zip archive" if "weights_only" in str(exc) else f"{type(exc).__name__}: {_first(exc)}"
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({detail})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a pbtnas member checkpoint")
+    if data.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer pbtnas (format version {data['version']})")
+    if not isinstance(data.get("state"), dict) or not isinstance(data.get("genome"), dict):
+        raise CheckpointError(f"{path} is not a pbtnas member checkpoint (no genome or state)")
+    return data["genome"], MemberState.from_dict(data["state"]), {"uid": data.get("uid"), **data.get("meta", {})}
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _voided_by(event: dict, resumed: dict) -> bool:
+    """Whether a journal event was undone by a later resume.
+
+    Synchronous runs redo whole steps from ``from_step``; asynchronous runs redo, per slot, the
+    steps at or after that slot's committed progress (``slot_steps``).
+    """
+    step = event.get("step")
+    if step is None or event.get("event") == "run_started":
+        return False
+    slot_steps = resumed.get("slot_steps")
+    if resumed.get("mode") == "async" and slot_steps is not None and event.get("slot") is not None:
+        slot = event["slot"]
+        return 0 <= slot < len(slot_steps) and step >= slot_steps[slot]
+    return step >= resumed.get("from_step", 0)
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        return json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(holder: dict) -> bool:
+    """Whether a lock record names a live process (on another host: assumed so)."""
+    pid = holder.get("pid") if holder else None
+    if not isinstance(pid, int):
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _step_of(rel: str) -> int | None:
+    for part in Path(rel).parts:
+        if part.startswith("step_") and part[5:].isdigit():
+            return int(part[5:])
+    return None
+
+
+class RunStore:
+    """Reads and writes one run directory (see module docstring)."""
+
+    def __init__(self, root: str | Path):
+        # Absolute, so that checkpoint paths handed to workers (absolute) and the relative paths
+        # kept in the manifest always agree, whatever directory the run was started from.
+        self.root = Path(root).absolute()
+        self._lock_fd: int | None = None
+        self._hashes: dict[str, tuple[tuple, str]] = {}  # relative path -> (stat signature, sha256)
+        self._journal_checked = False
+
+    # -- paths --------------------------------------------------------------------------------
+    @property
+    def journal_path(self) -> Path:
+        return self.root / "journal.jsonl"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "population.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def best_dir(self) -> Path:
+        return self.root / "best"
+
+    def step_dir(self, step: int) -> Path:
+        return self.root / "checkpoints" / f"step_{step:04d}"
+
+    def member_path(self, step: int, uid: int, suffix: str = "") -> Path:
+        return self.step_dir(step) / f"uid{uid:04d}{suffix}.pt"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))
+
+    def absolute(self, relative: str) -> Path:
+        return self.root / relative
+
+    # -- one writer -------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_NAME
+
+    def lock(self) -> dict | None:
+        """Become the one process writing this run directory, until :meth:`unlock` or exit.
+
+        Raises :class:`RunLockedError` naming the PID that holds it. A lock left by a process that
+        was killed is free again (the kernel drops it with the process) and is taken over; the
+        dead holder's record is returned (else None)."""
+        import fcntl
+
+        if self._lock_fd is not None:
+            return None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise PbtnasError(f"cannot write in {self.root} ({exc.strerror or exc}); choose a folder you may write") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            deadline = time.monotonic() + 2.0
+            while not _alive(holder) and time.monotonic() < deadline:  # it has just locked: its PID follows
+                time.sleep(0.05)
+                holder = _read_holder(fd)
+            os.close(fd)
+            who = (f"PID {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}" if holder
+                   else "a process that has not written its PID yet")
+            raise RunLockedError(f"{self.root} is in use by another pbtnas process ({who}); wait for it to end "
+                                 "or stop it (one process at a time writes a run directory)") from None
+        stale = _read_holder(fd)
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self._lock_fd = fd
+        return stale or None
+
+    def unlock(self) -> None:
+        """Give the run directory up (a clean end leaves an empty lock file)."""
+        import fcntl
+
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+    def __del__(self):  # a runner dropped after a failed start gives its lock up
+        try:
+            self.unlock()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # -- creation -----------------------------------------------------------------------------
+    def create(self, config: dict) -> None:
+        """Start a new run directory (taking its lock); refuses to overwrite a directory holding
+        another run. What a start that never committed left behind (a kill between
+        ``config.yaml`` and ``population.json``, a run that failed before its first member
+        trained) holds no work and is replaced."""
+        self.lock()
+        try:
+            if self.manifest_path.exists() or self.journal_path.exists():
+                if not self.holds_no_work():
+                    raise PbtnasError(f"{self.root} already holds a run; continue it with 'pbtnas resume {self.root}' "
+                                      "or choose another --out")
+                self.clear_uncommitted()
+            import yaml
+
+            atomic_write_bytes(self.config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        except BaseException:
+            self.unlock()
+            raise
+
+    def holds_no_work(self) -> bool:
+        """True when the directory holds a start that trained nothing: no manifest (the start was
+        cut before its commit), or a manifest of no finished step and no checkpoint written."""
+        if (self.root / "summary.json").exists():
+            return False
+        if self.manifest_path.exists():
+            try:
+                with open(self.manifest_path) as fh:
+                    manifest = json.load(fh)
+            except (OSError, ValueError):
+                return False
+            if not isinstance(manifest, dict) or manifest.get("step_done", 0) != -1 or any(
+                    (m or {}).get("checkpoint") for m in manifest.get("members", []) if isinstance(m, dict)):
+                return False
+        base = self.root / "checkpoints"
+        return not (base.is_dir() and any(p.is_file() for p in base.rglob("*")))
+
+    def clear_uncommitted(self) -> None:
+        """Remove what a start that trained nothing wrote (see :meth:`holds_no_work`)."""
+        for name in ("population.json", "journal.jsonl", "config.yaml"):
+            try:
+                (self.root / name).unlink()
+            except FileNotFoundError:
+                pass
+        for name in ("checkpoints", "best", "samples"):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def read_config(self) -> dict:
+        import yaml
+
+        if not self.config_path.is_file():
+            raise PbtnasError(f"{self.root} is not a pbtnas run directory (no config.yaml)")
+        try:
+            with open(self.config_path) as fh:
+                data = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as exc:
+            raise PbtnasError(f"{self.config_path} cannot be read: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise PbtnasError(f"{self.config_path} is not a pbtnas config (a mapping of keys was expected)")
+        return data
+
+    # -- journal ------------------------------------------------------------------------------
+    def append(self, event: str, **fields: Any) -> dict:
+        if not self._journal_checked:
+            self._journal_checked = True
+            cut = self.cut_torn_line()
+            if cut:
+                self.append("journal_repaired", torn_bytes=cut)
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        line = json.dumps(record, default=_json_default)
+        with open(self.journal_path, "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return record
+
+    def cut_torn_line(self) -> int:
+        """Cut a torn last journal line (a crash or a full disk mid-write), so that the next event
+        starts on a line of its own; return how many bytes were cut."""
+        try:
+            with open(self.journal_path, "rb+") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                if size == 0:
+                    return 0
+                fh.seek(size - 1)
+                if fh.read(1) == b"\n":
+                    return 0
+                keep = 0
+                for start in range(size, 0, -(1 << 16)):  # find the last newline
+                    lo = max(0, start - (1 << 16))
+                    fh.seek(lo)
+                    block = fh.read(start - lo)
+                    at = block.rfind(b"\n")
+                    if at >= 0:
+                        keep = lo + at + 1
+                        break
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+                return size - keep
+        except FileNotFoundError:
+            return 0
+
+    def events(self, valid_only: bool = True) -> list[dict]:
+        """Journal events in order. With ``valid_only``, events of a step that a later resume
+        redid are dropped (a ``run_resumed`` event voids earlier events at or after its step),
+        and a torn last line (a crash mid-write) is ignored."""
+        if not self.journal_path.is_file():
+            return []
+        raw: list[dict] = []
+        with open(self.journal_path) as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    raw.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        if not valid_only:
+            return raw
+        kept: list[dict] = []
+        for event in raw:
+            if event.get("event") == "run_resumed":
+                kept = [e for e in kept if not _voided_by(e, event)]
+            kept.append(event)
+        return kept
+
+    def iter_events(self, kind: str) -> Iterator[dict]:
+        return (e for e in self.events() if e.get("event") == kind)
+
+    # -- manifest -----------------------------------------------------------------------------
+    def write_manifest(self, manifest: dict) -> None:
+        """Commit the manifest, with the SHA-256, size, uid and step of every checkpoint it needs
+        (what :meth:`damaged_checkpoints` verifies on resume)."""
+        records = {}
+        for member in manifest.get("members", []):
+            rel = member.get("checkpoint")
+            if rel:
+                records[rel] = self._checkpoint_record(rel, member.get("uid"))
+        atomic_write_json(self.manifest_path, {"version": MANIFEST_VERSION, **manifest, "checkpoints": records})
+
+    def _checkpoint_record(self, rel: str, uid) -> dict:
+        path = self.absolute(rel)
+        stat = os.stat(path)
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        known = self._hashes.get(rel)
+        if known is None or known[0] != signature:
+            known = (signature, file_sha256(path))
+            self._hashes[rel] = known
+        return {"sha256": known[1], "bytes": stat.st_size, "uid": uid, "step": _step_of(rel)}
+
+    def damaged_checkpoints(self, manifest: dict) -> list[tuple[int, str, str]]:
+        """``(slot, relative path, what is wrong)`` of every checkpoint the manifest needs that is
+        missing or not the file that was committed (checksum, size); empty when all are intact.
+        A manifest of an older pbtnas (no checksums) is checked by reading each file."""
+        records = manifest.get("checkpoints")
+        damaged = []
+        for slot, member in enumerate(manifest.get("members", [])):
+            rel = member.get("checkpoint")
+            if not rel:
+                continue
+            path = self.absolute(rel)
+            if not self.inside(path):
+                damaged.append((slot, rel, "it lies outside the run directory"))
+                continue
+            if not path.is_file():
+                damaged.append((slot, rel, "it is missing"))
+                continue
+            record = (records or {}).get(rel)
+            if record is None and records is not None:
+                damaged.append((slot, rel, "the manifest has no checksum for it"))
+                continue
+            if record is None:  # older run directory: read it
+                try:
+                    _, _, meta = load_member(path)
+                except CheckpointError as exc:
+                    damaged.append((slot, rel, str(exc).replace(f"checkpoint {path} ", "").replace(f"{path} ", "")))
+                    continue
+                if meta.get("uid") is not None and meta.get("uid") != member.get("uid"):
+                    damaged.append((slot, rel, f"it holds member {meta.get('uid')}, not member {member.get('uid')}"))
+                continue
+            size = path.stat().st_size
+            if size != record.get("bytes"):
+                what = "it is empty" if size == 0 else f"it has {size} bytes, {record.get('bytes')} were written"
+                damaged.append((slot, rel, what))
+            elif file_sha256(path) != record.get("sha256"):
+                damaged.append((slot, rel, "its content differs from what was written (checksum mismatch)"))
+        return damaged
+
+    def inside(self, path: str | Path) -> bool:
+        """Whether ``path`` (symbolic links followed) lies inside the run directory."""
+        try:
+            Path(path).resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return False
+        return True
+
+    def read_manifest(self) -> dict:
+        if not self.manifest_path.is_file():
+            raise PbtnasError(f"{self.root} has no population.json: not a pbtnas run, or it never started")
+        try:
+            with open(self.manifest_path) as fh:
+                data = json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{self.manifest_path} is corrupt: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("members"), list) or not all(
+                isinstance(m, dict) for m in data["members"]):
+            raise CheckpointError(f"{self.manifest_path} is not a pbtnas manifest (expected an object with a "
+                                  "list of members)")
+        if data.get("version", 0) > MANIFEST_VERSION:
+            raise CheckpointError(f"{self.manifest_path} was written by a newer pbtnas")
+        return data
+
+    # -- best network and summary ------------------------------------------------------------
+    def save_best(self, source: Path, info: dict) -> None:
+        self.best_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.best_dir / "member.pt", Path(source).read_bytes())
+        atomic_write_json(self.best_dir / "best.json", info)
+
+    def read_best(self) -> dict | None:
+        path = self.best_dir / "best.json"
+        if not path.is_file():
+            return None
+        with open(path) as fh:
+            return json.load(fh)
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_json(self.root / "summary.json", summary)
+
+    def read_summary(self) -> dict | None:
+        path = self.root / "summary.json"
+        if not path.is_file():
+            return None
+        with open(path) as fh:
+            return json.load(fh)
+
+    # -- housekeeping -------------------------------------------------------------------------
+    def prune_checkpoints(self, keep_from_step: int, referenced: set[str]) -> None:
+        """Delete step folders older than ``keep_from_step`` unless the manifest still needs them."""
+        base = self.root / "checkpoints"
+        if not base.is_dir():
+            return
+        for folder in sorted(base.iterdir()):
+            if not folder.name.startswith("step_"):
+                continue
+            step = int(folder.name[len("step_"):])
+            if step >= keep_from_step:
+                continue
+            if any(ref.startswith(self.relative(folder) + os.sep) for ref in referenced):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,240 @@
+"""The task seam: everything about one learning problem, nothing about the population.
+
+A task builds a member from a genome, trains it for one step, evaluates its fitness, and says
+which module paths each weight-owning gene owns. It never knows which algorithm drives it or
+where it runs; it only sees one member's :class:`~pbtnas.search.state.MemberState` at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from pbtnas.errors import ConfigError
+from pbtnas.search.space import Genome, SearchSpace
+from pbtnas.search.state import MemberState
+
+
+class Task(ABC):
+    """Base class of every task (classification, GAN, RL, ...).
+
+    Subclasses set ``Options`` to a dataclass whose fields (each with a ``doc`` metadata entry)
+    are the task's config keys, and fill ``self.space`` in ``__init__``. Tasks are built once per
+    process and reused for many members, so ``__init__`` must be cheap: load data lazily.
+    """
+
+    #: the dataclass of this task's options; each field's ``metadata["doc"]`` documents it
+    Options: ClassVar[type]
+    #: shadow model key -> the model it shadows (EMA generator, target critic). Shadow copies of
+    #: transplanted layers are copied from the donor without shrink-perturb and have no optimizer.
+    shadow_models: ClassVar[dict[str, str]] = {}
+    #: name of the fitness (higher is better), e.g. "val_accuracy" or "-fd_clf"
+    fitness_name: ClassVar[str] = "fitness"
+    #: key of the headline metric in :meth:`final_evaluate`'s result
+    final_metric_name: ClassVar[str] = "metric"
+    #: default choice of the final network: "best-ever" or "best-last"
+    default_final_selection: ClassVar[str] = "best-ever"
+
+    def __init__(self, options: Any):
+        self.options = options
+        self.space: SearchSpace
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(getattr(self.options, "device", "cpu"))
+
+    # -- architecture ------------------------------------------------------------------------
+    @abstractmethod
+    def gene_modules(self, gene: str) -> dict[str, list[str]]:
+        """Module path prefixes a weight-owning gene owns, per model key.
+
+        Example: ``{"gen": ["cells.1.c3"]}``. Shadow models reuse the prefixes of the model
+        they shadow. Weightless genes return ``{}``. Paths are matched exactly, never as
+        substrings.
+        """
+
+    # -- life of a member ---------------------------------------------------------------------
+    @abstractmethod
+    def init_state(self, genome: Genome, seed: int) -> MemberState:
+        """A freshly initialised member (the task's normal initialisation) seeded by ``seed``.
+
+        Also the source of ``t_fresh`` for shrink-perturb; must not touch global RNG state.
+        """
+
+    @abstractmethod
+    def train_step(self, genome: Genome, state: MemberState, step: int, seed: int) -> tuple[MemberState, dict]:
+        """Train one step from ``state``; return the new state and metrics (e.g. mean loss).
+
+        Raise :class:`~pbtnas.errors.MemberDiverged` when the loss becomes non-finite.
+        """
+
+    @abstractmethod
+    def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
+        """Fitness used during search (higher is better), on data kept apart from training."""
+
+    @abstractmethod
+    def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        """The larger held-apart evaluation of the final network (test split, more samples)."""
+
+    @abstractmethod
+    def build_module(self, genome: Genome, state: MemberState) -> torch.nn.Module:
+        """The network a user deploys (classifier, EMA generator, actor), weights loaded, eval mode."""
+
+    # -- what the engine calls ----------------------------------------------------------------
+    def score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        """The fitness as the engine asks for it. A task written with the low-level seam need not
+        touch this (it calls :meth:`evaluate`); :class:`~pbtnas.tasks.torch_task.TorchTask` routes it to
+        its member-based ``evaluate``."""
+        return float(self.evaluate(genome, state, seed))
+
+    def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        """The final metrics as the engine asks for them (see :meth:`score`)."""
+        return self.final_evaluate(genome, state, seed)
+
+    # -- hooks with defaults ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Called once in the driver before a run starts: load and check data, build caches.
+
+        Raise :class:`~pbtnas.errors.DataError` / ``ConfigError`` here so a bad data path or
+        option stops the run with one message before any member trains.
+        """
+
+    def mutable_tensors(self, state: MemberState) -> list[tuple[str, str]]:
+        """``(model key, tensor name)`` pairs the mutation baseline may perturb.
+
+        Default: every tensor with more than one dimension of every non-shadow model, except
+        tensors of normalisation layers (named in :meth:`is_norm_tensor`).
+        """
+        out = []
+        for key, sd in state.models.items():
+            if key in self.shadow_models:
+                continue
+            for name, t in sd.items():
+                if torch.is_floating_point(t) and t.dim() > 1 and not self.is_norm_tensor(key, name):
+                    out.append((key, name))
+        return out
+
+    def is_norm_tensor(self, model_key: str, name: str) -> bool:
+        """Whether a tensor belongs to a normalisation layer. Override when norms have >1-D tensors."""
+        return False
+
+    def is_buffer(self, model_key: str, name: str) -> bool:
+        """Whether state-dict entry ``name`` of model ``model_key`` is a buffer, not a parameter.
+
+        Asked by mixing with ``sp_buffers: parameters``, which copies a transplanted layer's
+        buffers from the donor instead of shrink-perturbing them. The default recognises
+        torch's standard buffers by the last component of the name: BatchNorm's
+        ``running_mean``, ``running_var`` and ``num_batches_tracked``, and the power-iteration
+        vectors of spectral norm (``weight_u``/``weight_v`` of ``torch.nn.utils.spectral_norm``,
+        ``_u``/``_v`` of ``torch.nn.utils.parametrizations.spectral_norm``). A task whose
+        networks register other buffers (``register_buffer``) overrides this. Must not depend
+        on tensor values: it is asked before any tensor is moved.
+        """
+        last = name.rsplit(".", 1)[-1]
+        return last in {"running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v", "_u", "_v"}
+
+    def selection_score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        """Score on a *selection* split that no fitness evaluation sees, used only by
+        ``final_selection: top-k-reevaluated`` to choose among the best members at the end.
+        Tasks without such a split leave this as it is (the option is then refused)."""
+        raise ConfigError(f"final_selection top-k-reevaluated needs a task with a selection split; "
+                          f"{type(self).__name__} has none")
+
+    def check_selection_split(self) -> None:
+        """Raise :class:`ConfigError` when :meth:`selection_score` cannot work with these options
+        (called in the driver before a top-k-reevaluated run starts)."""
+        if type(self).selection_score is Task.selection_score:
+            self.selection_score({}, MemberState(), 0)
+
+    def export_info(self) -> dict:
+        """Facts ``pbtnas export`` records next to the network: ``options`` (task options that let
+        ``pbtnas.load`` rebuild it without the training data), ``input`` (shape, dtype, range) and
+        anything a user needs to read its output (e.g. ``classes``). Default: nothing."""
+        return {}
+
+    def describe(self) -> dict:
+        """Facts about the task for the run directory and ``pbtnas space``."""
+        return {"task": type(self).__name__, "fitness": self.fitness_name, "final_metric": self.final_metric_name}
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, **kwargs):
+    """A dataclass field carrying a one-line doc string (shown by ``pbtnas space`` and docs)."""
+    if default is dataclasses.MISSING and "default_factory" not in kwargs:
+        return dataclasses.field(metadata={"doc": text}, **kwargs)
+    if "default_factory" in kwargs:
+        return dataclasses.field(metadata={"doc": text}, **kwargs)
+    return dataclasses.field(default=default, metadata={"doc": text}, **kwargs)
+
+
+def parse_options(options_cls: type, values: dict | None, where: str = "task") -> Any:
+    """Build an options dataclass from a dict, naming any unknown key or bad value."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown {where} option(s) {unknown}; known: {sorted(fields)}")
+    coerced = {}
+    for name, value in values.items():
+        coerced[name] = coerce_value(value, fields[name], where)
+    try:
+        return options_cls(**coerced)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad {where} options: {exc}") from exc
+
+
+def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
+    """A config value as the type of ``field``'s default (``"true"`` -> True, ``"3"`` -> 3, a
+    comma list -> list), or one :class:`ConfigError` naming ``where.field``. The one coercer of
+    the run config and of every task's options."""
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        default = None
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
+        if kind in (int, float, str):
+            if kind is int and isinstance(value, float) and value != int(value):
+                raise ValueError(value)
+            if kind in (int, float) and isinstance(value, bool):
+                raise ValueError(value)
+            return kind(value)
+        if kind in (tuple, list):
+            if isinstance(value, str):
+                return kind(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, (list, tuple)):
+                return kind(value)
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        what = f"config key {field.name!r}" if where == "config" else f"{where}.{field.name}"
+        raise ConfigError(f"{what} must be a {kind.__name__}, got {value!r}") from None
+    return value
+
+
+def options_doc(options_cls: type) -> list[dict]:
+    """Rows ``name, default, doc`` for an options dataclass."""
+    rows = []
+    for f in dataclasses.fields(options_cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        )
+        rows.append({"name": f.name, "default": default, "doc": f.metadata.get("doc", "")})
+    return rows
