@@ -12,10 +12,10 @@ import time
 
 import torch
 
-from pbtnas.tasks.check import check_task
 from pbtnas.config import load_config_source
 from pbtnas.errors import PbtnasError
 from pbtnas.tasks import build_task
+from pbtnas.tasks.check import check_task
 
 DEFAULT = ["classification", "classification-digits", "gan-mnist", "gan-hard-stacked-mnist", "rl-cheetah", "simulated"]
 
@@ -23,8 +23,9 @@ DEFAULT = ["classification", "classification-digits", "gan-mnist", "gan-hard-sta
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("presets", nargs="*", default=DEFAULT)
-    parser.add_argument("--with-evaluations", action="store_true",
-                        help="also time the check with two evaluations, as a user's task gets (slow for GAN/RL)")
+    parser.add_argument(
+        "--with-evaluations", action="store_true", help="also time the check with two evaluations, as a user's task gets (slow for GAN/RL)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     for preset in args.presets:
@@ -38,9 +39,18 @@ def main() -> None:
         except PbtnasError as exc:
             print(json.dumps({"preset": preset, "skipped": str(exc)}))
             continue
-        print(json.dumps({"preset": preset, "prepare_s": round(prepared, 2), "check_task_s": round(report.seconds, 2),
-                          **({"with_evaluations_s": round(full.seconds, 2)} if full else {}),
-                          "architectures": report.architectures}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "preset": preset,
+                    "prepare_s": round(prepared, 2),
+                    "check_task_s": round(report.seconds, 2),
+                    **({"with_evaluations_s": round(full.seconds, 2)} if full else {}),
+                    "architectures": report.architectures,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,26 +45,40 @@ def main() -> None:
             manifest = RunStore(run).read_manifest()
             population = [accuracies(task, RunStore(run).absolute(m["checkpoint"])) for m in manifest["members"]]
             delivered = accuracies(task, run / "final" / "member.pt")
-            rows.append({
-                "variant": variant.name, "seed": summary["seed"], "val": delivered["val"], "test": delivered["test"],
-                "gap": delivered["val"] - delivered["test"],
-                "population_gap": float(np.mean([p["val"] - p["test"] for p in population])),
-                "population_best_test": max(p["test"] for p in population),
-                "population_mean_test": float(np.mean([p["test"] for p in population])),
-                "wall_s": summary["wall_time_s"],
-            })
+            rows.append(
+                {
+                    "variant": variant.name,
+                    "seed": summary["seed"],
+                    "val": delivered["val"],
+                    "test": delivered["test"],
+                    "gap": delivered["val"] - delivered["test"],
+                    "population_gap": float(np.mean([p["val"] - p["test"] for p in population])),
+                    "population_best_test": max(p["test"] for p in population),
+                    "population_mean_test": float(np.mean([p["test"] for p in population])),
+                    "wall_s": summary["wall_time_s"],
+                }
+            )
             for entry in summary.get("reevaluated", []):
                 acc = accuracies(task, run / "best" / "top" / f"uid{entry['uid']:05d}.pt")
-                contenders.append({"variant": variant.name, "seed": summary["seed"], "uid": entry["uid"],
-                                   "val": entry["fitness"], "selection": entry["selection_score"], "test": acc["test"],
-                                   "chosen": entry["uid"] == summary["best_uid"]})
-    print("| variant | seed | delivered val | delivered test | val − test | final population: mean val − test | "
-          "mean test | best test | wall s |")
+                contenders.append(
+                    {
+                        "variant": variant.name,
+                        "seed": summary["seed"],
+                        "uid": entry["uid"],
+                        "val": entry["fitness"],
+                        "selection": entry["selection_score"],
+                        "test": acc["test"],
+                        "chosen": entry["uid"] == summary["best_uid"],
+                    }
+                )
+    print("| variant | seed | delivered val | delivered test | val − test | final population: mean val − test | mean test | best test | wall s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['variant']} | {r['seed']} | {r['val']:.4f} | {r['test']:.4f} | {r['gap']:+.4f} | "
-              f"{r['population_gap']:+.4f} | {r['population_mean_test']:.4f} | {r['population_best_test']:.4f} | "
-              f"{r['wall_s']:.0f} |")
+        print(
+            f"| {r['variant']} | {r['seed']} | {r['val']:.4f} | {r['test']:.4f} | {r['gap']:+.4f} | "
+            f"{r['population_gap']:+.4f} | {r['population_mean_test']:.4f} | {r['population_best_test']:.4f} | "
+            f"{r['wall_s']:.0f} |"
+        )
     print()
     for variant in sorted({r["variant"] for r in rows}):
         tests = [r["test"] for r in rows if r["variant"] == variant]
@@ -73,8 +87,10 @@ def main() -> None:
         print("\n| variant | seed | member | val (fitness) | selection split | test | chosen |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for c in contenders:
-            print(f"| {c['variant']} | {c['seed']} | {c['uid']} | {c['val']:.4f} | {c['selection']:.4f} | "
-                  f"{c['test']:.4f} | {'yes' if c['chosen'] else ''} |")
+            print(
+                f"| {c['variant']} | {c['seed']} | {c['uid']} | {c['val']:.4f} | {c['selection']:.4f} | "
+                f"{c['test']:.4f} | {'yes' if c['chosen'] else ''} |"
+            )
     print(json.dumps({"rows": rows, "contenders": contenders}))
 
 

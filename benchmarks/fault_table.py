@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+
 from pbtnas.rundir.store import RunStore
 
 PY = sys.executable

@@ -43,8 +43,7 @@ def main(folders: list[str]) -> None:
             totals[algo][2] += led
             print(f"{folder}/{run.name}: final network is {kind}; {children} children; a child led at {led} step(s)")
         for algo, (child, runs, led) in totals.items():
-            print(f"{folder} {algo}: final network is a child in {child}/{runs} runs; "
-                  f"a child led the population at {led} step(s) in total")
+            print(f"{folder} {algo}: final network is a child in {child}/{runs} runs; a child led the population at {led} step(s) in total")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,14 @@ TABLES = {
 }
 #: per-run figures written to the CSVs (summary key or final_metrics key)
 METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s", "cpu_s")
-LABELS = {"pbtnas": "PBT-NAS, shrink-perturb (0.4, 0.1)", "random": "random search", "mutation": "mutation (SEARL-like)",
-          "sp-1-0": "shrink-perturb (1, 0)", "sp-0-1": "shrink-perturb (0, 1)", "no-mixing": "no mixing"}
+LABELS = {
+    "pbtnas": "PBT-NAS, shrink-perturb (0.4, 0.1)",
+    "random": "random search",
+    "mutation": "mutation (SEARL-like)",
+    "sp-1-0": "shrink-perturb (1, 0)",
+    "sp-0-1": "shrink-perturb (0, 1)",
+    "no-mixing": "no mixing",
+}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -82,13 +88,17 @@ def committed_summary(args, algorithm: str, seed: int) -> dict | None:
 def code_version() -> dict:
     """The commit the run was made from and how many tracked files differed from it at its end
     (the checkout is shared with people editing it; a run records what it may have used)."""
+
     def git(*cmd):
         try:
             return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"commit": git("rev-parse", "HEAD").strip()[:12],
-            "changed_files": len([ln for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if ln])}
+
+    return {
+        "commit": git("rev-parse", "HEAD").strip()[:12],
+        "changed_files": len([ln for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if ln]),
+    }
 
 
 def run_table_seed(args, table: str, seed: int) -> None:
@@ -103,8 +113,23 @@ def run_table_seed(args, table: str, seed: int) -> None:
     for algo in TABLES[table]:
         if summary_of(run_dir(args.out, table, algo, seed)) is not None or committed_summary(args, algo, seed):
             continue
-        cmd = [sys.executable, "-m", "pbtnas", "compare", args.preset, "--algorithms", algo,
-               "--seed", str(seed), "--seeds", "1", "--workers", str(args.workers), "--out", str(tdir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pbtnas",
+            "compare",
+            args.preset,
+            "--algorithms",
+            algo,
+            "--seed",
+            str(seed),
+            "--seeds",
+            "1",
+            "--workers",
+            str(args.workers),
+            "--out",
+            str(tdir),
+        ]
         for item in args.set:
             cmd += ["--set", item]
         log(f"{table} {algo} seed {seed}: {' '.join(cmd)}")
@@ -112,9 +137,16 @@ def run_table_seed(args, table: str, seed: int) -> None:
         subprocess.run(cmd, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        record = {"table": table, "algorithm": algo, "seed": seed, "cpu_s": round(cpu, 1), **code_version(),
-                  "wall_s": round(time.time() - t0, 1), "loadavg_end": os.getloadavg()[0],
-                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record = {
+            "table": table,
+            "algorithm": algo,
+            "seed": seed,
+            "cpu_s": round(cpu, 1),
+            **code_version(),
+            "wall_s": round(time.time() - t0, 1),
+            "loadavg_end": os.getloadavg()[0],
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         log(f"{table} {algo} seed {seed}: {json.dumps(record)}")
         with open(args.out / "cpu_seconds.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -204,15 +236,22 @@ def markdown(args, values) -> str:
 
     from pbtnas.analysis.compare import paired_wilcoxon
 
-    lines = [f"# GAN evidence ({args.preset}): tables from the runs finished so far",
-             "", f"Written by `benchmarks/gan_evidence.py` at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-             "FD-clf of 5,000 samples of the delivered generator against the test split (lower is better); "
-             "p: one-sided Wilcoxon signed-rank test that PBT-NAS is lower, on the seeds both finished.", ""]
+    lines = [
+        f"# GAN evidence ({args.preset}): tables from the runs finished so far",
+        "",
+        f"Written by `benchmarks/gan_evidence.py` at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        "FD-clf of 5,000 samples of the delivered generator against the test split (lower is better); "
+        "p: one-sided Wilcoxon signed-rank test that PBT-NAS is lower, on the seeds both finished.",
+        "",
+    ]
     for table, algorithms in TABLES.items():
         seeds = sorted({s for a in algorithms for s in values[table][a]})
-        lines += [f"## {table}", "", "| algorithm | FD-clf test (mean ± std) | runs | p (PBT-NAS lower) | "
-                  "PBT-NAS lower on | mean wall time (min) | mean CPU time (min) |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {table}",
+            "",
+            "| algorithm | FD-clf test (mean ± std) | runs | p (PBT-NAS lower) | PBT-NAS lower on | mean wall time (min) | mean CPU time (min) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         ref = {s: v["fd_clf_test"] for s, v in values[table]["pbtnas"].items()}
         for algo in algorithms:
             vals = {s: v["fd_clf_test"] for s, v in values[table][algo].items()}
@@ -238,10 +277,8 @@ def markdown(args, values) -> str:
             cpus = [v["cpu_s"] for v in values[table][algo].values() if v.get("cpu_s")]
             wall = f"{np.mean(walls) / 60:.1f}" if walls else "-"
             cpu_text = f"{np.mean(cpus) / 60:.1f} ({len(cpus)} runs)" if cpus else "-"
-            lines.append(f"| {LABELS[algo]} | {arr.mean():.1f} ± {std:.1f} | {len(arr)} | {p_text} | {wins} | {wall} | "
-                         f"{cpu_text} |")
-        lines += ["", "Per seed, FD-clf test:", "", "| seed | " + " | ".join(algorithms) + " |",
-                  "| --- |" + " --- |" * len(algorithms)]
+            lines.append(f"| {LABELS[algo]} | {arr.mean():.1f} ± {std:.1f} | {len(arr)} | {p_text} | {wins} | {wall} | {cpu_text} |")
+        lines += ["", "Per seed, FD-clf test:", "", "| seed | " + " | ".join(algorithms) + " |", "| --- |" + " --- |" * len(algorithms)]
         for s in seeds:
             cells = [f"{values[table][a][s]['fd_clf_test']:.1f}" if s in values[table][a] else "-" for a in algorithms]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")

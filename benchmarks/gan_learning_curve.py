@@ -50,9 +50,12 @@ def main() -> None:
         t0 = time.process_time()
         fit = task.evaluate(genome, state, 0)
         t_eval = time.process_time() - t0
-        print(f"{args.set} step={step} train_cpu_s={t_train:.0f} d_iters={state.extra['d_iters']} "
-              f"g_updates={state.extra['g_updates']} d_loss={m['d_loss']:.3f} g_loss={m['g_loss']:.3f} "
-              f"fd_clf={-fit:.2f} eval_cpu_s={t_eval:.1f}", flush=True)
+        print(
+            f"{args.set} step={step} train_cpu_s={t_train:.0f} d_iters={state.extra['d_iters']} "
+            f"g_updates={state.extra['g_updates']} d_loss={m['d_loss']:.3f} g_loss={m['g_loss']:.3f} "
+            f"fd_clf={-fit:.2f} eval_cpu_s={t_eval:.1f}",
+            flush=True,
+        )
         if args.out:
             task.sample_grid(genome, state, os.path.join(args.out, f"step{step:03d}.png"), 0)
         step += 1

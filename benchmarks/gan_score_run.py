@@ -32,9 +32,18 @@ def main() -> None:
     with open(os.path.join(args.run_dir, "best", "best.json")) as fh:
         best = json.load(fh)
     metrics = task.final_evaluate(genome, state, args.seed)
-    print(json.dumps({"run": args.run_dir, "algorithm": config.get("algorithm"), "best_step": best.get("step"),
-                      "best_fitness": best.get("fitness"), "d_iters": state.extra.get("d_iters"),
-                      **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in metrics.items()}}))
+    print(
+        json.dumps(
+            {
+                "run": args.run_dir,
+                "algorithm": config.get("algorithm"),
+                "best_step": best.get("step"),
+                "best_fitness": best.get("fitness"),
+                "d_iters": state.extra.get("d_iters"),
+                **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in metrics.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -77,10 +77,22 @@ def main() -> None:
     widths = [int(w) for w in args.widths.split(",")]
     dwidths = [int(w) for w in args.disc_widths.split(",")] if args.disc_widths else widths
     for w, dw in zip(widths, dwidths):
-        task = build_task({"name": "gan", "space": args.space, "dataset": args.dataset, "width": w, "disc_width": dw,
-                           "batches_per_step": args.iters, "batch_size": args.batch_size, "n_critic": args.n_critic, "device": args.device,
-                           "latent_dim": args.latent_dim, "data_root": args.data_root,
-                           **({"channels_last": True} if args.channels_last else {})})
+        task = build_task(
+            {
+                "name": "gan",
+                "space": args.space,
+                "dataset": args.dataset,
+                "width": w,
+                "disc_width": dw,
+                "batches_per_step": args.iters,
+                "batch_size": args.batch_size,
+                "n_critic": args.n_critic,
+                "device": args.device,
+                "latent_dim": args.latent_dim,
+                "data_root": args.data_root,
+                **({"channels_last": True} if args.channels_last else {}),
+            }
+        )
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]
         rates, flops = [], []
         for i, g in enumerate(genomes):
@@ -95,17 +107,21 @@ def main() -> None:
             rates.append(args.iters / (clock() - t0))
             if args.flops:
                 flops.append(flops_per_iter(task, g, state, args.iters))
-        line = (f"space={args.space} dataset={args.dataset} width={w} disc_width={dw} batch={args.batch_size} "
-                f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: "
-                f"{np.mean(rates):.2f} D-iters/s per member "
-                f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)")
+        line = (
+            f"space={args.space} dataset={args.dataset} width={w} disc_width={dw} batch={args.batch_size} "
+            f"n_critic={args.n_critic} threads={args.threads} device={args.device} channels_last={args.channels_last}: "
+            f"{np.mean(rates):.2f} D-iters/s per member "
+            f"(min {np.min(rates):.2f}, max {np.max(rates):.2f}, {len(rates)} genomes)"
+        )
         if args.flops:
             peak, size = matmul_rate(clock, args.device)
             achieved = [f * r for f, r in zip(flops, rates)]
-            line += (f"; {np.mean(flops) / 1e6:.1f} MFLOP per D-iter (min {np.min(flops) / 1e6:.1f}, max "
-                     f"{np.max(flops) / 1e6:.1f}); {np.mean(achieved) / 1e9:.2f} GFLOP/s = "
-                     f"{100 * np.mean(achieved) / peak:.0f}% of a {size}x{size} matmul's {peak / 1e9:.1f} GFLOP/s "
-                     f"(per genome {', '.join(f'{100 * a / peak:.0f}%' for a in achieved)})")
+            line += (
+                f"; {np.mean(flops) / 1e6:.1f} MFLOP per D-iter (min {np.min(flops) / 1e6:.1f}, max "
+                f"{np.max(flops) / 1e6:.1f}); {np.mean(achieved) / 1e9:.2f} GFLOP/s = "
+                f"{100 * np.mean(achieved) / peak:.0f}% of a {size}x{size} matmul's {peak / 1e9:.1f} GFLOP/s "
+                f"(per genome {', '.join(f'{100 * a / peak:.0f}%' for a in achieved)})"
+            )
         if args.device.startswith("cuda"):
             line += f"; peak GPU memory allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
         if args.eval:

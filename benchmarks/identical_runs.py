@@ -24,10 +24,31 @@ from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import Runner
 from pbtnas.rundir.store import RunStore
 
-GAN_TINY = dict(width=8, disc_width=8, latent_dim=12, batch_size=8, batches_per_step=10, n_critic=5,
-                eval_samples=100, final_samples=200, classifier_epochs=1, classifier_width=8, stacked_size=500)
-RL_TINY = dict(env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60,
-               episode_frames=100, buffer_capacity=500, eval_episodes=1, final_eval_episodes=1, lr=1e-3)
+GAN_TINY = dict(
+    width=8,
+    disc_width=8,
+    latent_dim=12,
+    batch_size=8,
+    batches_per_step=10,
+    n_critic=5,
+    eval_samples=100,
+    final_samples=200,
+    classifier_epochs=1,
+    classifier_width=8,
+    stacked_size=500,
+)
+RL_TINY = dict(
+    env="cheetah-run",
+    hidden_dim=16,
+    batch_size=16,
+    frames_per_step=120,
+    seed_frames=60,
+    episode_frames=100,
+    buffer_capacity=500,
+    eval_episodes=1,
+    final_eval_episodes=1,
+    lr=1e-3,
+)
 
 RUNS = {
     "gan": {"name": "gan", **GAN_TINY},
@@ -44,8 +65,13 @@ def fingerprint(name: str, task: dict, root: str) -> dict:
     summary = {k: v for k, v in summary.items() if k != "wall_time_s"}
     trace = [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
     digest = lambda obj: hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]  # noqa: E731
-    return {"run": name, "summary_sha": digest(summary), "trace_sha": digest(trace),
-            "final_metric": summary["final_metric"], "best_uid": summary["best_uid"]}
+    return {
+        "run": name,
+        "summary_sha": digest(summary),
+        "trace_sha": digest(trace),
+        "final_metric": summary["final_metric"],
+        "best_uid": summary["best_uid"],
+    }
 
 
 def main() -> None:

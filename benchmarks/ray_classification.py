@@ -23,8 +23,22 @@ import time
 
 
 def run(backend_args: list[str], args, out: str) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "pbtnas", "run", args.preset, "--steps", str(args.steps), "--seed", str(args.seed),
-           "--out", out, "--quiet", *backend_args, *sum((["--set", s] for s in args.set), [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pbtnas",
+        "run",
+        args.preset,
+        "--steps",
+        str(args.steps),
+        "--seed",
+        str(args.seed),
+        "--out",
+        out,
+        "--quiet",
+        *backend_args,
+        *sum((["--set", s] for s in args.set), []),
+    ]
     env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     started = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -48,12 +62,12 @@ def main() -> None:
 
     root = tempfile.mkdtemp(prefix="pbtnas-cls-bench-")
     try:
+
         def local_run():
             return run(["--backend", "local", "--workers", str(args.workers)], args, os.path.join(root, "local"))
 
         def ray_run():
-            return run(["--backend", "ray", "--cpus-per-member", str(args.cpus_per_member)], args,
-                       os.path.join(root, "ray"))
+            return run(["--backend", "ray", "--cpus-per-member", str(args.cpus_per_member)], args, os.path.join(root, "ray"))
 
         if args.ray_first:
             ray_wall, ray = ray_run()
@@ -65,8 +79,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"preset {args.preset}, {args.steps} steps, seed {args.seed}, {os.cpu_count()} cores")
     print(f"{'backend':>24} {'command s':>10} {'run s':>8} {'best fitness':>13} {'final metric':>13}")
-    for name, wall, s in ((f"local ({args.workers} processes)", local_wall, local),
-                          (f"ray ({args.cpus_per_member:g} CPU/member)", ray_wall, ray)):
+    for name, wall, s in ((f"local ({args.workers} processes)", local_wall, local), (f"ray ({args.cpus_per_member:g} CPU/member)", ray_wall, ray)):
         print(f"{name:>24} {wall:>10.1f} {s['wall_time_s']:>8.1f} {s['best_fitness']:>13.4f} {s['final_metric']:>13.4f}")
     same = local["best_genome"] == ray["best_genome"] and local["best_fitness"] == ray["best_fitness"]
     print(f"ray / local (command): {ray_wall / local_wall:.2f}; same best network: {same}")

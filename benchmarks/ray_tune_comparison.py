@@ -27,8 +27,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 def task_config(args) -> dict:
-    return {"name": "simulated", "layers": 4, "width": 8, "step_seconds": args.step_seconds,
-            "unevenness": args.unevenness, "batches_per_step": 2}
+    return {"name": "simulated", "layers": 4, "width": 8, "step_seconds": args.step_seconds, "unevenness": args.unevenness, "batches_per_step": 2}
 
 
 def run_pbtnas(population: int, args) -> float:
@@ -36,9 +35,17 @@ def run_pbtnas(population: int, args) -> float:
     from pbtnas.config import config_from_dict
     from pbtnas.engine.runner import Runner
 
-    config = config_from_dict({"task": task_config(args), "population": population, "steps": args.steps,
-                               "seed": args.seed, "backend": "ray", "cpus_per_member": args.cpus_per_member,
-                               "keep_checkpoints": 1})
+    config = config_from_dict(
+        {
+            "task": task_config(args),
+            "population": population,
+            "steps": args.steps,
+            "seed": args.seed,
+            "backend": "ray",
+            "cpus_per_member": args.cpus_per_member,
+            "keep_checkpoints": 1,
+        }
+    )
     root = Path(tempfile.mkdtemp(prefix="pbtnas-vs-tune-"))
     started = time.time()
     backend = RayBackend(cpus_per_member=args.cpus_per_member)
@@ -99,9 +106,14 @@ def run_tune(population: int, args) -> float:
             self.lr, self.arch = new_config["lr"], new_config["arch"]
             return True
 
-    pbt = PopulationBasedTraining(time_attr="training_iteration", metric="fitness", mode="max",
-                                  perturbation_interval=1, quantile_fraction=0.25,
-                                  hyperparam_mutations={"lr": [1e-3, 3e-3, 1e-2, 3e-2]})
+    pbt = PopulationBasedTraining(
+        time_attr="training_iteration",
+        metric="fitness",
+        mode="max",
+        perturbation_interval=1,
+        quantile_fraction=0.25,
+        hyperparam_mutations={"lr": [1e-3, 3e-3, 1e-2, 3e-2]},
+    )
     storage = tempfile.mkdtemp(prefix="tune-bench-")
     rng = np.random.default_rng(args.seed)
     lrs = [float(x) for x in rng.choice([1e-3, 3e-3, 1e-2, 3e-2], size=population)]
@@ -135,8 +147,11 @@ def main() -> None:
     import ray
 
     ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    print(f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member; {args.steps} steps of "
-          f"{args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}]", flush=True)
+    print(
+        f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member; {args.steps} steps of "
+        f"{args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}]",
+        flush=True,
+    )
     print(f"{'population':>10} {'pbtnas s':>9} {'tune s':>8} {'pbtnas/tune':>11}", flush=True)
     try:
         for population in args.populations:

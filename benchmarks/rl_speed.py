@@ -24,8 +24,7 @@ from pbtnas.tasks.rl.task import RLOptions, RLTask
 
 
 def measure(env_name: str, hidden: int, batch: int, genomes: int, updates: int, pixels: bool) -> dict:
-    opts = RLOptions(env=env_name, hidden_dim=hidden, batch_size=batch, pixels=pixels,
-                     image_size=84, encoder_channels=32)
+    opts = RLOptions(env=env_name, hidden_dim=hidden, batch_size=batch, pixels=pixels, image_size=84, encoder_channels=32)
     task = RLTask(opts)
     env = task.env()
     rng = np.random.default_rng(0)
@@ -51,8 +50,7 @@ def measure(env_name: str, hidden: int, batch: int, genomes: int, updates: int, 
         update(nets, buf.sample(batch, 3, 0.99, rng), 0.5, gen, tau=0.01, stddev_clip=0.3, augment_pad=4 if pixels else 0)
         t0 = time.perf_counter()
         for _ in range(updates):
-            update(nets, buf.sample(batch, 3, 0.99, rng), 0.5, gen, tau=0.01, stddev_clip=0.3,
-                   augment_pad=4 if pixels else 0)
+            update(nets, buf.sample(batch, 3, 0.99, rng), 0.5, gen, tau=0.01, stddev_clip=0.3, augment_pad=4 if pixels else 0)
         rates.append(updates / (time.perf_counter() - t0))
         module = task.build_module(genome, state)
         x = torch.as_tensor(task.env().reset(1)).unsqueeze(0) if not pixels else torch.zeros(1, *module.obs_shape)
@@ -63,9 +61,16 @@ def measure(env_name: str, hidden: int, batch: int, genomes: int, updates: int, 
                 env.step(a)
                 m += 1
         act_rates.append(m / (time.perf_counter() - t0))
-    return {"env": env_name, "pixels": pixels, "hidden": hidden, "batch": batch,
-            "env_agent_steps_per_s": round(env_rate), "acting_steps_per_s": round(float(np.mean(act_rates))),
-            "updates_per_s": [round(r, 1) for r in rates], "updates_per_s_mean": round(float(np.mean(rates)), 1)}
+    return {
+        "env": env_name,
+        "pixels": pixels,
+        "hidden": hidden,
+        "batch": batch,
+        "env_agent_steps_per_s": round(env_rate),
+        "acting_steps_per_s": round(float(np.mean(act_rates))),
+        "updates_per_s": [round(r, 1) for r in rates],
+        "updates_per_s_mean": round(float(np.mean(rates)), 1),
+    }
 
 
 def main():

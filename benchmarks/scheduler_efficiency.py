@@ -29,18 +29,31 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 def measure(population: int, mode: str, args, backend) -> dict:
-    from pbtnas.engine.async_runner import AsyncRunner
     from pbtnas.config import config_from_dict
+    from pbtnas.engine.async_runner import AsyncRunner
     from pbtnas.engine.runner import Runner
     from pbtnas.rundir.store import RunStore
 
-    config = config_from_dict({
-        "task": {"name": "simulated", "layers": 4, "width": 8, "step_seconds": args.step_seconds,
-                 "unevenness": args.unevenness, "batches_per_step": 2},
-        "population": population, "steps": args.steps, "seed": args.seed, "backend": "ray",
-        "cpus_per_member": args.cpus_per_member, "mode": "async" if mode == "async" else "sync",
-        "lookahead": mode == "sync", "keep_checkpoints": 1,
-    })
+    config = config_from_dict(
+        {
+            "task": {
+                "name": "simulated",
+                "layers": 4,
+                "width": 8,
+                "step_seconds": args.step_seconds,
+                "unevenness": args.unevenness,
+                "batches_per_step": 2,
+            },
+            "population": population,
+            "steps": args.steps,
+            "seed": args.seed,
+            "backend": "ray",
+            "cpus_per_member": args.cpus_per_member,
+            "mode": "async" if mode == "async" else "sync",
+            "lookahead": mode == "sync",
+            "keep_checkpoints": 1,
+        }
+    )
     run_dir = Path(tempfile.mkdtemp(prefix=f"pbtnas-bench-{mode}-{population}-"))
     cls = AsyncRunner if mode == "async" else Runner
     runner = cls(config, run_dir / "run", backend=backend, progress=False).start()
@@ -52,15 +65,27 @@ def measure(population: int, mode: str, args, backend) -> dict:
     slots = min(population, backend.slots)
     children = len(list(RunStore(run_dir / "run").iter_events("child_created")))
     shutil.rmtree(run_dir, ignore_errors=True)
-    return {"population": population, "mode": mode, "slots": slots, "member_steps": len(events),
-            "wall_s": wall, "busy_s": busy, "efficiency": busy / (wall * slots), "children": children}
+    return {
+        "population": population,
+        "mode": mode,
+        "slots": slots,
+        "member_steps": len(events),
+        "wall_s": wall,
+        "busy_s": busy,
+        "efficiency": busy / (wall * slots),
+        "children": children,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--populations", type=int, nargs="+", default=[8, 64, 256])
-    parser.add_argument("--modes", nargs="+", default=["sync-barrier", "sync", "async"],
-                        help="sync-barrier: synchronous with lookahead off; sync: with lookahead (default)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["sync-barrier", "sync", "async"],
+        help="sync-barrier: synchronous with lookahead off; sync: with lookahead (default)",
+    )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--step-seconds", type=float, default=0.2)
     parser.add_argument("--unevenness", type=float, default=1.5)
@@ -79,18 +104,22 @@ def main() -> None:
     # Warm every worker up with real (zero-length) steps: first use imports the training code.
     warm = argparse.Namespace(**{**vars(args), "step_seconds": 0.0, "steps": 1})
     measure(max(4, backend.slots), "sync", warm, backend)
-    print(f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member -> {backend.slots} workers; "
-          f"step {args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}] by "
-          f"architecture; {args.steps} steps", flush=True)
-    print(f"{'population':>10} {'mode':>12} {'slots':>5} {'steps':>6} {'wall s':>8} {'busy s':>8} "
-          f"{'efficiency':>10} {'children':>8}", flush=True)
+    print(
+        f"local Ray: {args.num_cpus} CPUs, {args.cpus_per_member} CPU per member -> {backend.slots} workers; "
+        f"step {args.step_seconds} s x [{1 - args.unevenness / 2:.2f}, {1 + args.unevenness / 2:.2f}] by "
+        f"architecture; {args.steps} steps",
+        flush=True,
+    )
+    print(f"{'population':>10} {'mode':>12} {'slots':>5} {'steps':>6} {'wall s':>8} {'busy s':>8} {'efficiency':>10} {'children':>8}", flush=True)
     try:
         for population in args.populations:
             for mode in args.modes:
                 r = measure(population, mode, args, backend)
-                print(f"{r['population']:>10} {r['mode']:>12} {r['slots']:>5} {r['member_steps']:>6} "
-                      f"{r['wall_s']:>8.1f} {r['busy_s']:>8.1f} {r['efficiency']:>10.3f} {r['children']:>8}",
-                      flush=True)
+                print(
+                    f"{r['population']:>10} {r['mode']:>12} {r['slots']:>5} {r['member_steps']:>6} "
+                    f"{r['wall_s']:>8.1f} {r['busy_s']:>8.1f} {r['efficiency']:>10.3f} {r['children']:>8}",
+                    flush=True,
+                )
     finally:
         backend.close()
         ray.shutdown()

@@ -32,9 +32,11 @@ class MLP(nn.Module):
         super().__init__()
         width = genome["hidden1"]
         self.hidden1 = nn.Linear(X.shape[1], width)
-        self.block2 = {"skip": nn.Identity(), "linear": nn.Linear(width, width),  # depth 0, 1 or 2
-                       "two-layers": nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
-                       }[genome["block2"]]
+        self.block2 = {
+            "skip": nn.Identity(),
+            "linear": nn.Linear(width, width),  # depth 0, 1 or 2
+            "two-layers": nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)),
+        }[genome["block2"]]
         self.act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "gelu": nn.GELU()}[genome["act"]]
         self.head = nn.Linear(width, 1)  # reads hidden1's width: no gene owns it, inheritance adapts it
 
@@ -45,12 +47,14 @@ class MLP(nn.Module):
 class DiabetesMLP(pbtnas.TorchTask):
     """An MLP regression searched over width, depth/skip, activation and learning rate."""
 
-    space = SearchSpace([
-        Gene("hidden1", [16, 32, 64, 128]),
-        Gene("block2", ["skip", "linear", "two-layers"]),
-        Gene("act", ["relu", "tanh", "gelu"], owns_weights=False),
-        hyperparameter("lr", [3e-4, 1e-3, 3e-3, 1e-2]),
-    ])
+    space = SearchSpace(
+        [
+            Gene("hidden1", [16, 32, 64, 128]),
+            Gene("block2", ["skip", "linear", "two-layers"]),
+            Gene("act", ["relu", "tanh", "gelu"], owns_weights=False),
+            hyperparameter("lr", [3e-4, 1e-3, 3e-3, 1e-2]),
+        ]
+    )
     fitness_name = "neg_val_mse"
     final_metric_name = "test_mse"
 
@@ -86,7 +90,5 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    summary = pbtnas.run(DiabetesMLP, out=args.out, population=args.population, steps=args.steps,
-                         workers=args.workers, progress=True)
-    print(f"best architecture {summary['best_genome']}: test MSE {summary['final_metric']:.3f} "
-          f"(a constant predictor scores about 1.0)")
+    summary = pbtnas.run(DiabetesMLP, out=args.out, population=args.population, steps=args.steps, workers=args.workers, progress=True)
+    print(f"best architecture {summary['best_genome']}: test MSE {summary['final_metric']:.3f} (a constant predictor scores about 1.0)")

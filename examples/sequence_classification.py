@@ -23,8 +23,7 @@ rng = np.random.default_rng(0)
 t = np.linspace(0, 1, 64)
 labels = rng.integers(4, size=2400)
 phase = 2 * np.pi * (rng.uniform(1, 4, (2400, 1)) * t + rng.uniform(0, 1, (2400, 1)))
-waves = np.stack([np.sin(phase), np.sign(np.sin(phase)), 2 / np.pi * np.arcsin(np.sin(phase)),
-                  (phase / np.pi) % 2 - 1])[labels, np.arange(2400)]
+waves = np.stack([np.sin(phase), np.sign(np.sin(phase)), 2 / np.pi * np.arcsin(np.sin(phase)), (phase / np.pi) % 2 - 1])[labels, np.arange(2400)]
 series = waves * rng.uniform(0.5, 1.5, (2400, 1)) + rng.normal(0, 0.6, (2400, 64))
 X, Y = torch.tensor(series[:, None, :], dtype=torch.float32), torch.tensor(labels)
 train, val, test = torch.arange(0, 1600), torch.arange(1600, 2000), torch.arange(2000, 2400)
@@ -59,12 +58,14 @@ class WaveNet(nn.Module):
 class Waveforms(pbtnas.TorchTask):
     """Classify noisy waveforms; fitness is validation accuracy."""
 
-    space = SearchSpace([
-        Gene("conv1", list(CONVS)),
-        Gene("conv2", ["none", *CONVS]),
-        Gene("rnn", ["gru-16", "gru-32", "lstm-16", "lstm-32"]),
-        hyperparameter("dropout", [0.0, 0.1, 0.3]),
-    ])
+    space = SearchSpace(
+        [
+            Gene("conv1", list(CONVS)),
+            Gene("conv2", ["none", *CONVS]),
+            Gene("rnn", ["gru-16", "gru-32", "lstm-16", "lstm-32"]),
+            hyperparameter("dropout", [0.0, 0.1, 0.3]),
+        ]
+    )
     fitness_name = "val_accuracy"
     final_metric_name = "test_accuracy"
 
@@ -103,6 +104,5 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    summary = pbtnas.run(Waveforms, out=args.out, population=args.population, steps=args.steps,
-                         workers=args.workers, progress=True)
+    summary = pbtnas.run(Waveforms, out=args.out, population=args.population, steps=args.steps, workers=args.workers, progress=True)
     print(f"best architecture {summary['best_genome']}: test accuracy {summary['final_metric']:.3f} (chance 0.25)")

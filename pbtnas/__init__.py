@@ -10,13 +10,13 @@ Library entry points::
 
 from __future__ import annotations
 
-from pbtnas.tasks.check import CheckReport, check_task
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import PbtnasError, TaskContractError
 from pbtnas.search.operators import mix, mutate, shrink_perturb
 from pbtnas.search.space import Gene, SearchSpace, hyperparameter
 from pbtnas.search.state import MemberState
 from pbtnas.tasks.base import Task
+from pbtnas.tasks.check import CheckReport, check_task
 from pbtnas.tasks.torch_task import Member, TorchTask
 
 __version__ = "0.1.0"
@@ -77,7 +77,24 @@ def load(directory: str):
 
 
 __all__ = [
-    "CheckReport", "Gene", "Member", "MemberState", "PbtnasError", "RunConfig", "SearchSpace", "Task",
-    "TaskContractError", "TorchTask", "check_task", "config_from_dict", "export_run", "hyperparameter", "load",
-    "mix", "mutate", "resume", "run", "shrink_perturb",
+    "CheckReport",
+    "Gene",
+    "Member",
+    "MemberState",
+    "PbtnasError",
+    "RunConfig",
+    "SearchSpace",
+    "Task",
+    "TaskContractError",
+    "TorchTask",
+    "check_task",
+    "config_from_dict",
+    "export_run",
+    "hyperparameter",
+    "load",
+    "mix",
+    "mutate",
+    "resume",
+    "run",
+    "shrink_perturb",
 ]

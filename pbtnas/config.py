@@ -42,16 +42,25 @@ class RunConfig:
     p_donor: float = doc("probability that a gene (layer) is taken from the donor parent", 0.25)
     sp_lambda: float = doc("shrink factor of transplanted weights", 0.4)
     sp_gamma: float = doc("perturb factor (weight of a fresh initialisation)", 0.1)
-    sp_buffers: str = doc("shrink-perturb in transplanted layers: 'all' floating tensors (paper) or 'parameters' "
-                          "only, copying buffers such as BatchNorm statistics from the donor", "all")
+    sp_buffers: str = doc(
+        "shrink-perturb in transplanted layers: 'all' floating tensors (paper) or 'parameters' "
+        "only, copying buffers such as BatchNorm statistics from the donor",
+        "all",
+    )
     donor_moments: bool = doc("take Adam moments of transplanted layers from the donor instead of resetting them", False)
     exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
-    final_selection: str = doc("'best-ever', 'best-last', 'top-k-reevaluated' (the reevaluate_top_k best members "
-                               "re-scored on a split no fitness evaluation saw), or '' for the task's default", "")
+    final_selection: str = doc(
+        "'best-ever', 'best-last', 'top-k-reevaluated' (the reevaluate_top_k best members "
+        "re-scored on a split no fitness evaluation saw), or '' for the task's default",
+        "",
+    )
     reevaluate_top_k: int = doc("with final_selection top-k-reevaluated: how many of the best members to re-score", 3)
     backend: str = doc("where members train: inprocess, local (process pool) or ray", "local")
-    workers: int = doc("parallel workers of the local backend (0 = one per core); with Ray: an upper bound on "
-                       "members training at once (0 = as many as resources allow)", 0)
+    workers: int = doc(
+        "parallel workers of the local backend (0 = one per core); with Ray: an upper bound on "
+        "members training at once (0 = as many as resources allow)",
+        0,
+    )
     threads_per_member: int = doc("torch intra-op threads per training member", 1)
     max_retries: int = doc("retries of a member step whose worker died before it is marked failed", 2)
     keep_checkpoints: int = doc("finished steps whose population checkpoints are kept on disk", 2)
@@ -61,8 +70,11 @@ class RunConfig:
     storage: str = doc("Ray: shared folder or fsspec URL for member states ('' = Ray object store)", "")
     mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
     bohb_eta: int = doc("algorithm bohb: Hyperband's reduction factor (a 1/eta share of trials goes on at each rung)", 3)
-    lookahead: bool = doc("sync mode: while the slowest members finish a step, idle workers start the next step "
-                          "of members sure to survive (same results, less idle time)", True)
+    lookahead: bool = doc(
+        "sync mode: while the slowest members finish a step, idle workers start the next step "
+        "of members sure to survive (same results, less idle time)",
+        True,
+    )
     loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
 
     def validate(self) -> "RunConfig":
@@ -123,8 +135,9 @@ class RunConfig:
             from pbtnas.search.hyperband import check_budget
 
             if self.mode != "sync":
-                raise ConfigError("algorithm bohb schedules its trials without a barrier by itself (asynchronous "
-                                  "successive halving): leave mode at 'sync'")
+                raise ConfigError(
+                    "algorithm bohb schedules its trials without a barrier by itself (asynchronous successive halving): leave mode at 'sync'"
+                )
             check_budget(self.population, self.steps, self.bohb_eta)
         return self
 

@@ -47,6 +47,4 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            f"{module} is not installed: install it with  pip install 'pbtnas[{extra}]'"
-        ) from exc
+        raise MissingDependencyError(f"{module} is not installed: install it with  pip install 'pbtnas[{extra}]'") from exc

@@ -16,8 +16,8 @@ def _isolated_cache_and_one_thread(tmp_path_factory):
     torch.set_num_threads(1)
     yield
 
-TINY_TASK = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batch_size": 32,
-             "batches_per_step": 3}
+
+TINY_TASK = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batch_size": 32, "batches_per_step": 3}
 
 
 @pytest.fixture()

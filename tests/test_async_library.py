@@ -12,8 +12,7 @@ TASK = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "
 
 
 def test_library_runs_async_and_resumes_async(tmp_path):
-    full = pbtnas.run({"task": TASK}, out=str(tmp_path / "full"), population=4, steps=3, seed=2,
-                      backend="inprocess", mode="async")
+    full = pbtnas.run({"task": TASK}, out=str(tmp_path / "full"), population=4, steps=3, seed=2, backend="inprocess", mode="async")
     assert RunStore(tmp_path / "full").read_manifest()["mode"] == "async" and full["steps_done"] == 3
 
     class StopAfterResults:
@@ -25,8 +24,7 @@ def test_library_runs_async_and_resumes_async(tmp_path):
             if self.seen == 6:
                 raise KeyboardInterrupt
 
-    config = pbtnas.config_from_dict({"task": TASK, "population": 4, "steps": 3, "seed": 2, "backend": "inprocess",
-                                      "mode": "async"})
+    config = pbtnas.config_from_dict({"task": TASK, "population": 4, "steps": 3, "seed": 2, "backend": "inprocess", "mode": "async"})
     cut = make_runner(config, tmp_path / "cut", progress=False)
     cut.observers.append(StopAfterResults())
     with pytest.raises(KeyboardInterrupt):
@@ -38,9 +36,10 @@ def test_library_runs_async_and_resumes_async(tmp_path):
 
 def test_compare_runs_async(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("task:\n  name: classification\n  dataset: digits\n  width: 4\n  cells: 2\n"
-                      "  batches_per_step: 2\npopulation: 4\nsteps: 2\nbackend: inprocess\nmode: async\n")
-    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "1", "--out",
-                 str(tmp_path / "cmp"), "--quiet"]) == 0
+    config.write_text(
+        "task:\n  name: classification\n  dataset: digits\n  width: 4\n  cells: 2\n"
+        "  batches_per_step: 2\npopulation: 4\nsteps: 2\nbackend: inprocess\nmode: async\n"
+    )
+    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "1", "--out", str(tmp_path / "cmp"), "--quiet"]) == 0
     for name in ("pbtnas-s0", "random-s0"):
         assert RunStore(tmp_path / "cmp" / "runs" / name).read_manifest()["mode"] == "async"

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from pbtnas.engine.async_runner import AsyncRunner
 from pbtnas.backends import InProcessBackend
 from pbtnas.backends.base import TrainResult
 from pbtnas.config import config_from_dict
+from pbtnas.engine.async_runner import AsyncRunner
 from pbtnas.rundir.store import RunStore, load_member
 
 TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
@@ -49,8 +49,18 @@ class FlakyBackend(InProcessBackend):
     def next_result(self):
         job = self._queue.popleft()
         if (job.uid, job.step) in self.lose and job.attempt <= self.times:
-            return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out,
-                               error="worker process died (test)", attempt=job.attempt, lost_worker=True)
+            return TrainResult(
+                job.slot,
+                job.uid,
+                job.step,
+                float("-inf"),
+                {},
+                0.0,
+                job.state_out,
+                error="worker process died (test)",
+                attempt=job.attempt,
+                lost_worker=True,
+            )
         from pbtnas.backends.worker import execute_job
 
         return execute_job(job)
@@ -112,8 +122,8 @@ def test_async_member_out_of_retries_gets_minus_inf_and_is_replaced(tmp_path):
 
 
 def test_async_resume_refuses_a_sync_run(tmp_path):
-    from pbtnas.errors import PbtnasError
     from pbtnas.engine.runner import Runner
+    from pbtnas.errors import PbtnasError
 
     Runner(make_config(mode="sync", steps=1), tmp_path / "s", progress=False).start().run()
     with pytest.raises(PbtnasError, match="synchronous"):
@@ -124,7 +134,27 @@ def test_cli_async_mode(tmp_path):
     from pbtnas.cli import main
 
     out = tmp_path / "cli"
-    assert main(["run", "simulated", "--mode", "async", "--backend", "inprocess", "--population", "4", "--steps", "2",
-                 "--set", "task.step_seconds=0", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "simulated",
+                "--mode",
+                "async",
+                "--backend",
+                "inprocess",
+                "--population",
+                "4",
+                "--steps",
+                "2",
+                "--set",
+                "task.step_seconds=0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "population.json").read_text())["mode"] == "async"
     assert main(["resume", str(out), "--quiet"]) == 0

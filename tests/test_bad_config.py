@@ -8,17 +8,20 @@ from pbtnas.cli import main
 from pbtnas.engine.runner import RunError
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "sp_gamma=nan"], "sp_gamma must be a finite number >= 0"),
-    (["--set", "sp_lambda=-1"], "sp_lambda must be a finite number >= 0"),
-    (["--set", "keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
-    (["--set", "max_retries=-1"], "max_retries must not be negative"),
-    (["--set", "steps=true"], "'steps' must be a int"),
-    (["--seed", "-1"], "seed must be an integer in [0, 2**32)"),
-    (["--device", "cudax"], "task.device 'cudax' is not a torch device"),
-    (["--set", "task.lr=nan"], "task.lr must be a finite number > 0"),
-    (["--set", "task.weight_decay=-1"], "task.weight_decay must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "sp_gamma=nan"], "sp_gamma must be a finite number >= 0"),
+        (["--set", "sp_lambda=-1"], "sp_lambda must be a finite number >= 0"),
+        (["--set", "keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
+        (["--set", "max_retries=-1"], "max_retries must not be negative"),
+        (["--set", "steps=true"], "'steps' must be a int"),
+        (["--seed", "-1"], "seed must be an integer in [0, 2**32)"),
+        (["--device", "cudax"], "task.device 'cudax' is not a torch device"),
+        (["--set", "task.lr=nan"], "task.lr must be a finite number > 0"),
+        (["--set", "task.weight_decay=-1"], "task.weight_decay must be a finite number >= 0"),
+    ],
+)
 def test_nonsense_is_one_error_line_and_no_run_directory(tmp_path, capsys, args, message):
     out = tmp_path / "out"
     assert main(["run", "classification", *args, "--out", str(out), "--quiet"]) == 2
@@ -36,6 +39,5 @@ def test_task_that_is_not_a_section(tmp_path, capsys):
 
 def test_a_step_where_every_member_diverged_stops_the_run(tmp_path):
     with pytest.raises(RunError, match="every member diverged at step 0"):
-        pbtnas.run({"task": {"name": "custom_tasks:AlwaysDiverges"}}, out=str(tmp_path / "r"), population=4,
-                   steps=3, backend="inprocess")
+        pbtnas.run({"task": {"name": "custom_tasks:AlwaysDiverges"}}, out=str(tmp_path / "r"), population=4, steps=3, backend="inprocess")
     assert not (tmp_path / "r" / "summary.json").exists()

@@ -9,20 +9,28 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from pbtnas.engine.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.errors import ConfigError  # noqa: E402
-from pbtnas.search.hyperband import bracket_cost, bracket_plan, check_budget, rungs  # noqa: E402
+from pbtnas.engine.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
 from pbtnas.engine.runner import make_runner, resume_runner  # noqa: E402
+from pbtnas.errors import ConfigError  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
+from pbtnas.search.hyperband import bracket_cost, bracket_plan, check_budget, rungs  # noqa: E402
 
 TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_config(**overrides):
-    data = {"task": dict(TASK), "population": 4, "steps": 4, "seed": 4, "backend": "inprocess",
-            "algorithm": "bohb", "bohb_eta": 2, "loggers": ["none"]}
+    data = {
+        "task": dict(TASK),
+        "population": 4,
+        "steps": 4,
+        "seed": 4,
+        "backend": "inprocess",
+        "algorithm": "bohb",
+        "bohb_eta": 2,
+        "loggers": ["none"],
+    }
     data.update(overrides)
     return config_from_dict(data)
 
@@ -67,7 +75,7 @@ def test_budget_is_exactly_population_times_steps(finished):
     assert [m["genome"] for m in first] == task.space.stratified_population(4, seeding.rng_for(4, seeding.INIT))
     # every trial ended once, at the steps it trained; a pruned trial ended at one of its rungs
     by_trial = {}
-    for (number, step) in trained(root):
+    for number, step in trained(root):
         by_trial[number] = max(by_trial.get(number, 0), step + 1)
     for number, (end, at) in ends(root).items():
         assert at == by_trial[number]
@@ -83,8 +91,10 @@ def test_brackets_are_optunas(finished):
     import optuna
 
     root, _ = finished
-    study = optuna.load_study(study_name="pbtnas-bohb-s4", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(root / "optuna-study.log"))))
+    study = optuna.load_study(
+        study_name="pbtnas-bohb-s4",
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(root / "optuna-study.log"))),
+    )
     pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=4, reduction_factor=2)
     pruner._try_initialization(study)
     for frozen in study.get_trials():
@@ -194,12 +204,19 @@ def test_report_status_and_export_of_a_bohb_run(finished, tmp_path, capsys):
     history = trial_history(root)
     assert history["member_steps"] == 16 and len(history["trials"]) == summary["trials"]
     table = rung_table(history)
-    assert table[0] == {"bracket": 0, "rung": 0, "at_step": 1, "reached": table[0]["reached"],
-                        "promoted": table[0]["promoted"], "pruned": table[0]["pruned"]}
+    assert table[0] == {
+        "bracket": 0,
+        "rung": 0,
+        "at_step": 1,
+        "reached": table[0]["reached"],
+        "promoted": table[0]["promoted"],
+        "pruned": table[0]["pruned"],
+    }
     assert table[0]["reached"] == table[0]["promoted"] + table[0]["pruned"] + sum(
-        1 for t in history["trials"] if t["bracket"] == 0 and t["steps"] == 1 and t["end"] == "stopped")
-    from pbtnas.analysis.report.page import _bohb_section
+        1 for t in history["trials"] if t["bracket"] == 0 and t["steps"] == 1 and t["end"] == "stopped"
+    )
     from pbtnas.analysis.report import load_history
+    from pbtnas.analysis.report.page import _bohb_section
 
     section = _bohb_section(load_history(root))
     assert "BOHB trials" in section and f"{summary['trials']} trials" in section and "16 of the budget" in section
@@ -219,8 +236,9 @@ def test_compare_puts_bohb_in_the_table(tmp_path):
 
 def _cli(*args, env=None, pre=""):
     code = pre + "import sys; from pbtnas.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300
+    )
 
 
 def test_bad_input_is_one_line_and_leaves_no_run_directory(tmp_path):
@@ -228,19 +246,26 @@ def test_bad_input_is_one_line_and_leaves_no_run_directory(tmp_path):
     small = _cli("run", "classification", "--algorithm", "bohb", "--population", "4", "--out", str(out))
     assert small.returncode == 2 and small.stderr.count("\n") == 1 and small.stderr.startswith("error: ")
     assert "70 member steps" in small.stderr and not out.exists()
-    missing = _cli("run", "classification-digits", "--algorithm", "bohb", "--out", str(out),
-                   pre="import sys; sys.modules['optuna'] = None; ")
+    missing = _cli("run", "classification-digits", "--algorithm", "bohb", "--out", str(out), pre="import sys; sys.modules['optuna'] = None; ")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "pbtnas[bohb]" in missing.stderr and not out.exists()
-    cmp = _cli("compare", "classification-digits", "--algorithms", "random,bohb", "--seeds", "1",
-               "--out", str(tmp_path / "c"), pre="import sys; sys.modules['optuna'] = None; ")
+    cmp = _cli(
+        "compare",
+        "classification-digits",
+        "--algorithms",
+        "random,bohb",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "c"),
+        pre="import sys; sys.modules['optuna'] = None; ",
+    )
     assert cmp.returncode == 2 and "pbtnas[bohb]" in cmp.stderr and not (tmp_path / "c" / "runs").exists()
 
 
 @pytest.mark.slow
 def test_parallel_trials_on_the_local_backend_keep_the_budget(tmp_path):
-    summary = make_runner(make_config(backend="local", workers=2, population=6), tmp_path / "r",
-                          progress=False).start().run()
+    summary = make_runner(make_config(backend="local", workers=2, population=6), tmp_path / "r", progress=False).start().run()
     assert summary["member_steps"] == 24 == len(trained(tmp_path / "r"))
 
 

@@ -21,8 +21,19 @@ def test_bohb_trials_train_on_ray_workers_within_the_budget(tmp_path):
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
-        config = config_from_dict({"task": dict(SIM), "population": 4, "steps": 4, "seed": 1, "backend": "ray",
-                                   "cpus_per_member": 1.0, "algorithm": "bohb", "bohb_eta": 2, "loggers": ["none"]})
+        config = config_from_dict(
+            {
+                "task": dict(SIM),
+                "population": 4,
+                "steps": 4,
+                "seed": 1,
+                "backend": "ray",
+                "cpus_per_member": 1.0,
+                "algorithm": "bohb",
+                "bohb_eta": 2,
+                "loggers": ["none"],
+            }
+        )
         summary = make_runner(config, tmp_path / "r", progress=False).start().run()
     finally:
         if started:

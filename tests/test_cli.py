@@ -11,13 +11,26 @@ import pytest
 from pbtnas.cli import main
 from pbtnas.rundir.store import RunStore
 
-TINY = ["--set", "task.dataset=digits", "--set", "task.width=4", "--set", "task.cells=2",
-        "--set", "task.batches_per_step=3", "--population", "4", "--steps", "3", "--seed", "5"]
+TINY = [
+    "--set",
+    "task.dataset=digits",
+    "--set",
+    "task.width=4",
+    "--set",
+    "task.cells=2",
+    "--set",
+    "task.batches_per_step=3",
+    "--population",
+    "4",
+    "--steps",
+    "3",
+    "--seed",
+    "5",
+]
 
 
 def cli(*args, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kwargs)
+    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, **kwargs)
 
 
 def test_run_status_and_space(tmp_path, capsys):
@@ -45,25 +58,31 @@ def test_run_with_the_default_relative_run_directory(tmp_path, monkeypatch, caps
 
 def test_yaml_config_with_preset_base(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("preset: classification-digits\npopulation: 4\nsteps: 2\nbackend: inprocess\n"
-                   "task:\n  width: 4\n  cells: 2\n  batches_per_step: 2\n")
+    cfg.write_text(
+        "preset: classification-digits\npopulation: 4\nsteps: 2\nbackend: inprocess\ntask:\n  width: 4\n  cells: 2\n  batches_per_step: 2\n"
+    )
     assert main(["run", str(cfg), "--algorithm", "mutation", "--out", str(tmp_path / "r")]) == 0
     assert json.loads(capsys.readouterr().out)["algorithm"] == "mutation"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["run", "no-such-preset"], "unknown preset 'no-such-preset'"),
-    (["run", "classification", "--set", "colour=red"], "unknown config key(s) ['colour']"),
-    (["run", "classification", "--set", "task.colour=red"], "unknown task option(s) ['colour']"),
-    (["run", "classification", "--population", "3"], "population must be at least 4"),
-    (["run", "classification", "--set", "tau=0.9"], "lower tau"),
-    (["run", "classification", "--set", "population=lots"], "'population' must be a int"),
-    (["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz"],
-     "task.data_path 'missing.npz' does not exist"),
-    (["run", "missing.yaml"], "config file 'missing.yaml' does not exist"),
-    (["resume", "nowhere"], "not a pbtnas run directory"),
-    (["status", "nowhere"], "no population.json"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "no-such-preset"], "unknown preset 'no-such-preset'"),
+        (["run", "classification", "--set", "colour=red"], "unknown config key(s) ['colour']"),
+        (["run", "classification", "--set", "task.colour=red"], "unknown task option(s) ['colour']"),
+        (["run", "classification", "--population", "3"], "population must be at least 4"),
+        (["run", "classification", "--set", "tau=0.9"], "lower tau"),
+        (["run", "classification", "--set", "population=lots"], "'population' must be a int"),
+        (
+            ["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz"],
+            "task.data_path 'missing.npz' does not exist",
+        ),
+        (["run", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+        (["resume", "nowhere"], "not a pbtnas run directory"),
+        (["status", "nowhere"], "no population.json"),
+    ],
+)
 def test_user_mistakes_give_one_clear_line(tmp_path, capsys, args, message):
     code = main(args + ["--out", str(tmp_path / "r")] if args[0] == "run" else args)
     err = capsys.readouterr().err
@@ -79,17 +98,40 @@ def test_error_in_a_subprocess_has_no_traceback():
 
 
 def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
-    args = ["classification", "--set", "task.dataset=digits", "--set", "task.width=8", "--set", "task.cells=2",
-            "--set", "task.batches_per_step=20", "--population", "4", "--steps", "3", "--seed", "11",
-            "--backend", "local", "--workers", "2", "--quiet"]
+    args = [
+        "classification",
+        "--set",
+        "task.dataset=digits",
+        "--set",
+        "task.width=8",
+        "--set",
+        "task.cells=2",
+        "--set",
+        "task.batches_per_step=20",
+        "--population",
+        "4",
+        "--steps",
+        "3",
+        "--seed",
+        "11",
+        "--backend",
+        "local",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     reference = cli("run", *args, "--backend", "inprocess", "--out", str(tmp_path / "ref"), timeout=300)
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
     # SIGKILL of the driver right after it handed the first job of step 1 to a worker: mid-step,
     # at the same moment every time (no polling for a window)
-    killed = subprocess.run([sys.executable, "-m", "pbtnas", "run", *args, "--out", str(out)],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PBTNAS_FAULT": "dispatched:1:kill"})
+    killed = subprocess.run(
+        [sys.executable, "-m", "pbtnas", "run", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PBTNAS_FAULT": "dispatched:1:kill"},
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     # lookahead may hand out step 1's first job before step 0 is committed: either way mid-run
     assert RunStore(out).read_manifest()["step_done"] in (-1, 0)

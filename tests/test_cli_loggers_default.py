@@ -9,8 +9,7 @@ import pytest
 
 from pbtnas.cli import main
 
-RUN = ["run", "simulated", "--population", "4", "--steps", "2", "--seed", "3", "--backend", "inprocess",
-       "--set", "task.step_seconds=0", "--quiet"]
+RUN = ["run", "simulated", "--population", "4", "--steps", "2", "--seed", "3", "--backend", "inprocess", "--set", "task.step_seconds=0", "--quiet"]
 
 
 @pytest.fixture()
@@ -51,8 +50,7 @@ def test_loggers_none_turns_the_default_off(tmp_path, capsys):
 
 def test_a_run_that_cannot_start_leaves_no_directory_even_with_loggers(tmp_path, capsys):
     out = tmp_path / "run"  # TensorBoard is on by default: it must not make the folder before the run starts
-    code = main(["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz",
-                 "--out", str(out)])
+    code = main(["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz", "--out", str(out)])
     assert code == 2 and not out.exists(), capsys.readouterr().err
 
 
@@ -62,7 +60,6 @@ def test_shared_files_are_0644(tmp_path, capsys, umask_022):
     assert main([*RUN, "--set", "loggers=none", "--out", str(out)]) == 0
     assert main(["report", str(out)]) == 0
     assert main(["export", str(out), "--out", str(tmp_path / "export")]) == 0
-    shared = [out / "config.yaml", out / "summary.json", out / "report" / "index.html",
-              *(p for p in (tmp_path / "export").iterdir() if p.is_file())]
+    shared = [out / "config.yaml", out / "summary.json", out / "report" / "index.html", *(p for p in (tmp_path / "export").iterdir() if p.is_file())]
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in shared}
     assert all(mode == 0o644 for mode in modes.values()), {k: oct(v) for k, v in modes.items()}

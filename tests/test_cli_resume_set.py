@@ -5,13 +5,13 @@ import json
 
 import pytest
 import yaml
+from run_helpers import StopAfter, fitness_trace
 
 from pbtnas.cli import main
 from pbtnas.config import config_from_dict
-from pbtnas.tasks.presets import get_preset
 from pbtnas.engine.runner import Runner
 from pbtnas.rundir.store import RunStore
-from run_helpers import StopAfter, fitness_trace
+from pbtnas.tasks.presets import get_preset
 
 
 def _config(steps):
@@ -34,8 +34,7 @@ def stopped(tmp_path):
 def test_longer_budget_and_other_workers_continue_like_an_uninterrupted_run(stopped, tmp_path, capsys):
     reference = tmp_path / "reference"
     Runner(_config(4), reference, progress=False).start().run()
-    assert main(["resume", str(stopped), "--set", "steps=4", "--workers", "1",
-                 "--device", "cpu", "--quiet"]) == 0
+    assert main(["resume", str(stopped), "--set", "steps=4", "--workers", "1", "--device", "cpu", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["steps_done"] == 4
     assert "changed steps: 2 -> 4" in captured.err and "changed workers: 0 -> 1" in captured.err
@@ -46,16 +45,21 @@ def test_longer_budget_and_other_workers_continue_like_an_uninterrupted_run(stop
     assert changed[0]["changes"]["steps"] == {"from": 2, "to": 4}
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "population=8"], "cannot change population (the population lives in the checkpoints"),
-    (["--set", "seed=1"], "cannot change seed (every random stream"),
-    (["--set", "algorithm=random", "--set", "p_donor=0.5"], "cannot change algorithm (it changes how the population "
-                                                            "is searched); p_donor (it changes the search"),
-    (["--set", "task.width=4"], "cannot change task.width (it changes the search; start a new run"),
-    (["--steps", "1"], "steps=1 leaves nothing to train: 1 steps are already done"),
-    (["--set", "colour=red"], "unknown config key(s) ['colour']"),
-    (["--set", "workers=many"], "'workers' must be a int"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "population=8"], "cannot change population (the population lives in the checkpoints"),
+        (["--set", "seed=1"], "cannot change seed (every random stream"),
+        (
+            ["--set", "algorithm=random", "--set", "p_donor=0.5"],
+            "cannot change algorithm (it changes how the population is searched); p_donor (it changes the search",
+        ),
+        (["--set", "task.width=4"], "cannot change task.width (it changes the search; start a new run"),
+        (["--steps", "1"], "steps=1 leaves nothing to train: 1 steps are already done"),
+        (["--set", "colour=red"], "unknown config key(s) ['colour']"),
+        (["--set", "workers=many"], "'workers' must be a int"),
+    ],
+)
 def test_what_may_not_change_is_refused_with_the_reason(stopped, capsys, args, message):
     before = (stopped / "config.yaml").read_text()
     assert main(["resume", str(stopped), *args, "--quiet"]) == 2

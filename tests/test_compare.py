@@ -6,13 +6,25 @@ import math
 
 import pytest
 
-from pbtnas.cli import main
 from pbtnas.analysis.compare import Comparison, RunResult, compare, paired_wilcoxon, parse_algorithms
+from pbtnas.cli import main
 from pbtnas.errors import ConfigError
 from pbtnas.rundir.store import RunStore
 
-TINY = ["--population", "4", "--steps", "2", "--set", "task.batches_per_step=2", "--set", "task.width=4",
-        "--set", "task.cells=1", "--set", "backend=inprocess"]
+TINY = [
+    "--population",
+    "4",
+    "--steps",
+    "2",
+    "--set",
+    "task.batches_per_step=2",
+    "--set",
+    "task.width=4",
+    "--set",
+    "task.cells=1",
+    "--set",
+    "backend=inprocess",
+]
 
 
 def test_parse_algorithms_expands_groups_and_rejects_unknown():
@@ -55,8 +67,7 @@ def test_compare_runs_each_pair_once_and_reuses_finished_runs(tmp_path):
         calls.append((config.algorithm, config.seed, config.population, config.steps))
         value = 0.5 + 0.1 * config.seed + (0.05 if config.algorithm == "pbtnas" else 0.0)
         RunStore(run_dir).root.mkdir(parents=True)
-        RunStore(run_dir).write_summary({"final_metric": value, "best_fitness": value, "wall_time_s": 1.0,
-                                         "finished": True})
+        RunStore(run_dir).write_summary({"final_metric": value, "best_fitness": value, "wall_time_s": 1.0, "finished": True})
 
     from conftest import TINY_TASK
 
@@ -74,8 +85,7 @@ def test_compare_runs_each_pair_once_and_reuses_finished_runs(tmp_path):
 
 def test_compare_cli_end_to_end(tmp_path, capsys):
     out = tmp_path / "cmp"
-    assert main(["compare", "classification-digits", "--algorithms", "pbtnas,random", "--seeds", "2",
-                 "--out", str(out), "--quiet", *TINY]) == 0
+    assert main(["compare", "classification-digits", "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out), "--quiet", *TINY]) == 0
     printed = capsys.readouterr().out
     assert "| pbtnas |" in printed and "| random |" in printed
     rows = list(csv.DictReader(open(out / "runs.csv")))
@@ -83,8 +93,7 @@ def test_compare_cli_end_to_end(tmp_path, capsys):
     # Same seed, same initial population: the runs are paired.
     first = lambda algo: next(RunStore(out / "runs" / f"{algo}-s0").iter_events("member_created"))["genome"]  # noqa: E731
     assert first("pbtnas") == first("random")
-    assert main(["compare", "classification-digits", "--algorithms", "nope", "--seeds", "2",
-                 "--out", str(out), *TINY]) == 2
+    assert main(["compare", "classification-digits", "--algorithms", "nope", "--seeds", "2", "--out", str(out), *TINY]) == 2
 
 
 def test_compare_refuses_a_folder_with_another_budget(tmp_path):

@@ -82,13 +82,16 @@ def test_check_task_passes_on_good_tasks_and_examples():
         assert report.reshaped_by_width  # the layers that read a width gene's output
 
 
-@pytest.mark.parametrize("name, message", [
-    ("MisspeltPath", "gene 'block' owns weights but its module path(s) model:block hold no tensor"),
-    ("Overlapping", "genes 'block' and 'inner' both own tensor model:block.weight"),
-    ("UnownedLayer", "tensor model:block.weight is owned by no gene but exists only in some architectures"),
-    ("NotDeterministic", "NotDeterministic.evaluate gave 1.0 and then 2.0"),
-    ("TouchesGlobalRng", "TouchesGlobalRng.evaluate changed torch's global random state"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("MisspeltPath", "gene 'block' owns weights but its module path(s) model:block hold no tensor"),
+        ("Overlapping", "genes 'block' and 'inner' both own tensor model:block.weight"),
+        ("UnownedLayer", "tensor model:block.weight is owned by no gene but exists only in some architectures"),
+        ("NotDeterministic", "NotDeterministic.evaluate gave 1.0 and then 2.0"),
+        ("TouchesGlobalRng", "TouchesGlobalRng.evaluate changed torch's global random state"),
+    ],
+)
 def test_check_task_names_what_breaks_the_contract(name, message):
     with pytest.raises(TaskContractError, match=message.replace("(", r"\(").replace(")", r"\)")):
         pbtnas.check_task(build_task({"name": f"custom_tasks:{name}"}))
@@ -128,11 +131,13 @@ def test_bad_task_is_one_error_line_and_leaves_no_run_directory(tmp_path, capsys
 
 def test_gene_options_given_as_a_string_in_a_task_file_is_one_error_line(tmp_path, capsys):
     path = tmp_path / "bad_space.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         import pbtnas
         class T(pbtnas.TorchTask):
             space = pbtnas.SearchSpace([pbtnas.Gene("x", "abc")])
-    """))
+    """)
+    )
     out = tmp_path / "out"
     assert main(["run", "classification", "--set", f"task.name={path}:T", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -147,8 +152,7 @@ def test_library_runs_a_class_in_process_and_resumes(tmp_path):
 
     full = pbtnas.run(Good, out=str(tmp_path / "full"), population=4, steps=3, backend="inprocess")
     assert full["task"] == "custom_tasks:Good" and full["final_metric_name"] == "neg_mse"
-    config = pbtnas.config_from_dict({"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 3,
-                                      "backend": "inprocess"})
+    config = pbtnas.config_from_dict({"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 3, "backend": "inprocess"})
     cut = make_runner(config, tmp_path / "cut", progress=False)
     cut.observers.append(StopAfter(1))
     with pytest.raises(KeyboardInterrupt):
@@ -176,8 +180,7 @@ def test_a_class_defined_in_a_function_runs_in_process_only(tmp_path):
 def test_hyperparameter_genes_of_the_classification_task_are_off_by_default():
     plain = build_task({"name": "classification", "dataset": "digits"})
     assert "lr" not in plain.space.names and len(plain.space) == 12
-    searched = build_task({"name": "classification", "dataset": "digits", "lr_choices": [1e-3, 3e-3],
-                           "weight_decay_choices": [0.0, 1e-4]})
+    searched = build_task({"name": "classification", "dataset": "digits", "lr_choices": [1e-3, 3e-3], "weight_decay_choices": [0.0, 1e-4]})
     assert searched.space.hyperparameters == ["lr", "weight_decay"]
     genome = {g.name: g.options[-1] for g in searched.space.genes}
     opt = searched.optimizers(searched.member(genome, searched.init_state(genome, 0)))
@@ -185,25 +188,19 @@ def test_hyperparameter_genes_of_the_classification_task_are_off_by_default():
 
 
 def test_task_modules_reach_spawned_workers(tmp_path):
-    summary = pbtnas.run({"task": {"name": "custom_tasks:Good"}}, out=str(tmp_path / "r"), population=4, steps=2,
-                         backend="local", workers=2)
+    summary = pbtnas.run({"task": {"name": "custom_tasks:Good"}}, out=str(tmp_path / "r"), population=4, steps=2, backend="local", workers=2)
     assert summary["steps_done"] == 2 and summary["best_fitness"] > float("-inf")
-
-
 
 
 def test_compare_and_report_take_a_task_file(tmp_path, capsys):
     config = tmp_path / "mine.yaml"
-    config.write_text(f"task:\n  name: {os.path.join(HERE, 'custom_tasks.py')}:Good\npopulation: 4\nsteps: 2\n"
-                      "backend: inprocess\n")
+    config.write_text(f"task:\n  name: {os.path.join(HERE, 'custom_tasks.py')}:Good\npopulation: 4\nsteps: 2\nbackend: inprocess\n")
     out = tmp_path / "cmp"
-    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out),
-                 "--quiet"]) == 0
+    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out), "--quiet"]) == 0
     table = (out / "table.md").read_text()
     assert "pbtnas" in table and "random" in table
     # a second call reuses the finished runs (the task file is compared by its absolute path)
-    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out),
-                 "--quiet"]) == 0
+    assert main(["compare", str(config), "--algorithms", "pbtnas,random", "--seeds", "2", "--out", str(out), "--quiet"]) == 0
     pytest.importorskip("matplotlib")
     assert main(["report", str(out / "runs" / "pbtnas-s0")]) == 0
     assert (out / "runs" / "pbtnas-s0" / "report" / "index.html").is_file()

@@ -25,8 +25,7 @@ def test_custom_task_module_runs_on_ray_like_in_process(tmp_path):
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         config = {"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 2}
-        on_ray = pbtnas.run(dict(config), out=str(tmp_path / "ray"), backend="ray", ray_address="auto",
-                            cpus_per_member=0.5)
+        on_ray = pbtnas.run(dict(config), out=str(tmp_path / "ray"), backend="ray", ray_address="auto", cpus_per_member=0.5)
     finally:
         if started:
             ray.shutdown()

@@ -20,8 +20,7 @@ EXAMPLES = {"mlp_regression.py": "DiabetesMLP", "sequence_classification.py": "W
 
 
 def _run(cmd, cwd, **env):
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
 
 
 def _trace(run_dir):
@@ -48,8 +47,10 @@ def test_example_survives_a_kill_resumes_and_exports(tmp_path, script):
     assert status.returncode == 0 and EXAMPLES[script] in status.stdout
     export = _run([*PBTNAS, "export", str(killed), "--out", str(tmp_path / "net")], cwd=tmp_path)
     assert export.returncode == 0, export.stderr[-2000:]
-    check = ("import json, torch, pbtnas; net = pbtnas.load('net'); x = torch.load('net/example_input.pt'); "
-             "print(json.dumps([type(net).__name__, torch.allclose(net(x), torch.load('net/example_output.pt'))]))")
+    check = (
+        "import json, torch, pbtnas; net = pbtnas.load('net'); x = torch.load('net/example_input.pt'); "
+        "print(json.dumps([type(net).__name__, torch.allclose(net(x), torch.load('net/example_output.pt'))]))"
+    )
     loaded = _run([sys.executable, "-c", check], cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     name, same = json.loads(loaded.stdout.strip().splitlines()[-1])

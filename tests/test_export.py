@@ -7,18 +7,19 @@ import textwrap
 
 import pytest
 import torch
-
-from pbtnas.cli import main
-from pbtnas.errors import PbtnasError
-from pbtnas.analysis.export import export_run, load
-from pbtnas.engine.runner import Runner
 from run_helpers import StopAfter  # noqa: E402
+
+from pbtnas.analysis.export import export_run, load
+from pbtnas.cli import main
+from pbtnas.engine.runner import Runner
+from pbtnas.errors import PbtnasError
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from pbtnas.config import config_from_dict
     from conftest import TINY_TASK
+
+    from pbtnas.config import config_from_dict
 
     root = tmp_path_factory.mktemp("export") / "run"
     config = config_from_dict({"task": dict(TINY_TASK), "population": 4, "steps": 2, "seed": 5, "backend": "inprocess"})
@@ -60,8 +61,7 @@ def test_torchscript_loads_in_a_fresh_process_without_pbtnas(finished_run, tmp_p
         assert not any(name.startswith("pbtnas.") for name in sys.modules), "pbtnas was imported"
         print("max-diff", float((y - expected).abs().max()), "pred", y.argmax(1).tolist())
     """)
-    proc = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     diff = float(proc.stdout.split()[1])
     assert diff == 0.0

@@ -10,13 +10,34 @@ import numpy as np
 import pytest
 import torch
 
-from pbtnas.errors import ConfigError
 from pbtnas.analysis.export import example_input, export_run, load, to_torchscript
+from pbtnas.errors import ConfigError
 
-RL_TINY = dict(name="rl", env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60,
-               episode_frames=100, buffer_capacity=500, eval_episodes=1, final_eval_episodes=1)
-GAN_TINY = dict(name="gan", width=8, disc_width=8, latent_dim=12, batch_size=8, batches_per_step=5, eval_samples=64,
-                final_samples=64, classifier_epochs=1, classifier_width=8, stacked_size=500)
+RL_TINY = dict(
+    name="rl",
+    env="cheetah-run",
+    hidden_dim=16,
+    batch_size=16,
+    frames_per_step=120,
+    seed_frames=60,
+    episode_frames=100,
+    buffer_capacity=500,
+    eval_episodes=1,
+    final_eval_episodes=1,
+)
+GAN_TINY = dict(
+    name="gan",
+    width=8,
+    disc_width=8,
+    latent_dim=12,
+    batch_size=8,
+    batches_per_step=5,
+    eval_samples=64,
+    final_samples=64,
+    classifier_epochs=1,
+    classifier_width=8,
+    stacked_size=500,
+)
 TASKS = {
     "classification": dict(name="classification", dataset="digits", width=4, cells=2, batch_size=32, batches_per_step=3),
     "rl": RL_TINY,
@@ -72,13 +93,12 @@ FRESH = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["rl", "gan"])
 def test_run_report_export_of_each_task(name, tmp_path):
-    from pbtnas.config import config_from_dict
     from pbtnas.analysis.report import build_report, load_history
+    from pbtnas.config import config_from_dict
     from pbtnas.engine.runner import Runner
 
     _task_or_skip(TASKS[name])
-    config = config_from_dict({"task": dict(TASKS[name]), "population": 4, "steps": 2, "seed": 1,
-                               "backend": "inprocess"})
+    config = config_from_dict({"task": dict(TASKS[name]), "population": 4, "steps": 2, "seed": 1, "backend": "inprocess"})
     root = tmp_path / "run"
     Runner(config, root, progress=False).start().run()
     page = build_report(root).read_text()
@@ -89,8 +109,7 @@ def test_run_report_export_of_each_task(name, tmp_path):
     if name == "gan" and h.samples:
         assert "Samples of the best member" in page
     export_run(root, tmp_path / "ex")
-    proc = subprocess.run([sys.executable, "-I", "-c", FRESH, str(tmp_path / "ex")], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-I", "-c", FRESH, str(tmp_path / "ex")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout.split()[-1]) <= 1e-6
     assert isinstance(load(tmp_path / "ex"), torch.nn.Module)

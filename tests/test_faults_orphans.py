@@ -34,13 +34,48 @@ def session_members(sid: int) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("fault", ["after-step:0:kill", "dispatched:1:kill"])
 def test_no_worker_outlives_a_killed_driver(tmp_path, fault):
     env = {**os.environ, "PBTNAS_FAULT": fault}
-    cmd = PBTNAS + ["run", "simulated", "--population", "4", "--steps", "3", "--workers", "2", "--quiet",
-                    "--set", "task.step_seconds=20", "--set", "task.unevenness=0", "--set", "loggers=none",
-                    "--out", str(tmp_path / "r")] if fault.startswith("dispatched") else \
-          PBTNAS + ["run", "simulated", "--population", "4", "--steps", "3", "--workers", "2", "--quiet",
-                    "--set", "task.step_seconds=0.1", "--set", "loggers=none", "--out", str(tmp_path / "r")]
-    driver = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    cmd = (
+        PBTNAS
+        + [
+            "run",
+            "simulated",
+            "--population",
+            "4",
+            "--steps",
+            "3",
+            "--workers",
+            "2",
+            "--quiet",
+            "--set",
+            "task.step_seconds=20",
+            "--set",
+            "task.unevenness=0",
+            "--set",
+            "loggers=none",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+        if fault.startswith("dispatched")
+        else PBTNAS
+        + [
+            "run",
+            "simulated",
+            "--population",
+            "4",
+            "--steps",
+            "3",
+            "--workers",
+            "2",
+            "--quiet",
+            "--set",
+            "task.step_seconds=0.1",
+            "--set",
+            "loggers=none",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    driver = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _, err = driver.communicate(timeout=300)
         assert driver.returncode == -9, err.decode()[-2000:]

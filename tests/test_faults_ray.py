@@ -8,11 +8,12 @@ import pytest
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ray = pytest.importorskip("ray")
 
+from run_helpers import fitness_trace  # noqa: E402
+
 from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
-from run_helpers import fitness_trace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,7 @@ def test_a_dead_actor_charges_only_its_running_job(local_ray, tmp_path, monkeypa
 
     def config(**kw):
         # no lookahead: every step's 4 jobs are handed out together, 2 per actor (queue depth 2)
-        return config_from_dict({"task": dict(TINY_TASK), "population": 4, "steps": 3, "seed": 3,
-                                 "lookahead": False, **kw})
+        return config_from_dict({"task": dict(TINY_TASK), "population": 4, "steps": 3, "seed": 3, "lookahead": False, **kw})
 
     ref = Runner(config(backend="inprocess"), tmp_path / "ref", progress=False).start().run()
     # slots 0 and 1 (uids 0 and 4 at steps 1 and 2) run first on the two actors, slots 2 and 3 wait

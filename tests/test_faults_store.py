@@ -11,20 +11,32 @@ import sys
 import textwrap
 
 import pytest
-
-from pbtnas.errors import CheckpointError
-from pbtnas.engine.runner import Runner
-from pbtnas.rundir.store import RunLockedError, RunStore, load_member, save_member
 from run_helpers import StopAfter, fitness_trace
 
+from pbtnas.engine.runner import Runner
+from pbtnas.errors import CheckpointError
+from pbtnas.rundir.store import RunLockedError, RunStore, load_member, save_member
+
 PBTNAS = [sys.executable, "-m", "pbtnas"]
-QUICK = ["--population", "4", "--steps", "3", "--backend", "inprocess", "--seed", "5", "--quiet",
-         "--set", "task.step_seconds=0", "--set", "loggers=none"]
+QUICK = [
+    "--population",
+    "4",
+    "--steps",
+    "3",
+    "--backend",
+    "inprocess",
+    "--seed",
+    "5",
+    "--quiet",
+    "--set",
+    "task.step_seconds=0",
+    "--set",
+    "loggers=none",
+]
 
 
 def cli(*args, env=None):
-    return subprocess.run(PBTNAS + list(args), capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(PBTNAS + list(args), capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 def one_error_line(proc):
@@ -212,8 +224,7 @@ def test_a_start_killed_before_its_first_commit_is_no_dead_end(tiny_config, tmp_
 
 def test_a_run_that_failed_before_training_can_be_started_again_in_place(tmp_path):
     run_dir = tmp_path / "r"
-    failed = cli("run", "simulated", *QUICK[:-4], "--backend", "ray", "--address", "127.0.0.1:1",
-                 "--set", "loggers=none", "--out", str(run_dir))
+    failed = cli("run", "simulated", *QUICK[:-4], "--backend", "ray", "--address", "127.0.0.1:1", "--set", "loggers=none", "--out", str(run_dir))
     if "ray is not installed" in failed.stderr:
         pytest.skip("ray not installed")
     one_error_line(failed)
@@ -245,8 +256,17 @@ def test_a_crafted_checkpoint_is_refused_without_running_code(tiny_config, tmp_p
     path = store.absolute(victim["checkpoint"])
     marker = tmp_path / "pwned"
     genome, state, meta = load_member(path)
-    torch.save({"format": "pbtnas-member", "version": 1, "uid": victim["uid"], "genome": dict(genome),
-                "state": state.to_dict(), "meta": {"x": _Payload(str(marker))}}, path)
+    torch.save(
+        {
+            "format": "pbtnas-member",
+            "version": 1,
+            "uid": victim["uid"],
+            "genome": dict(genome),
+            "state": state.to_dict(),
+            "meta": {"x": _Payload(str(marker))},
+        },
+        path,
+    )
     with pytest.raises(CheckpointError, match="refused"):
         load_member(path)
     assert not marker.exists()
@@ -272,9 +292,12 @@ def test_checkpoints_holding_numpy_arrays_still_load(tmp_path):
 
     from pbtnas.search.state import MemberState
 
-    state = MemberState(models={"m": {"w": torch.ones(2)}},
-                        extra={"buffer": {"obs": np.arange(6, dtype=np.float32).reshape(2, 3),
-                                          "n": np.int64(3), "rng": np.random.default_rng(0).bit_generator.state}})
+    state = MemberState(
+        models={"m": {"w": torch.ones(2)}},
+        extra={
+            "buffer": {"obs": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "rng": np.random.default_rng(0).bit_generator.state}
+        },
+    )
     save_member(tmp_path / "m.pt", {"g": 1}, state, 7, {"step": 0})
     genome, loaded, meta = load_member(tmp_path / "m.pt")
     assert meta["uid"] == 7 and np.array_equal(loaded.extra["buffer"]["obs"], state.extra["buffer"]["obs"])

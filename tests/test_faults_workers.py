@@ -5,11 +5,11 @@ SIGKILL (first attempt only); local workers inherit the variable when they are s
 """
 
 import pytest
+from run_helpers import fitness_trace
 
 from pbtnas.backends import LocalBackend
 from pbtnas.engine.runner import Runner
 from pbtnas.rundir.store import RunStore
-from run_helpers import fitness_trace
 
 
 def events(run_dir, kind):
@@ -19,6 +19,7 @@ def events(run_dir, kind):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     from conftest import TINY_TASK
+
     from pbtnas.config import config_from_dict
 
     run_dir = tmp_path_factory.mktemp("ref") / "inprocess"

@@ -4,9 +4,9 @@ classification task's selection split, and a whole run that delivers the re-scor
 import pytest
 
 from pbtnas.config import config_from_dict
+from pbtnas.engine.runner import make_runner, resume_runner
 from pbtnas.errors import ConfigError
 from pbtnas.search.final_selection import Contender, admit, choose
-from pbtnas.engine.runner import make_runner, resume_runner
 from pbtnas.tasks import build_task
 
 
@@ -39,10 +39,10 @@ def test_selection_split_is_held_apart_and_val_and_test_do_not_move():
 
 
 def test_a_run_delivers_the_best_of_the_top_k_on_the_selection_split(tmp_path):
-    task = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batches_per_step": 3,
-            "selection_fraction": 0.1}
-    config = config_from_dict({"task": task, "population": 4, "steps": 3, "seed": 1, "backend": "inprocess",
-                               "final_selection": "top-k-reevaluated", "reevaluate_top_k": 3})
+    task = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batches_per_step": 3, "selection_fraction": 0.1}
+    config = config_from_dict(
+        {"task": task, "population": 4, "steps": 3, "seed": 1, "backend": "inprocess", "final_selection": "top-k-reevaluated", "reevaluate_top_k": 3}
+    )
     summary = make_runner(config, tmp_path / "run", progress=False).start().run()
     scored = summary["reevaluated"]
     assert len(scored) == 3 and len({s["uid"] for s in scored}) == 3
@@ -54,12 +54,20 @@ def test_a_run_delivers_the_best_of_the_top_k_on_the_selection_split(tmp_path):
 
 
 def test_top_k_without_a_selection_split_is_refused_before_the_run_directory(tmp_path):
-    config = config_from_dict({"task": {"name": "classification", "dataset": "digits"}, "population": 4,
-                               "steps": 2, "backend": "inprocess", "final_selection": "top-k-reevaluated"})
+    config = config_from_dict(
+        {
+            "task": {"name": "classification", "dataset": "digits"},
+            "population": 4,
+            "steps": 2,
+            "backend": "inprocess",
+            "final_selection": "top-k-reevaluated",
+        }
+    )
     with pytest.raises(ConfigError, match="set task.selection_fraction"):
         make_runner(config, tmp_path / "run", progress=False).start()
     assert not (tmp_path / "run").exists()
-    config = config_from_dict({"task": {"name": "simulated"}, "population": 4, "steps": 2,
-                               "backend": "inprocess", "final_selection": "top-k-reevaluated"})
+    config = config_from_dict(
+        {"task": {"name": "simulated"}, "population": 4, "steps": 2, "backend": "inprocess", "final_selection": "top-k-reevaluated"}
+    )
     with pytest.raises(ConfigError, match="needs a task with a selection split"):
         make_runner(config, tmp_path / "sim", progress=False).start()

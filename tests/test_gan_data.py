@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from pbtnas.errors import DataError
 from pbtnas.tasks.data import check_available, load_images
 from pbtnas.tasks.data.safe_pickle import safe_load
-from pbtnas.errors import DataError
 
 
 def test_mnist_5k_is_padded_split_and_scaled():
@@ -38,8 +38,9 @@ def test_stacked_mnist_has_three_digit_channels_and_1000_modes():
         assert 100 * digits[0] + 10 * digits[1] + digits[2] == label
 
 
-@pytest.mark.skipif(importlib.util.find_spec("animal_shape_mnist") is None,
-                    reason="the 'gan' extra (animal-shape-mnist) is not installed: pip install -e '.[gan]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("animal_shape_mnist") is None, reason="the 'gan' extra (animal-shape-mnist) is not installed: pip install -e '.[gan]'"
+)
 def test_animal_shape_mnist_loads_without_tensorflow():
     code = (
         "import sys; from pbtnas.tasks.data import load_images; d = load_images('animal-shape-mnist', 'train');"
@@ -68,8 +69,11 @@ def write_cifar(root, n=20):
     os.makedirs(folder)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-                 b"labels": [int(v) for v in rng.integers(0, 10, size=n)], b"batch_label": b"synthetic"}
+        batch = {
+            b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            b"labels": [int(v) for v in rng.integers(0, 10, size=n)],
+            b"batch_label": b"synthetic",
+        }
         with open(os.path.join(folder, name), "wb") as fh:
             pickle.dump(batch, fh, protocol=2)
     return folder

@@ -23,8 +23,13 @@ def evidence():
 
 def fake_run(path: Path, fd: float, finished: bool = True):
     path.mkdir(parents=True)
-    summary = {"finished": finished, "best_fitness": -fd + 1, "wall_time_s": 480.0, "final_metric": fd,
-               "final_metrics": {"samples": 5000, "fd_clf_test": fd, "fd_clf_train": fd - 1, "clf_is": 2.0}}
+    summary = {
+        "finished": finished,
+        "best_fitness": -fd + 1,
+        "wall_time_s": 480.0,
+        "final_metric": fd,
+        "final_metrics": {"samples": 5000, "fd_clf_test": fd, "fd_clf_train": fd - 1, "clf_is": 2.0},
+    }
     (path / "summary.json").write_text(json.dumps(summary))
 
 
@@ -39,8 +44,7 @@ def test_collect_writes_long_csvs_copies_and_paired_tests(evidence, tmp_path):
     (out / "ablation" / "runs").mkdir(parents=True)
     os.symlink(Path("..") / ".." / "baselines" / "runs" / "pbtnas-s0", out / "ablation" / "runs" / "pbtnas-s0")
     fake_run(out / "ablation" / "runs" / "no-mixing-s0", 45.0)
-    (out / "cpu_seconds.jsonl").write_text(json.dumps({"table": "gan-baselines", "algorithm": "pbtnas", "seed": 0,
-                                                       "cpu_s": 900.0}) + "\n")
+    (out / "cpu_seconds.jsonl").write_text(json.dumps({"table": "gan-baselines", "algorithm": "pbtnas", "seed": 0, "cpu_s": 900.0}) + "\n")
     args = Namespace(out=out, results=results, seeds=6, first_seed=0, grids=False, preset="gan-mnist-small")
     evidence.collect(args)
 
@@ -51,8 +55,9 @@ def test_collect_writes_long_csvs_copies_and_paired_tests(evidence, tmp_path):
     assert {r["value"] for r in rows if r["metric"] == "cpu_s"} == {"900.0"}
     ablation = list(csv.DictReader(open(results / "gan-ablation.csv")))
     # the shared PBT-NAS runs count in the ablation table before its symlinks exist
-    assert {(r["algorithm"], r["seed"]) for r in ablation if r["metric"] == "fd_clf_test"} == \
-        {("pbtnas", str(s)) for s in range(6)} | {("no-mixing", "0")}
+    assert {(r["algorithm"], r["seed"]) for r in ablation if r["metric"] == "fd_clf_test"} == {("pbtnas", str(s)) for s in range(6)} | {
+        ("no-mixing", "0")
+    }
     assert json.loads((results / "runs" / "random-s4.json").read_text())["final_metric"] == 54.0
     table = (results / "gan-evidence.md").read_text()
     # PBT-NAS is lower than random on all 6 seeds: the smallest one-sided p, 1/64.

@@ -57,7 +57,7 @@ def _toy_set(n=400, seed=0):
     labels = rng.integers(0, 2, size=n)
     images = rng.integers(0, 60, size=(n, 1, 16, 16), dtype=np.uint8)
     for i, lbl in enumerate(labels):
-        images[i, 0, (0 if lbl == 0 else 8):(8 if lbl == 0 else 16)] += 180
+        images[i, 0, (0 if lbl == 0 else 8) : (8 if lbl == 0 else 16)] += 180
     return ImageSet(images, labels.astype(np.int64), "toy")
 
 
@@ -95,8 +95,7 @@ class StandInInception(torch.nn.Module):
         self.conv = torch.nn.Conv2d(3, 16, 3, stride=2)
         self.fc = torch.nn.Linear(16, 1008)
 
-    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
-                no_output_bias: bool = False) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False, no_output_bias: bool = False) -> torch.Tensor:
         assert img.dtype == torch.uint8 and img.shape[1] == 3
         x = torch.nn.functional.interpolate(img.float() / 255.0, size=(29, 29), mode="bilinear")
         f = torch.relu(self.conv(x)).mean(dim=(2, 3))
@@ -115,8 +114,7 @@ def test_real_fid_and_is_path_through_a_stand_in_network(tmp_path, monkeypatch):
     path = str(tmp_path / "inception-standin.pt")
     torch.jit.script(StandInInception()).save(path)
     metrics = InceptionMetrics(path, batch_size=64)
-    real = ImageSet(np.random.default_rng(0).integers(0, 256, size=(200, 1, 32, 32), dtype=np.uint8),
-                    np.zeros(200, dtype=np.int64), "grey")
+    real = ImageSet(np.random.default_rng(0).integers(0, 256, size=(200, 1, 32, 32), dtype=np.uint8), np.zeros(200, dtype=np.int64), "grey")
     stats = metrics.dataset_stats(real, "grey-test")
     same = metrics.scores(real.floats(), stats)
     shifted = metrics.scores(real.floats() * 0.2 - 0.8, stats)

@@ -20,8 +20,7 @@ def one_torch_thread():
 
 
 def make_task(space):
-    return GanTask(GanOptions(space=space, width=8, disc_width=8, latent_dim=12, batches_per_step=5,
-                              batch_size=4, n_critic=5))
+    return GanTask(GanOptions(space=space, width=8, disc_width=8, latent_dim=12, batches_per_step=5, batch_size=4, n_critic=5))
 
 
 def _perturbed(state, scale, seed):

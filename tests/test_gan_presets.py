@@ -4,13 +4,12 @@ iteration on synthetic data written in CIFAR-10's and STL-10's own formats."""
 import numpy as np
 import pytest
 import torch
+from test_gan_data import write_cifar, write_stl
 
 from pbtnas.config import config_from_dict
-from pbtnas.tasks.presets import get_preset
-from pbtnas.tasks.gan.task import GanOptions, GanTask
 from pbtnas.tasks.base import parse_options
-
-from test_gan_data import write_cifar, write_stl
+from pbtnas.tasks.gan.task import GanOptions, GanTask
+from pbtnas.tasks.presets import get_preset
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -20,6 +19,7 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
 
 NAMES = ["gan-mnist", "gan-mnist-small", "gan-hard-stacked-mnist", "gan-cifar10", "gan-stl10"]
 
@@ -34,8 +34,7 @@ def test_preset_is_a_valid_config(name):
     assert (options.beta1, options.beta2, options.adam_eps, options.ema_decay) == (0.0, 0.9, 1e-4, 0.999)
 
 
-@pytest.mark.parametrize("name, writer, shape", [("gan-cifar10", write_cifar, (3, 32, 32)),
-                                                 ("gan-stl10", write_stl, (3, 48, 48))])
+@pytest.mark.parametrize("name, writer, shape", [("gan-cifar10", write_cifar, (3, 32, 32)), ("gan-stl10", write_stl, (3, 48, 48))])
 def test_paper_presets_build_tiny_and_train_on_synthetic_data(name, writer, shape, tmp_path):
     writer(str(tmp_path))
     task_cfg = {k: v for k, v in get_preset(name)["task"].items() if k != "name"}

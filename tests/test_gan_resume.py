@@ -3,16 +3,15 @@ survives a crash: resumed after step 1, it ends exactly like the uninterrupted r
 a sample grid of the best generator for every step."""
 
 import pytest
+from run_helpers import StopAfter, fitness_trace
+from test_gan_task import TINY
 
 from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import Runner
-from test_gan_task import TINY
-from run_helpers import StopAfter, fitness_trace
 
 
 def config():
-    return config_from_dict({"task": {"name": "gan", **TINY}, "population": 4, "steps": 3, "seed": 4,
-                             "backend": "inprocess"})
+    return config_from_dict({"task": {"name": "gan", **TINY}, "population": 4, "steps": 3, "seed": 4, "backend": "inprocess"})
 
 
 def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
@@ -24,5 +23,4 @@ def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
     resumed = Runner.resume(tmp_path / "cut", progress=False).run()
     assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]
-    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == [
-        "step_0000.png", "step_0001.png", "step_0002.png"]
+    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == ["step_0000.png", "step_0001.png", "step_0002.png"]

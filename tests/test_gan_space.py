@@ -61,8 +61,7 @@ def test_every_option_of_every_gene_builds_and_runs(space):
     z, img = torch.randn(1, task.options.latent_dim), torch.rand(1, 1, 32, 32) * 2 - 1
     # The cell genes are the same in both spaces: try them once, in "gan". Discriminator blocks
     # 2 and 3 are built by the same code as block 1.
-    genes = [g for g in task.space if (space == "gan" or not g.name.startswith("g.cell"))
-             and not g.name.startswith(("d.block2.", "d.block3."))]
+    genes = [g for g in task.space if (space == "gan" or not g.name.startswith("g.cell")) and not g.name.startswith(("d.block2.", "d.block3."))]
     for gene in genes:
         for option in gene.options:
             genome = {**base, gene.name: option}

@@ -1,7 +1,6 @@
 """The GAN task through the Task API: real training, determinism, divergence, fitness, final
 metrics, sample grids, the deployable generator, and bad options."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -19,8 +18,20 @@ def one_torch_thread():
     yield
     torch.set_num_threads(n)
 
-TINY = dict(width=8, disc_width=8, latent_dim=12, batch_size=8, batches_per_step=10, n_critic=5,
-            eval_samples=100, final_samples=200, classifier_epochs=1, classifier_width=8, stacked_size=500)
+
+TINY = dict(
+    width=8,
+    disc_width=8,
+    latent_dim=12,
+    batch_size=8,
+    batches_per_step=10,
+    n_critic=5,
+    eval_samples=100,
+    final_samples=200,
+    classifier_epochs=1,
+    classifier_width=8,
+    stacked_size=500,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -115,13 +126,16 @@ def test_stacked_mnist_reports_modes_and_kl():
     assert 1 <= final["modes"] <= 1000 and final["kl_modes"] >= 0 and np.isfinite(final["fd_clf_test"])
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(space="nope"), "task.space"),
-    (dict(space="gan-hard", latent_dim=10), "multiple of 3"),
-    (dict(image_size=30), "multiple of 8"),
-    (dict(dataset="imagenet"), "task.dataset"),
-    (dict(batch_size=0), "batch_size"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(space="nope"), "task.space"),
+        (dict(space="gan-hard", latent_dim=10), "multiple of 3"),
+        (dict(image_size=30), "multiple of 8"),
+        (dict(dataset="imagenet"), "task.dataset"),
+        (dict(batch_size=0), "batch_size"),
+    ],
+)
 def test_bad_options_name_the_field(bad, match):
     with pytest.raises(ConfigError, match=match):
         make(**bad)
@@ -139,8 +153,17 @@ def test_folder_datasets_fail_before_a_run_starts_with_a_hint(tmp_path):
 def test_a_member_really_learns_mnist():
     # Real training at the gan-mnist preset's width and schedule: FD-clf must fall well below
     # that of the untrained generator (about 460 -> under 300 in measured curves).
-    task = make(width=16, disc_width=16, latent_dim=60, batch_size=32, batches_per_step=200, n_critic=2,
-                eval_samples=500, classifier_epochs=4, classifier_width=32)
+    task = make(
+        width=16,
+        disc_width=16,
+        latent_dim=60,
+        batch_size=32,
+        batches_per_step=200,
+        n_critic=2,
+        eval_samples=500,
+        classifier_epochs=4,
+        classifier_width=32,
+    )
     g = genome_of(task, 0)
     state = task.init_state(g, 0)
     start = -task.evaluate(g, state, 0)

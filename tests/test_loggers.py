@@ -6,16 +6,24 @@ import sys
 
 import pytest
 
-from pbtnas.errors import ConfigError
 from pbtnas.engine.loggers import MetricLogger, make_loggers
 from pbtnas.engine.runner import Runner
+from pbtnas.errors import ConfigError
 
-POPULATION_TAGS = {"population/fitness_best", "population/fitness_mean", "population/fitness_median",
-                   "population/fitness_worst", "population/best_ever", "population/children", "population/failed"}
+POPULATION_TAGS = {
+    "population/fitness_best",
+    "population/fitness_mean",
+    "population/fitness_median",
+    "population/fitness_worst",
+    "population/best_ever",
+    "population/children",
+    "population/failed",
+}
 
 
 def _config(**overrides):
     from conftest import TINY_TASK
+
     from pbtnas.config import config_from_dict
 
     data = {"task": dict(TINY_TASK), "population": 4, "steps": 2, "seed": 4, "backend": "inprocess"}
@@ -57,8 +65,7 @@ def test_logger_contract_tags_per_slot_and_population(tmp_path):
     Runner(_config(), root, progress=False, observers=[rec]).start().run()
     tags = {t for t, _, _ in rec.scalars}
     for slot in range(4):
-        assert {f"member/slot{slot:02d}/fitness", f"member/slot{slot:02d}/train_loss",
-                f"member/slot{slot:02d}/uid"} <= tags
+        assert {f"member/slot{slot:02d}/fitness", f"member/slot{slot:02d}/train_loss", f"member/slot{slot:02d}/uid"} <= tags
     assert POPULATION_TAGS <= tags and "final/test_accuracy" in tags
     assert sorted({s for t, s, _ in rec.scalars if t == "population/fitness_best"}) == [1, 2]
     # N=4, 2 steps: one child after step 1; the best genome whenever the best changed; the delivered one
@@ -91,9 +98,32 @@ def test_loggers_chosen_through_the_config(tmp_path):
 
     pytest.importorskip("tensorboard")
     out = tmp_path / "cli"
-    assert main(["run", "classification-digits", "--population", "4", "--steps", "1", "--set", "task.width=4",
-                 "--set", "task.cells=1", "--set", "task.batches_per_step=2", "--set", "backend=inprocess",
-                 "--set", "loggers=tensorboard", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "classification-digits",
+                "--population",
+                "4",
+                "--steps",
+                "1",
+                "--set",
+                "task.width=4",
+                "--set",
+                "task.cells=1",
+                "--set",
+                "task.batches_per_step=2",
+                "--set",
+                "backend=inprocess",
+                "--set",
+                "loggers=tensorboard",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert any((out / "tensorboard").iterdir())
 
 
@@ -127,7 +157,6 @@ def test_wandb_offline_mode(tmp_path, monkeypatch):
 def test_backends_are_imported_only_when_chosen():
     import subprocess
 
-    code = ("import sys, pbtnas.engine.loggers, pbtnas.engine.runner; "
-            "print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))")
+    code = "import sys, pbtnas.engine.loggers, pbtnas.engine.runner; print(sorted(m for m in ('wandb', 'mlflow', 'tensorboard') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr

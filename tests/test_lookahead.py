@@ -11,8 +11,7 @@ SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.3, "uneve
 
 
 def run(tmp_path, name, **overrides):
-    config = config_from_dict({"task": SIM, "population": 8, "steps": 3, "seed": 5, "backend": "local",
-                               "workers": 2, **overrides})
+    config = config_from_dict({"task": SIM, "population": 8, "steps": 3, "seed": 5, "backend": "local", "workers": 2, **overrides})
     make_runner(config, tmp_path / name, progress=False).start().run()
     events = list(RunStore(tmp_path / name).iter_events("member_trained"))
     return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in events], events

@@ -32,8 +32,7 @@ def _images(tmp_path, labels, layout="nhwc", n=120):
 @pytest.mark.parametrize("labels", [["cat", "dog", "owl"], [1, 2, 3, 4], [10, 20]])
 def test_any_labels_become_classes_0_to_k_minus_1_and_channels_last_is_read(tmp_path, labels):
     path = _images(tmp_path, labels)
-    x, y, classes = load_dataset(build_task({"name": "classification", "dataset": "npz",
-                                             "data_path": str(path)}).options)
+    x, y, classes = load_dataset(build_task({"name": "classification", "dataset": "npz", "data_path": str(path)}).options)
     assert x.shape == (120, 1, 12, 12) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert classes == sorted(labels) and sorted(set(y.tolist())) == list(range(len(labels)))
 
@@ -48,8 +47,14 @@ def test_bad_npz_is_one_clear_error(tmp_path):
 
 def test_export_records_classes_and_input_and_loads_without_the_data(tmp_path):
     path = _images(tmp_path, ["cat", "dog", "owl"])
-    pbtnas.run("classification", out=str(tmp_path / "run"), population=4, steps=2, backend="inprocess",
-               task={"dataset": "npz", "data_path": str(path), "width": 4, "cells": 1, "batches_per_step": 2})
+    pbtnas.run(
+        "classification",
+        out=str(tmp_path / "run"),
+        population=4,
+        steps=2,
+        backend="inprocess",
+        task={"dataset": "npz", "data_path": str(path), "width": 4, "cells": 1, "batches_per_step": 2},
+    )
     pbtnas.export_run(str(tmp_path / "run"), str(tmp_path / "net"))
     meta = json.loads((tmp_path / "net" / "export.json").read_text())
     assert meta["classes"] == ["cat", "dog", "owl"]

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from toy_task import ToyNet, ToyTask
 
 from pbtnas.search.operators import mix, mutate, shrink_perturb_whole, transplant
-from toy_task import ToyNet, ToyTask
 
 
 @pytest.fixture()

@@ -14,8 +14,7 @@ import time
 
 from pbtnas.engine.progress import Progress
 
-RUN = ["run", "simulated", "--population", "4", "--steps", "3", "--seed", "1", "--backend", "inprocess",
-       "--set", "task.step_seconds=0.01"]
+RUN = ["run", "simulated", "--population", "4", "--steps", "3", "--seed", "1", "--backend", "inprocess", "--set", "task.step_seconds=0.01"]
 
 
 class Result:
@@ -27,8 +26,14 @@ def _cli_under_pty(args, timeout=120) -> tuple[int, str]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 40 rows, 120 columns
     env = {k: v for k, v in os.environ.items() if k != "PBTNAS_PROGRESS"}
-    proc = subprocess.Popen([sys.executable, "-m", "pbtnas", *args], stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, env={**env, "COLUMNS": "120", "TERM": "xterm"}, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbtnas", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "COLUMNS": "120", "TERM": "xterm"},
+        close_fds=True,
+    )
     os.close(slave)
     chunks, deadline = [], time.time() + timeout
     while time.time() < deadline:
@@ -58,8 +63,9 @@ def test_terminal_gets_one_live_bar_and_a_pipe_gets_plain_lines(tmp_path):
     assert "done: best" in screen and '"steps_done": 3' in screen
 
     env = {k: v for k, v in os.environ.items() if k != "PBTNAS_PROGRESS"}
-    piped = subprocess.run([sys.executable, "-m", "pbtnas", *RUN, "--out", str(tmp_path / "pipe")],
-                           capture_output=True, text=True, timeout=120, env=env)
+    piped = subprocess.run(
+        [sys.executable, "-m", "pbtnas", *RUN, "--out", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=120, env=env
+    )
     assert piped.returncode == 0, piped.stderr
     member_lines = [line for line in piped.stderr.splitlines() if line.startswith("step ")]
     assert len(member_lines) == 12 and "\r" not in piped.stderr
@@ -81,8 +87,7 @@ def test_live_bar_on_a_terminal_and_notes_above_it(monkeypatch):
         for done in range(1, 5):
             progress.member_done(step, done, 0.25 * done, Result())
     progress.note("final evaluation of member 3 (best-ever) ...")
-    progress.finish({"fitness_name": "f", "best_fitness": 1.0, "best_uid": 3, "final_metric_name": "m",
-                     "final_metric": 0.9})
+    progress.finish({"fitness_name": "f", "best_fitness": 1.0, "best_uid": 3, "final_metric_name": "m", "final_metric": 0.9})
     text = out.getvalue()
     assert "step 2/2" in text and "members 4/4" in text and "best 1.0000" in text
     assert "final evaluation of member 3" in text and text.rstrip().endswith("final m 0.9")

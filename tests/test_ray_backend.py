@@ -14,8 +14,8 @@ import torch  # noqa: E402
 
 from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.errors import PbtnasError  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
+from pbtnas.errors import PbtnasError  # noqa: E402
 from pbtnas.rundir.store import RunStore, load_member  # noqa: E402
 
 SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 1.0, "unevenness": 1.0, "batches_per_step": 2}
@@ -96,8 +96,7 @@ def test_killed_worker_step_is_retried_and_the_run_ends_the_same(local_ray, tmp_
     reference = Runner(config_from_dict(data), tmp_path / "ref", progress=False).start().run()
     backend = RayBackend(cpus_per_member=1.0)  # 2 slots for 4 members: a queue, and fewer worker starts
     killer = KillOneWorkerMidStep(backend)
-    runner = Runner(config_from_dict({**data, "backend": "ray"}), tmp_path / "ray", backend=backend,
-                    observers=[killer], progress=False)
+    runner = Runner(config_from_dict({**data, "backend": "ray"}), tmp_path / "ray", backend=backend, observers=[killer], progress=False)
     try:
         summary = runner.start().run()
     finally:
@@ -125,16 +124,30 @@ def test_missing_resources_are_named_before_training(local_ray):
 def test_async_mode_on_ray(local_ray, tmp_path):
     from pbtnas.engine.async_runner import AsyncRunner
 
-    data = {"task": {**SIM, "step_seconds": 0.3}, "population": 6, "steps": 3, "seed": 2, "backend": "ray",
-            "cpus_per_member": 0.25, "mode": "async"}
+    data = {"task": {**SIM, "step_seconds": 0.3}, "population": 6, "steps": 3, "seed": 2, "backend": "ray", "cpus_per_member": 0.25, "mode": "async"}
     summary = AsyncRunner(config_from_dict(data), tmp_path / "a", progress=False).start().run()
     assert summary["steps_done"] == 3 and len(trace(tmp_path / "a")) == 18
 
 
 def _cli(tmp_path, *extra):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    cmd = [sys.executable, "-m", "pbtnas", "run", "simulated", "--population", "4", "--steps", "1",
-           "--backend", "ray", "--out", str(tmp_path / "run"), "--quiet", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pbtnas",
+        "run",
+        "simulated",
+        "--population",
+        "4",
+        "--steps",
+        "1",
+        "--backend",
+        "ray",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 

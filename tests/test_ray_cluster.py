@@ -45,9 +45,13 @@ def test_run_on_a_cluster_started_with_ray_start(tmp_path):
         pytest.skip("the ray command is not installed next to this Python")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     port = free_port()
-    head = subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), "--num-cpus", "2",
-                             "--include-dashboard", "false", "--block"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false", "--block"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -57,9 +61,29 @@ def test_run_on_a_cluster_started_with_ray_start(tmp_path):
             except OSError:
                 time.sleep(0.5)
         args = ["--population", "4", "--steps", "2", "--seed", "8", "--set", "task.step_seconds=0.1"]
-        proc = subprocess.run([sys.executable, "-m", "pbtnas", "run", "simulated", *args, "--backend", "ray",
-                               "--address", f"127.0.0.1:{port}", "--cpus-per-member", "0.5", "--out",
-                               str(tmp_path / "run"), "--quiet"], env=env, capture_output=True, text=True, timeout=240)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pbtnas",
+                "run",
+                "simulated",
+                *args,
+                "--backend",
+                "ray",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--cpus-per-member",
+                "0.5",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert proc.returncode == 0, proc.stderr
     finally:
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
@@ -72,7 +96,6 @@ def test_run_on_a_cluster_started_with_ray_start(tmp_path):
                 pass
             forget_cluster(port)
     summary = json.loads((tmp_path / "run/summary.json").read_text())
-    data = {"task": {"name": "simulated", "step_seconds": 0.0}, "population": 4, "steps": 2, "seed": 8,
-            "backend": "inprocess"}
+    data = {"task": {"name": "simulated", "step_seconds": 0.0}, "population": 4, "steps": 2, "seed": 8, "backend": "inprocess"}
     reference = Runner(config_from_dict(data), tmp_path / "ref", progress=False).start().run()
     assert summary["best_genome"] == reference["best_genome"] and summary["final_metric"] == reference["final_metric"]

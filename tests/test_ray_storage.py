@@ -3,8 +3,8 @@ arithmetic (fractional GPUs, node by node); no running Ray needed."""
 
 import pytest
 
-from pbtnas.errors import PbtnasError
 from pbtnas.backends.transfer import FolderStorage, FsspecStorage, check_writable, open_storage
+from pbtnas.errors import PbtnasError
 
 
 @pytest.mark.parametrize("kind", ["folder", "file-url", "memory-url"])

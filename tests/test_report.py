@@ -6,19 +6,20 @@ import shutil
 import time
 
 import pytest
-
-from pbtnas.cli import main
-from pbtnas.errors import PbtnasError
-from pbtnas.analysis.report import build_report, load_history
-from pbtnas.engine.runner import Runner
-from pbtnas.rundir.store import RunStore
 from run_helpers import StopAfter  # noqa: E402
+
+from pbtnas.analysis.report import build_report, load_history
+from pbtnas.cli import main
+from pbtnas.engine.runner import Runner
+from pbtnas.errors import PbtnasError
+from pbtnas.rundir.store import RunStore
 
 FIGURES = ("fitness.png", "lineage.png", "inheritance.png", "options.png", "architecture.png", "metrics.png")
 
 
 def _config(**overrides):
     from conftest import TINY_TASK
+
     from pbtnas.config import config_from_dict
 
     data = {"task": dict(TINY_TASK), "population": 4, "steps": 3, "seed": 7, "backend": "inprocess"}

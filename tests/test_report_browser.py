@@ -18,8 +18,15 @@ from pbtnas.engine.runner import Runner
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PROBE = """<script>
 window.__errors = [];
 window.addEventListener('error', function (e) { window.__errors.push(String(e.message || e.type)); }, true);
@@ -41,8 +48,7 @@ def render_in_chromium(index, tmp_path) -> dict:
     page = index.read_text()
     probe = index.with_name("_browser_check.html")
     probe.write_text(page.replace("<head>", "<head>" + PROBE, 1))
-    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
-           "--dump-dom", probe.as_uri()]
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     probe.unlink()
     found = re.search(r'<pre id="pbtnas-check">(.*?)</pre>', proc.stdout, re.S)
@@ -53,6 +59,7 @@ def render_in_chromium(index, tmp_path) -> dict:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     from conftest import TINY_TASK
+
     from pbtnas.config import config_from_dict
 
     root = tmp_path_factory.mktemp("browser") / "run"
@@ -85,9 +92,18 @@ def rl_report(tmp_path_factory):
     pytest.importorskip("dm_control")
     from pbtnas.config import config_from_dict
 
-    task = {"name": "rl", "env": "cheetah-run", "hidden_dim": 16, "batch_size": 16, "frames_per_step": 120,
-            "seed_frames": 60, "episode_frames": 80, "buffer_capacity": 600, "eval_episodes": 3,
-            "final_eval_episodes": 2}
+    task = {
+        "name": "rl",
+        "env": "cheetah-run",
+        "hidden_dim": 16,
+        "batch_size": 16,
+        "frames_per_step": 120,
+        "seed_frames": 60,
+        "episode_frames": 80,
+        "buffer_capacity": 600,
+        "eval_episodes": 3,
+        "final_eval_episodes": 2,
+    }
     root = tmp_path_factory.mktemp("browser-rl") / "run"
     config = config_from_dict({"task": task, "population": 4, "steps": 2, "seed": 1, "backend": "inprocess"})
     Runner(config, root, progress=False).start().run()
@@ -122,8 +138,7 @@ def render_in_chromium_sizes(index, tmp_path) -> dict:
     """The natural size of every image of the page as chromium decoded it."""
     probe = index.with_name("_browser_sizes.html")
     probe.write_text(index.read_text().replace("<head>", "<head>" + SIZES, 1))
-    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile-sizes'}", "--virtual-time-budget=10000",
-           "--dump-dom", probe.as_uri()]
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile-sizes'}", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     probe.unlink()
     found = re.search(r'<pre id="pbtnas-sizes">(.*?)</pre>', proc.stdout, re.S)

@@ -1,13 +1,28 @@
 """The report and ``pbtnas status`` say what ran: the task options that differ from the preset
 the run started from (or from the task's defaults for a config without a preset)."""
 
-from pbtnas.cli import main
-from pbtnas.tasks.presets import get_preset
 from pbtnas.analysis.report import build_report
 from pbtnas.analysis.report.history import what_ran
+from pbtnas.cli import main
+from pbtnas.tasks.presets import get_preset
 
-RUN = ["run", "simulated", "--population", "4", "--steps", "2", "--seed", "1", "--backend", "inprocess", "--quiet",
-       "--set", "task.step_seconds=0.01", "--set", "task.width=4"]
+RUN = [
+    "run",
+    "simulated",
+    "--population",
+    "4",
+    "--steps",
+    "2",
+    "--seed",
+    "1",
+    "--backend",
+    "inprocess",
+    "--quiet",
+    "--set",
+    "task.step_seconds=0.01",
+    "--set",
+    "task.width=4",
+]
 
 
 def test_status_and_report_show_the_options_changed_from_the_preset(tmp_path, capsys):

@@ -13,10 +13,31 @@ pytest.importorskip("dm_control")
 
 from pbtnas.cli import main  # noqa: E402
 
-TINY = ["--population", "4", "--steps", "1", "--backend", "inprocess", "--quiet",
-        "--set", "task.frames_per_step=60", "--set", "task.seed_frames=30", "--set", "task.episode_frames=30",
-        "--set", "task.hidden_dim=16", "--set", "task.batch_size=8", "--set", "task.eval_episodes=1",
-        "--set", "task.final_eval_episodes=1", "--set", "task.buffer_capacity=300"]
+TINY = [
+    "--population",
+    "4",
+    "--steps",
+    "1",
+    "--backend",
+    "inprocess",
+    "--quiet",
+    "--set",
+    "task.frames_per_step=60",
+    "--set",
+    "task.seed_frames=30",
+    "--set",
+    "task.episode_frames=30",
+    "--set",
+    "task.hidden_dim=16",
+    "--set",
+    "task.batch_size=8",
+    "--set",
+    "task.eval_episodes=1",
+    "--set",
+    "task.final_eval_episodes=1",
+    "--set",
+    "task.buffer_capacity=300",
+]
 PIXELS = ["--set", "task.image_size=16", "--set", "task.encoder_channels=4", "--device", "cpu"]
 
 
@@ -41,12 +62,15 @@ def test_running_a_cuda_preset_without_cuda_is_one_line_and_no_run_directory(tmp
     assert not out.exists()
 
 
-@pytest.mark.parametrize("env,suggested", [
-    ("hopper-flyy", "hopper-hop, hopper-stand"),
-    ("walkr-walk", "walker-walk"),
-    ("Hopper-v9", "Hopper-v5"),
-    ("dmc:cheetah-sprint", "cheetah-run"),
-])
+@pytest.mark.parametrize(
+    "env,suggested",
+    [
+        ("hopper-flyy", "hopper-hop, hopper-stand"),
+        ("walkr-walk", "walker-walk"),
+        ("Hopper-v9", "Hopper-v5"),
+        ("dmc:cheetah-sprint", "cheetah-run"),
+    ],
+)
 def test_unknown_environment_is_found_when_the_run_starts(tmp_path, capsys, env, suggested):
     out = tmp_path / "r"
     assert main(["run", "rl-cheetah", *TINY, "--set", f"task.env={env}", "--out", str(out)]) == 2
@@ -57,8 +81,7 @@ def test_unknown_environment_is_found_when_the_run_starts(tmp_path, capsys, env,
 
 def _pbtnas(args, env):
     base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")}
-    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True, timeout=300,
-                          env={**base, **env})
+    return subprocess.run([sys.executable, "-m", "pbtnas", *args], capture_output=True, text=True, timeout=300, env={**base, **env})
 
 
 def _osmesa_missing() -> bool:
@@ -67,14 +90,22 @@ def _osmesa_missing() -> bool:
     return ctypes.util.find_library("OSMesa") is None
 
 
-@pytest.mark.parametrize("preset,extra,env,expected", [
-    # EGL that cannot load (here: PyOpenGL pinned to another platform) is named as such
-    ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "osmesa"}, "with MUJOCO_GL='egl'"),
-    # GLFW without a display would abort inside a worker: refused before any training
-    ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "glfw"}, "no display (DISPLAY is not set"),
-    pytest.param("rl-cheetah", [], {"MUJOCO_GL": "osmesa"}, "OSMesa library (libOSMesa) was not found",
-                 marks=pytest.mark.skipif(not _osmesa_missing(), reason="OSMesa is installed here")),
-])
+@pytest.mark.parametrize(
+    "preset,extra,env,expected",
+    [
+        # EGL that cannot load (here: PyOpenGL pinned to another platform) is named as such
+        ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "osmesa"}, "with MUJOCO_GL='egl'"),
+        # GLFW without a display would abort inside a worker: refused before any training
+        ("rl-quadruped-pixels", PIXELS, {"MUJOCO_GL": "glfw"}, "no display (DISPLAY is not set"),
+        pytest.param(
+            "rl-cheetah",
+            [],
+            {"MUJOCO_GL": "osmesa"},
+            "OSMesa library (libOSMesa) was not found",
+            marks=pytest.mark.skipif(not _osmesa_missing(), reason="OSMesa is installed here"),
+        ),
+    ],
+)
 def test_a_missing_renderer_is_named_not_reported_as_missing_dm_control(tmp_path, preset, extra, env, expected):
     out = tmp_path / "r"
     result = _pbtnas(["run", preset, *TINY, *extra, "--out", str(out)], env)
@@ -87,9 +118,11 @@ def test_a_missing_renderer_is_named_not_reported_as_missing_dm_control(tmp_path
 
 
 def test_states_set_no_renderer():
-    code = ("import os; from pbtnas.tasks import build_task\n"
-            "task = build_task({'name': 'rl', 'env': 'cartpole-balance', 'hidden_dim': 8})\n"
-            "task.prepare(); task.env(); print('MUJOCO_GL', os.environ.get('MUJOCO_GL'))\n")
+    code = (
+        "import os; from pbtnas.tasks import build_task\n"
+        "task = build_task({'name': 'rl', 'env': 'cartpole-balance', 'hidden_dim': 8})\n"
+        "task.prepare(); task.env(); print('MUJOCO_GL', os.environ.get('MUJOCO_GL'))\n"
+    )
     base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=base)
     assert result.returncode == 0, result.stderr

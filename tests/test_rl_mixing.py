@@ -12,8 +12,17 @@ from pbtnas.search.operators import mix, transplant  # noqa: E402
 from pbtnas.search.state import keys_under  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
 
-TINY = dict(env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60, episode_frames=100,
-            buffer_capacity=500, eval_episodes=1, lr=1e-3)
+TINY = dict(
+    env="cheetah-run",
+    hidden_dim=16,
+    batch_size=16,
+    frames_per_step=120,
+    seed_frames=60,
+    episode_frames=100,
+    buffer_capacity=500,
+    eval_episodes=1,
+    lr=1e-3,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,15 +15,26 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 pytest.importorskip("dm_control")
 
 from pbtnas.search.operators import mix  # noqa: E402
-from pbtnas.tasks.presets import get_preset  # noqa: E402
 from pbtnas.search.state import keys_under  # noqa: E402
+from pbtnas.tasks.base import parse_options  # noqa: E402
+from pbtnas.tasks.presets import get_preset  # noqa: E402
 from pbtnas.tasks.rl.agent import Nets, random_shift, update  # noqa: E402
 from pbtnas.tasks.rl.networks import Actor, Critic, Encoder  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
-from pbtnas.tasks.base import parse_options  # noqa: E402
 
-TINY = dict(image_size=32, encoder_channels=4, hidden_dim=16, batch_size=8, frames_per_step=60, seed_frames=20,
-            episode_frames=40, buffer_capacity=300, eval_episodes=1, final_eval_episodes=1, device="cpu")
+TINY = dict(
+    image_size=32,
+    encoder_channels=4,
+    hidden_dim=16,
+    batch_size=8,
+    frames_per_step=60,
+    seed_frames=20,
+    episode_frames=40,
+    buffer_capacity=300,
+    eval_episodes=1,
+    final_eval_episodes=1,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,8 +81,15 @@ def test_updates_on_frame_stacks_without_a_renderer():
     enc = Encoder(genome, (9, 32, 32), 4)
     actor = Actor(genome, enc.repr_dim, 12, 16)
     critic = Critic(genome, enc.repr_dim, 12, 16)
-    nets = Nets(actor, critic, copy.deepcopy(critic), enc, torch.optim.Adam(actor.parameters(), 1e-3),
-                torch.optim.Adam(critic.parameters(), 1e-3), torch.optim.Adam(enc.parameters(), 1e-3))
+    nets = Nets(
+        actor,
+        critic,
+        copy.deepcopy(critic),
+        enc,
+        torch.optim.Adam(actor.parameters(), 1e-3),
+        torch.optim.Adam(critic.parameters(), 1e-3),
+        torch.optim.Adam(enc.parameters(), 1e-3),
+    )
     gen = torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (8, 9, 32, 32), dtype=torch.uint8)
     batch = (obs, torch.rand(8, 12) * 2 - 1, torch.rand(8, 1), torch.full((8, 1), 0.97), obs.flip(0))
@@ -104,8 +122,7 @@ def test_rendered_pixels_train_evaluate_and_mix():
             break
     assert "encoder.layer1" in record.genes_from_donor
     names = keys_under(s2.models["encoder"], ["layers.1"])
-    assert names and all(torch.allclose(child_s.models["encoder"][n], 0.4 * s2.models["encoder"][n], atol=0.2)
-                         for n in names)
+    assert names and all(torch.allclose(child_s.models["encoder"][n], 0.4 * s2.models["encoder"][n], atol=0.2) for n in names)
     s3, m3 = task.train_step(child_g, child_s, 1, 3)
     assert m3["updates"] > m1["updates"]
     module = task.build_module(child_g, s3)

@@ -5,15 +5,17 @@ import pytest
 
 pytest.importorskip("dm_control")
 
+from run_helpers import StopAfter, fitness_trace  # noqa: E402
+from test_rl_task import TINY  # noqa: E402
+
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
-from test_rl_task import TINY  # noqa: E402
-from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 
 def config():
-    return config_from_dict({"task": {"name": "rl", **TINY, "eval_episodes": 1, "final_eval_episodes": 1},
-                             "population": 4, "steps": 3, "seed": 2, "backend": "inprocess"})
+    return config_from_dict(
+        {"task": {"name": "rl", **TINY, "eval_episodes": 1, "final_eval_episodes": 1}, "population": 4, "steps": 3, "seed": 2, "backend": "inprocess"}
+    )
 
 
 def test_rl_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):

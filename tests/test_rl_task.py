@@ -14,8 +14,18 @@ from pbtnas.search.state import MemberState  # noqa: E402
 from pbtnas.tasks import build_task  # noqa: E402
 from pbtnas.tasks.rl.task import EVAL_SEED_BASE, RLOptions, RLTask  # noqa: E402
 
-TINY = dict(env="cheetah-run", hidden_dim=16, batch_size=16, frames_per_step=120, seed_frames=60, episode_frames=100,
-            buffer_capacity=500, eval_episodes=2, final_eval_episodes=3, lr=1e-3)
+TINY = dict(
+    env="cheetah-run",
+    hidden_dim=16,
+    batch_size=16,
+    frames_per_step=120,
+    seed_frames=60,
+    episode_frames=100,
+    buffer_capacity=500,
+    eval_episodes=2,
+    final_eval_episodes=3,
+    lr=1e-3,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,8 +66,7 @@ def test_same_seed_same_member_and_resume_is_exact(task):
     a2, ma = task.train_step(genome, a1, 1, 12)
     b2, mb = task.train_step(genome, roundtrip(a1), 1, 12)
     speeds = ("fps", "updates_per_s")  # wall-clock speeds: the only metrics allowed to differ
-    assert same(a2, b2) and {k: v for k, v in ma.items() if k not in speeds} == \
-        {k: v for k, v in mb.items() if k not in speeds}
+    assert same(a2, b2) and {k: v for k, v in ma.items() if k not in speeds} == {k: v for k, v in mb.items() if k not in speeds}
     assert a2.extra["buffer"]["size"] == b2.extra["buffer"]["size"] > 100
     # the input state is left untouched (a retried step starts from it)
     # 60 agent steps: an episode of 50 steps (+ its first entry), then 10 steps of the next (+ first)
@@ -160,8 +169,8 @@ def test_cuda_without_a_gpu_is_a_config_error():
 @pytest.mark.parametrize("preset", ["rl-cheetah", "rl-walker", "rl-quadruped-pixels"])
 def test_presets_validate_and_parse(preset):
     from pbtnas.config import config_from_dict
-    from pbtnas.tasks.presets import get_preset
     from pbtnas.tasks.base import parse_options
+    from pbtnas.tasks.presets import get_preset
 
     config = config_from_dict(get_preset(preset))
     assert config.task["name"] == "rl" and config.population >= 8

@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 from pbtnas.engine.runner import Runner
 from pbtnas.rundir.store import RunStore, load_member, save_member
-from run_helpers import StopAfter, fitness_trace  # noqa: E402
 
 
 def test_run_writes_everything_a_run_must_leave(tiny_config, tmp_path):
@@ -71,8 +71,7 @@ def test_nan_member_gets_minus_inf_is_replaced_and_others_keep_their_work(tiny_c
     victim = next(m for m in manifest["members"] if m["born_step"] < 0)
     path = store.absolute(victim["checkpoint"])
     genome, state, meta = load_member(path)
-    state.models["model"] = {k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v)
-                             for k, v in state.models["model"].items()}
+    state.models["model"] = {k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v) for k, v in state.models["model"].items()}
     save_member(path, genome, state, victim["uid"])
     store.write_manifest(store.read_manifest())  # a deliberate edit: record its checksum
     Runner.resume(tmp_path / "nan", progress=False).run()
@@ -142,7 +141,9 @@ def test_every_algorithm_is_deterministic(tiny_config, tmp_path, algorithm):
     a = Runner(tiny_config(algorithm=algorithm, steps=3), tmp_path / "a", progress=False).start().run()
     b = Runner(tiny_config(algorithm=algorithm, steps=3), tmp_path / "b", progress=False).start().run()
     assert fitness_trace(tmp_path / "a") == fitness_trace(tmp_path / "b")
-    children = lambda d: [(e["uid"], e["parents"], e.get("genes_from_donor"), e["seed"])  # noqa: E731
-                          for e in RunStore(d).iter_events("child_created")]
+    children = lambda d: [
+        (e["uid"], e["parents"], e.get("genes_from_donor"), e["seed"])  # noqa: E731
+        for e in RunStore(d).iter_events("child_created")
+    ]
     assert children(tmp_path / "a") == children(tmp_path / "b")
     assert a["final_metric"] == b["final_metric"]

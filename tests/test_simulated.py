@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from pbtnas.config import config_from_dict
-from pbtnas.errors import ConfigError
-from pbtnas.tasks.presets import get_preset
 from pbtnas.engine.runner import Runner
+from pbtnas.errors import ConfigError
 from pbtnas.rundir.store import RunStore
 from pbtnas.tasks import build_task
+from pbtnas.tasks.presets import get_preset
 
 FAST = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
 

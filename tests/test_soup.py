@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import pbtnas
+from pbtnas.analysis.soup import average, make_soups, read_soups
 from pbtnas.cli import main
 from pbtnas.search.state import MemberState
-from pbtnas.analysis.soup import average, make_soups, read_soups
 
 
 def test_average_is_the_mean_of_floating_tensors_and_keeps_counters():
@@ -24,8 +24,7 @@ def test_average_is_the_mean_of_floating_tensors_and_keeps_counters():
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("soup") / "run"
     # one architecture for everybody: every member can go into the soup
-    pbtnas.run({"task": {"name": "custom_tasks:Single"}}, out=str(out), population=4, steps=4, backend="inprocess",
-               algorithm="random", seed=3)
+    pbtnas.run({"task": {"name": "custom_tasks:Single"}}, out=str(out), population=4, steps=4, backend="inprocess", algorithm="random", seed=3)
     return out
 
 
@@ -55,8 +54,7 @@ def test_soup_says_so_when_no_two_members_share_the_architecture(tmp_path, capsy
     out = tmp_path / "run"
     task = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batches_per_step": 2}
     pbtnas.run({"task": task}, out=str(out), population=4, steps=1, backend="inprocess", algorithm="random")
-    genomes = {json.dumps(m["genome"], sort_keys=True)
-               for m in json.loads((out / "population.json").read_text())["members"]}
+    genomes = {json.dumps(m["genome"], sort_keys=True) for m in json.loads((out / "population.json").read_text())["members"]}
     assert len(genomes) == 4
     assert main(["soup", str(out)]) == 0
     text = capsys.readouterr().out.strip().splitlines()
@@ -66,11 +64,11 @@ def test_soup_says_so_when_no_two_members_share_the_architecture(tmp_path, capsy
 def test_soup_refuses_unfinished_and_foreign_directories(tmp_path, capsys):
     assert main(["soup", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
-    from pbtnas.engine.runner import make_runner
     from run_helpers import StopAfter
 
-    config = pbtnas.config_from_dict({"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 3,
-                                      "backend": "inprocess"})
+    from pbtnas.engine.runner import make_runner
+
+    config = pbtnas.config_from_dict({"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 3, "backend": "inprocess"})
     runner = make_runner(config, tmp_path / "cut", progress=False)
     runner.observers.append(StopAfter(0))
     with pytest.raises(KeyboardInterrupt):

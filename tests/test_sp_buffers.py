@@ -14,9 +14,9 @@ from torch.nn.utils import spectral_norm
 from torch.nn.utils.parametrizations import spectral_norm as parametrized_spectral_norm
 from toy_task import ToyTask
 
-from pbtnas.search.algorithms import algorithm_from_config
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import ConfigError
+from pbtnas.search.algorithms import algorithm_from_config
 from pbtnas.search.operators import mix, transplant
 
 G1 = {"l0": "linear", "l1": "narrow", "act": "relu"}
@@ -45,7 +45,10 @@ def sp(donor, fresh):
 def test_default_is_buffer_names_exactly_torchs_standard_buffers(task):
     net = nn.Sequential(
         nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)),
-        nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2), nn.LayerNorm(4), nn.InstanceNorm1d(4, track_running_stats=True),
+        nn.Conv2d(2, 2, 3),
+        nn.BatchNorm2d(2),
+        nn.LayerNorm(4),
+        nn.InstanceNorm1d(4, track_running_stats=True),
         spectral_norm(nn.Linear(4, 4)),
         parametrized_spectral_norm(nn.Conv2d(2, 2, 1)),
     )

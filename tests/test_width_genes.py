@@ -60,11 +60,14 @@ class WidthTask(Task):
 
     def __init__(self, options=None):
         super().__init__(options or WidthOptions())
-        self.space = SearchSpace([
-            Gene("w1", (4, 8)),
-            Gene("w2", (6, 10)),
-            Gene("act", ("relu", "tanh"), owns_weights=False),
-        ], name="width-toy")
+        self.space = SearchSpace(
+            [
+                Gene("w1", (4, 8)),
+                Gene("w2", (6, 10)),
+                Gene("act", ("relu", "tanh"), owns_weights=False),
+            ],
+            name="width-toy",
+        )
 
     def gene_modules(self, gene):
         return {"w1": {"model": ["h1"]}, "w2": {"model": ["h2"]}}.get(gene, {})
@@ -92,9 +95,7 @@ class WidthTask(Task):
         opt.step()
         sd = state_dict_cpu(net)
         ema = {k: 0.5 * state.models["ema"][k] + 0.5 * v for k, v in sd.items()}
-        return MemberState(models={"model": sd, "ema": ema}, optim={"model": capture_optimizer(opt, net)}), {
-            "loss": loss.item()
-        }
+        return MemberState(models={"model": sd, "ema": ema}, optim={"model": capture_optimizer(opt, net)}), {"loss": loss.item()}
 
     def evaluate(self, genome, state, seed):
         x, y = _data(10_000, 64)
@@ -327,8 +328,9 @@ def test_a_whole_search_over_widths_runs(monkeypatch, tmp_path, algorithm):
     from pbtnas.rundir.store import RunStore
 
     monkeypatch.setitem(tasks.TASKS, "width-toy", "test_width_genes:WidthTask")
-    config = config_from_dict({"task": {"name": "width-toy"}, "algorithm": algorithm, "population": 8, "steps": 4,
-                               "seed": 1, "p_donor": 0.5, "backend": "inprocess"})
+    config = config_from_dict(
+        {"task": {"name": "width-toy"}, "algorithm": algorithm, "population": 8, "steps": 4, "seed": 1, "p_donor": 0.5, "backend": "inprocess"}
+    )
     summary = Runner(config, tmp_path / "run", progress=False).start().run()
     assert summary["steps_done"] == 4 and np.isfinite(summary["final_metric"])
     children = list(RunStore(tmp_path / "run").iter_events("child_created"))

@@ -41,11 +41,14 @@ class ToyTask(Task):
 
     def __init__(self, options=None):
         super().__init__(options or ToyOptions())
-        self.space = SearchSpace([
-            Gene("l0", ("linear", "none")),
-            Gene("l1", ("narrow", "wide")),
-            Gene("act", ("relu", "tanh"), owns_weights=False),
-        ], name="toy")
+        self.space = SearchSpace(
+            [
+                Gene("l0", ("linear", "none")),
+                Gene("l1", ("narrow", "wide")),
+                Gene("act", ("relu", "tanh"), owns_weights=False),
+            ],
+            name="toy",
+        )
 
     def gene_modules(self, gene):
         return {"l0": {"model": ["l0"]}, "l1": {"model": ["l1"]}}.get(gene, {})
@@ -72,8 +75,7 @@ class ToyTask(Task):
         loss.backward()
         opt.step()
         sd = state_dict_cpu(net)
-        return MemberState(models={"model": sd, "ema": state.models["ema"]},
-                           optim={"model": capture_optimizer(opt, net)}), {"loss": loss.item()}
+        return MemberState(models={"model": sd, "ema": state.models["ema"]}, optim={"model": capture_optimizer(opt, net)}), {"loss": loss.item()}
 
     def evaluate(self, genome, state, seed):
         return 0.0

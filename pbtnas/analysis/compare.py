@@ -23,8 +23,8 @@ import numpy as np
 
 from pbtnas.config import ALGORITHMS, RunConfig, config_from_dict
 from pbtnas.errors import ConfigError
-from pbtnas.rundir.store import RunStore
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json
+from pbtnas.rundir.store import RunStore
 
 #: algorithm sets of the paper's two tables
 TABLE_BASELINES = ("pbtnas", "random", "mutation")
@@ -40,8 +40,9 @@ def parse_algorithms(text: str) -> list[str]:
         names = {"baselines": TABLE_BASELINES, "ablations": TABLE_ABLATIONS}.get(item, (item,))
         for name in names:
             if name not in ALGORITHMS:
-                raise ConfigError(f"unknown algorithm {name!r} in --algorithms; known: {', '.join(ALGORITHMS)}, "
-                                  "or the groups 'baselines', 'ablations'")
+                raise ConfigError(
+                    f"unknown algorithm {name!r} in --algorithms; known: {', '.join(ALGORITHMS)}, or the groups 'baselines', 'ablations'"
+                )
             if name not in out:
                 out.append(name)
     if not out:
@@ -94,9 +95,13 @@ class Comparison:
             vals = self.values(algo)
             fit = self.values(algo, "best_fitness")
             wall = self.values(algo, "wall_time_s")
-            row = {"algorithm": algo, "n": len(vals), **_stats(vals.values(), "metric"),
-                   **_stats(fit.values(), "fitness"),
-                   "wall_time_s": float(np.mean(list(wall.values()))) if wall else None}
+            row = {
+                "algorithm": algo,
+                "n": len(vals),
+                **_stats(vals.values(), "metric"),
+                **_stats(fit.values(), "fitness"),
+                "wall_time_s": float(np.mean(list(wall.values()))) if wall else None,
+            }
             if algo != self.reference:
                 row.update(paired_wilcoxon(ref, vals, self.higher_is_better))
             else:
@@ -114,17 +119,18 @@ class Comparison:
         ]
         for row in self.rows():
             p = row.get("p_value")
-            p_text = "reference" if row["algorithm"] == self.reference else (
-                "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g} ({row['pairs']} pairs)")
+            p_text = (
+                "reference"
+                if row["algorithm"] == self.reference
+                else ("n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g} ({row['pairs']} pairs)")
+            )
             wall = "-" if row["wall_time_s"] is None else f"{row['wall_time_s']:.0f}"
-            lines.append(f"| {row['algorithm']} | {_pm(row, 'metric', digits)} | {_pm(row, 'fitness', digits)} | "
-                         f"{row['n']} | {p_text} | {wall} |")
+            lines.append(f"| {row['algorithm']} | {_pm(row, 'metric', digits)} | {_pm(row, 'fitness', digits)} | {row['n']} | {p_text} | {wall} |")
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
         buf = io.StringIO()
-        keys = ["algorithm", "n", "metric_mean", "metric_std", "fitness_mean", "fitness_std", "wall_time_s",
-                "pairs", "statistic", "p_value"]
+        keys = ["algorithm", "n", "metric_mean", "metric_std", "fitness_mean", "fitness_std", "wall_time_s", "pairs", "statistic", "p_value"]
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.rows():
@@ -141,9 +147,16 @@ class Comparison:
         return buf.getvalue()
 
     def to_dict(self) -> dict:
-        return {"metric": self.metric, "fitness_name": self.fitness_name, "higher_is_better": self.higher_is_better,
-                "reference": self.reference, "algorithms": self.algorithms, "seeds": self.seeds,
-                "rows": self.rows(), "runs": [r.to_dict() for r in self.runs]}
+        return {
+            "metric": self.metric,
+            "fitness_name": self.fitness_name,
+            "higher_is_better": self.higher_is_better,
+            "reference": self.reference,
+            "algorithms": self.algorithms,
+            "seeds": self.seeds,
+            "rows": self.rows(),
+            "runs": [r.to_dict() for r in self.runs],
+        }
 
     def write(self, out: str | Path) -> None:
         out = Path(out)
@@ -205,9 +218,15 @@ def read_result(algorithm: str, seed: int, run_dir: Path, out: Path | None = Non
     summary = RunStore(run_dir).read_summary() if run_dir.is_dir() else None
     if not summary:
         return RunResult(algorithm, seed, name, None, None, None, False)
-    return RunResult(algorithm, seed, name, _num(summary.get("final_metric")),
-                     _num(summary.get("best_fitness")), _num(summary.get("wall_time_s")),
-                     bool(summary.get("finished")))
+    return RunResult(
+        algorithm,
+        seed,
+        name,
+        _num(summary.get("final_metric")),
+        _num(summary.get("best_fitness")),
+        _num(summary.get("wall_time_s")),
+        bool(summary.get("finished")),
+    )
 
 
 def _num(value) -> float | None:
@@ -217,9 +236,15 @@ def _num(value) -> float | None:
         return None
 
 
-def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path,
-            run_fn: Callable[[RunConfig, Path], dict] | None = None,
-            higher_is_better: bool | None = None, log: Callable[[str], None] = lambda s: None) -> Comparison:
+def compare(
+    base: dict,
+    algorithms: list[str],
+    seeds: list[int],
+    out: str | Path,
+    run_fn: Callable[[RunConfig, Path], dict] | None = None,
+    higher_is_better: bool | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> Comparison:
     """Run every (algorithm, seed) with the budget of ``base`` (a config dict) and tabulate.
 
     ``run_fn(config, run_dir)`` runs or resumes one run and returns its summary; the default
@@ -242,8 +267,7 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
     task = build_task(configs[algorithms[0], seeds[0]].task)
     if higher_is_better is None:
         higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
-    comparison = Comparison(task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0],
-                            list(algorithms), list(seeds))
+    comparison = Comparison(task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0], list(algorithms), list(seeds))
     total = len(configs)
     for i, ((algo, seed), config) in enumerate(configs.items(), 1):
         run_dir = run_dir_for(out, algo, seed)
@@ -262,8 +286,23 @@ def compare(base: dict, algorithms: list[str], seeds: list[int], out: str | Path
 
 
 #: config keys that make two runs comparable (execution settings such as workers may differ)
-BUDGET_KEYS = ("algorithm", "seed", "population", "steps", "task", "tau", "p_donor", "sp_lambda", "sp_gamma",
-               "donor_moments", "exploit_every_first_half", "final_selection", "mode", "sp_buffers", "bohb_eta")
+BUDGET_KEYS = (
+    "algorithm",
+    "seed",
+    "population",
+    "steps",
+    "task",
+    "tau",
+    "p_donor",
+    "sp_lambda",
+    "sp_gamma",
+    "donor_moments",
+    "exploit_every_first_half",
+    "final_selection",
+    "mode",
+    "sp_buffers",
+    "bohb_eta",
+)
 
 
 def check_same_budget(config: RunConfig, run_dir: Path) -> None:
@@ -274,8 +313,7 @@ def check_same_budget(config: RunConfig, run_dir: Path) -> None:
     saved, wanted = store.read_config() or {}, config.to_dict()
     differ = [k for k in BUDGET_KEYS if _budget_value(saved, k) != _budget_value(wanted, k)]
     if differ:
-        raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(differ)}); "
-                          "use another --out or delete that folder")
+        raise ConfigError(f"{run_dir} holds a run with other settings ({', '.join(differ)}); use another --out or delete that folder")
 
 
 def _budget_value(config: dict, key: str):

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from pbtnas.errors import CheckpointError, PbtnasError
-from pbtnas.rundir.store import RunStore, load_member
 from pbtnas.rundir.atomic import atomic_write_json
+from pbtnas.rundir.store import RunStore, load_member
 
 EXPORT_FORMAT = "pbtnas-export"
 EXPORT_VERSION = 1
@@ -60,16 +60,20 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
         manifest = None
     steps_done = (manifest or {}).get("step_done", -1) + 1 if manifest else (summary or {}).get("steps_done", 0)
     if not summary and steps_done <= 0:
-        raise PbtnasError(f"{run_dir} has no finished step yet: nothing to export "
-                          "(wait for the first step to finish, or resume the run)")
+        raise PbtnasError(f"{run_dir} has no finished step yet: nothing to export (wait for the first step to finish, or resume the run)")
     if which == "final" and summary and summary.get("finished"):
         path = store.absolute(str(summary.get("final_checkpoint") or "final/member.pt"))
         if not store.inside(path):
-            raise CheckpointError(f"{store.root / 'summary.json'} names final_checkpoint "
-                                  f"{summary.get('final_checkpoint')!r}, outside the run directory: refused")
-        info = {"selection": summary.get("final_selection"), "uid": summary.get("best_uid"),
-                "fitness": summary.get("best_fitness"), "final_metrics": summary.get("final_metrics", {}),
-                "steps_done": summary.get("steps_done")}
+            raise CheckpointError(
+                f"{store.root / 'summary.json'} names final_checkpoint {summary.get('final_checkpoint')!r}, outside the run directory: refused"
+            )
+        info = {
+            "selection": summary.get("final_selection"),
+            "uid": summary.get("best_uid"),
+            "fitness": summary.get("best_fitness"),
+            "final_metrics": summary.get("final_metrics", {}),
+            "steps_done": summary.get("steps_done"),
+        }
         return path, info, notes
     if which in ("soup-uniform", "soup-greedy"):
         return _soup_checkpoint(store, which, run_dir)
@@ -80,12 +84,17 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
     if not store.inside(path):
         raise CheckpointError(f"{path} leads outside the run directory (a symbolic link?): refused")
     if best is None or not path.is_file():
-        raise PbtnasError(f"{run_dir} has no best network checkpoint (best/member.pt); the run may be from an "
-                          "older pbtnas or damaged")
+        raise PbtnasError(f"{run_dir} has no best network checkpoint (best/member.pt); the run may be from an older pbtnas or damaged")
     if which == "final":
         notes.append(f"the run has not finished ({steps_done} step(s) done): exporting the best network so far")
-    info = {"selection": "best-ever", "uid": best.get("uid"), "fitness": best.get("fitness"),
-            "step": best.get("step"), "final_metrics": {}, "steps_done": steps_done}
+    info = {
+        "selection": "best-ever",
+        "uid": best.get("uid"),
+        "fitness": best.get("fitness"),
+        "step": best.get("step"),
+        "final_metrics": {},
+        "steps_done": steps_done,
+    }
     return path, info, notes
 
 
@@ -95,15 +104,21 @@ def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, 
     soups = read_soups(store.root)
     soup = (soups or {}).get(which.split("-", 1)[1]) or {}
     if not soup.get("checkpoint"):
-        raise PbtnasError(f"{run_dir} has no {which.replace('-', ' ')}: make it with  pbtnas soup {run_dir}"
-                          + (f" ({soups['note']})" if soups and soups.get("note") else ""))
-    info = {"selection": which, "uid": soups["delivered_uid"], "fitness": soup["fitness"],
-            "final_metrics": soup["final_metrics"], "soup_members": soup["members"]}
+        raise PbtnasError(
+            f"{run_dir} has no {which.replace('-', ' ')}: make it with  pbtnas soup {run_dir}"
+            + (f" ({soups['note']})" if soups and soups.get("note") else "")
+        )
+    info = {
+        "selection": which,
+        "uid": soups["delivered_uid"],
+        "fitness": soup["fitness"],
+        "final_metrics": soup["final_metrics"],
+        "soup_members": soup["members"],
+    }
     return store.absolute(soup["checkpoint"]), info, []
 
 
-def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None,
-                  batch: int = 2, seed: int = 0) -> torch.Tensor:
+def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 2, seed: int = 0) -> torch.Tensor:
     """A small batch the module accepts: from ``input_shape`` (without the batch dimension), the
     task's ``example_input()`` hook, a generator's ``latent_dim``, an agent's ``obs_shape``, or a
     few held-out examples of a data set task."""
@@ -155,8 +170,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def export_run(run_dir: str | Path, out: str | Path, which: str = "final",
-               input_shape: tuple[int, ...] | None = None) -> dict:
+def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input_shape: tuple[int, ...] | None = None) -> dict:
     """Export the final (or best) network of a run into ``out``; return ``export.json``'s content
     plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step."""
     from safetensors.torch import save_file
@@ -254,8 +268,7 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
         try:
             return _load_eager(directory, meta)
         except (PbtnasError, ImportError, RuntimeError, OSError) as exc:
-            warnings.warn(f"cannot rebuild {meta.get('module_class')} here ({exc}); using the TorchScript file",
-                          stacklevel=2)
+            warnings.warn(f"cannot rebuild {meta.get('module_class')} here ({exc}); using the TorchScript file", stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
         module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
@@ -268,8 +281,7 @@ def _inside(directory: Path, path: Path) -> Path:
     try:
         path.resolve().relative_to(directory.resolve())
     except ValueError:
-        raise CheckpointError(f"{path} leads outside the export folder {directory} (a symbolic link?): "
-                              "refused") from None
+        raise CheckpointError(f"{path} leads outside the export folder {directory} (a symbolic link?): refused") from None
     return path
 
 

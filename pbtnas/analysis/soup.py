@@ -23,10 +23,10 @@ import torch
 
 from pbtnas.engine import seeding
 from pbtnas.errors import PbtnasError
+from pbtnas.rundir.atomic import atomic_write_json
+from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.search.space import SearchSpace
 from pbtnas.search.state import MemberState
-from pbtnas.rundir.store import RunStore, load_member, save_member
-from pbtnas.rundir.atomic import atomic_write_json
 
 SOUP_DIR = "soup"
 
@@ -105,19 +105,22 @@ def make_soups(run_dir: str | Path) -> SoupResult:
     config = store.read_config()  # "not a pbtnas run directory" for a foreign folder
     summary = store.read_summary()
     if not summary or not summary.get("finished"):
-        raise PbtnasError(f"{run_dir} has not finished: soups are made of a finished run's final population "
-                          f"(finish it with: pbtnas resume {run_dir})")
+        raise PbtnasError(
+            f"{run_dir} has not finished: soups are made of a finished run's final population (finish it with: pbtnas resume {run_dir})"
+        )
     task = build_task(config["task"], import_roots(config["task"]))
     genome = task.space.validate(summary["best_genome"])  # the delivered network's architecture
     seed = seeding.int_seed(config.get("seed", 0), seeding.FINAL)
     found = ingredients(store, genome, task.space)
-    result = SoupResult(genome=genome, delivered_uid=summary["best_uid"],
-                        delivered={"fitness": summary["best_fitness"], "final_metrics": summary["final_metrics"]},
-                        ingredients=[asdict(i) for i in found])
+    result = SoupResult(
+        genome=genome,
+        delivered_uid=summary["best_uid"],
+        delivered={"fitness": summary["best_fitness"], "final_metrics": summary["final_metrics"]},
+        ingredients=[asdict(i) for i in found],
+    )
     out = store.root / SOUP_DIR
     if len(found) < 2:
-        result.note = (f"no soup: only {len(found)} member(s) of the run share the delivered architecture "
-                       "(a soup needs two)")
+        result.note = f"no soup: only {len(found)} member(s) of the run share the delivered architecture (a soup needs two)"
         out.mkdir(exist_ok=True)
         atomic_write_json(out / "soup.json", result.to_dict())
         return result
@@ -142,8 +145,12 @@ def make_soups(run_dir: str | Path) -> SoupResult:
 
 
 def _scored(task, genome: dict, state: MemberState, seed: int, members: list[int], checkpoint: str) -> dict:
-    return {"members": members, "fitness": float(task.score(genome, state, seed)),
-            "final_metrics": task.final_score(genome, state, seed), "checkpoint": checkpoint}
+    return {
+        "members": members,
+        "fitness": float(task.score(genome, state, seed)),
+        "final_metrics": task.final_score(genome, state, seed),
+        "checkpoint": checkpoint,
+    }
 
 
 def read_soups(run_dir: str | Path) -> dict | None:

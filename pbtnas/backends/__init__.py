@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pbtnas.config import RunConfig
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.backends.inprocess import InProcessBackend
 from pbtnas.backends.local import LocalBackend
+from pbtnas.config import RunConfig
 
 
 def make_backend(config: RunConfig) -> Backend:

@@ -20,9 +20,9 @@ import os
 from collections import deque
 from multiprocessing.connection import wait
 
-from pbtnas.engine import faults
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.backends.worker import execute_job
+from pbtnas.engine import faults
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:
@@ -76,8 +76,7 @@ class _Worker:
 
     def __init__(self, ctx, threads: int, index: int):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, os.getpid()),
-                                   name=f"pbtnas-worker-{index}", daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, os.getpid()), name=f"pbtnas-worker-{index}", daemon=True)
         self.process.start()
         child.close()
         self.job: TrainJob | None = None
@@ -226,5 +225,4 @@ class LocalBackend(Backend):
 
 
 def _lost(job: TrainJob, reason: str) -> TrainResult:
-    return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out,
-                       error=reason, attempt=job.attempt, lost_worker=True)
+    return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out, error=reason, attempt=job.attempt, lost_worker=True)

@@ -35,10 +35,10 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
+from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.engine import faults
 from pbtnas.errors import PbtnasError, require
 from pbtnas.rundir.atomic import atomic_write_bytes
-from pbtnas.backends.base import Backend, TrainJob, TrainResult
 
 #: seconds the first actor may take to start (imports torch) before the backend gives up
 START_TIMEOUT_S = 180.0
@@ -67,8 +67,9 @@ class MemberWorker:
     def read_probe(self, storage_url: str, key: str) -> bytes:
         return self._storage(storage_url).get(key)
 
-    def run(self, job: TrainJob, state: bytes | None, storage_url: str | None, in_key: str | None,
-            out_key: str | None) -> tuple[TrainResult, bytes | None, bool]:
+    def run(
+        self, job: TrainJob, state: bytes | None, storage_url: str | None, in_key: str | None, out_key: str | None
+    ) -> tuple[TrainResult, bytes | None, bool]:
         """Execute ``job`` with local temporary paths; return (result, output bytes, output exists)."""
         from pbtnas.backends.worker import execute_job
 
@@ -111,16 +112,23 @@ class RayBackend(Backend):
 
     name = "ray"
 
-    def __init__(self, cpus_per_member: float = 1.0, gpus_per_member: float = 0.0, address: str = "",
-                 storage: str = "", threads: int = 1, max_workers: int = 0, queue_depth: int = 2):
+    def __init__(
+        self,
+        cpus_per_member: float = 1.0,
+        gpus_per_member: float = 0.0,
+        address: str = "",
+        storage: str = "",
+        threads: int = 1,
+        max_workers: int = 0,
+        queue_depth: int = 2,
+    ):
         self.ray = require("ray", "ray")
         self.cpus, self.gpus, self.threads = float(cpus_per_member), float(gpus_per_member), threads
         # Jobs handed to one actor at a time: with 2 the actor starts its next job the moment one
         # ends, while the driver is still journaling the last result (hides driver latency).
         self.queue_depth = max(1, queue_depth)
         if self.cpus < 0 or self.gpus < 0 or (self.cpus == 0 and self.gpus == 0):
-            raise PbtnasError(f"cpus_per_member ({cpus_per_member}) and gpus_per_member ({gpus_per_member}) "
-                              "must be >= 0 and not both 0")
+            raise PbtnasError(f"cpus_per_member ({cpus_per_member}) and gpus_per_member ({gpus_per_member}) must be >= 0 and not both 0")
         self._storage = None
         if storage:
             from pbtnas.backends.transfer import check_writable, open_storage
@@ -131,8 +139,7 @@ class RayBackend(Backend):
         self._owns_ray = _connect(self.ray, address)
         try:
             self._slots = self._check_resources(max_workers)
-            self._remote = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
-                                           max_task_retries=0)(MemberWorker)
+            self._remote = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0, max_task_retries=0)(MemberWorker)
             self._all: list[_Actor] = []
             self._queue: deque[TrainJob] = deque()
             self._running: dict = {}  # object ref -> (job, actor, in_key, out_key)
@@ -147,8 +154,7 @@ class RayBackend(Backend):
     @classmethod
     def from_config(cls, config) -> "RayBackend":
         """Connect (or start a local Ray) and check everything a run needs before it trains."""
-        return cls(config.cpus_per_member, config.gpus_per_member, config.ray_address, config.storage,
-                   config.threads_per_member, config.workers)
+        return cls(config.cpus_per_member, config.gpus_per_member, config.ray_address, config.storage, config.threads_per_member, config.workers)
 
     # -- checks before training ---------------------------------------------------------------
     def _check_resources(self, max_workers: int) -> int:
@@ -158,11 +164,11 @@ class RayBackend(Backend):
         have_cpu = sum(float(n.get("CPU", 0.0)) for n in nodes)
         have_gpu = sum(float(n.get("GPU", 0.0)) for n in nodes)
         if self.cpus > have_cpu + 1e-9:
-            raise PbtnasError(f"the Ray cluster has {have_cpu:g} CPUs but cpus_per_member is {self.cpus:g}; "
-                              "lower --cpus-per-member or add nodes")
+            raise PbtnasError(f"the Ray cluster has {have_cpu:g} CPUs but cpus_per_member is {self.cpus:g}; lower --cpus-per-member or add nodes")
         if self.gpus > have_gpu + 1e-9:
-            raise PbtnasError(f"the Ray cluster has {have_gpu:g} GPUs but gpus_per_member is {self.gpus:g}; "
-                              "use --gpus-per-member 0 or a cluster with GPUs")
+            raise PbtnasError(
+                f"the Ray cluster has {have_gpu:g} GPUs but gpus_per_member is {self.gpus:g}; use --gpus-per-member 0 or a cluster with GPUs"
+            )
         slots = 0
         for node in nodes:
             fits = [math.floor(float(node.get("CPU", 0.0)) / self.cpus + 1e-9)] if self.cpus > 0 else []
@@ -170,8 +176,9 @@ class RayBackend(Backend):
                 fits.append(math.floor(float(node.get("GPU", 0.0)) / self.gpus + 1e-9))
             slots += min(fits)
         if slots == 0:
-            raise PbtnasError(f"no single Ray node has {self.cpus:g} CPUs and {self.gpus:g} GPUs free for one "
-                              "member; lower --cpus-per-member / --gpus-per-member")
+            raise PbtnasError(
+                f"no single Ray node has {self.cpus:g} CPUs and {self.gpus:g} GPUs free for one member; lower --cpus-per-member / --gpus-per-member"
+            )
         return min(slots, max_workers) if max_workers > 0 else slots
 
     def _check_first_worker(self) -> None:
@@ -181,22 +188,24 @@ class RayBackend(Backend):
         try:
             info = self.ray.get(actor.info_ref, timeout=START_TIMEOUT_S)
         except self.ray.exceptions.GetTimeoutError:
-            raise PbtnasError(f"no Ray worker with {self.cpus:g} CPUs / {self.gpus:g} GPUs started within "
-                              f"{START_TIMEOUT_S:.0f} s; is the cluster busy or short of resources?") from None
+            raise PbtnasError(
+                f"no Ray worker with {self.cpus:g} CPUs / {self.gpus:g} GPUs started within "
+                f"{START_TIMEOUT_S:.0f} s; is the cluster busy or short of resources?"
+            ) from None
         except self.ray.exceptions.RayError as exc:
-            raise PbtnasError(f"a Ray worker could not start: {_first_line(exc)} "
-                              "(is pbtnas installed on every node?)") from None
+            raise PbtnasError(f"a Ray worker could not start: {_first_line(exc)} (is pbtnas installed on every node?)") from None
         if info["version"] != pbtnas_version():
-            raise PbtnasError(f"Ray worker on {info['host']} runs pbtnas {info['version']}, the driver "
-                              f"{pbtnas_version()}; install the same version on every node")
+            raise PbtnasError(
+                f"Ray worker on {info['host']} runs pbtnas {info['version']}, the driver {pbtnas_version()}; install the same version on every node"
+            )
         if self._storage is not None:
             try:
-                self.ray.get(actor.handle.read_probe.remote(self._storage.spec(), self._probe_key),
-                             timeout=START_TIMEOUT_S)
+                self.ray.get(actor.handle.read_probe.remote(self._storage.spec(), self._probe_key), timeout=START_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - any failure means the workers cannot use it
-                raise PbtnasError(f"storage {self._storage.url!r} is not readable from the Ray worker on "
-                                  f"{info['host']}: {_first_line(exc)}; use a folder all nodes mount or a URL"
-                                  ) from None
+                raise PbtnasError(
+                    f"storage {self._storage.url!r} is not readable from the Ray worker on "
+                    f"{info['host']}: {_first_line(exc)}; use a folder all nodes mount or a URL"
+                ) from None
             finally:
                 self._storage.delete(self._probe_key)
 
@@ -351,7 +360,7 @@ class RayBackend(Backend):
         actor.refs.clear()
         self._discard(actor)
         idx = refs.index(ref) if ref in refs else 0
-        before, after = refs[:idx], refs[idx + 1:]
+        before, after = refs[:idx], refs[idx + 1 :]
         # refs handed over before ``ref`` that had finished are collected normally; of the others,
         # the first was the one running when the actor died
         unfinished = [r for r in before if not self._succeeded(r)]
@@ -418,8 +427,11 @@ def _connect(ray, address: str) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        hint = ("start one with 'ray start --head' or leave --address out to start a local Ray"
-                if address == "auto" else "check the address and that the cluster runs the same Ray version")
+        hint = (
+            "start one with 'ray start --head' or leave --address out to start a local Ray"
+            if address == "auto"
+            else "check the address and that the cluster runs the same Ray version"
+        )
         raise PbtnasError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}; {hint}") from None
     return True
 
@@ -435,11 +447,10 @@ def _probe_tcp(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        raise PbtnasError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc} after "
-                          f"{time.monotonic() - start:.1f} s); is the head node running and the port open?"
-                          ) from None
-
-
+        raise PbtnasError(
+            f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc} after "
+            f"{time.monotonic() - start:.1f} s); is the head node running and the port open?"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -448,5 +459,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _lost(job: TrainJob, reason: str) -> TrainResult:
-    return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out,
-                       error=reason, attempt=job.attempt, lost_worker=True)
+    return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, 0.0, job.state_out, error=reason, attempt=job.attempt, lost_worker=True)

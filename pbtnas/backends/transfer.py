@@ -121,6 +121,7 @@ def check_writable(storage: Storage) -> str:
         if storage.get(key) != payload:
             raise OSError("read back different bytes")
     except Exception as exc:  # any backend error means the same to the user: not usable
-        raise PbtnasError(f"storage {storage.url!r} is not writable ({type(exc).__name__}: {exc}); "
-                          "name a folder every Ray node can write, or an fsspec URL") from None
+        raise PbtnasError(
+            f"storage {storage.url!r} is not writable ({type(exc).__name__}: {exc}); name a folder every Ray node can write, or an fsspec URL"
+        ) from None
     return key

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
+from pbtnas.backends.base import TrainJob, TrainResult
 from pbtnas.engine import faults
 from pbtnas.errors import MemberDiverged
 from pbtnas.rundir.atomic import atomic_write_bytes
 from pbtnas.rundir.store import load_member, save_member
 from pbtnas.tasks import build_task
-from pbtnas.backends.base import TrainJob, TrainResult
 
 
 def execute_job(job: TrainJob) -> TrainResult:
@@ -44,23 +44,54 @@ def execute_job(job: TrainJob) -> TrainResult:
                 raise MemberDiverged("fitness is NaN")
         except MemberDiverged as exc:
             _keep_input(job, task, genome)
-            return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, time.perf_counter() - start,
-                               job.state_out, error=f"diverged: {exc}", diverged=True, worker=worker,
-                               attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
+            return TrainResult(
+                job.slot,
+                job.uid,
+                job.step,
+                float("-inf"),
+                {},
+                time.perf_counter() - start,
+                job.state_out,
+                error=f"diverged: {exc}",
+                diverged=True,
+                worker=worker,
+                attempt=job.attempt,
+                peak_rss_mb=_peak_rss_mb(),
+            )
         faults.in_job(job, "trained")
         save_member(job.state_out, genome, state, job.uid, {"step": job.step, "fitness": fitness})
         faults.in_job(job, "saved")
-        return TrainResult(job.slot, job.uid, job.step, fitness, metrics, time.perf_counter() - start,
-                           job.state_out, worker=worker, attempt=job.attempt, peak_rss_mb=_peak_rss_mb())
+        return TrainResult(
+            job.slot,
+            job.uid,
+            job.step,
+            fitness,
+            metrics,
+            time.perf_counter() - start,
+            job.state_out,
+            worker=worker,
+            attempt=job.attempt,
+            peak_rss_mb=_peak_rss_mb(),
+        )
     except Exception as exc:  # a member's crash must not take the run down
         text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         try:
             _keep_input(job, None, None)
         except Exception:  # the input itself is unreadable; the runner sees error and state_out missing
             pass
-        return TrainResult(job.slot, job.uid, job.step, float("-inf"), {}, time.perf_counter() - start,
-                           job.state_out, error=text, worker=worker, attempt=job.attempt,
-                           peak_rss_mb=_peak_rss_mb())
+        return TrainResult(
+            job.slot,
+            job.uid,
+            job.step,
+            float("-inf"),
+            {},
+            time.perf_counter() - start,
+            job.state_out,
+            error=text,
+            worker=worker,
+            attempt=job.attempt,
+            peak_rss_mb=_peak_rss_mb(),
+        )
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -41,4 +41,3 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"; continue with: pbtnas resume {run_dir}" if run_dir else ""
         print(f"interrupted{hint}", file=sys.stderr)
         return 130
-

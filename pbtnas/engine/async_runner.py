@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time
 
-from pbtnas.engine import seeding
-from pbtnas.search.async_selection import plan_replacement
 from pbtnas.backends import Backend, TrainResult
-from pbtnas.search.final_selection import Contender
+from pbtnas.engine import seeding
 from pbtnas.engine.runner import Runner, SlotRecord
-from pbtnas.search.selection import clean_fitness, should_exploit
 from pbtnas.rundir.store import load_member, save_member
+from pbtnas.search.async_selection import plan_replacement
+from pbtnas.search.final_selection import Contender
+from pbtnas.search.selection import clean_fitness, should_exploit
 
 
 class AsyncRunner(Runner):
@@ -56,8 +56,7 @@ class AsyncRunner(Runner):
             result = backend.next_result()
             member = self.members[result.slot]
             if result.lost_worker and result.attempt <= self.config.max_retries:
-                self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
-                                  attempt=result.attempt + 1, reason=result.error)
+                self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid, attempt=result.attempt + 1, reason=result.error)
                 self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
                 backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
                 continue
@@ -89,8 +88,7 @@ class AsyncRunner(Runner):
         done_in_step = sum(1 for s in self.slot_steps if s > step)
         self.progress.member_done(step, done_in_step, self.best and self.best["fitness"], result)
         if step < self.config.steps - 1:
-            if self.algorithm.exploits and should_exploit(step, self.config.steps,
-                                                          self.config.exploit_every_first_half):
+            if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
                 self._maybe_replace(slot, step)
             elif self.algorithm.refresh_every_step:
                 self._refresh_one(self.members[slot], step)
@@ -113,14 +111,22 @@ class AsyncRunner(Runner):
         replaced = self.members[slot]
         record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
         parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
-        self.store.append("child_created", step=step, slot=slot, uid=uid, parents=parents,
-                          replaced_uid=replaced.uid, genome=genome, mode="async",
-                          parent_steps=[self.slot_steps[plan.primary] - 1, self.slot_steps[plan.donor] - 1],
-                          **record.to_dict())
-        self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid,
-                          old_fitness=replaced.fitness)
-        child = SlotRecord(slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
-                       init_seed=record.seed or 0, born_step=step, parents=parents)
+        self.store.append(
+            "child_created",
+            step=step,
+            slot=slot,
+            uid=uid,
+            parents=parents,
+            replaced_uid=replaced.uid,
+            genome=genome,
+            mode="async",
+            parent_steps=[self.slot_steps[plan.primary] - 1, self.slot_steps[plan.donor] - 1],
+            **record.to_dict(),
+        )
+        self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness)
+        child = SlotRecord(
+            slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path), init_seed=record.seed or 0, born_step=step, parents=parents
+        )
         self.members[slot] = child
         self._notify("on_child", step, child, record)
 
@@ -139,9 +145,13 @@ class AsyncRunner(Runner):
             self.step_done += 1
             step = self.step_done
             self._write_manifest()
-            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
-                              population_fitness=[self.history[m.slot].get(step) for m in self.members],
-                              mode="async")
+            self.store.append(
+                "step_done",
+                step=step,
+                best_fitness=self.best and self.best["fitness"],
+                population_fitness=[self.history[m.slot].get(step) for m in self.members],
+                mode="async",
+            )
             self._draw_now = True
             self._draw_samples(step)
             self._prune(step)
@@ -161,19 +171,21 @@ class AsyncRunner(Runner):
 
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
-        self.store.write_manifest({
-            "mode": "async",
-            "step_done": self.step_done,
-            "steps": self.config.steps,
-            "next_uid": self.next_uid,
-            "members": [m.to_dict() for m in self.members],
-            "slot_steps": list(self.slot_steps),
-            "history": {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()},
-            "best": self.best,
-            "top": [c.to_dict() for c in self.top],
-            "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
-            "finished": finished,
-        })
+        self.store.write_manifest(
+            {
+                "mode": "async",
+                "step_done": self.step_done,
+                "steps": self.config.steps,
+                "next_uid": self.next_uid,
+                "members": [m.to_dict() for m in self.members],
+                "slot_steps": list(self.slot_steps),
+                "history": {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()},
+                "best": self.best,
+                "top": [c.to_dict() for c in self.top],
+                "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
+                "finished": finished,
+            }
+        )
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
@@ -184,16 +196,14 @@ class AsyncRunner(Runner):
         self.members = [SlotRecord(**m) for m in manifest["members"]]
         self.top = [Contender(**c) for c in manifest.get("top", [])]
         self.slot_steps = list(manifest["slot_steps"])
-        self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()}
-                        for s, h in manifest["history"].items()}
+        self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()} for s, h in manifest["history"].items()}
         self.step_done = manifest["step_done"]
         self.next_uid = manifest["next_uid"]
         self.best = manifest.get("best")
         self.elapsed_before = manifest.get("elapsed_s", 0.0)
         if not manifest.get("finished"):
             # Every committed result is kept: only steps beyond every slot's progress are voided.
-            self.store.append("run_resumed", from_step=max(self.slot_steps), mode="async",
-                              slot_steps=list(self.slot_steps))
+            self.store.append("run_resumed", from_step=max(self.slot_steps), mode="async", slot_steps=list(self.slot_steps))
 
 
 __all__ = ["AsyncRunner"]

@@ -39,17 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pbtnas.engine import faults
-
-from pbtnas.engine import seeding
-from pbtnas.search.algorithms import Algorithm
 from pbtnas.backends import Backend, TrainResult
+from pbtnas.engine import faults, seeding
+from pbtnas.engine.runner import RunError, Runner, SlotRecord
 from pbtnas.errors import ConfigError, PbtnasError, require
+from pbtnas.rundir.store import RunStore
+from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender
 from pbtnas.search.hyperband import n_brackets, rungs
-from pbtnas.engine.runner import Runner, RunError, SlotRecord
 from pbtnas.search.selection import clean_fitness
-from pbtnas.rundir.store import RunStore
 
 STUDY_FILE = "optuna-study.log"
 #: seeding purpose of the TPE sampler's streams (far from seeding's own purposes)
@@ -92,8 +90,7 @@ class TrialRecord:
 class BohbRunner(Runner):
     """Same interface as :class:`~pbtnas.engine.runner.Runner` (``start``/``run``/``resume``/``observers``)."""
 
-    def __init__(self, config, run_dir, backend: Backend | None = None, observers: list | None = None,
-                 progress: bool = True):
+    def __init__(self, config, run_dir, backend: Backend | None = None, observers: list | None = None, progress: bool = True):
         require("optuna", "bohb")
         # Runner looks up a child operator by algorithm name; bohb makes no children, so the base
         # is built as for random search and the real config is put back.
@@ -124,10 +121,20 @@ class BohbRunner(Runner):
         self.store.create(self.config.to_dict())
         (self.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
         eta, steps = self.config.bohb_eta, self.config.steps
-        self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
-                          space=self.task.space.name, genes=len(self.task.space),
-                          bohb={"eta": eta, "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
-                                "budget_member_steps": self.budget, "study": self.name, "study_file": STUDY_FILE})
+        self.store.append(
+            "run_started",
+            config=self.config.to_dict(),
+            task=self.task.describe(),
+            space=self.task.space.name,
+            genes=len(self.task.space),
+            bohb={
+                "eta": eta,
+                "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
+                "budget_member_steps": self.budget,
+                "study": self.name,
+                "study_file": STUDY_FILE,
+            },
+        )
         self.study = self._open_study()
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
         for genome in self.task.space.stratified_population(self.config.population, rng):
@@ -145,10 +152,10 @@ class BohbRunner(Runner):
         path = self.store.root / STUDY_FILE
         _repair_log(path)
         storage = JournalStorage(JournalFileBackend(str(path)))
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.config.steps,
-                                                reduction_factor=self.config.bohb_eta)
-        return optuna.create_study(storage=storage, study_name=self.name, direction="maximize",
-                                   sampler=self._sampler(0), pruner=pruner, load_if_exists=True)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.config.steps, reduction_factor=self.config.bohb_eta)
+        return optuna.create_study(
+            storage=storage, study_name=self.name, direction="maximize", sampler=self._sampler(0), pruner=pruner, load_if_exists=True
+        )
 
     def _sampler(self, index: int):
         """TPE seeded per trial from the run's seed, so a resumed run samples what an unbroken one would."""
@@ -156,9 +163,12 @@ class BohbRunner(Runner):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seeding.int_seed(self.config.seed, SAMPLER, index),
-                                              n_startup_trials=self.config.population, multivariate=True,
-                                              constant_liar=True)
+            return optuna.samplers.TPESampler(
+                seed=seeding.int_seed(self.config.seed, SAMPLER, index),
+                n_startup_trials=self.config.population,
+                multivariate=True,
+                constant_liar=True,
+            )
 
     # -- the loop -----------------------------------------------------------------------------
     def _ready_to_run(self) -> bool:
@@ -180,8 +190,15 @@ class BohbRunner(Runner):
             member = self.by_uid[result.uid]
             if result.lost_worker:
                 if result.attempt <= self.config.max_retries:
-                    self.store.append("member_retry", step=result.step, slot=result.slot, uid=result.uid,
-                                      trial=result.uid, attempt=result.attempt + 1, reason=result.error)
+                    self.store.append(
+                        "member_retry",
+                        step=result.step,
+                        slot=result.slot,
+                        uid=result.uid,
+                        trial=result.uid,
+                        attempt=result.attempt + 1,
+                        reason=result.error,
+                    )
                     self.progress.note(f"trial {result.uid} lost its worker; retry {result.attempt + 1}")
                     backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
                     continue
@@ -216,15 +233,23 @@ class BohbRunner(Runner):
         source = "stratified" if uid < self.config.population else "tpe"
         bracket = bracket_of(self.name, uid, self.config.steps, self.config.bohb_eta)
         born = -1 if source == "stratified" else self.spent // self.config.population - 1
-        member = SlotRecord(slot=uid, uid=uid, genome=genome, checkpoint=None, born_step=born,
-                            init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, uid))
+        member = SlotRecord(
+            slot=uid, uid=uid, genome=genome, checkpoint=None, born_step=born, init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, uid)
+        )
         self.members.append(member)
         self.by_uid[uid] = member
         self.trials[uid] = TrialRecord(number=uid, bracket=bracket, source=source)
         self.store.append("member_created", slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid)
-        self.store.append("trial_started", trial=uid, uid=uid, bracket=bracket,
-                          rungs=rungs(self.config.steps, self.config.bohb_eta, bracket), source=source,
-                          genome=genome, member_steps=self.spent)
+        self.store.append(
+            "trial_started",
+            trial=uid,
+            uid=uid,
+            bracket=bracket,
+            rungs=rungs(self.config.steps, self.config.bohb_eta, bracket),
+            source=source,
+            genome=genome,
+            member_steps=self.spent,
+        )
         self._write_manifest()  # the trial exists from here on; a resume continues it
         self._submit(backend, uid)
 
@@ -244,12 +269,10 @@ class BohbRunner(Runner):
         self._write_manifest()  # the commit point of this result
         self._forget_old_checkpoint(uid, result.step)
         population = self.config.population
-        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1,
-                                  self.best and self.best["fitness"], result)
+        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, self.best and self.best["fitness"], result)
         self._notify("on_member_result", result.step, member, result)
         for step in range(before + 1, self.step_done + 1):  # every population x 1 member steps
-            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
-                              member_steps=self.spent, mode="bohb")
+            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"], member_steps=self.spent, mode="bohb")
             self._draw_samples(step)
             self._notify("on_step_end", step, self)
             faults.at("after-step", step)
@@ -289,8 +312,7 @@ class BohbRunner(Runner):
             return "pruned"
         if rung is not None:
             trial.rungs_passed.append(trained)
-            self.store.append("trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung,
-                              at_step=trained, fitness=member.fitness)
+            self.store.append("trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung, at_step=trained, fitness=member.fitness)
         if self.spent + len(self._inflight) >= self.budget:
             handle.set_user_attr("pbtnas_end", "budget")
             self.study.tell(number, state=TrialState.PRUNED)
@@ -305,9 +327,16 @@ class BohbRunner(Runner):
 
     def _end(self, trial: TrialRecord, member: SlotRecord, end: str, trained: int, **extra) -> None:
         trial.state = end
-        self.store.append(f"trial_{end}", trial=trial.number, uid=trial.number, bracket=trial.bracket,
-                          at_step=trained, fitness=member.fitness, member_steps=self.spent,
-                          **{k: v for k, v in extra.items() if v is not None})
+        self.store.append(
+            f"trial_{end}",
+            trial=trial.number,
+            uid=trial.number,
+            bracket=trial.bracket,
+            at_step=trained,
+            fitness=member.fitness,
+            member_steps=self.spent,
+            **{k: v for k, v in extra.items() if v is not None},
+        )
 
     def _handle_for(self, number: int):
         handle = self._handles.get(number)
@@ -326,17 +355,25 @@ class BohbRunner(Runner):
             member.checkpoint = self.store.relative(Path(result.state_out))
         if result.error:
             member.failures += 1
-        self.store.append("member_trained", step=step, slot=member.slot, uid=member.uid, trial=member.uid,
-                          fitness=member.fitness, metrics=result.metrics, seconds=round(result.seconds, 3),
-                          worker=result.worker, attempt=result.attempt, peak_rss_mb=round(result.peak_rss_mb, 1),
-                          member_steps=self.spent,
-                          **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged}
-                             if result.error else {}))
+        self.store.append(
+            "member_trained",
+            step=step,
+            slot=member.slot,
+            uid=member.uid,
+            trial=member.uid,
+            fitness=member.fitness,
+            metrics=result.metrics,
+            seconds=round(result.seconds, 3),
+            worker=result.worker,
+            attempt=result.attempt,
+            peak_rss_mb=round(result.peak_rss_mb, 1),
+            member_steps=self.spent,
+            **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
+        )
         if result.error:
             self.progress.note(f"trial {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
         if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
-            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome,
-                         "slot": member.slot}
+            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
             self.store.save_best(Path(result.state_out), self.best)
             self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
         if self.selection == "top-k-reevaluated" and not result.error:
@@ -359,8 +396,9 @@ class BohbRunner(Runner):
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.number not in self.trials:
                 self.study.tell(frozen.number, state=TrialState.FAIL)
-                self.store.append("trial_voided", trial=frozen.number, uid=frozen.number,
-                                  reason="started after the last commit of a stopped driver; never trained")
+                self.store.append(
+                    "trial_voided", trial=frozen.number, uid=frozen.number, reason="started after the last commit of a stopped driver; never trained"
+                )
 
     # -- the end ------------------------------------------------------------------------------
     def final_member(self) -> tuple[str, dict, Path]:
@@ -372,8 +410,13 @@ class BohbRunner(Runner):
         alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf") and m.checkpoint]
         done = [m for m in alive if self.trials[m.uid].state == "completed"]
         leader = max(done or alive, key=lambda m: (m.fitness, -m.uid))
-        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.trials[leader.uid].steps_done - 1,
-                "genome": leader.genome, "slot": leader.slot}
+        info = {
+            "uid": leader.uid,
+            "fitness": leader.fitness,
+            "step": self.trials[leader.uid].steps_done - 1,
+            "genome": leader.genome,
+            "slot": leader.slot,
+        }
         return "best-last", info, self.store.absolute(leader.checkpoint)
 
     def _finish(self) -> dict:
@@ -384,28 +427,32 @@ class BohbRunner(Runner):
 
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
-        self.store.write_manifest({
-            "mode": "bohb",
-            "step_done": self.step_done,
-            "steps": self.config.steps,
-            "next_uid": self.next_uid,
-            "member_steps": self.spent,
-            "budget_member_steps": self.budget,
-            "members": [m.to_dict() for m in self.members],
-            "trials": [t.to_dict() for t in self.trials.values()],
-            "best": self.best,
-            "top": [c.to_dict() for c in self.top],
-            "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
-            "finished": finished,
-        })
+        self.store.write_manifest(
+            {
+                "mode": "bohb",
+                "step_done": self.step_done,
+                "steps": self.config.steps,
+                "next_uid": self.next_uid,
+                "member_steps": self.spent,
+                "budget_member_steps": self.budget,
+                "members": [m.to_dict() for m in self.members],
+                "trials": [t.to_dict() for t in self.trials.values()],
+                "best": self.best,
+                "top": [c.to_dict() for c in self.top],
+                "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
+                "finished": finished,
+            }
+        )
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
         if manifest.get("mode") != "bohb":
             raise PbtnasError(f"{self.store.manifest_path} was not written by a bohb run")
         if manifest["steps"] != self.config.steps:
-            raise ConfigError(f"a bohb run cannot change steps ({manifest['steps']} -> {self.config.steps}): its "
-                              "budget and Hyperband brackets follow from them; start a new run to search longer")
+            raise ConfigError(
+                f"a bohb run cannot change steps ({manifest['steps']} -> {self.config.steps}): its "
+                "budget and Hyperband brackets follow from them; start a new run to search longer"
+            )
         self.members = [SlotRecord(**m) for m in manifest["members"]]
         self.by_uid = {m.uid: m for m in self.members}
         self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
@@ -419,8 +466,13 @@ class BohbRunner(Runner):
         if not manifest.get("finished"):
             # Nothing is voided (from_step is past every step): a redone step's events are written
             # again and readers keep the last of each.
-            self.store.append("run_resumed", from_step=self.config.steps, mode="bohb", member_steps=self.spent,
-                              running=sorted(u for u, t in self.trials.items() if t.state == "running"))
+            self.store.append(
+                "run_resumed",
+                from_step=self.config.steps,
+                mode="bohb",
+                member_steps=self.spent,
+                running=sorted(u for u, t in self.trials.items() if t.state == "running"),
+            )
 
 
 def _repair_log(path: Path) -> None:
@@ -437,10 +489,13 @@ def bohb_summary(trials, spent: int, budget: int, config) -> dict:
     """The keys a bohb run adds to ``summary.json``."""
     trials = list(trials)
     counts = {end: sum(1 for t in trials if t.state == end) for end in ENDS}
-    return {"member_steps": spent, "budget_member_steps": budget, "trials": len(trials),
-            **{f"trials_{end}": n for end, n in counts.items()},
-            "hyperband": {"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps,
-                          "brackets": n_brackets(config.steps, config.bohb_eta)}}
+    return {
+        "member_steps": spent,
+        "budget_member_steps": budget,
+        "trials": len(trials),
+        **{f"trials_{end}": n for end, n in counts.items()},
+        "hyperband": {"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps, "brackets": n_brackets(config.steps, config.bohb_eta)},
+    }
 
 
 # -- reading a run back (report) -------------------------------------------------------------------
@@ -458,9 +513,19 @@ def trial_history(run_dir: str | Path) -> dict | None:
         if number is None:
             continue
         if kind == "trial_started":
-            trials[number] = {"trial": number, "source": e.get("source"), "bracket": e.get("bracket"),
-                              "rungs": e.get("rungs") or [], "genome": e.get("genome") or {}, "steps": 0,
-                              "fitness": {}, "promoted": {}, "end": "running", "end_step": None, "end_rung": None}
+            trials[number] = {
+                "trial": number,
+                "source": e.get("source"),
+                "bracket": e.get("bracket"),
+                "rungs": e.get("rungs") or [],
+                "genome": e.get("genome") or {},
+                "steps": 0,
+                "fitness": {},
+                "promoted": {},
+                "end": "running",
+                "end_step": None,
+                "end_rung": None,
+            }
         elif number not in trials:
             continue
         elif kind == "member_trained":
@@ -470,11 +535,16 @@ def trial_history(run_dir: str | Path) -> dict | None:
         elif kind == "trial_promoted":
             trials[number]["promoted"][e.get("rung")] = e.get("at_step")
         elif kind in ("trial_completed", "trial_pruned", "trial_stopped", "trial_failed", "trial_voided"):
-            trials[number].update(end=kind[len("trial_"):], end_step=e.get("at_step"), end_rung=e.get("rung"))
+            trials[number].update(end=kind[len("trial_") :], end_step=e.get("at_step"), end_rung=e.get("rung"))
     config = started["config"]
-    return {"trials": [trials[n] for n in sorted(trials)], "member_steps": len(spent),
-            "budget_member_steps": config["population"] * config["steps"], "eta": config.get("bohb_eta", 3),
-            "steps": config["steps"], "brackets": (started.get("bohb") or {}).get("brackets", {})}
+    return {
+        "trials": [trials[n] for n in sorted(trials)],
+        "member_steps": len(spent),
+        "budget_member_steps": config["population"] * config["steps"],
+        "eta": config.get("bohb_eta", 3),
+        "steps": config["steps"],
+        "brackets": (started.get("bohb") or {}).get("brackets", {}),
+    }
 
 
 def rung_table(history: dict) -> list[dict]:
@@ -485,12 +555,26 @@ def rung_table(history: dict) -> list[dict]:
         mine = [t for t in history["trials"] if t["bracket"] == bracket]
         for k, at in enumerate(brackets[bracket]):
             reached = [t for t in mine if t["steps"] >= at]
-            rows.append({"bracket": bracket, "rung": k, "at_step": at, "reached": len(reached),
-                         "promoted": sum(1 for t in mine if k in t["promoted"] or str(k) in t["promoted"]),
-                         "pruned": sum(1 for t in mine if t["end"] == "pruned" and t["end_rung"] == k)})
-        rows.append({"bracket": bracket, "rung": "end", "at_step": history["steps"],
-                     "reached": sum(1 for t in mine if t["steps"] >= history["steps"]),
-                     "promoted": None, "pruned": None})
+            rows.append(
+                {
+                    "bracket": bracket,
+                    "rung": k,
+                    "at_step": at,
+                    "reached": len(reached),
+                    "promoted": sum(1 for t in mine if k in t["promoted"] or str(k) in t["promoted"]),
+                    "pruned": sum(1 for t in mine if t["end"] == "pruned" and t["end_rung"] == k),
+                }
+            )
+        rows.append(
+            {
+                "bracket": bracket,
+                "rung": "end",
+                "at_step": history["steps"],
+                "reached": sum(1 for t in mine if t["steps"] >= history["steps"]),
+                "promoted": None,
+                "pruned": None,
+            }
+        )
     return rows
 
 

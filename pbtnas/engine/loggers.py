@@ -111,28 +111,37 @@ class MetricLogger:
         self._config_once()
         self._children[step] = self._children.get(step, 0) + 1
         genes = ", ".join(record.genes_from_donor) or "-"
-        line = (f"after step {step + 1}: uid {member.uid} in slot {member.slot} <- primary {record.primary}, "
-                f"donor {record.donor} ({record.operator}); genes from donor: {genes}")
+        line = (
+            f"after step {step + 1}: uid {member.uid} in slot {member.slot} <- primary {record.primary}, "
+            f"donor {record.donor} ({record.operator}); genes from donor: {genes}"
+        )
         self._lineage.append(line)
         self.log_text("lineage", line, step + 1)
 
     def on_step_end(self, step: int, runner) -> None:
         self._config_once()
         values = [m.fitness for m in runner.members if _finite(m.fitness)]
-        scalars = {"population/children": float(self._children.get(step, 0)),
-                   "population/failed": float(len(runner.members) - len(values))}
+        scalars = {"population/children": float(self._children.get(step, 0)), "population/failed": float(len(runner.members) - len(values))}
         if values:
-            scalars.update({"population/fitness_best": max(values), "population/fitness_mean": statistics.fmean(values),
-                            "population/fitness_median": statistics.median(values),
-                            "population/fitness_worst": min(values)})
+            scalars.update(
+                {
+                    "population/fitness_best": max(values),
+                    "population/fitness_mean": statistics.fmean(values),
+                    "population/fitness_median": statistics.median(values),
+                    "population/fitness_worst": min(values),
+                }
+            )
         best = getattr(runner, "best", None)
         if best and _finite(best.get("fitness")):
             scalars["population/best_ever"] = float(best["fitness"])
         self.log_scalars(scalars, step + 1)
         if best and best.get("genome") and (best.get("uid"), best.get("fitness")) != self._best_logged:
             self._best_logged = (best.get("uid"), best.get("fitness"))
-            self.log_text("best_genome", genome_text(best["genome"], f"member {best.get('uid')}, fitness "
-                                                     f"{best.get('fitness'):.6g}, after step {step + 1}"), step + 1)
+            self.log_text(
+                "best_genome",
+                genome_text(best["genome"], f"member {best.get('uid')}, fitness {best.get('fitness'):.6g}, after step {step + 1}"),
+                step + 1,
+            )
 
     def on_finish(self, summary: dict) -> None:
         self._config_once()
@@ -140,9 +149,17 @@ class MetricLogger:
         if scalars:
             self.log_scalars(scalars, int(summary.get("steps_done") or 0))
         if summary.get("best_genome"):
-            self.log_text("final_genome", genome_text(summary["best_genome"], (
-                f"delivered network: member {summary.get('best_uid')} ({summary.get('final_selection')}), "
-                f"{summary.get('final_metric_name')} {summary.get('final_metric')}")), int(summary.get("steps_done") or 0))
+            self.log_text(
+                "final_genome",
+                genome_text(
+                    summary["best_genome"],
+                    (
+                        f"delivered network: member {summary.get('best_uid')} ({summary.get('final_selection')}), "
+                        f"{summary.get('final_metric_name')} {summary.get('final_metric')}"
+                    ),
+                ),
+                int(summary.get("steps_done") or 0),
+            )
         self.close()
 
 
@@ -193,8 +210,9 @@ class WandbLogger(MetricLogger):
         self._step = 0
 
     def open(self) -> None:
-        self.run = self.wandb.init(project=os.environ.get("WANDB_PROJECT", "pbtnas"), name=self.run_dir.name,
-                                   dir=str(self.run_dir), reinit="create_new")
+        self.run = self.wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "pbtnas"), name=self.run_dir.name, dir=str(self.run_dir), reinit="create_new"
+        )
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         self._step = max(self._step, step)  # W&B needs a non-decreasing step
@@ -248,7 +266,7 @@ class MlflowLogger(MetricLogger):
 
         params = [Param(k, str(v)[:500]) for k, v in _flatten(config).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=params[start:start + 100])
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         import time

@@ -60,10 +60,17 @@ class Progress:
 
             total = max(0, (self.steps - first_step) * self.population)
             sized = _columns(self.stream) > 0  # a terminal that reports no size (0x0) gets 100 columns
-            self._bar = tqdm(total=total, file=self.stream, unit="member", dynamic_ncols=sized,
-                             ncols=None if sized else 100, leave=True,
-                             desc=self._text(first_step, 0, "-"), smoothing=0.1,
-                             bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} member steps [{elapsed}<{remaining}]")
+            self._bar = tqdm(
+                total=total,
+                file=self.stream,
+                unit="member",
+                dynamic_ncols=sized,
+                ncols=None if sized else 100,
+                leave=True,
+                desc=self._text(first_step, 0, "-"),
+                smoothing=0.1,
+                bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} member steps [{elapsed}<{remaining}]",
+            )
 
     def member_done(self, step: int, done_in_step: int, best: float | None, result) -> None:
         self._done += 1
@@ -76,8 +83,7 @@ class Progress:
         remaining = (self.steps - self._first_step) * self.population - self._done
         left = elapsed / self._done * remaining if self._done else 0.0
         self._print(
-            f"step {step + 1}/{self.steps}  members {done_in_step}/{self.population}  "
-            f"best {best_text}  elapsed {_fmt(elapsed)}  left ~{_fmt(left)}"
+            f"step {step + 1}/{self.steps}  members {done_in_step}/{self.population}  best {best_text}  elapsed {_fmt(elapsed)}  left ~{_fmt(left)}"
         )
 
     def _text(self, step: int, done_in_step: int, best_text: str) -> str:

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbtnas.engine import faults
-
-from pbtnas.engine import seeding
-from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
-from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.engine import faults, seeding
 from pbtnas.engine.progress import Progress
-from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
-from pbtnas.search.final_selection import Contender, admit, choose
-from pbtnas.rundir.store import RunStore, load_member, save_member
+from pbtnas.errors import ConfigError, PbtnasError
 from pbtnas.rundir.atomic import atomic_write_bytes
-from pbtnas.tasks.base import Task
+from pbtnas.rundir.store import RunStore, load_member, save_member
+from pbtnas.search.algorithms import Algorithm, algorithm_from_config
+from pbtnas.search.final_selection import Contender, admit, choose
+from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
 from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
+from pbtnas.tasks.base import Task
 
 
 class RunError(PbtnasError):
@@ -55,8 +53,7 @@ class SlotRecord:
 class Runner:
     """Runs (or resumes) one search in one run directory."""
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, backend: Backend | None = None,
-                 observers: list | None = None, progress: bool = True):
+    def __init__(self, config: RunConfig, run_dir: str | Path, backend: Backend | None = None, observers: list | None = None, progress: bool = True):
         self.config = config
         self.store = RunStore(run_dir)
         # A task file is recorded by its absolute path, so resume, report and export find it from
@@ -83,8 +80,9 @@ class Runner:
 
     # -- entry points -------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None,
-               progress: bool = True, skip_damaged: bool = False) -> "Runner":
+    def resume(
+        cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None, progress: bool = True, skip_damaged: bool = False
+    ) -> "Runner":
         """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The checkpoints the
         manifest needs are verified first; a damaged one stops here with one error naming it,
         unless ``skip_damaged``: then that member restarts from fresh weights (journaled)."""
@@ -113,13 +111,15 @@ class Runner:
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
         self.store.create(self.config.to_dict())  # takes the run directory's lock
-        self.store.append("run_started", config=self.config.to_dict(), task=self.task.describe(),
-                          space=self.task.space.name, genes=len(self.task.space))
+        self.store.append(
+            "run_started", config=self.config.to_dict(), task=self.task.describe(), space=self.task.space.name, genes=len(self.task.space)
+        )
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
         genomes = self.task.space.stratified_population(self.config.population, rng)
         for slot, genome in enumerate(genomes):
-            member = SlotRecord(slot=slot, uid=slot, genome=genome, checkpoint=None,
-                            init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, slot))
+            member = SlotRecord(
+                slot=slot, uid=slot, genome=genome, checkpoint=None, init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, slot)
+            )
             self.members.append(member)
             self.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
         self.next_uid = len(genomes)
@@ -132,8 +132,10 @@ class Runner:
         from pbtnas.tasks.check import check_task
 
         if self.config.backend != "inprocess" and not importable_elsewhere(self.config.task["name"]):
-            raise ConfigError(f"task {self.config.task['name']!r} is defined in an interactive session, which "
-                              "worker processes cannot import: put it in a .py file, or use backend: inprocess")
+            raise ConfigError(
+                f"task {self.config.task['name']!r} is defined in an interactive session, which "
+                "worker processes cannot import: put it in a .py file, or use backend: inprocess"
+            )
         builtin = self.config.task["name"] in BUILTIN
         report = check_task(self.task, seed=self.config.seed, train=False, evaluate=not builtin)
         self.check_seconds = report.seconds
@@ -176,8 +178,9 @@ class Runner:
                     self._refresh(step)
             self.step_done = step
             self._write_manifest()
-            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"],
-                              population_fitness=[m.fitness for m in self.members])
+            self.store.append(
+                "step_done", step=step, best_fitness=self.best and self.best["fitness"], population_fitness=[m.fitness for m in self.members]
+            )
             self._prune(step)
             self._notify("on_step_end", step, self)
             faults.at("after-step", step)
@@ -190,9 +193,11 @@ class Runner:
             self._consecutive_failures += 1
             if self._consecutive_failures >= self.config.population:
                 first = result.error.strip().splitlines()
-                raise RunError(f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
-                               + "\n".join(first[1:])
-                               + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
+                raise RunError(
+                    f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
+                    + "\n".join(first[1:])
+                    + f"\nfix the cause and continue with: pbtnas resume {self.store.root}"
+                )
         else:
             self._consecutive_failures = 0
 
@@ -201,13 +206,19 @@ class Runner:
         out = self.store.member_path(step, member.uid)
         out.parent.mkdir(parents=True, exist_ok=True)
         return TrainJob(
-            slot=member.slot, uid=member.uid, step=step, genome=member.genome,
+            slot=member.slot,
+            uid=member.uid,
+            step=step,
+            genome=member.genome,
             state_in=str(self.store.absolute(member.checkpoint)) if member.checkpoint else None,
-            state_out=str(out.resolve()), init_seed=member.init_seed,
+            state_out=str(out.resolve()),
+            init_seed=member.init_seed,
             train_seed=seeding.int_seed(self.config.seed, seeding.TRAIN, member.uid, step),
             eval_seed=seeding.int_seed(self.config.seed, seeding.EVAL, step),
-            task_config=self._task_config, task_roots=self._task_roots,
-            threads=self.config.threads_per_member, attempt=attempt,
+            task_config=self._task_config,
+            task_roots=self._task_roots,
+            threads=self.config.threads_per_member,
+            attempt=attempt,
         )
 
     def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
@@ -232,8 +243,7 @@ class Runner:
                 continue  # the early job of a member that was replaced meanwhile
             if result.lost_worker:
                 if result.attempt <= self.config.max_retries:
-                    self.store.append("member_retry", step=step, slot=result.slot, uid=result.uid,
-                                      attempt=result.attempt + 1, reason=result.error)
+                    self.store.append("member_retry", step=step, slot=result.slot, uid=result.uid, attempt=result.attempt + 1, reason=result.error)
                     self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
                     backend.submit(self._job(member, step, attempt=result.attempt + 1))
                     continue
@@ -245,12 +255,17 @@ class Runner:
         failed = [r for r in results.values() if r.error and not r.diverged]
         if len(failed) == len(self.members):
             first = failed[0].error.strip().splitlines()
-            raise RunError(f"every member failed step {step}; first error: {first[0]}\n"
-                           + "\n".join(first[1:]) + f"\nfix the cause and continue with: pbtnas resume {self.store.root}")
+            raise RunError(
+                f"every member failed step {step}; first error: {first[0]}\n"
+                + "\n".join(first[1:])
+                + f"\nfix the cause and continue with: pbtnas resume {self.store.root}"
+            )
         if all(r.diverged for r in results.values()):
             # nothing trained: delivering a network would mean delivering one that never learnt
-            raise RunError(f"every member diverged at step {step} (first: {next(iter(results.values())).error}); "
-                           "lower the learning rate or check the data, then start again")
+            raise RunError(
+                f"every member diverged at step {step} (first: {next(iter(results.values())).error}); "
+                "lower the learning rate or check the data, then start again"
+            )
         return results
 
     def _look_ahead(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
@@ -264,8 +279,7 @@ class Runner:
         idle = backend.slots - backend.pending()
         if idle <= 0:
             return
-        exploiting = self.algorithm.exploits and should_exploit(step, self.config.steps,
-                                                                self.config.exploit_every_first_half)
+        exploiting = self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
         replaced = max(1, int(self.config.population * self.config.tau)) if exploiting else 0
         finished = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
         for slot in sorted(finished, key=lambda s: -finished[s]):
@@ -285,8 +299,7 @@ class Runner:
 
     def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
-        self.store.append("member_failed", step=result.step, slot=result.slot, uid=result.uid,
-                          attempts=result.attempt, reason=result.error)
+        self.store.append("member_failed", step=result.step, slot=result.slot, uid=result.uid, attempts=result.attempt, reason=result.error)
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 
@@ -305,17 +318,24 @@ class Runner:
                 member.checkpoint = self.store.relative(Path(result.state_out))
             if result.error:
                 member.failures += 1
-            self.store.append("member_trained", step=step, slot=slot, uid=member.uid, fitness=member.fitness,
-                              metrics=result.metrics, seconds=round(result.seconds, 3), worker=result.worker,
-                              attempt=result.attempt, peak_rss_mb=round(result.peak_rss_mb, 1),
-                              **({"started_early": True} if slot in self._early else {}),
-                              **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged}
-                                 if result.error else {}))
+            self.store.append(
+                "member_trained",
+                step=step,
+                slot=slot,
+                uid=member.uid,
+                fitness=member.fitness,
+                metrics=result.metrics,
+                seconds=round(result.seconds, 3),
+                worker=result.worker,
+                attempt=result.attempt,
+                peak_rss_mb=round(result.peak_rss_mb, 1),
+                **({"started_early": True} if slot in self._early else {}),
+                **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
+            )
             if result.error:
                 self.progress.note(f"member {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
             if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
-                self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome,
-                             "slot": slot}
+                self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": slot}
                 self.store.save_best(Path(result.state_out), self.best)
                 self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
             if self.selection == "top-k-reevaluated" and not result.error:
@@ -379,12 +399,19 @@ class Runner:
             replaced = self.members[plan.slot]
             record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
             parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
-            self.store.append("child_created", step=step, slot=plan.slot, uid=uid, parents=parents,
-                              replaced_uid=replaced.uid, genome=genome, **record.to_dict())
-            self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid,
-                              old_fitness=replaced.fitness)
-            new_members[plan.slot] = SlotRecord(slot=plan.slot, uid=uid, genome=genome, checkpoint=self.store.relative(path),
-                                            init_seed=record.seed or 0, born_step=step, parents=parents)
+            self.store.append(
+                "child_created", step=step, slot=plan.slot, uid=uid, parents=parents, replaced_uid=replaced.uid, genome=genome, **record.to_dict()
+            )
+            self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness)
+            new_members[plan.slot] = SlotRecord(
+                slot=plan.slot,
+                uid=uid,
+                genome=genome,
+                checkpoint=self.store.relative(path),
+                init_seed=record.seed or 0,
+                born_step=step,
+                parents=parents,
+            )
             self._notify("on_child", step, new_members[plan.slot], record)
         for slot, member in new_members.items():
             self.members[slot] = member
@@ -401,24 +428,25 @@ class Runner:
 
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
-        self.store.write_manifest({
-            "step_done": self.step_done,
-            "steps": self.config.steps,
-            "next_uid": self.next_uid,
-            "members": [m.to_dict() for m in self.members],
-            "best": self.best,
-            "top": [c.to_dict() for c in self.top],
-            "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
-            "finished": finished,
-        })
+        self.store.write_manifest(
+            {
+                "step_done": self.step_done,
+                "steps": self.config.steps,
+                "next_uid": self.next_uid,
+                "members": [m.to_dict() for m in self.members],
+                "best": self.best,
+                "top": [c.to_dict() for c in self.top],
+                "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
+                "finished": finished,
+            }
+        )
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
         self.top = [Contender(**c) for c in manifest.get("top", [])]
         self.members = [SlotRecord(**m) for m in manifest["members"]]
         if len(self.members) != self.config.population:
-            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says "
-                              f"population {self.config.population}")
+            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says population {self.config.population}")
         self.step_done = manifest["step_done"]
         self.next_uid = manifest["next_uid"]
         self.best = manifest.get("best")
@@ -438,8 +466,7 @@ class Runner:
             return selection, dict(self.best), self.store.best_dir / "member.pt"
         order = rank({m.slot: m.fitness for m in self.members}, seeding.rng_for(self.config.seed, seeding.FINAL))
         leader = self.members[order[0]]
-        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.step_done, "genome": leader.genome,
-                "slot": leader.slot}
+        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.step_done, "genome": leader.genome, "slot": leader.slot}
         return "best-last", info, self.store.absolute(leader.checkpoint)
 
     def _reevaluate_top(self) -> tuple[str, dict, Path]:
@@ -450,11 +477,15 @@ class Runner:
             genome, state, _ = load_member(self.store.absolute(contender.checkpoint))
             scored.append((contender, float(self.task.selection_score(genome, state, seed))))
         winner, score = choose(scored)
-        self.store.append("final_reevaluated", contenders=[{**c.to_dict(), "selection_score": v} for c, v in scored],
-                          chosen_uid=winner.uid)
-        info = {"uid": winner.uid, "fitness": winner.fitness, "step": winner.step, "genome": winner.genome,
-                "selection_score": score, "reevaluated": [{"uid": c.uid, "fitness": c.fitness, "selection_score": v}
-                                                          for c, v in scored]}
+        self.store.append("final_reevaluated", contenders=[{**c.to_dict(), "selection_score": v} for c, v in scored], chosen_uid=winner.uid)
+        info = {
+            "uid": winner.uid,
+            "fitness": winner.fitness,
+            "step": winner.step,
+            "genome": winner.genome,
+            "selection_score": score,
+            "reevaluated": [{"uid": c.uid, "fitness": c.fitness, "selection_score": v} for c, v in scored],
+        }
         return "top-k-reevaluated", info, self.store.absolute(winner.checkpoint)
 
     def _finish(self) -> dict:
@@ -516,9 +547,11 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool) -> list[tuple[int, 
         slot, rel, what = damaged[0]
         uid = manifest["members"][slot].get("uid")
         more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
-        raise CheckpointError(f"checkpoint {store.absolute(rel)} of member {uid} is damaged: {what}{more}; "
-                              f"restore it, or continue without it: pbtnas resume {store.root} --skip-damaged "
-                              "(that member restarts from fresh weights)")
+        raise CheckpointError(
+            f"checkpoint {store.absolute(rel)} of member {uid} is damaged: {what}{more}; "
+            f"restore it, or continue without it: pbtnas resume {store.root} --skip-damaged "
+            "(that member restarts from fresh weights)"
+        )
     return damaged
 
 
@@ -529,14 +562,11 @@ def _restart_damaged(runner: "Runner", damaged: list[tuple[int, str, str]]) -> N
         member = runner.members[slot]
         member.checkpoint = None
         member.fitness = float("-inf")
-        runner.store.append("checkpoint_skipped", slot=slot, uid=member.uid, file=rel, reason=what,
-                            restarts="fresh weights")
-        runner.progress.note(f"member {member.uid}: damaged checkpoint {rel} skipped ({what}); it restarts "
-                             "from fresh weights")
+        runner.store.append("checkpoint_skipped", slot=slot, uid=member.uid, file=rel, reason=what, restarts="fresh weights")
+        runner.progress.note(f"member {member.uid}: damaged checkpoint {rel} skipped ({what}); it restarts from fresh weights")
 
 
-def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None,
-                progress: bool = True) -> Runner:
+def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None, progress: bool = True) -> Runner:
     """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
     loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike."""
     if config.algorithm == "bohb":
@@ -553,8 +583,9 @@ def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None 
     return runner
 
 
-def resume_runner(run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None,
-                  progress: bool = True, skip_damaged: bool = False) -> Runner:
+def resume_runner(
+    run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None, progress: bool = True, skip_damaged: bool = False
+) -> Runner:
     """A runner that continues ``run_dir`` in the mode it was started with."""
     stored = RunStore(run_dir).read_config()
     mode = stored.get("mode", "sync")

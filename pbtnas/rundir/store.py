@@ -102,11 +102,12 @@ def load_member(path: str | Path) -> tuple[Genome, MemberState, dict]:
 
             found = re.search(r"GLOBAL ([\w.]+)", text)
             what = found.group(1) if found else "an object that is not plain data"
-            raise CheckpointError(f"checkpoint {path} holds {what}, which a pbtnas checkpoint never does: refused "
-                                  "(loading it could run code); it is damaged or was crafted") from None
+            raise CheckpointError(
+                f"checkpoint {path} holds {what}, which a pbtnas checkpoint never does: refused "
+                "(loading it could run code); it is damaged or was crafted"
+            ) from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated (UnpicklingError: {_first(exc)})") from None
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, TypeError, AttributeError,
-            KeyError, IndexError) as exc:
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, TypeError, AttributeError, KeyError, IndexError) as exc:
         detail = "not a torch zip archive" if "weights_only" in str(exc) else f"{type(exc).__name__}: {_first(exc)}"
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({detail})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
@@ -247,13 +248,17 @@ class RunStore:
                 time.sleep(0.05)
                 holder = _read_holder(fd)
             os.close(fd)
-            who = (f"PID {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}" if holder
-                   else "a process that has not written its PID yet")
-            raise RunLockedError(f"{self.root} is in use by another pbtnas process ({who}); wait for it to end "
-                                 "or stop it (one process at a time writes a run directory)") from None
+            who = (
+                f"PID {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}"
+                if holder
+                else "a process that has not written its PID yet"
+            )
+            raise RunLockedError(
+                f"{self.root} is in use by another pbtnas process ({who}); wait for it to end "
+                "or stop it (one process at a time writes a run directory)"
+            ) from None
         stale = _read_holder(fd)
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         self._lock_fd = fd
@@ -292,8 +297,7 @@ class RunStore:
         try:
             if self.manifest_path.exists() or self.journal_path.exists():
                 if not self.holds_no_work():
-                    raise PbtnasError(f"{self.root} already holds a run; continue it with 'pbtnas resume {self.root}' "
-                                      "or choose another --out")
+                    raise PbtnasError(f"{self.root} already holds a run; continue it with 'pbtnas resume {self.root}' or choose another --out")
                 self.clear_uncommitted()
             import yaml
 
@@ -313,8 +317,11 @@ class RunStore:
                     manifest = json.load(fh)
             except (OSError, ValueError):
                 return False
-            if not isinstance(manifest, dict) or manifest.get("step_done", 0) != -1 or any(
-                    (m or {}).get("checkpoint") for m in manifest.get("members", []) if isinstance(m, dict)):
+            if (
+                not isinstance(manifest, dict)
+                or manifest.get("step_done", 0) != -1
+                or any((m or {}).get("checkpoint") for m in manifest.get("members", []) if isinstance(m, dict))
+            ):
                 return False
         base = self.root / "checkpoints"
         return not (base.is_dir() and any(p.is_file() for p in base.rglob("*")))
@@ -488,10 +495,8 @@ class RunStore:
                 data = json.load(fh)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{self.manifest_path} is corrupt: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("members"), list) or not all(
-                isinstance(m, dict) for m in data["members"]):
-            raise CheckpointError(f"{self.manifest_path} is not a pbtnas manifest (expected an object with a "
-                                  "list of members)")
+        if not isinstance(data, dict) or not isinstance(data.get("members"), list) or not all(isinstance(m, dict) for m in data["members"]):
+            raise CheckpointError(f"{self.manifest_path} is not a pbtnas manifest (expected an object with a list of members)")
         if data.get("version", 0) > MANIFEST_VERSION:
             raise CheckpointError(f"{self.manifest_path} was written by a newer pbtnas")
         return data
@@ -528,7 +533,7 @@ class RunStore:
         for folder in sorted(base.iterdir()):
             if not folder.name.startswith("step_"):
                 continue
-            step = int(folder.name[len("step_"):])
+            step = int(folder.name[len("step_") :])
             if step >= keep_from_step:
                 continue
             if any(ref.startswith(self.relative(folder) + os.sep) for ref in referenced):

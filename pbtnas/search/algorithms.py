@@ -42,8 +42,14 @@ class Algorithm:
         if self.operator == "mix":
             source = primary if self.self_donor else donor
             genome, state, record = mix(
-                task, primary, source, rng,
-                p_donor=self.p_donor, lam=self.lam, gam=self.gam, donor_moments=self.donor_moments,
+                task,
+                primary,
+                source,
+                rng,
+                p_donor=self.p_donor,
+                lam=self.lam,
+                gam=self.gam,
+                donor_moments=self.donor_moments,
                 sp_buffers=self.sp_buffers,
             )
             if self.self_donor:  # nothing came from a second parent: say what was done instead

@@ -27,8 +27,9 @@ def comparable_fitness(history: dict[int, dict[int, float]], step: int) -> dict[
     return out
 
 
-def plan_replacement(slot: int, step: int, history: dict[int, dict[int, float]], population: int, tau: float,
-                     rng: np.random.Generator) -> ChildPlan | None:
+def plan_replacement(
+    slot: int, step: int, history: dict[int, dict[int, float]], population: int, tau: float, rng: np.random.Generator
+) -> ChildPlan | None:
     """A child plan for ``slot`` if it is in the bottom ``tau`` after finishing ``step``, else None.
 
     No decision is taken until every slot has reported at least once: an early finisher would
@@ -39,7 +40,7 @@ def plan_replacement(slot: int, step: int, history: dict[int, dict[int, float]],
         return None
     order = rank(fitness, rng)
     n_parents, n_children = pool_sizes(population, tau)
-    if slot not in order[len(order) - n_children:]:
+    if slot not in order[len(order) - n_children :]:
         return None
     pool = order[:n_parents]
     position = {s: i for i, s in enumerate(order)}

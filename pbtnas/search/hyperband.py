@@ -45,7 +45,7 @@ def bracket_plan(steps: int, eta: int) -> list[tuple[int, int, int]]:
     """Bracket 0 as successive halving runs it: ``(trained steps, trials stopping there, their
     member steps)`` per rung, then ``(steps, 1, steps)`` for the trial that trains to the end."""
     r = len(rungs(steps, eta))
-    plan = [(eta ** k, (eta - 1) * eta ** (r - k - 1), (eta - 1) * eta ** (r - 1)) for k in range(r)]
+    plan = [(eta**k, (eta - 1) * eta ** (r - k - 1), (eta - 1) * eta ** (r - 1)) for k in range(r)]
     return plan + [(steps, 1, steps)]
 
 
@@ -61,4 +61,5 @@ def check_budget(population: int, steps: int, eta: int) -> None:
             f"algorithm bohb: the budget of population x steps = {population} x {steps} = {budget} member steps is "
             f"smaller than one Hyperband bracket ({first} trials, a 1/{eta} share going on at "
             f"{', '.join(str(p[0]) for p in plan[:-1])} trained steps, the last to {steps}: {cost} member steps); "
-            f"use population >= {math.ceil(cost / steps)}, fewer steps or a larger bohb_eta")
+            f"use population >= {math.ceil(cost / steps)}, fewer steps or a larger bohb_eta"
+        )

@@ -53,7 +53,7 @@ def plan_generation(fitness: dict[int, float], tau: float, rng: np.random.Genera
     pool = order[:n_parents]
     position = {slot: i for i, slot in enumerate(order)}
     plans = []
-    for slot in sorted(order[len(order) - n_children:]):
+    for slot in sorted(order[len(order) - n_children :]):
         a, b = (pool[int(i)] for i in rng.choice(len(pool), size=2, replace=False))
         primary, donor = (a, b) if position[a] < position[b] else (b, a)
         plans.append(ChildPlan(slot=slot, primary=primary, donor=donor))

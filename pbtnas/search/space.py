@@ -46,15 +46,15 @@ class Gene:
         if not isinstance(self.name, str) or not self.name:
             raise SearchSpaceError(f"a gene name must be a non-empty string, got {self.name!r}")
         if isinstance(self.options, (str, bytes)) or not isinstance(self.options, (tuple, list)):
-            raise SearchSpaceError(f"gene {self.name!r}: options must be a list or tuple of choices, got "
-                              f"{self.options!r} (write ['a', 'b'], not 'ab')")
+            raise SearchSpaceError(
+                f"gene {self.name!r}: options must be a list or tuple of choices, got {self.options!r} (write ['a', 'b'], not 'ab')"
+            )
         object.__setattr__(self, "options", tuple(self.options))
         if not self.options:
             raise SearchSpaceError(f"gene {self.name!r} has no options")
         bad = [o for o in self.options if not isinstance(o, (str, int, float, bool))]
         if bad:
-            raise SearchSpaceError(f"gene {self.name!r}: options must be str, int, float or bool (they are "
-                              f"written to JSON), got {bad[0]!r}")
+            raise SearchSpaceError(f"gene {self.name!r}: options must be str, int, float or bool (they are written to JSON), got {bad[0]!r}")
         if len(set(map(_option_key, self.options))) != len(self.options):
             raise SearchSpaceError(f"gene {self.name!r} has duplicate options: {self.options}")
         if self.kind not in GENE_KINDS:
@@ -163,9 +163,7 @@ class SearchSpace:
                 # JSON turns tuples to lists and may turn 0.0 into 0; accept equal numbers.
                 match = [o for o in gene.options if _loosely_equal(o, value)]
             if not match:
-                raise GenomeError(
-                    f"gene {gene.name!r} has option {value!r}, which is not one of {list(gene.options)}"
-                )
+                raise GenomeError(f"gene {gene.name!r} has option {value!r}, which is not one of {list(gene.options)}")
             out[gene.name] = match[0]
         return out
 
@@ -186,11 +184,7 @@ class SearchSpace:
 
     def describe(self) -> list[dict]:
         """Rows for ``pbtnas space``: name, options, whether the gene owns weights."""
-        return [
-            {"gene": g.name, "options": list(g.options), "owns_weights": g.owns_weights, "kind": g.kind,
-             "doc": g.doc}
-            for g in self.genes
-        ]
+        return [{"gene": g.name, "options": list(g.options), "owns_weights": g.owns_weights, "kind": g.kind, "doc": g.doc} for g in self.genes]
 
     def summary(self, genome: Mapping[str, Any], width: int = 60) -> str:
         """A compact one-line rendering of a genome (option indices), for tables."""

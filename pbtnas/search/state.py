@@ -58,9 +58,7 @@ def capture_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, 
     for name, param in model.named_parameters():
         state = optimizer.state.get(param)
         if state:
-            named[prefix + name] = {
-                k: (v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v)) for k, v in state.items()
-            }
+            named[prefix + name] = {k: (v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v)) for k, v in state.items()}
     return named
 
 

@@ -68,12 +68,12 @@ def task_class(name: str) -> type[Task]:
         try:
             cls = plugins[name].load()
         except Exception as exc:
-            raise ConfigError(f"task plugin {name!r} ({plugins[name].value}) failed to load: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise ConfigError(f"task plugin {name!r} ({plugins[name].value}) failed to load: {type(exc).__name__}: {exc}") from None
         return _checked(cls, f"plugin {name!r}")
     if ":" not in name:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(known_names())}, or give "
-                          "'package.module:ClassName' or 'path/to/file.py:ClassName'")
+        raise ConfigError(
+            f"unknown task {name!r}; known tasks: {', '.join(known_names())}, or give 'package.module:ClassName' or 'path/to/file.py:ClassName'"
+        )
     where, _, attr = name.rpartition(":")
     if not where or not attr:
         raise ConfigError(f"task.name {name!r} must look like 'package.module:ClassName'")
@@ -102,9 +102,11 @@ def _import_module(module_name: str) -> ModuleType:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"task module {module_name!r} cannot be imported (no module {exc.name!r}); "
-                              "is it installed or on PYTHONPATH? A file can be named as "
-                              "'path/to/file.py:ClassName'") from None
+            raise ConfigError(
+                f"task module {module_name!r} cannot be imported (no module {exc.name!r}); "
+                "is it installed or on PYTHONPATH? A file can be named as "
+                "'path/to/file.py:ClassName'"
+            ) from None
         raise ConfigError(f"task module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from None
     except Exception as exc:
         raise ConfigError(f"task module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from None
@@ -140,8 +142,7 @@ def _import_file(path: str) -> ModuleType:
 
 def _checked(obj: object, what: str) -> type[Task]:
     if not inspect.isclass(obj) or not issubclass(obj, Task):
-        raise ConfigError(f"task {what} is {obj!r}, which is not a subclass of pbtnas.Task "
-                          "(or of pbtnas.TorchTask)")
+        raise ConfigError(f"task {what} is {obj!r}, which is not a subclass of pbtnas.Task (or of pbtnas.TorchTask)")
     missing = sorted(getattr(obj, "__abstractmethods__", ()))
     if missing:
         raise ConfigError(f"task class {obj.__name__} does not implement {', '.join(missing)}")

@@ -140,8 +140,7 @@ class Task(ABC):
         """Score on a *selection* split that no fitness evaluation sees, used only by
         ``final_selection: top-k-reevaluated`` to choose among the best members at the end.
         Tasks without such a split leave this as it is (the option is then refused)."""
-        raise ConfigError(f"final_selection top-k-reevaluated needs a task with a selection split; "
-                          f"{type(self).__name__} has none")
+        raise ConfigError(f"final_selection top-k-reevaluated needs a task with a selection split; {type(self).__name__} has none")
 
     def check_selection_split(self) -> None:
         """Raise :class:`ConfigError` when :meth:`selection_score` cannot work with these options
@@ -233,8 +232,8 @@ def options_doc(options_cls: type) -> list[dict]:
     """Rows ``name, default, doc`` for an options dataclass."""
     rows = []
     for f in dataclasses.fields(options_cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        default = (
+            f.default if f.default is not dataclasses.MISSING else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         )
         rows.append({"name": f.name, "default": default, "doc": f.metadata.get("doc", "")})
     return rows

@@ -41,13 +41,17 @@ class CheckReport:
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        lines = [f"{self.task}: contract holds on {self.architectures} architectures "
-                 f"({self.seconds:.1f} s{', one training step' if self.trained else ''})"]
+        lines = [
+            f"{self.task}: contract holds on {self.architectures} architectures ({self.seconds:.1f} s{', one training step' if self.trained else ''})"
+        ]
         for gene, count in self.owned_tensors.items():
             lines.append(f"  {gene}: owns up to {count} tensor(s)")
         if self.reshaped_by_width:
-            lines.append("  shape-adapted on inheritance (width genes): " + ", ".join(self.reshaped_by_width[:8])
-                         + (" ..." if len(self.reshaped_by_width) > 8 else ""))
+            lines.append(
+                "  shape-adapted on inheritance (width genes): "
+                + ", ".join(self.reshaped_by_width[:8])
+                + (" ..." if len(self.reshaped_by_width) > 8 else "")
+            )
         return "\n".join(lines)
 
 
@@ -63,8 +67,7 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
     space = getattr(task, "space", None)
     if not isinstance(space, SearchSpace):
         raise TaskContractError(f"{name}.space must be a pbtnas.SearchSpace, got {type(space).__name__}")
-    genomes = space.stratified_population(max(2, max(len(g.options) for g in space.genes)),
-                                          np.random.default_rng(seed))
+    genomes = space.stratified_population(max(2, max(len(g.options) for g in space.genes)), np.random.default_rng(seed))
     states = [_guarded(task, "init_state", task.init_state, genome, 1000 + i) for i, genome in enumerate(genomes)]
     for state in states:
         if not isinstance(state, MemberState):
@@ -78,8 +81,10 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
         fitness = _guarded(task, "evaluate", task.score, child_genome, child_state, seed)
         again = _guarded(task, "evaluate", task.score, child_genome, child_state, seed)
         if not (fitness == again or (np.isnan(fitness) and np.isnan(again))):
-            raise TaskContractError(f"{name}.evaluate gave {fitness} and then {again} for the same state and seed: "
-                                    "fitness must be deterministic (seed the evaluation from the seed it is given)")
+            raise TaskContractError(
+                f"{name}.evaluate gave {fitness} and then {again} for the same state and seed: "
+                "fitness must be deterministic (seed the evaluation from the seed it is given)"
+            )
     if train:
         trained, _ = _guarded(task, "train_step", task.train_step, child_genome, child_state, 0, seed)
         _guarded(task, "evaluate", task.score, child_genome, trained, seed)
@@ -132,12 +137,12 @@ def _guarded(task: Task, what: str, call: Callable, *args: Any) -> Any:
         raise TaskContractError(
             f"{name}.{what} changed {' and '.join(changed)} global random state; draw from a generator seeded "
             "with the seed it is given (torch.Generator().manual_seed(seed), numpy.random.default_rng(seed)) or "
-            "wrap the code in torch.random.fork_rng() (pbtnas.TorchTask does this for you)")
+            "wrap the code in torch.random.fork_rng() (pbtnas.TorchTask does this for you)"
+        )
     return result
 
 
-def _ownership(task: Task, genomes: list[Genome], states: list[MemberState],
-               report: CheckReport) -> list[dict[str, str]]:
+def _ownership(task: Task, genomes: list[Genome], states: list[MemberState], report: CheckReport) -> list[dict[str, str]]:
     """Per architecture: tensor ``"model:name"`` -> the gene that owns it; errors for paths that
     hold nothing anywhere, unknown model keys and tensors owned twice."""
     name = type(task).__name__
@@ -146,12 +151,10 @@ def _ownership(task: Task, genomes: list[Genome], states: list[MemberState],
     for gene in task.space.weight_genes:
         owned = task.gene_modules(gene)
         if not isinstance(owned, dict) or not all(isinstance(v, (list, tuple)) for v in owned.values()):
-            raise TaskContractError(f"{name}.gene_modules({gene!r}) must return model key -> list of module paths, "
-                                    f"got {owned!r}")
+            raise TaskContractError(f"{name}.gene_modules({gene!r}) must return model key -> list of module paths, got {owned!r}")
         unknown = sorted(set(owned) - model_keys)
         if unknown:
-            raise TaskContractError(f"gene {gene!r} names model(s) {unknown}, but members have models "
-                                    f"{sorted(model_keys)}")
+            raise TaskContractError(f"gene {gene!r} names model(s) {unknown}, but members have models {sorted(model_keys)}")
         most = 0
         hits_per_model: dict[str, int] = {}
         for i, state in enumerate(states):
@@ -161,8 +164,8 @@ def _ownership(task: Task, genomes: list[Genome], states: list[MemberState],
                     full = f"{key}:{tensor}"
                     if full in owners[i]:
                         raise TaskContractError(
-                            f"genes {owners[i][full]!r} and {gene!r} both own tensor {full} "
-                            f"(paths {owned}); each tensor may belong to one gene only")
+                            f"genes {owners[i][full]!r} and {gene!r} both own tensor {full} (paths {owned}); each tensor may belong to one gene only"
+                        )
                     owners[i][full] = gene
                     count += 1
                     hits_per_model[key] = hits_per_model.get(key, 0) + 1
@@ -172,11 +175,13 @@ def _ownership(task: Task, genomes: list[Genome], states: list[MemberState],
             raise TaskContractError(
                 f"gene {gene!r} owns weights but its module path(s) {paths} hold no tensor in any of "
                 f"{len(genomes)} architectures that together use every option; name the submodule after the "
-                "gene (or fix the path in gene_modules / module_paths), or declare the gene owns_weights=False")
+                "gene (or fix the path in gene_modules / module_paths), or declare the gene owns_weights=False"
+            )
         if len(hits_per_model) > 1 and _derived_paths(task, gene):
             raise TaskContractError(
                 f"gene {gene!r} matches module path(s) in models {sorted(hits_per_model)}; name the gene "
-                f"'{sorted(hits_per_model)[0]}.<path>' or set module_paths = {{{gene!r}: 'MODEL:PATH'}}")
+                f"'{sorted(hits_per_model)[0]}.<path>' or set module_paths = {{{gene!r}: 'MODEL:PATH'}}"
+            )
         report.owned_tensors[gene] = most
     return owners
 
@@ -187,8 +192,7 @@ def _derived_paths(task: Task, gene: str) -> bool:
     return isinstance(task, TorchTask) and gene not in task.module_paths
 
 
-def _unowned_tensors(task: Task, genomes: list[Genome], states: list[MemberState],
-                     owners: list[dict[str, str]], report: CheckReport) -> None:
+def _unowned_tensors(task: Task, genomes: list[Genome], states: list[MemberState], owners: list[dict[str, str]], report: CheckReport) -> None:
     """A tensor no gene owns must exist in every architecture with the same number of dimensions;
     its size may change (a layer that reads a width gene's output), which inheritance adapts."""
     shapes: dict[str, dict[int, tuple[int, ...]]] = {}
@@ -207,17 +211,19 @@ def _unowned_tensors(task: Task, genomes: list[Genome], states: list[MemberState
         if len(seen) != len(genomes):
             missing = next(i for i in range(len(genomes)) if i not in seen)
             present = next(iter(seen))
-            diff = {g: (genomes[present][g], genomes[missing][g]) for g in genomes[present]
-                    if genomes[present][g] != genomes[missing][g]}
+            diff = {g: (genomes[present][g], genomes[missing][g]) for g in genomes[present] if genomes[present][g] != genomes[missing][g]}
             raise TaskContractError(
                 f"tensor {full} is owned by no gene but exists only in some architectures (present with "
                 f"{_brief(genomes[present], diff, 0)}, absent with {_brief(genomes[missing], diff, 1)}); the gene "
-                "that creates it must own it: name its submodule after the gene or list the path in gene_modules")
+                "that creates it must own it: name its submodule after the gene or list the path in gene_modules"
+            )
         dims = {len(s) for s in seen.values()}
         if len(dims) > 1:
-            raise TaskContractError(f"tensor {full} is owned by no gene and changes its number of dimensions "
-                                    f"between architectures ({sorted(set(seen.values()))}); inheritance can adapt "
-                                    "sizes but not dimensions: let a gene own it")
+            raise TaskContractError(
+                f"tensor {full} is owned by no gene and changes its number of dimensions "
+                f"between architectures ({sorted(set(seen.values()))}); inheritance can adapt "
+                "sizes but not dimensions: let a gene own it"
+            )
         if len(set(seen.values())) > 1:
             report.reshaped_by_width.append(full)
 
@@ -233,9 +239,9 @@ def _mixed_child(task: Task, genomes: list[Genome], states: list[MemberState], s
 
     rng = np.random.default_rng(seed + 1)
     try:
-        genome, state, _ = _guarded(task, "init_state during mixing",
-                                    lambda: mix(task, (genomes[0], states[0]), (genomes[1], states[1]), rng,
-                                                p_donor=0.5))
+        genome, state, _ = _guarded(
+            task, "init_state during mixing", lambda: mix(task, (genomes[0], states[0]), (genomes[1], states[1]), rng, p_donor=0.5)
+        )
     except TaskContractError as exc:
         raise TaskContractError(f"mixing two architectures failed: {exc}") from None
     return genome, state

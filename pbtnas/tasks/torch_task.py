@@ -184,17 +184,14 @@ class TorchTask(Task):
         elif isinstance(built, dict) and built and all(isinstance(m, nn.Module) for m in built.values()):
             models = dict(built)
         else:
-            raise TaskContractError(f"{type(self).__name__}.build must return a torch.nn.Module or a dict of "
-                                    f"them, got {type(built).__name__}")
+            raise TaskContractError(f"{type(self).__name__}.build must return a torch.nn.Module or a dict of them, got {type(built).__name__}")
         for key, module in models.items():
             self._buffers.setdefault(key, set()).update(name for name, _ in module.named_buffers())
         for shadow, source in self.shadow_models.items():
             if shadow in models:
-                raise TaskContractError(f"{type(self).__name__}.build returned {shadow!r}, which is a shadow "
-                                        "model the engine creates itself")
+                raise TaskContractError(f"{type(self).__name__}.build returned {shadow!r}, which is a shadow model the engine creates itself")
             if source not in models:
-                raise TaskContractError(f"shadow model {shadow!r} shadows {source!r}, which build() does not return "
-                                        f"(models: {sorted(models)})")
+                raise TaskContractError(f"shadow model {shadow!r} shadows {source!r}, which build() does not return (models: {sorted(models)})")
         return models
 
     def _with_shadows(self, models: dict[str, nn.Module]) -> dict[str, nn.Module]:
@@ -219,9 +216,16 @@ class TorchTask(Task):
                 raise TaskContractError(f"the member's state has no model {key!r} (it has {sorted(state.models)})")
             module.load_state_dict(state.models[key], strict=True)
             module.to(self.device)
-        return Member(genome=genome, models=models, step=step, seed=seed, device=self.device,
-                      extra=copy.deepcopy(state.extra), generator=torch.Generator().manual_seed(seed),
-                      rng=np.random.default_rng(seed))
+        return Member(
+            genome=genome,
+            models=models,
+            step=step,
+            seed=seed,
+            device=self.device,
+            extra=copy.deepcopy(state.extra),
+            generator=torch.Generator().manual_seed(seed),
+            rng=np.random.default_rng(seed),
+        )
 
     def train_step(self, genome: Genome, state: MemberState, step: int, seed: int) -> tuple[MemberState, dict]:
         member = self.member(genome, state, step, seed)
@@ -248,16 +252,15 @@ class TorchTask(Task):
         made = self.optimizers(member)
         if isinstance(made, torch.optim.Optimizer):
             if len(self.trained_keys) != 1:
-                raise TaskContractError(f"{type(self).__name__}.optimizers returned one optimizer for models "
-                                        f"{self.trained_keys}: return a dict model key -> optimizer")
+                raise TaskContractError(
+                    f"{type(self).__name__}.optimizers returned one optimizer for models {self.trained_keys}: return a dict model key -> optimizer"
+                )
             made = {self.trained_keys[0]: made}
         if not isinstance(made, dict) or not all(isinstance(o, torch.optim.Optimizer) for o in made.values()):
-            raise TaskContractError(f"{type(self).__name__}.optimizers must return a torch optimizer or a dict "
-                                    "model key -> optimizer")
+            raise TaskContractError(f"{type(self).__name__}.optimizers must return a torch optimizer or a dict model key -> optimizer")
         unknown = sorted(set(made) - set(self.trained_keys))
         if unknown:
-            raise TaskContractError(f"{type(self).__name__}.optimizers names model(s) {unknown}; models are "
-                                    f"{self.trained_keys}")
+            raise TaskContractError(f"{type(self).__name__}.optimizers names model(s) {unknown}; models are {self.trained_keys}")
         return made
 
     def _score(self, genome: Genome, state: MemberState, seed: int) -> Member:
@@ -296,8 +299,9 @@ class TorchTask(Task):
         if key is None:
             trained = [k for k in member.models if k not in self.shadow_models]
             if len(trained) != 1:
-                raise TaskContractError(f"{type(self).__name__} builds models {sorted(member.models)}: set "
-                                        "deploy = KEY to say which one export delivers")
+                raise TaskContractError(
+                    f"{type(self).__name__} builds models {sorted(member.models)}: set deploy = KEY to say which one export delivers"
+                )
             key = trained[0]
         return member.models[key].eval()
 

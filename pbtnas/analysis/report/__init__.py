@@ -21,10 +21,10 @@ MAX_SAMPLES = 8
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of ``run_dir`` into ``out`` (default ``RUN_DIR/report``); return the
     path of ``index.html``."""
-    from pbtnas.rundir.atomic import atomic_write_bytes
     from pbtnas.analysis.report import plots
     from pbtnas.analysis.report.page import render
     from pbtnas.analysis.report.video import episode_video
+    from pbtnas.rundir.atomic import atomic_write_bytes
 
     history = load_history(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "report"

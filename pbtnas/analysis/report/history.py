@@ -155,8 +155,7 @@ class WhatRan:
             return f"{self.base}, unchanged" if self.base else ""
         shown = self.changes if limit is None else self.changes[:limit]
         more = "" if len(shown) == len(self.changes) else f", ... ({len(self.changes) - len(shown)} more)"
-        return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})"
-                                                for k, v, b in shown) + more
+        return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})" for k, v, b in shown) + more
 
 
 def _short(value: Any) -> str:
@@ -176,8 +175,11 @@ def what_ran(config: dict) -> WhatRan:
         presets = all_presets()
     except Exception:  # noqa: BLE001 - a broken preset module must not break a report
         presets = {}
-    same = [(pname, p) for pname, p in sorted(presets.items())
-            if (p.get("task") or {}).get("name") == name and p.get("description") == config.get("description")]
+    same = [
+        (pname, p)
+        for pname, p in sorted(presets.items())
+        if (p.get("task") or {}).get("name") == name and p.get("description") == config.get("description")
+    ]
     if same:
         pname, preset = min(same, key=lambda item: len(_differences(task, _with_defaults(name, item[1]["task"]))))
         return WhatRan(f"preset {pname}", _differences(task, _with_defaults(name, preset["task"])))
@@ -190,8 +192,8 @@ def what_ran(config: dict) -> WhatRan:
 def _with_defaults(task_name: str, values: dict) -> dict:
     """A task section completed with the task's option defaults (when the task class loads)."""
     try:
-        from pbtnas.tasks.base import options_doc
         from pbtnas.tasks import task_class
+        from pbtnas.tasks.base import options_doc
 
         defaults = {row["name"]: row["default"] for row in options_doc(task_class(task_name).Options)}
     except Exception:  # noqa: BLE001 - an unknown or unloadable task: compare what is written
@@ -244,8 +246,9 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         config = (started or {}).get("config", {}) or {}
         notes.append("config.yaml is missing; the settings shown come from the journal")
     if not events:
-        notes.append("the run has no journal (journal.jsonl): history and lineage cannot be rebuilt; "
-                     "showing the last population from population.json")
+        notes.append(
+            "the run has no journal (journal.jsonl): history and lineage cannot be rebuilt; showing the last population from population.json"
+        )
     elif not any(e.get("event") == "run_started" for e in events):
         notes.append("the journal has no run_started event: it is from an older pbtnas or was truncated")
 
@@ -262,8 +265,24 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
     gene_names, gene_options, weight_genes = _space_facts(config, members, notes)
     samples = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
-    return RunHistory(root, config, status, status_text, notes, members, steps_done, steps_total, summary, best,
-                      fitness_name, final_metric_name, gene_names, gene_options, weight_genes, samples)
+    return RunHistory(
+        root,
+        config,
+        status,
+        status_text,
+        notes,
+        members,
+        steps_done,
+        steps_total,
+        summary,
+        best,
+        fitness_name,
+        final_metric_name,
+        gene_names,
+        gene_options,
+        weight_genes,
+        samples,
+    )
 
 
 def _read_manifest(store: RunStore, notes: list[str]) -> dict | None:
@@ -290,12 +309,19 @@ def _members_from_events(events: list[dict], notes: list[str]) -> dict[int, Memb
         elif kind == "child_created" and uid is not None:
             parents = list(e.get("parents") or [])
             members[uid] = MemberRecord(
-                uid=uid, slot=e.get("slot", -1), genome=e.get("genome") or {}, born_step=e.get("step", 0),
-                parents=parents, primary=e.get("primary", parents[0] if parents else None),
+                uid=uid,
+                slot=e.get("slot", -1),
+                genome=e.get("genome") or {},
+                born_step=e.get("step", 0),
+                parents=parents,
+                primary=e.get("primary", parents[0] if parents else None),
                 donor=e.get("donor", parents[1] if len(parents) > 1 else None),
-                genes_from_donor=list(e.get("genes_from_donor") or []), operator=e.get("operator", "?"),
-                details={k: v for k, v in e.items() if k not in _CHILD_KEYS}, replaced_uid=e.get("replaced_uid"),
-                seed=e.get("seed"))
+                genes_from_donor=list(e.get("genes_from_donor") or []),
+                operator=e.get("operator", "?"),
+                details={k: v for k, v in e.items() if k not in _CHILD_KEYS},
+                replaced_uid=e.get("replaced_uid"),
+                seed=e.get("seed"),
+            )
             if not e.get("genome"):
                 missing += 1
         elif kind == "member_trained" and uid is not None:
@@ -310,21 +336,37 @@ def _members_from_events(events: list[dict], notes: list[str]) -> dict[int, Memb
             if old is not None:
                 old.removed_step = e.get("step")
     if missing:
-        notes.append(f"{missing} journal record(s) lack fields this version writes (genome or creation record): "
-                     "the run is from an older pbtnas; some genomes or parents are unknown")
+        notes.append(
+            f"{missing} journal record(s) lack fields this version writes (genome or creation record): "
+            "the run is from an older pbtnas; some genomes or parents are unknown"
+        )
     return members
 
 
-_CHILD_KEYS = {"event", "time", "step", "slot", "uid", "parents", "primary", "donor", "genes_from_donor", "operator",
-               "seed", "genome", "replaced_uid"}
+_CHILD_KEYS = {
+    "event",
+    "time",
+    "step",
+    "slot",
+    "uid",
+    "parents",
+    "primary",
+    "donor",
+    "genes_from_donor",
+    "operator",
+    "seed",
+    "genome",
+    "replaced_uid",
+}
 
 
 def _members_from_manifest(manifest: dict) -> dict[int, MemberRecord]:
     out = {}
     step = manifest.get("step_done", -1)
     for m in manifest.get("members", []):
-        record = MemberRecord(uid=m["uid"], slot=m.get("slot", 0), genome=m.get("genome") or {},
-                              born_step=m.get("born_step", -1), parents=list(m.get("parents") or []))
+        record = MemberRecord(
+            uid=m["uid"], slot=m.get("slot", 0), genome=m.get("genome") or {}, born_step=m.get("born_step", -1), parents=list(m.get("parents") or [])
+        )
         if m.get("fitness") is not None and step >= 0:
             record.fitness[step] = float(m["fitness"])
         out[record.uid] = record
@@ -340,22 +382,24 @@ def _steps_done(events: list[dict], manifest: dict | None, summary: dict | None)
     return max(done) + 1 if done else 0
 
 
-def _status(store: RunStore, events: list[dict], summary: dict | None, steps_done: int,
-            steps_total: int | None, now: float | None) -> tuple[str, str]:
+def _status(
+    store: RunStore, events: list[dict], summary: dict | None, steps_done: int, steps_total: int | None, now: float | None
+) -> tuple[str, str]:
     total = f"/{steps_total}" if steps_total else ""
     if summary and summary.get("finished"):
         return "finished", f"finished: {steps_done}{total} steps"
     now = time.time() if now is None else now
-    last = max((e.get("time", 0) for e in events), default=0) or (
-        store.journal_path.stat().st_mtime if store.journal_path.is_file() else 0)
+    last = max((e.get("time", 0) for e in events), default=0) or (store.journal_path.stat().st_mtime if store.journal_path.is_file() else 0)
     age = now - last if last else math.inf
     if steps_done <= 0 and not any(e.get("event") == "member_trained" for e in events):
         base = "not-started", f"no step has finished yet (0{total} steps)"
     elif age <= RUNNING_WINDOW_S:
         base = "running", f"still running, or stopped moments ago: {steps_done}{total} steps done"
     else:
-        base = "stopped", (f"not finished: {steps_done}{total} steps done and no activity for "
-                           f"{_ago(age)}; continue it with 'pbtnas resume {store.root}'")
+        base = (
+            "stopped",
+            (f"not finished: {steps_done}{total} steps done and no activity for {_ago(age)}; continue it with 'pbtnas resume {store.root}'"),
+        )
     if base[0] == "not-started" and age <= RUNNING_WINDOW_S:
         return "running", "still running: " + base[1]
     return base
@@ -381,8 +425,7 @@ def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str
         return space.names, {g.name: list(g.options) for g in space.genes}, set(space.weight_genes)
     except Exception as exc:  # noqa: BLE001 - any failure only costs the exact option lists
         if config.get("task"):
-            notes.append(f"the task's search space could not be built here ({type(exc).__name__}: {exc}); "
-                         "gene options are those seen in the run")
+            notes.append(f"the task's search space could not be built here ({type(exc).__name__}: {exc}); gene options are those seen in the run")
     names: list[str] = []
     options: dict[str, list] = {}
     for m in sorted(members.values(), key=lambda m: m.uid):

@@ -48,19 +48,19 @@ def _figure(images: dict[str, str | None], key: str, alt: str, missing: str) -> 
     return f'<img src="{_e(name)}" alt="{_e(alt)}">'
 
 
-def render(h: RunHistory, images: dict[str, str | None], samples: list[str], version: str,
-           video_caption: str = "") -> str:
+def render(h: RunHistory, images: dict[str, str | None], samples: list[str], version: str, video_caption: str = "") -> str:
     """The whole page as a string."""
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>pbtnas report: {_e(h.run_dir.name)}"
-             f"</title><style>{CSS}</style></head><body>",
-             f"<h1>pbtnas report: {_e(h.run_dir.name)}</h1>",
-             f'<div class="status {_e(h.status)}" id="status">{_e(h.status_text)}</div>']
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>pbtnas report: {_e(h.run_dir.name)}"
+        f"</title><style>{CSS}</style></head><body>",
+        f"<h1>pbtnas report: {_e(h.run_dir.name)}</h1>",
+        f'<div class="status {_e(h.status)}" id="status">{_e(h.status_text)}</div>',
+    ]
     if h.notes:
         parts.append("<ul class='notes' id='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in h.notes) + "</ul>")
     parts.append(_overview(h))
     parts.append("<h2>Fitness over time</h2>")
-    parts.append(_figure(images, "fitness", "fitness per member and best of the population",
-                         "no member has finished a step yet"))
+    parts.append(_figure(images, "fitness", "fitness per member and best of the population", "no member has finished a step yet"))
     parts.append("<h2>Best network</h2>")
     parts.append(_figure(images, "architecture", "architecture of the best network", "no best network yet"))
     parts.append(_best_table(h))
@@ -68,34 +68,41 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append(_bohb_section(h))
     parts.append("<h2>Lineage</h2>")
     parts.append(_figure(images, "lineage", "lineage tree", "no member has trained yet"))
-    parts.append(_figure(images, "inheritance", "genes each child took from each parent",
-                         "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb")
-                         else f"{h.algorithm} makes no children"))
+    parts.append(
+        _figure(
+            images,
+            "inheritance",
+            "genes each child took from each parent",
+            "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb") else f"{h.algorithm} makes no children",
+        )
+    )
     parts.append(_children_table(h))
     parts.append("<h2>Option frequencies per gene</h2>")
     parts.append(_figure(images, "options", "share of each option per gene over time", "nothing to count yet"))
-    extra_title = "Returns and training metrics" if "train_return" in h.metric_names() or h.task_name == "rl" \
-        else "Training metrics"
+    extra_title = "Returns and training metrics" if "train_return" in h.metric_names() or h.task_name == "rl" else "Training metrics"
     parts.append(f"<h2>{_e(extra_title)}</h2>")
     if images.get("returns"):
-        parts.append(_figure(images, "returns", "evaluation return against environment frames and every "
-                                                "evaluation episode", ""))
+        parts.append(_figure(images, "returns", "evaluation return against environment frames and every evaluation episode", ""))
     parts.append(_figure(images, "metrics", "training metrics per step", "the task reported no training metrics"))
     if images.get("episode") or video_caption:
         parts.append("<h2>The agent at work</h2>")
         if images.get("episode"):
-            parts.append(f"<figure id='episode'><img src='{_e(images['episode'])}' alt='evaluation episode of the "
-                         f"delivered agent'><figcaption class='muted'>{_e(video_caption)}</figcaption></figure>")
+            parts.append(
+                f"<figure id='episode'><img src='{_e(images['episode'])}' alt='evaluation episode of the "
+                f"delivered agent'><figcaption class='muted'>{_e(video_caption)}</figcaption></figure>"
+            )
         else:
             parts.append(f"<p class='muted' id='episode'>{_e(video_caption)}</p>")
     if samples:
         parts.append("<h2>Samples of the best member</h2><div class='samples'>")
         for name in samples:
             stem = Path(name).stem
-            number = stem[len("step_"):]
+            number = stem[len("step_") :]
             label = f"after step {int(number) + 1}" if stem.startswith("step_") and number.isdigit() else stem
-            parts.append(f"<figure style='display:inline-block;margin:.3em'><img src='{_e(name)}' alt='{_e(label)}'>"
-                         f"<figcaption class='muted'>{_e(label)}</figcaption></figure>")
+            parts.append(
+                f"<figure style='display:inline-block;margin:.3em'><img src='{_e(name)}' alt='{_e(label)}'>"
+                f"<figcaption class='muted'>{_e(label)}</figcaption></figure>"
+            )
         parts.append("</div>")
     parts.append(_population_table(h))
     parts.append(f"<p class='muted'>written by pbtnas {_e(version)} on {_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>")
@@ -108,24 +115,30 @@ def _overview(h: RunHistory) -> str:
     ran = what_ran(c)
     rows = [["task", f"{h.task_name} ({c.get('description', '')})"]]
     if ran.changes:
-        rows.append([f"what ran: task options changed from {ran.base}",
-                     "; ".join(f"{k} = {v!r} ({ran.label}: {b!r})" for k, v, b in ran.changes)])
+        rows.append([f"what ran: task options changed from {ran.base}", "; ".join(f"{k} = {v!r} ({ran.label}: {b!r})" for k, v, b in ran.changes)])
     elif ran.base:
         rows.append(["what ran", f"task options as in {ran.base}"])
-    rows += [["algorithm", h.algorithm],
-            ["population", c.get("population", "?")], ["seed", c.get("seed", "?")],
-            ["steps done", f"{h.steps_done} of {h.steps_total or '?'}"],
-            ["individuals (incl. children)", len(h.members)], ["children made", len(h.children)]]
+    rows += [
+        ["algorithm", h.algorithm],
+        ["population", c.get("population", "?")],
+        ["seed", c.get("seed", "?")],
+        ["steps done", f"{h.steps_done} of {h.steps_total or '?'}"],
+        ["individuals (incl. children)", len(h.members)],
+        ["children made", len(h.children)],
+    ]
     s = h.summary or {}
     if s:
-        rows += [["final network", f"member {s.get('best_uid')} ({s.get('final_selection')})"],
-                 [f"best {h.fitness_name} (search)", _fmt(s.get("best_fitness"))]]
+        rows += [
+            ["final network", f"member {s.get('best_uid')} ({s.get('final_selection')})"],
+            [f"best {h.fitness_name} (search)", _fmt(s.get("best_fitness"))],
+        ]
         for k, v in (s.get("final_metrics") or {}).items():
             rows.append([f"final {k}", _fmt(v)])
         rows.append(["wall time", f"{_fmt(s.get('wall_time_s'), 1)} s"])
     elif h.best:
-        rows.append([f"best {h.fitness_name} so far", f"{_fmt(h.best.get('fitness'))} (member {h.best.get('uid')}, "
-                     f"step {(h.best.get('step') or 0) + 1})"])
+        rows.append(
+            [f"best {h.fitness_name} so far", f"{_fmt(h.best.get('fitness'))} (member {h.best.get('uid')}, step {(h.best.get('step') or 0) + 1})"]
+        )
     return "<h2>Overview</h2>" + _table(["", ""], rows)
 
 
@@ -133,8 +146,7 @@ def _best_table(h: RunHistory) -> str:
     genome = h.best_genome()
     if not genome:
         return ""
-    return _table(["gene", "option", "kind"], [[g, o, "layer" if g in h.weight_genes else "weightless"]
-                                              for g, o in genome.items()])
+    return _table(["gene", "option", "kind"], [[g, o, "layer" if g in h.weight_genes else "weightless"] for g, o in genome.items()])
 
 
 def _soup_section(h: RunHistory) -> str:
@@ -147,17 +159,25 @@ def _soup_section(h: RunHistory) -> str:
     if soups.get("note"):
         return f"<h2>Model soups</h2><p id='soups'>{_e(soups['note'])}</p>"
     metrics = sorted(soups["delivered"].get("final_metrics", {}))
-    rows = [["delivered network", str(soups["delivered_uid"]), _fmt(soups["delivered"]["fitness"]),
-             *[_fmt(soups["delivered"]["final_metrics"].get(m)) for m in metrics]]]
+    rows = [
+        [
+            "delivered network",
+            str(soups["delivered_uid"]),
+            _fmt(soups["delivered"]["fitness"]),
+            *[_fmt(soups["delivered"]["final_metrics"].get(m)) for m in metrics],
+        ]
+    ]
     for name in ("uniform", "greedy"):
         soup = soups.get(name) or {}
         if soup:
-            rows.append([f"{name} soup", ", ".join(map(str, soup["members"])), _fmt(soup["fitness"]),
-                         *[_fmt(soup["final_metrics"].get(m)) for m in metrics]])
-    return ("<h2>Model soups</h2><p id='soups'>Weight averages of the members that share the delivered "
-            "architecture (uniform: all of them; greedy: added best first while the fitness improves). "
-            "Export one with <code>pbtnas export RUN_DIR --which soup-greedy</code>.</p>"
-            + _table(["network", "members", "fitness", *metrics], rows))
+            rows.append(
+                [f"{name} soup", ", ".join(map(str, soup["members"])), _fmt(soup["fitness"]), *[_fmt(soup["final_metrics"].get(m)) for m in metrics]]
+            )
+    return (
+        "<h2>Model soups</h2><p id='soups'>Weight averages of the members that share the delivered "
+        "architecture (uniform: all of them; greedy: added best first while the fitness improves). "
+        "Export one with <code>pbtnas export RUN_DIR --which soup-greedy</code>.</p>" + _table(["network", "members", "fitness", *metrics], rows)
+    )
 
 
 def _bohb_section(h: RunHistory) -> str:
@@ -173,24 +193,39 @@ def _bohb_section(h: RunHistory) -> str:
     ends = {}
     for t in trials:
         ends[t["end"]] = ends.get(t["end"], 0) + 1
-    text = (f"{len(trials)} trials ({', '.join(f'{n} {end}' for end, n in sorted(ends.items()))}) trained "
-            f"{bohb['member_steps']} of the budget's {bohb['budget_member_steps']} member steps (population x steps). "
-            f"Each trial is a member trained from scratch; Hyperband (eta = {bohb['eta']}) stops it at a rung unless "
-            f"its fitness is in the best 1/{bohb['eta']} of its bracket there; 'stopped' trials ran out of budget.")
-    rungs = _table(["bracket", "rung", "after steps", "trials reached", "went on", "pruned there"],
-                   [[r["bracket"], r["rung"], r["at_step"], r["reached"], _fmt(r["promoted"]), _fmt(r["pruned"])]
-                    for r in rung_table(bohb)])
+    text = (
+        f"{len(trials)} trials ({', '.join(f'{n} {end}' for end, n in sorted(ends.items()))}) trained "
+        f"{bohb['member_steps']} of the budget's {bohb['budget_member_steps']} member steps (population x steps). "
+        f"Each trial is a member trained from scratch; Hyperband (eta = {bohb['eta']}) stops it at a rung unless "
+        f"its fitness is in the best 1/{bohb['eta']} of its bracket there; 'stopped' trials ran out of budget."
+    )
+    rungs = _table(
+        ["bracket", "rung", "after steps", "trials reached", "went on", "pruned there"],
+        [[r["bracket"], r["rung"], r["at_step"], r["reached"], _fmt(r["promoted"]), _fmt(r["pruned"])] for r in rung_table(bohb)],
+    )
     rows = []
     for t in trials:
         values = [v for v in t["fitness"].values() if _finite(v)]
-        where = {"pruned": f"pruned at rung {t['end_rung']} (step {t['end_step']})",
-                 "stopped": f"stopped by the budget (step {t['end_step']})"}.get(t["end"], t["end"])
-        rows.append([t["trial"], t["source"], t["bracket"], t["steps"],
-                     ", ".join(str(s) for s in sorted(t["promoted"].values())) or "-", where,
-                     _fmt(t["fitness"].get(t["steps"])), _fmt(max(values) if values else None)])
-    return (f"<h2>BOHB trials</h2><p id='bohb'>{_e(text)}</p>" + rungs
-            + _table(["trial", "from", "bracket", "steps trained", "went on at step", "end", "last fitness",
-                      "best fitness"], rows))
+        where = {"pruned": f"pruned at rung {t['end_rung']} (step {t['end_step']})", "stopped": f"stopped by the budget (step {t['end_step']})"}.get(
+            t["end"], t["end"]
+        )
+        rows.append(
+            [
+                t["trial"],
+                t["source"],
+                t["bracket"],
+                t["steps"],
+                ", ".join(str(s) for s in sorted(t["promoted"].values())) or "-",
+                where,
+                _fmt(t["fitness"].get(t["steps"])),
+                _fmt(max(values) if values else None),
+            ]
+        )
+    return (
+        f"<h2>BOHB trials</h2><p id='bohb'>{_e(text)}</p>"
+        + rungs
+        + _table(["trial", "from", "bracket", "steps trained", "went on at step", "end", "last fitness", "best fitness"], rows)
+    )
 
 
 def _children_table(h: RunHistory) -> str:
@@ -209,17 +244,45 @@ def _children_table(h: RunHistory) -> str:
             origin = ", ".join(c.genes_from_donor) or "(none)"
         else:
             d = c.details
-            origin = f"{d.get('gene')}: {d.get('from')} -> {d.get('to')}" if d.get("gene") else \
-                f"{len(d.get('tensors', []))} tensor(s) perturbed" if "tensors" in d else "-"
+            origin = (
+                f"{d.get('gene')}: {d.get('from')} -> {d.get('to')}"
+                if d.get("gene")
+                else f"{len(d.get('tensors', []))} tensor(s) perturbed"
+                if "tensors" in d
+                else "-"
+            )
         fit = c.fitness
-        rows.append([c.uid, c.born_step + 1, c.slot, c.replaced_uid if c.replaced_uid is not None else "-",
-                     f"{c.primary} ({_fmt(pf)})", "-" if c.donor is None else f"{c.donor} ({_fmt(df)})",
-                     c.operator, origin,
-                     _fmt(fit[min(fit)]) if fit else "-"])
-    return ("<p>Every child, the parents it came from and the genes (layers, with their weights, "
-            "shrink-perturbed) it took from the donor; all other layers are the primary parent's.</p>"
-            + _table(["child", "after step", "slot", "replaced", "primary (fitness)", "donor (fitness)", "operator",
-                      "genes from donor / change", "first fitness"], rows))
+        rows.append(
+            [
+                c.uid,
+                c.born_step + 1,
+                c.slot,
+                c.replaced_uid if c.replaced_uid is not None else "-",
+                f"{c.primary} ({_fmt(pf)})",
+                "-" if c.donor is None else f"{c.donor} ({_fmt(df)})",
+                c.operator,
+                origin,
+                _fmt(fit[min(fit)]) if fit else "-",
+            ]
+        )
+    return (
+        "<p>Every child, the parents it came from and the genes (layers, with their weights, "
+        "shrink-perturbed) it took from the donor; all other layers are the primary parent's.</p>"
+        + _table(
+            [
+                "child",
+                "after step",
+                "slot",
+                "replaced",
+                "primary (fitness)",
+                "donor (fitness)",
+                "operator",
+                "genes from donor / change",
+                "first fitness",
+            ],
+            rows,
+        )
+    )
 
 
 def _population_table(h: RunHistory) -> str:
@@ -232,7 +295,5 @@ def _population_table(h: RunHistory) -> str:
         born = "initial" if not m.is_child else f"after step {m.born_step + 1}"
         genome = ", ".join(f"{k}={v}" for k, v in m.genome.items())
         f = m.fitness[last]
-        rows.append([m.slot, m.uid, born, "+".join(str(p) for p in m.parents) or "-",
-                     _fmt(f) if _finite(f) else "failed", genome])
-    return (f"<h2>Population at step {last + 1}</h2>"
-            + _table(["slot", "uid", "born", "parents", h.fitness_name, "genome"], rows))
+        rows.append([m.slot, m.uid, born, "+".join(str(p) for p in m.parents) or "-", _fmt(f) if _finite(f) else "failed", genome])
+    return f"<h2>Population at step {last + 1}</h2>" + _table(["slot", "uid", "born", "parents", h.fitness_name, "genome"], rows)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pbtnas.errors import require
 from pbtnas.analysis.report.history import RunHistory, _finite
+from pbtnas.errors import require
 
 DPI = 100
 #: rows of the gene-origin figure; older children are left out (the page's table lists them all)
@@ -97,15 +97,13 @@ def lineage_plot(h: RunHistory, path: Path) -> Path | None:
         for parent, style in ((m.primary, "-"), (m.donor, "--")):
             if parent not in where or (style == "--" and parent == m.primary):
                 continue  # unknown parent, or no-mixing (the donor is the primary parent)
-            ax.annotate("", xy=(x, m.slot), xytext=(x - 0.35, where[parent][2]),
-                        arrowprops=dict(arrowstyle="->", ls=style, color="black", lw=0.8))
+            ax.annotate("", xy=(x, m.slot), xytext=(x - 0.35, where[parent][2]), arrowprops=dict(arrowstyle="->", ls=style, color="black", lw=0.8))
     ax.set_yticks(slots)
     ax.set_yticklabels([f"slot {s}" for s in slots])
     ax.set_xlim(-0.6, max(steps) + 0.6)
     ax.invert_yaxis()
     _step_axis(ax, steps)
-    ax.set_title("Lineage: bars = individuals (label: uid, colour: last fitness); "
-                 "arrows: primary parent (solid), donor (dashed)", fontsize=9)
+    ax.set_title("Lineage: bars = individuals (label: uid, colour: last fitness); arrows: primary parent (solid), donor (dashed)", fontsize=9)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, label=h.fitness_name, fraction=0.03)
     return _save(fig, path)
@@ -143,12 +141,10 @@ def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
     ax.set_xticks(range(len(h.gene_names)))
     ax.set_xticklabels(h.gene_names, rotation=90, fontsize=6 if len(h.gene_names) > 30 else 8)
     ax.set_yticks(range(len(children)))
-    ax.set_yticklabels([f"uid {c.uid} (step {c.born_step + 1}): {c.primary}+{c.donor}" for c in children],
-                       fontsize=7)
+    ax.set_yticklabels([f"uid {c.uid} (step {c.born_step + 1}): {c.primary}+{c.donor}" for c in children], fontsize=7)
     shown = "" if total == len(children) else f" - the last {len(children)} of {total} children"
     ax.set_title(f"Origin of each gene of each child (label: primary+donor){shown}", fontsize=9)
-    ax.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(colors, labels)], fontsize=7,
-              loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(handles=[Patch(color=c, label=lab) for c, lab in zip(colors, labels)], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
@@ -170,13 +166,12 @@ def options_plot(h: RunHistory, path: Path) -> Path | None:
             options += [o for o in per_step if o not in options]
         totals = [max(1, sum(c.values())) for c in counts[gene]]
         series = [[c.get(o, 0) / t for c, t in zip(counts[gene], totals)] for o in options]
-        ax.stackplot(steps, series, labels=[str(o) for o in options],
-                     colors=[cmap(i % 10) for i in range(len(options))], step=None)
+        ax.stackplot(steps, series, labels=[str(o) for o in options], colors=[cmap(i % 10) for i in range(len(options))], step=None)
         ax.set_title(gene, fontsize=8)
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=5, loc="upper left", ncol=2, framealpha=0.6)
-    for ax in list(axes.flat)[len(genes):]:
+    for ax in list(axes.flat)[len(genes) :]:
         ax.axis("off")
     for ax in axes[-1]:
         _step_axis(ax, steps)
@@ -245,7 +240,7 @@ def metrics_plot(h: RunHistory, path: Path) -> Path | None:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         _step_axis(ax, steps)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=6)
     return _save(fig, path)
@@ -263,11 +258,9 @@ def returns_plot(h: RunHistory, path: Path) -> Path | None:
     ax = axes[0][0]
     cmap = plt.get_cmap("tab20")
     for m in sorted(h.members.values(), key=lambda m: m.uid):
-        pts = [(m.metrics[s].get("frames"), f) for s, f in sorted(m.fitness.items())
-               if _finite(f) and _finite(m.metrics.get(s, {}).get("frames"))]
+        pts = [(m.metrics[s].get("frames"), f) for s, f in sorted(m.fitness.items()) if _finite(f) and _finite(m.metrics.get(s, {}).get("frames"))]
         parent = h.members.get(m.primary) if m.primary is not None else None
-        if parent is not None and _finite(parent.fitness.get(m.born_step)) and \
-                _finite(parent.metrics.get(m.born_step, {}).get("frames")):
+        if parent is not None and _finite(parent.fitness.get(m.born_step)) and _finite(parent.metrics.get(m.born_step, {}).get("frames")):
             pts.insert(0, (parent.metrics[m.born_step]["frames"], parent.fitness[m.born_step]))
         if pts:
             xs, ys = zip(*pts)
@@ -280,17 +273,24 @@ def returns_plot(h: RunHistory, path: Path) -> Path | None:
         lead = max(pop, key=lambda m: m.fitness[step])
         metrics = lead.metrics.get(step, {})
         if _finite(metrics.get("frames")):
-            best.append((metrics["frames"], lead.fitness[step], metrics.get("eval_return_min"),
-                         metrics.get("eval_return_max"), metrics.get("eval_return_std")))
+            best.append(
+                (
+                    metrics["frames"],
+                    lead.fitness[step],
+                    metrics.get("eval_return_min"),
+                    metrics.get("eval_return_max"),
+                    metrics.get("eval_return_std"),
+                )
+            )
     if best:
         xs = [b[0] for b in best]
         ax.plot(xs, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
         if all(_finite(b[2]) and _finite(b[3]) for b in best):
-            ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12,
-                            label="its episodes: min-max")
+            ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12, label="its episodes: min-max")
         if all(_finite(b[4]) for b in best):
-            ax.errorbar(xs, [b[1] for b in best], yerr=[b[4] for b in best], fmt="none", ecolor="black", capsize=3,
-                        lw=0.8, label="± std over episodes")
+            ax.errorbar(
+                xs, [b[1] for b in best], yerr=[b[4] for b in best], fmt="none", ecolor="black", capsize=3, lw=0.8, label="± std over episodes"
+            )
     ax.set_xlabel("environment frames (per member, inherited by children)")
     ax.set_ylabel("evaluation return")
     ax.set_title("Evaluation return against environment frames", fontsize=9)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pbtnas.errors import PbtnasError, require
 from pbtnas.analysis.report.history import RunHistory
+from pbtnas.errors import PbtnasError, require
 
 FPS = 25
 SIZE = 128
@@ -45,5 +45,7 @@ def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
         return None, f"no video: {type(exc).__name__}: {exc}"
     which = "final" if checkpoint.parent.name == "final" else "best so far"
     cut = f", first {len(frames)} agent steps" if len(frames) >= MAX_FRAMES else ""
-    return path.name, (f"{which} member {meta.get('uid')} on {task_config.get('env')}: one deterministic evaluation "
-                       f"episode, return {total:.1f} ({len(frames)} frames at {FPS} frames/s{cut})")
+    return path.name, (
+        f"{which} member {meta.get('uid')} on {task_config.get('env')}: one deterministic evaluation "
+        f"episode, return {total:.1f} ({len(frames)} frames at {FPS} frames/s{cut})"
+    )

@@ -24,12 +24,17 @@ def add_budget_options(parser: argparse.ArgumentParser, algorithm: bool = True) 
     parser.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member (fractions allowed)")
     parser.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member (fractions allowed)")
     parser.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key; task options as task.KEY=VALUE (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key; task options as task.KEY=VALUE (repeatable)",
+    )
 
 
-_DIRECT = ("algorithm", "population", "steps", "seed", "workers", "backend", "mode", "ray_address",
-           "cpus_per_member", "gpus_per_member", "storage")
+_DIRECT = ("algorithm", "population", "steps", "seed", "workers", "backend", "mode", "ray_address", "cpus_per_member", "gpus_per_member", "storage")
 
 
 def config_from_args(args: argparse.Namespace, **forced) -> RunConfig:

@@ -42,8 +42,9 @@ REASONS = {
 CHANGES_SEARCH = "it changes the search; start a new run with 'pbtnas run' instead"
 
 
-def resume_changes(stored: dict, assignments: list[str], flags: dict, done_steps: int,
-                   finished: bool) -> tuple[dict, list[tuple[str, object, object]]]:
+def resume_changes(
+    stored: dict, assignments: list[str], flags: dict, done_steps: int, finished: bool
+) -> tuple[dict, list[tuple[str, object, object]]]:
     """The config a resume runs with and the changes made: ``(new config dict, [(key, old, new)])``.
 
     Raises :class:`ConfigError` naming every key that may not change, with the reason."""
@@ -78,9 +79,10 @@ def resume_changes(stored: dict, assignments: list[str], flags: dict, done_steps
     new_steps = config["steps"]
     if new_steps != before["steps"]:
         if finished:
-            raise ConfigError(f"the run has finished ({done_steps} steps) and its final network was evaluated; "
-                              "steps cannot change any more: start a new run to search longer")
+            raise ConfigError(
+                f"the run has finished ({done_steps} steps) and its final network was evaluated; "
+                "steps cannot change any more: start a new run to search longer"
+            )
         if new_steps <= done_steps:
-            raise ConfigError(f"steps={new_steps} leaves nothing to train: {done_steps} steps are already done "
-                              f"(use at least {done_steps + 1})")
+            raise ConfigError(f"steps={new_steps} leaves nothing to train: {done_steps} steps are already done (use at least {done_steps + 1})")
     return config, changes

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("check", help="check that a task keeps the engine's rules (before a run)",
-                       description="Build a few architectures that together use every option of every gene and check "
-                                   "the task contract: module paths, ownership, strict loading of mixed children, "
-                                   "global random state, deterministic evaluation, one training step.")
+    p = sub.add_parser(
+        "check",
+        help="check that a task keeps the engine's rules (before a run)",
+        description="Build a few architectures that together use every option of every gene and check "
+        "the task contract: module paths, ownership, strict loading of mixed children, "
+        "global random state, deterministic evaluation, one training step.",
+    )
     p.add_argument("source", metavar="PRESET|CONFIG.yaml", help="a preset name or a YAML config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key; task options as task.KEY=VALUE (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key; task options as task.KEY=VALUE (repeatable)",
+    )
     p.add_argument("--no-train", action="store_true", help="skip the training step (as a run's start does)")
     p.set_defaults(handler=check_command)
 
 
 def check_command(args) -> int:
-    from pbtnas.tasks.check import check_task
     from pbtnas.config import apply_overrides, load_config_source
     from pbtnas.tasks import build_task
+    from pbtnas.tasks.check import check_task
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
     task = build_task(data.get("task", {}))

@@ -7,24 +7,29 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "export", help="export a run's network (genome, safetensors, TorchScript)",
+        "export",
+        help="export a run's network (genome, safetensors, TorchScript)",
         description="Write the network a run delivers into --out: genome.json, model.safetensors, "
-                    "model.torchscript.pt (loads with plain torch.jit.load, no pbtnas needed) and export.json. "
-                    "Load it back with pbtnas.load(OUT).")
+        "model.torchscript.pt (loads with plain torch.jit.load, no pbtnas needed) and export.json. "
+        "Load it back with pbtnas.load(OUT).",
+    )
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--out", required=True, help="folder to write the export into")
-    p.add_argument("--which", choices=("final", "best", "soup-uniform", "soup-greedy"), default="final",
-                   help="final: the run's delivered network (best so far while unfinished); best: best-ever; "
-                        "soup-uniform / soup-greedy: a model soup made by pbtnas soup")
-    p.add_argument("--input-shape", help="input shape without batch dimension, e.g. 1,28,28 "
-                                         "(only when it cannot be inferred from the task)")
+    p.add_argument(
+        "--which",
+        choices=("final", "best", "soup-uniform", "soup-greedy"),
+        default="final",
+        help="final: the run's delivered network (best so far while unfinished); best: best-ever; "
+        "soup-uniform / soup-greedy: a model soup made by pbtnas soup",
+    )
+    p.add_argument("--input-shape", help="input shape without batch dimension, e.g. 1,28,28 (only when it cannot be inferred from the task)")
     p.set_defaults(handler=export_command)
 
 
 def export_command(args) -> int:
-    from pbtnas.errors import PbtnasError
     from pbtnas.analysis.export import export_run
     from pbtnas.cli.commands._files import share_tree
+    from pbtnas.errors import PbtnasError
 
     shape = None
     if args.input_shape:
@@ -37,8 +42,10 @@ def export_command(args) -> int:
     for note in record["notes"]:
         print(f"note: {note}", file=sys.stderr)
     member = record["member"]
-    print(f"exported member {member.get('uid')} ({member.get('selection')}, {record['fitness_name']} "
-          f"{member.get('fitness')}) of {args.run_dir} to {args.out}")
+    print(
+        f"exported member {member.get('uid')} ({member.get('selection')}, {record['fitness_name']} "
+        f"{member.get('fitness')}) of {args.run_dir} to {args.out}"
+    )
     print(f"  load with pbtnas:   pbtnas.load({args.out!r})")
     print(f"  load without it:    torch.jit.load({args.out + '/model.torchscript.pt'!r})")
     return 0

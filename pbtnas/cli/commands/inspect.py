@@ -36,8 +36,10 @@ def status_command(args) -> int:
     from pbtnas.analysis.report.history import what_ran
 
     state = "finished" if manifest.get("finished") else "in progress or stopped"
-    print(f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
-          f"step {manifest['step_done'] + 1}/{manifest['steps']} done, {state}")
+    print(
+        f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
+        f"step {manifest['step_done'] + 1}/{manifest['steps']} done, {state}"
+    )
     ran = what_ran(config)
     if ran.base:
         print(f"what ran: {ran.text()}")
@@ -75,8 +77,8 @@ def _space_for(config: dict):
 
 def space_command(args) -> int:
     from pbtnas.config import apply_overrides, load_config_source
-    from pbtnas.tasks.base import options_doc
     from pbtnas.tasks import build_task
+    from pbtnas.tasks.base import options_doc
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
     task = build_task(data["task"])
@@ -87,8 +89,7 @@ def space_command(args) -> int:
     print(f"search space {task.space.name}: {len(rows)} genes, {len(task.space.weight_genes)} own weights")
     width = max(len(r["gene"]) for r in rows)
     for r in rows:
-        kind = "weights" if r["owns_weights"] else ("hyperparameter" if r.get("kind") == "hyperparameter"
-                                                     else "no weights")
+        kind = "weights" if r["owns_weights"] else ("hyperparameter" if r.get("kind") == "hyperparameter" else "no weights")
         print(f"  {r['gene'].ljust(width)}  [{kind}]  {', '.join(str(o) for o in r['options'])}")
     print("task options:")
     for opt in options_doc(type(task.options)):
@@ -101,6 +102,8 @@ def presets_command(args) -> int:
 
     for name, config in sorted(all_presets().items()):
         task = config.get("task", {})
-        print(f"{name:28s} task={task.get('name')}  population={config.get('population', 8)}  "
-              f"steps={config.get('steps', 10)}  {config.get('description', '')}")
+        print(
+            f"{name:28s} task={task.get('name')}  population={config.get('population', 8)}  "
+            f"steps={config.get('steps', 10)}  {config.get('description', '')}"
+        )
     return 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "report", help="write an HTML report with plots and the lineage of a run",
+        "report",
+        help="write an HTML report with plots and the lineage of a run",
         description="Rebuild a run's history from its directory and write index.html with PNG plots: fitness "
-                    "over time, lineage tree and inherited layers, option frequencies per gene, best architecture, "
-                    "training metrics (RL returns) and sample images (GAN). Works on unfinished runs too.")
+        "over time, lineage tree and inherited layers, option frequencies per gene, best architecture, "
+        "training metrics (RL returns) and sample images (GAN). Works on unfinished runs too.",
+    )
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--out", help="folder for the report (default: RUN_DIR/report)")
     p.set_defaults(handler=report_command)

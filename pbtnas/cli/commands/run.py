@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from pbtnas.engine.runner import make_runner, resume_runner
 from pbtnas.cli.commands._files import share_run
 from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
+from pbtnas.engine.runner import make_runner, resume_runner
 
 
 def register(sub) -> None:
@@ -27,13 +27,22 @@ def register(sub) -> None:
     r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
     r.add_argument("--steps", type=int, help="change the budget (more steps, or fewer but more than those done)")
     r.add_argument("--device", help="change the torch device members train on (sets task.device)")
-    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="change what may safely change: steps, workers, backend, Ray options, loggers, "
-                        "task.device, ... (the search itself - population, seed, algorithm, task options - "
-                        "is refused with the reason)")
-    r.add_argument("--skip-damaged", action="store_true",
-                   help="continue even if a checkpoint the run needs is damaged or missing: that member "
-                        "restarts from fresh weights of its genome (journaled as checkpoint_skipped)")
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change what may safely change: steps, workers, backend, Ray options, loggers, "
+        "task.device, ... (the search itself - population, seed, algorithm, task options - "
+        "is refused with the reason)",
+    )
+    r.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="continue even if a checkpoint the run needs is damaged or missing: that member "
+        "restarts from fresh weights of its genome (journaled as checkpoint_skipped)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(handler=resume_command)
 
@@ -52,8 +61,8 @@ def run_command(args) -> int:
 
 
 def resume_command(args) -> int:
-    from pbtnas.rundir.store import RunStore
     from pbtnas.cli.commands._resume import resume_changes
+    from pbtnas.rundir.store import RunStore
 
     store = RunStore(args.run_dir)
     stored = store.read_config()
@@ -63,11 +72,9 @@ def resume_command(args) -> int:
     manifest = store.read_manifest() if store.manifest_path.exists() else {}
     summary = store.read_summary() or {}
     done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
-    config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done,
-                                     bool(summary.get("finished")))
+    config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done, bool(summary.get("finished")))
     overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
-    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet,
-                           skip_damaged=getattr(args, "skip_damaged", False))
+    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet, skip_damaged=getattr(args, "skip_damaged", False))
     if not summary.get("finished"):
         # what 'run' checks before it starts (device, data, environment, renderer) may have
         # changed since: fail here with one line rather than in every worker
@@ -109,6 +116,5 @@ def _announce_loggers(runner, out) -> None:
 
 
 def _brief(summary: dict) -> dict:
-    keys = ("algorithm", "task", "seed", "steps_done", "final_selection", "best_fitness", "final_metric_name",
-            "final_metric", "wall_time_s")
+    keys = ("algorithm", "task", "seed", "steps_done", "final_selection", "best_fitness", "final_metric_name", "final_metric", "wall_time_s")
     return {k: summary.get(k) for k in keys}

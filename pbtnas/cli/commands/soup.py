@@ -6,11 +6,14 @@ import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("soup", help="average the weights of final members sharing the delivered architecture",
-                       description="Make a uniform and a greedy model soup (Wortsman et al., 2022) of the members of a "
-                                   "finished run that share the delivered network's architecture; score them with "
-                                   "the task's final metric; write them to RUN_DIR/soup/ (export with "
-                                   "pbtnas export RUN_DIR --which soup-greedy).")
+    p = sub.add_parser(
+        "soup",
+        help="average the weights of final members sharing the delivered architecture",
+        description="Make a uniform and a greedy model soup (Wortsman et al., 2022) of the members of a "
+        "finished run that share the delivered network's architecture; score them with "
+        "the task's final metric; write them to RUN_DIR/soup/ (export with "
+        "pbtnas export RUN_DIR --which soup-greedy).",
+    )
     p.add_argument("run_dir", help="a finished run directory")
     p.set_defaults(handler=soup_command)
 
@@ -28,8 +31,10 @@ def soup_command(args) -> int:
     print(f"  delivered network: fitness {result.delivered['fitness']:.4f}, {metric} {delivered}")
     for name in ("uniform", "greedy"):
         soup = getattr(result, name)
-        print(f"  {name} soup of {len(soup['members'])} ({', '.join(map(str, soup['members']))}): fitness "
-              f"{soup['fitness']:.4f}, {metric} {soup['final_metrics'].get(metric)}")
+        print(
+            f"  {name} soup of {len(soup['members'])} ({', '.join(map(str, soup['members']))}): fitness "
+            f"{soup['fitness']:.4f}, {metric} {soup['final_metrics'].get(metric)}"
+        )
     print(json.dumps({"uniform": result.uniform["checkpoint"], "greedy": result.greedy["checkpoint"]}))
     return 0
 

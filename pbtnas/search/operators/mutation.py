@@ -9,11 +9,11 @@ import math
 import numpy as np
 import torch
 
+from pbtnas.search.operators.mixing import ChildRecord
+from pbtnas.search.operators.shapes import adapt_to_architecture, reference_models
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, keys_under
 from pbtnas.tasks.base import Task
-from pbtnas.search.operators.mixing import ChildRecord
-from pbtnas.search.operators.shapes import adapt_to_architecture, reference_models
 
 BRANCHES = ("none", "weights", "architecture")
 
@@ -74,9 +74,7 @@ def mutate_weights(task: Task, state: MemberState, rng: np.random.Generator, see
     return {"tensors": names, "elements": changed}
 
 
-def mutate_architecture(
-    task: Task, genome: Genome, state: MemberState, rng: np.random.Generator, seed: int
-) -> tuple[Genome, dict]:
+def mutate_architecture(task: Task, genome: Genome, state: MemberState, rng: np.random.Generator, seed: int) -> tuple[Genome, dict]:
     """Give one random gene a different random option; its layer (and shadow copy) starts fresh.
 
     Called by :func:`mutate` on the child's copy of ``state`` (edited in place). The fresh

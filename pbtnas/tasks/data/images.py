@@ -145,9 +145,7 @@ def _animal_shape() -> tuple[np.ndarray, np.ndarray]:
 
     spec = importlib.util.find_spec("animal_shape_mnist")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            "animal-shape-mnist is not installed: install it with  pip install 'pbtnas[gan]'"
-        )
+        raise MissingDependencyError("animal-shape-mnist is not installed: install it with  pip install 'pbtnas[gan]'")
     folder = os.path.join(list(spec.submodule_search_locations)[0], "data", "Animal Shape")
     arrays = []
     for fname in ("animal_data_version_3.gz", "animal_label_version_3.gz"):
@@ -252,7 +250,7 @@ def _stack(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> ImageSet:
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
     out = []
     for start in range(0, len(x), 2048):
-        t = torch.from_numpy(np.ascontiguousarray(x[start:start + 2048])).float()
+        t = torch.from_numpy(np.ascontiguousarray(x[start : start + 2048])).float()
         t = torch.nn.functional.interpolate(t, size=(size, size), mode="area" if size < x.shape[-1] else "bilinear")
         out.append(t.round().clamp(0, 255).to(torch.uint8).numpy())
     return np.concatenate(out) if out else x

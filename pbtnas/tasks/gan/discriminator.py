@@ -53,9 +53,7 @@ class FixedDiscriminator(nn.Module):
 
     def __init__(self, channels: int, width: int):
         super().__init__()
-        self.blocks = nn.Sequential(
-            OptimizedBlock(channels, width), ResBlock(width, True), ResBlock(width, True), ResBlock(width, False)
-        )
+        self.blocks = nn.Sequential(OptimizedBlock(channels, width), ResBlock(width, True), ResBlock(width, True), ResBlock(width, False))
         self.linear = spectral_norm(nn.Linear(width, 1))
 
     def forward(self, x):
@@ -66,9 +64,9 @@ class FixedDiscriminator(nn.Module):
 class SearchBlock(nn.Module):
     """A "gan-hard" discriminator block: two branches from the input, summed::
 
-        n0, n1, n2 = c0(x), c1(x), c2(x)
-        branch A = c3(n0) + c4(n2)       branch B = c5(n1) + c6(n2)
-        out = down0(A) + down1(B)        (downsampling only when the block's flag is on)
+    n0, n1, n2 = c0(x), c1(x), c2(x)
+    branch A = c3(n0) + c4(n2)       branch B = c5(n1) + c6(n2)
+    out = down0(A) + down1(B)        (downsampling only when the block's flag is on)
     """
 
     def __init__(self, genome: Genome, b: int, c_in: int, c: int):

@@ -60,10 +60,9 @@ class Projection(nn.Module):
         self.dropout = nn.Dropout(float(genome[f"g.proj{k}.dropout"]))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.linear(z[:, self.start:self.stop]).view(-1, self.c, self.size, self.size)
+        x = self.linear(z[:, self.start : self.stop]).view(-1, self.c, self.size, self.size)
         if self.size != self.target:
-            x = F.interpolate(x, size=(self.target, self.target), mode=self.up_mode,
-                              align_corners=False if self.up_mode == "bilinear" else None)
+            x = F.interpolate(x, size=(self.target, self.target), mode=self.up_mode, align_corners=False if self.up_mode == "bilinear" else None)
         return self.dropout(x)
 
 

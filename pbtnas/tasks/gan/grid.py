@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -20,7 +19,7 @@ def save_grid(images: torch.Tensor, path: str, nrow: int, pad: int = 2) -> None:
     for i in range(n):
         r, col = divmod(i, nrow)
         y0, x0 = pad + r * (h + pad), pad + col * (w + pad)
-        canvas[y0:y0 + h, x0:x0 + w] = x[i].transpose(1, 2, 0)
+        canvas[y0 : y0 + h, x0 : x0 + w] = x[i].transpose(1, 2, 0)
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
     with atomic_path(path, suffix=".png") as tmp:
         image.save(tmp)

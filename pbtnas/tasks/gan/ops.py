@@ -15,7 +15,14 @@ OPS = ("none", "skip", "conv1x1", "conv3x3", "conv5x5", "dilconv3x3", "dilconv5x
 CONVS = OPS[2:]
 UPSAMPLES = ("nearest", "bilinear", "deconv")
 DOWNSAMPLES = (
-    "avgpool-input", "maxpool-input", "avgpool", "maxpool", "conv3x3", "conv5x5", "dilconv3x3", "dilconv5x5",
+    "avgpool-input",
+    "maxpool-input",
+    "avgpool",
+    "maxpool",
+    "conv3x3",
+    "conv5x5",
+    "dilconv3x3",
+    "dilconv5x5",
 )
 
 
@@ -74,8 +81,7 @@ class Up(nn.Module):
         if self.mode == "deconv":
             x = self.deconv(F.relu(x))
         else:
-            x = F.relu(F.interpolate(x, scale_factor=2.0, mode=self.mode,
-                                     align_corners=False if self.mode == "bilinear" else None))
+            x = F.relu(F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=False if self.mode == "bilinear" else None))
         return self.conv(x)
 
 

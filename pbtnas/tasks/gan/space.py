@@ -71,9 +71,9 @@ def gene_modules(space: SearchSpace, gene: str) -> dict[str, list[str]]:
         return {}
     part, unit, slot = gene.split(".")
     if part == "g" and unit.startswith("cell"):
-        return {"gen": [f"cells.{unit[len('cell'):]}.{slot}"]}
+        return {"gen": [f"cells.{unit[len('cell') :]}.{slot}"]}
     if part == "g" and unit.startswith("proj"):
-        return {"gen": [f"projs.{unit[len('proj'):]}.{slot}"]}
+        return {"gen": [f"projs.{unit[len('proj') :]}.{slot}"]}
     if part == "d":
-        return {"disc": [f"blocks.{unit[len('block'):]}.{slot}"]}
+        return {"disc": [f"blocks.{unit[len('block') :]}.{slot}"]}
     raise ValueError(f"gene {gene!r} owns weights but no module path is known for it")

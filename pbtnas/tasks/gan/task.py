@@ -14,11 +14,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from pbtnas.tasks.data import ImageSet, check_available, image_shape, load_images
 from pbtnas.errors import ConfigError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.data import ImageSet, check_available, image_shape, load_images
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
@@ -55,8 +55,11 @@ class GanOptions:
     inception_path: str = doc("TorchScript Inception weights (inception-2015-12-05.pt) for real FID/IS; '' = off", "")
     grid_size: int = doc("rows and columns of the sample grid written for the best member", 8)
     device: str = doc("torch device members train on (cpu, cuda, cuda:1, ...)", "cpu")
-    channels_last: bool = doc("train in the channels_last memory format: faster convolutions on CPU, but not "
-                              "bit-identical to the default (other summation order); off by default", False)
+    channels_last: bool = doc(
+        "train in the channels_last memory format: faster convolutions on CPU, but not "
+        "bit-identical to the default (other summation order); off by default",
+        False,
+    )
 
 
 class GanTask(Task):
@@ -103,8 +106,13 @@ class GanTask(Task):
         if name not in self._splits:
             o = self.options
             self._splits[name] = load_images(
-                o.dataset, name, data_root=o.data_root, image_size=o.image_size,
-                test_fraction=o.test_fraction, split_seed=o.split_seed, stacked_size=o.stacked_size,
+                o.dataset,
+                name,
+                data_root=o.data_root,
+                image_size=o.image_size,
+                test_fraction=o.test_fraction,
+                split_seed=o.split_seed,
+                stacked_size=o.stacked_size,
             )
         return self._splits[name]
 
@@ -122,8 +130,7 @@ class GanTask(Task):
 
     def build_generator(self, genome: Genome) -> Generator:
         o = self.options
-        return Generator(genome, hard=self.hard, width=o.width, latent_dim=o.latent_dim,
-                         bottom=self.resolution // 8, channels=self.channels)
+        return Generator(genome, hard=self.hard, width=o.width, latent_dim=o.latent_dim, bottom=self.resolution // 8, channels=self.channels)
 
     def build_discriminator(self, genome: Genome) -> nn.Module:
         if self.hard:
@@ -173,8 +180,7 @@ class GanTask(Task):
                 net.to(memory_format=fmt)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            metrics = train_gan(gen, ema, disc, opt_g, opt_d, data, settings, counters, self.device,
-                                channels_last=fmt is not None)
+            metrics = train_gan(gen, ema, disc, opt_g, opt_d, data, settings, counters, self.device, channels_last=fmt is not None)
         if fmt is not None:  # states are stored in the default format whatever the training used
             for net in (gen, ema, disc):
                 net.to(memory_format=torch.contiguous_format)
@@ -191,7 +197,7 @@ class GanTask(Task):
         """``n`` images of the EMA generator (CPU, in [-1, 1]); z drawn from ``seed``."""
         gen = self.build_module(genome, state)
         z = torch.randn(n, self.options.latent_dim, generator=torch.Generator().manual_seed(seed))
-        out = [gen(z[i:i + 500].to(self.device)).cpu() for i in range(0, n, 500)]
+        out = [gen(z[i : i + 500].to(self.device)).cpu() for i in range(0, n, 500)]
         return torch.cat(out)
 
     def evaluate(self, genome: Genome, state: MemberState, seed: int) -> float:
@@ -210,8 +216,14 @@ class GanTask(Task):
         return path
 
     def describe(self) -> dict:
-        return {**super().describe(), "space": self.options.space, "genes": len(self.space),
-                "dataset": self.options.dataset, "resolution": self.resolution, "channels": self.channels}
+        return {
+            **super().describe(),
+            "space": self.options.space,
+            "genes": len(self.space),
+            "dataset": self.options.dataset,
+            "resolution": self.resolution,
+            "channels": self.channels,
+        }
 
 
 def _cpu(named: dict) -> dict:

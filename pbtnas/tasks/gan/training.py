@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pbtnas.tasks.data import ImageSet
 from pbtnas.errors import MemberDiverged
+from pbtnas.tasks.data import ImageSet
 
 
 @dataclass
@@ -124,7 +124,7 @@ CHECK_EVERY = 25
 def _check_finite(d_losses, g_losses, g_iters, checked, start) -> None:
     """Raise MemberDiverged at the first non-finite loss recorded since the last check."""
     for kind, losses, k in (("discriminator", d_losses, 0), ("generator", g_losses, 1)):
-        new = losses[checked[k]:]
+        new = losses[checked[k] :]
         if new:
             values = torch.stack(new)
             bad = (~torch.isfinite(values)).nonzero()

@@ -71,7 +71,7 @@ def train_classifier(data: ImageSet, settings: ClassifierSettings, device: str |
     for _ in range(settings.epochs):
         order = labelled[torch.randperm(len(labelled), generator=gen).numpy()]
         for start in range(0, len(order), settings.batch_size):
-            idx = order[start:start + settings.batch_size]
+            idx = order[start : start + settings.batch_size]
             x, y = data.batch(idx, device), labels[idx].to(device)
             # Light noise keeps the features smooth for generated images that are near, not on, the data.
             x = x + 0.05 * torch.randn(x.shape, generator=gen).to(device)
@@ -119,7 +119,7 @@ class ClassifierFeatures:
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         feats, probs = [], []
         for start in range(0, len(images), self.batch_size):
-            x = images[start:start + self.batch_size].to(self.device).float()
+            x = images[start : start + self.batch_size].to(self.device).float()
             if self.per_channel:
                 n, c = x.shape[:2]
                 f, logits = self.net(x.reshape(n * c, 1, *x.shape[2:]))

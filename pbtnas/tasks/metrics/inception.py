@@ -20,9 +20,9 @@ import os
 import numpy as np
 import torch
 
+from pbtnas.errors import DataError
 from pbtnas.rundir.atomic import atomic_path
 from pbtnas.tasks.data import ImageSet
-from pbtnas.errors import DataError
 from pbtnas.tasks.metrics.cache import cache_dir, file_lock
 from pbtnas.tasks.metrics.frechet import FeatureStats, frechet_distance
 from pbtnas.tasks.metrics.scores import inception_score
@@ -57,7 +57,7 @@ class InceptionMetrics:
         """(pool features, class probabilities) of images in ``[-1, 1]``."""
         feats, probs = [], []
         for start in range(0, len(images), self.batch_size):
-            x = _to_uint8_rgb(images[start:start + self.batch_size]).to(self.device)
+            x = _to_uint8_rgb(images[start : start + self.batch_size]).to(self.device)
             feats.append(self.model(x, return_features=True).double().cpu())
             probs.append(self.model(x, no_output_bias=True).double().cpu())
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()

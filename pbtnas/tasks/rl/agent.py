@@ -55,8 +55,8 @@ def random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tenso
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
-    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])  # (n, h)
-    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])  # (n, w)
+    rows = torch.arange(h, device=x.device)[None, :] + dy[:, None]  # (n, h)
+    cols = torch.arange(w, device=x.device)[None, :] + dx[:, None]  # (n, w)
     batch = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
     return out.permute(0, 3, 1, 2).contiguous()
@@ -71,8 +71,7 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
             t.lerp_(src[name], tau)
 
 
-def update(nets: Nets, batch, std: float, gen: torch.Generator, *, tau: float, stddev_clip: float,
-           augment_pad: int) -> dict[str, float]:
+def update(nets: Nets, batch, std: float, gen: torch.Generator, *, tau: float, stddev_clip: float, augment_pad: int) -> dict[str, float]:
     """One critic and one actor update on an n-step batch (clipped double Q, target critic)."""
     obs, action, reward, discount, next_obs = batch
     if nets.encoder is not None:

@@ -39,8 +39,10 @@ def _gl_name() -> str:
 
 def _gl_hint(pixels: bool) -> str:
     if pixels:
-        return ("pixels need an OpenGL backend: install EGL ('apt-get install libegl1') and set MUJOCO_GL=egl, or "
-                "install OSMesa ('apt-get install libosmesa6') and set MUJOCO_GL=osmesa")
+        return (
+            "pixels need an OpenGL backend: install EGL ('apt-get install libegl1') and set MUJOCO_GL=egl, or "
+            "install OSMesa ('apt-get install libosmesa6') and set MUJOCO_GL=osmesa"
+        )
     return "observations from states need no renderer: unset MUJOCO_GL (or set MUJOCO_GL=disable)"
 
 
@@ -71,8 +73,9 @@ def dm_suite(pixels: bool):
             absl_logging.set_verbosity(absl_logging.ERROR)  # MuJoCo's deprecation warnings per model load
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in ("dm_control", "mujoco", "dm_env", "absl"):
-            raise MissingDependencyError(f"dm_control cannot be imported (no module {exc.name!r}): install it with  "
-                                         "pip install 'pbtnas[rl]'") from None
+            raise MissingDependencyError(
+                f"dm_control cannot be imported (no module {exc.name!r}): install it with  pip install 'pbtnas[rl]'"
+            ) from None
         raise _gl_error(chosen, pixels, exc) from None
     except Exception as exc:  # the GL backends fail with ImportError, AttributeError, RuntimeError, OSError, ...
         raise _gl_error(chosen, pixels, exc) from None
@@ -85,8 +88,11 @@ def _gl_error(chosen: str, pixels: bool, exc: BaseException) -> PbtnasError:
     if "glGetError" in text and chosen == "osmesa":
         text = "the OSMesa library (libOSMesa) was not found"
     needs = _GL_NEEDS.get(chosen.lower())
-    return PbtnasError(f"dm_control cannot load its renderer with {what} ({type(exc).__name__}: {text})"
-                       + (f"; that backend needs {needs}" if needs else "") + f"; {_gl_hint(pixels)}")
+    return PbtnasError(
+        f"dm_control cannot load its renderer with {what} ({type(exc).__name__}: {text})"
+        + (f"; that backend needs {needs}" if needs else "")
+        + f"; {_gl_hint(pixels)}"
+    )
 
 
 def renderer_name() -> str:
@@ -100,12 +106,14 @@ def check_renderer() -> None:
     OpenGL call that could abort the process."""
     backend = renderer_name()
     if backend in ("none", "disable", "disabled", "off", "false", "0"):
-        raise PbtnasError(f"pixels need a renderer but dm_control has none in this process "
-                          f"(MUJOCO_GL={_gl_name()!r} when it was first imported); {_gl_hint(True)}")
+        raise PbtnasError(
+            f"pixels need a renderer but dm_control has none in this process (MUJOCO_GL={_gl_name()!r} when it was first imported); {_gl_hint(True)}"
+        )
     if backend == "glfw" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         set_by = f"MUJOCO_GL={_gl_name()!r}" if _gl_name() else "MUJOCO_GL unset when dm_control was first imported"
-        raise PbtnasError(f"pixels cannot be rendered with GLFW here: no display (DISPLAY is not set; {set_by}); "
-                          "set MUJOCO_GL=egl (or osmesa) to render headless")
+        raise PbtnasError(
+            f"pixels cannot be rendered with GLFW here: no display (DISPLAY is not set; {set_by}); set MUJOCO_GL=egl (or osmesa) to render headless"
+        )
 
 
 def dm_control_names(pixels: bool = False) -> list[str]:
@@ -130,8 +138,10 @@ def closest_names(name: str, names: list[str], n: int = 4) -> list[str]:
     head = re.split(r"[-_]", key)[0]
     same_head = [c for k, c in lowered.items() if re.split(r"[-_]", k)[0] == head]
     similar = [lowered[k] for k in difflib.get_close_matches(key, list(lowered), n=n, cutoff=0.6)]
-    out = sorted(sorted(same_head, reverse=True),  # among equals the newest version first (Hopper-v5)
-                 key=lambda c: -difflib.SequenceMatcher(None, key, c.lower()).ratio())
+    out = sorted(
+        sorted(same_head, reverse=True),  # among equals the newest version first (Hopper-v5)
+        key=lambda c: -difflib.SequenceMatcher(None, key, c.lower()).ratio(),
+    )
     return list(dict.fromkeys(out + similar))[:n]
 
 
@@ -157,8 +167,7 @@ def check_env_name(name: str, pixels: bool = False) -> None:
         what = "gymnasium environment"
     close = closest_names(rest, known) or closest_names(rest, [n for n in pool if n not in known])
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known dm_control tasks: {', '.join(known[:8])}, ..."
-    raise ConfigError(f"task.env: unknown {what} {name!r}{hint} (dm_control names are domain-task, "
-                      "gymnasium names Name-vN)")
+    raise ConfigError(f"task.env: unknown {what} {name!r}{hint} (dm_control names are domain-task, gymnasium names Name-vN)")
 
 
 def parse_env_name(name: str) -> tuple[str, str]:
@@ -186,8 +195,7 @@ class DMCEnv:
         task = task.replace("-", "_")
         if (domain, task) not in suite.ALL_TASKS:
             check_env_name(f"dmc:{name}")  # raises, naming the closest known names
-        self._env = suite.load(domain, task, task_kwargs={"random": 0},
-                               environment_kwargs={"flat_observation": False})
+        self._env = suite.load(domain, task, task_kwargs={"random": 0}, environment_kwargs={"flat_observation": False})
         self.pixels, self.image_size, self.action_repeat = pixels, image_size, action_repeat
         self.camera = _CAMERA.get(domain, 0)
         self.max_steps = max(1, episode_frames // action_repeat)
@@ -196,8 +204,7 @@ class DMCEnv:
         self.action_dim = int(spec.shape[0])
         if pixels:
             self._check_rendering()
-        self.obs_shape = (3, image_size, image_size) if pixels else (
-            int(sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())),)
+        self.obs_shape = (3, image_size, image_size) if pixels else (int(sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())),)
 
     def _check_rendering(self) -> None:
         check_renderer()
@@ -206,9 +213,11 @@ class DMCEnv:
                 warnings.filterwarnings("ignore", module="glfw")
                 self._env.physics.render(8, 8, camera_id=self.camera)
         except Exception as exc:  # the GL backends raise many unrelated types
-            raise PbtnasError(f"cannot render pixels with the OpenGL backend {renderer_name()!r} "
-                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
-                              f"; {_gl_hint(True)}") from None
+            raise PbtnasError(
+                f"cannot render pixels with the OpenGL backend {renderer_name()!r} "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                f"; {_gl_hint(True)}"
+            ) from None
 
     def _obs(self, ts) -> np.ndarray:
         if self.pixels:
@@ -226,8 +235,10 @@ class DMCEnv:
                 warnings.filterwarnings("ignore", module="glfw")
                 return np.asarray(self._env.physics.render(size, size, camera_id=self.camera))
         except Exception as exc:  # the GL backends raise many unrelated types
-            raise PbtnasError(f"cannot render with the OpenGL backend {renderer_name()!r} ({type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+            raise PbtnasError(
+                f"cannot render with the OpenGL backend {renderer_name()!r} ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+            ) from None
 
     def reset(self, seed: int) -> np.ndarray:
         self._env.task.random.seed(seed % 2**32)  # dm_control draws the initial state from this stream
@@ -263,8 +274,9 @@ class GymEnv:
         if not hasattr(space, "low") or len(space.shape) != 1:
             raise ConfigError(f"task.env {name!r}: only continuous (Box, 1-D) action spaces are supported")
         if len(self._env.observation_space.shape or ()) != 1:
-            raise ConfigError(f"task.env {name!r}: only 1-D observation vectors are supported from states, "
-                              f"got shape {self._env.observation_space.shape}")
+            raise ConfigError(
+                f"task.env {name!r}: only 1-D observation vectors are supported from states, got shape {self._env.observation_space.shape}"
+            )
         self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
         self.action_dim = int(space.shape[0])
         self.obs_shape = (int(self._env.observation_space.shape[0]),)

@@ -60,8 +60,7 @@ class SNLinear(nn.Module):
 class SNConv2d(nn.Module):
     """A stride-1 'same' convolution with optional spectral normalisation (same state dict)."""
 
-    def __init__(self, in_ch: int, out_ch: int, k: int, spectral: bool = False, groups: int = 1, stride: int = 1,
-                 padding: int | None = None):
+    def __init__(self, in_ch: int, out_ch: int, k: int, spectral: bool = False, groups: int = 1, stride: int = 1, padding: int | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_ch, in_ch // groups, k, k))
         self.bias = nn.Parameter(torch.zeros(out_ch))
@@ -148,4 +147,3 @@ def make_conv_layer(option: str, ch: int, spectral: bool) -> nn.Module:
     if kind == "sep":
         return SeparableConv(ch, k, spectral)
     raise ValueError(f"unknown encoder layer {option!r}; expected one of {CONV_LAYERS}")
-

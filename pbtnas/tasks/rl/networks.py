@@ -38,8 +38,7 @@ class SearchedMLP(nn.Module):
         super().__init__()
         spectral = bool(genome[f"{prefix}.sn"])
         self.fc_in = nn.Linear(in_dim, hidden)
-        self.layers = nn.ModuleList([make_mlp_layer(genome[f"{prefix}.layer{i}"], hidden, spectral)
-                                     for i in range(N_LAYERS)])
+        self.layers = nn.ModuleList([make_mlp_layer(genome[f"{prefix}.layer{i}"], hidden, spectral) for i in range(N_LAYERS)])
         self.act_in = make_activation(genome[f"{prefix}.act0"])
         self.acts = nn.ModuleList([make_activation(genome[f"{prefix}.act{i + 1}"]) for i in range(N_LAYERS)])
         self.head = nn.Linear(hidden, out_dim)
@@ -90,8 +89,7 @@ class Encoder(nn.Module):
         super().__init__()
         spectral = bool(genome["encoder.sn"])
         self.conv0 = SNConv2d(obs_shape[0], channels, 3, spectral=False, stride=2, padding=0)
-        self.layers = nn.ModuleList([make_conv_layer(genome[f"encoder.layer{i}"], channels, spectral)
-                                     for i in range(N_LAYERS)])
+        self.layers = nn.ModuleList([make_conv_layer(genome[f"encoder.layer{i}"], channels, spectral) for i in range(N_LAYERS)])
         self.act_in = make_activation(genome["encoder.act0"])
         self.acts = nn.ModuleList([make_activation(genome[f"encoder.act{i + 1}"]) for i in range(N_LAYERS)])
         side = (obs_shape[1] - 3) // 2 + 1
@@ -112,8 +110,7 @@ class DeployedActor(nn.Module):
     [-1, 1] to the environment's bounds ``action_low``/``action_high``.
     """
 
-    def __init__(self, encoder: nn.Module | None, actor: Actor, obs_shape: tuple, low: torch.Tensor,
-                 high: torch.Tensor):
+    def __init__(self, encoder: nn.Module | None, actor: Actor, obs_shape: tuple, low: torch.Tensor, high: torch.Tensor):
         super().__init__()
         self.encoder = encoder if encoder is not None else nn.Identity()
         self.actor = actor

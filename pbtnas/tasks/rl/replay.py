@@ -116,9 +116,18 @@ class ReplayBuffer:
     # -- checkpointing -------------------------------------------------------------------------
     def state(self) -> dict:
         """Plain tensors and ints (no copies: the caller's checkpoint clones when it must)."""
-        return {"capacity": self.capacity, "frame_stack": self.frame_stack, "obs": self.obs, "action": self.action,
-                "reward": self.reward, "discount": self.discount, "ep_step": self.ep_step, "pos": self.pos,
-                "size": self.size, "last_ep_step": self._last_ep_step}
+        return {
+            "capacity": self.capacity,
+            "frame_stack": self.frame_stack,
+            "obs": self.obs,
+            "action": self.action,
+            "reward": self.reward,
+            "discount": self.discount,
+            "ep_step": self.ep_step,
+            "pos": self.pos,
+            "size": self.size,
+            "last_ep_step": self._last_ep_step,
+        }
 
     @classmethod
     def from_state(cls, data: dict) -> "ReplayBuffer":

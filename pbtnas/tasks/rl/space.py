@@ -17,9 +17,10 @@ SPECTRAL = (False, True)
 
 def _mlp_genes(prefix: str, what: str) -> list[Gene]:
     genes = [Gene(f"{prefix}.layer{i}", MLP_LAYERS, True, f"hidden layer {i} of the {what}") for i in range(N_LAYERS)]
-    genes += [Gene(f"{prefix}.act{i}", ACTIVATIONS, False,
-                   f"activation after {'the input layer' if i == 0 else f'hidden layer {i - 1}'} of the {what}")
-              for i in range(N_LAYERS + 1)]
+    genes += [
+        Gene(f"{prefix}.act{i}", ACTIVATIONS, False, f"activation after {'the input layer' if i == 0 else f'hidden layer {i - 1}'} of the {what}")
+        for i in range(N_LAYERS + 1)
+    ]
     genes.append(Gene(f"{prefix}.sn", SPECTRAL, False, f"spectral norm on the hidden layers of the {what}"))
     return genes
 
@@ -28,10 +29,8 @@ def rl_space(pixels: bool) -> SearchSpace:
     """The 28-gene space (actor 10, critic 18), plus 8 encoder genes with ``pixels``."""
     genes: list[Gene] = []
     if pixels:
-        genes += [Gene(f"encoder.layer{i}", CONV_LAYERS, True, f"searchable layer {i} of the encoder")
-                  for i in range(N_LAYERS)]
-        genes += [Gene(f"encoder.act{i}", ACTIVATIONS, False, f"activation {i} of the encoder")
-                  for i in range(N_LAYERS + 1)]
+        genes += [Gene(f"encoder.layer{i}", CONV_LAYERS, True, f"searchable layer {i} of the encoder") for i in range(N_LAYERS)]
+        genes += [Gene(f"encoder.act{i}", ACTIVATIONS, False, f"activation {i} of the encoder") for i in range(N_LAYERS + 1)]
         genes.append(Gene("encoder.sn", SPECTRAL, False, "spectral norm on the searchable encoder layers"))
     genes += [
         Gene("actor.feature_dim", FEATURE_DIMS, True, "width of the actor's trunk (owns trunk and input layer)"),
@@ -53,13 +52,13 @@ def gene_modules(space: SearchSpace, gene: str) -> dict[str, list[str]]:
         return {}
     parts = gene.split(".")
     if parts[0] == "encoder":  # encoder.layerI
-        return {"encoder": [f"layers.{parts[1][len('layer'):]}"]}
+        return {"encoder": [f"layers.{parts[1][len('layer') :]}"]}
     if gene == "actor.feature_dim":
         return {"actor": ["trunk", "policy.fc_in"]}
     if gene == "critic.feature_dim":
         return {"critic": ["trunk", "q1.fc_in", "q2.fc_in"]}
     if parts[0] == "actor":  # actor.layerI
-        return {"actor": [f"policy.layers.{parts[1][len('layer'):]}"]}
+        return {"actor": [f"policy.layers.{parts[1][len('layer') :]}"]}
     if parts[0] == "critic":  # critic.qJ.layerI
-        return {"critic": [f"{parts[1]}.layers.{parts[2][len('layer'):]}"]}
+        return {"critic": [f"{parts[1]}.layers.{parts[2][len('layer') :]}"]}
     raise KeyError(f"gene {gene!r} owns weights but has no module path")

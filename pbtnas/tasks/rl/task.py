@@ -63,8 +63,11 @@ class RLOptions:
     augment_pad: int = doc("random-shift augmentation padding in pixels (pixels only; 0 = off)", 4)
     frames_per_step: int = doc("environment frames each member acts per PBT step", 10_000)
     buffer_capacity: int = doc("replay buffer capacity in agent steps (bounded memory)", 1_000_000)
-    buffer: str = doc("'member': one buffer per member, inherited by children and checkpointed; "
-                      "'shared': one buffer per worker process shared by its members (not checkpointed)", "member")
+    buffer: str = doc(
+        "'member': one buffer per member, inherited by children and checkpointed; "
+        "'shared': one buffer per worker process shared by its members (not checkpointed)",
+        "member",
+    )
     eval_episodes: int = doc("deterministic episodes per fitness evaluation", 10)
     final_eval_episodes: int = doc("episodes of the final, held-apart evaluation", 30)
     device: str = doc("torch device members train on", "cpu")
@@ -84,8 +87,19 @@ class RLTask(Task):
         o = options
         if o.buffer not in ("member", "shared"):
             raise ConfigError(f"task.buffer must be 'member' or 'shared', got {o.buffer!r}")
-        for name in ("hidden_dim", "batch_size", "nstep", "update_every", "frames_per_step", "action_repeat",
-                     "eval_episodes", "final_eval_episodes", "frame_stack", "image_size", "encoder_channels"):
+        for name in (
+            "hidden_dim",
+            "batch_size",
+            "nstep",
+            "update_every",
+            "frames_per_step",
+            "action_repeat",
+            "eval_episodes",
+            "final_eval_episodes",
+            "frame_stack",
+            "image_size",
+            "encoder_channels",
+        ):
             if getattr(o, name) < 1:
                 raise ConfigError(f"task.{name} must be at least 1, got {getattr(o, name)}")
         if o.pixels and o.image_size < 8:
@@ -161,8 +175,7 @@ class RLTask(Task):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             nets = self.build_nets(genome)
-        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic),
-                  "critic_target": state_dict_cpu(nets.critic_target)}
+        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic), "critic_target": state_dict_cpu(nets.critic_target)}
         optim = {"actor": {}, "critic": {}}
         if nets.encoder is not None:
             models["encoder"] = state_dict_cpu(nets.encoder)
@@ -201,8 +214,7 @@ class RLTask(Task):
     def build_module(self, genome: Genome, state: MemberState) -> torch.nn.Module:
         nets = self.load_nets(genome, state, train=False)
         env = self.env()
-        module = DeployedActor(nets.encoder, nets.actor, self.obs_shape, torch.from_numpy(env.low),
-                               torch.from_numpy(env.high))
+        module = DeployedActor(nets.encoder, nets.actor, self.obs_shape, torch.from_numpy(env.low), torch.from_numpy(env.high))
         return module.to(self.device).eval()
 
     # -- training ----------------------------------------------------------------------------
@@ -260,8 +272,9 @@ class RLTask(Task):
             ep_return += reward
             if frames >= o.seed_frames and t % o.update_every == 0 and buffer.can_sample(o.nstep):
                 batch = [b.to(self.device) for b in buffer.sample(o.batch_size, o.nstep, o.gamma, rng)]
-                losses.append(update(nets, batch, std, gen, tau=o.critic_tau, stddev_clip=o.stddev_clip,
-                                     augment_pad=o.augment_pad if o.pixels else 0))
+                losses.append(
+                    update(nets, batch, std, gen, tau=o.critic_tau, stddev_clip=o.stddev_clip, augment_pad=o.augment_pad if o.pixels else 0)
+                )
                 updates += 1
             if last:
                 returns.append(ep_return)
@@ -271,20 +284,26 @@ class RLTask(Task):
                     obs = start_episode()
 
         seconds = max(time.perf_counter() - start, 1e-9)
-        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic),
-                  "critic_target": state_dict_cpu(nets.critic_target)}
-        optim = {"actor": _cpu(capture_optimizer(nets.actor_opt, nets.actor)),
-                 "critic": _cpu(capture_optimizer(nets.critic_opt, nets.critic))}
+        models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic), "critic_target": state_dict_cpu(nets.critic_target)}
+        optim = {"actor": _cpu(capture_optimizer(nets.actor_opt, nets.actor)), "critic": _cpu(capture_optimizer(nets.critic_opt, nets.critic))}
         if nets.encoder is not None:
             models["encoder"] = state_dict_cpu(nets.encoder)
             optim["encoder"] = _cpu(capture_optimizer(nets.encoder_opt, nets.encoder))
-        extra = {**state.extra, "frames": frames, "updates": updates, "episodes": episodes,
-                 "buffer": buffer.state() if o.buffer == "member" else None}
-        metrics = {"frames": frames, "updates": updates, "std": linear_schedule(o.std_start, o.std_end,
-                                                                                 o.std_schedule_frames, frames),
-                   # speeds of this step's acting and learning (wall clock; never part of a result)
-                   "fps": round((frames - frames_before) / seconds, 1),
-                   "updates_per_s": round((updates - updates_before) / seconds, 1)}
+        extra = {
+            **state.extra,
+            "frames": frames,
+            "updates": updates,
+            "episodes": episodes,
+            "buffer": buffer.state() if o.buffer == "member" else None,
+        }
+        metrics = {
+            "frames": frames,
+            "updates": updates,
+            "std": linear_schedule(o.std_start, o.std_end, o.std_schedule_frames, frames),
+            # speeds of this step's acting and learning (wall clock; never part of a result)
+            "fps": round((frames - frames_before) / seconds, 1),
+            "updates_per_s": round((updates - updates_before) / seconds, 1),
+        }
         if returns:
             metrics["train_return"] = float(np.mean(returns))
         if losses:
@@ -333,8 +352,9 @@ class RLTask(Task):
         return float(np.mean(returns))
 
     @torch.no_grad()
-    def record_episode(self, genome: Genome, state: MemberState, size: int = 128, max_frames: int = 250,
-                       seed: int = FINAL_SEED_BASE) -> tuple[list[np.ndarray], float]:
+    def record_episode(
+        self, genome: Genome, state: MemberState, size: int = 128, max_frames: int = 250, seed: int = FINAL_SEED_BASE
+    ) -> tuple[list[np.ndarray], float]:
         """Frames (H, W, 3 uint8, one per agent step, at most ``max_frames``) of one deterministic
         evaluation episode, and its return. Needs a renderer (EGL, OSMesa or GLFW with a display);
         raises :class:`~pbtnas.errors.PbtnasError` saying why when there is none."""
@@ -364,12 +384,15 @@ class RLTask(Task):
     def final_evaluate(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         seeds = [FINAL_SEED_BASE + k for k in range(self.options.final_eval_episodes)]
         returns = self.episode_returns(genome, state, seeds)
-        return {"final_return": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
-                "final_episodes": len(returns), "frames": int(state.extra.get("frames", 0))}
+        return {
+            "final_return": float(np.mean(returns)),
+            "final_return_std": float(np.std(returns)),
+            "final_episodes": len(returns),
+            "frames": int(state.extra.get("frames", 0)),
+        }
 
     def describe(self) -> dict:
-        return {**super().describe(), "env": self.options.env, "pixels": self.options.pixels,
-                "genes": len(self.space)}
+        return {**super().describe(), "env": self.options.env, "pixels": self.options.pixels, "genes": len(self.space)}
 
 
 def eval_return_metrics(returns: list[float]) -> dict:
@@ -377,8 +400,12 @@ def eval_return_metrics(returns: list[float]) -> dict:
     values = [float(r) for r in returns]
     if not values or not all(np.isfinite(values)):
         return {"eval_returns": [v if np.isfinite(v) else None for v in values]}
-    return {"eval_returns": values, "eval_return_std": float(np.std(values)),
-            "eval_return_min": float(min(values)), "eval_return_max": float(max(values))}
+    return {
+        "eval_returns": values,
+        "eval_return_std": float(np.std(values)),
+        "eval_return_min": float(min(values)),
+        "eval_return_max": float(max(values)),
+    }
 
 
 def _cpu(named: dict) -> dict:
