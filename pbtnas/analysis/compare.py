@@ -187,7 +187,7 @@ def paired_wilcoxon(reference: dict[int, float], other: dict[int, float], higher
     from scipy.stats import wilcoxon
 
     seeds = sorted(set(reference) & set(other))
-    result = {"pairs": len(seeds), "statistic": None, "p_value": None}
+    result: dict[str, float | int | None] = {"pairs": len(seeds), "statistic": None, "p_value": None}
     if not seeds:
         return result
     a = np.array([reference[s] for s in seeds])

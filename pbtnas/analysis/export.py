@@ -110,7 +110,7 @@ def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, 
         )
     info = {
         "selection": which,
-        "uid": soups["delivered_uid"],
+        "uid": (soups or {}).get("delivered_uid"),
         "fitness": soup["fitness"],
         "final_metrics": soup["final_metrics"],
         "soup_members": soup["members"],
@@ -128,8 +128,9 @@ def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | 
     hook = getattr(task, "example_input", None)
     if callable(hook):
         return hook(batch)
-    if isinstance(getattr(module, "latent_dim", None), int):
-        return torch.randn(batch, module.latent_dim, generator=gen)
+    latent_dim = getattr(module, "latent_dim", None)
+    if isinstance(latent_dim, int):
+        return torch.randn(batch, latent_dim, generator=gen)
     obs_shape = getattr(module, "obs_shape", None)
     if obs_shape is not None:
         return torch.randn(batch, *tuple(int(d) for d in obs_shape), generator=gen)
@@ -295,7 +296,7 @@ def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
     state = task.init_state(genome, 0)
     module = task.build_module(genome, state).cpu()
     module.load_state_dict(load_file(str(directory / FILES["weights"])), strict=True)
-    module.pbtnas_genome = dict(genome)
+    module.pbtnas_genome = dict(genome)  # type: ignore[assignment]  # a plain attribute, not a submodule
     if meta.get("classes") is not None:
-        module.pbtnas_classes = list(meta["classes"])  # output k means the data's label classes[k]
+        module.pbtnas_classes = list(meta["classes"])  # type: ignore[assignment]  # output k means the data's label classes[k]
     return module.eval()

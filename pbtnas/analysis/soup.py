@@ -60,7 +60,7 @@ def average(states: list[MemberState]) -> MemberState:
     """The element-wise mean of the floating tensors of every model; integer tensors (counters)
     and everything else (optimizer state, extras) are the first state's."""
     first = states[0]
-    models = {}
+    models: dict[str, dict] = {}
     for key, sd in first.models.items():
         models[key] = {}
         for name, tensor in sd.items():

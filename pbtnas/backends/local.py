@@ -152,13 +152,14 @@ class LocalBackend(Backend):
                 if w not in done:
                     done.append(w)
             # Several at once: a fixed order (slot, uid) so results do not depend on polling.
-            for w in sorted(done, key=lambda w: (w.job.slot, w.job.uid)):
+            for w in sorted(done, key=lambda w: (w.job.slot, w.job.uid) if w.job else (-1, -1)):
                 self._collect(w)
             self._dispatch()
         return self._ready.pop(0)
 
     def _collect(self, w: _Worker) -> None:
         job = w.job
+        assert job is not None, "only busy workers are collected"
         result = None
         if w.conn.poll():
             try:

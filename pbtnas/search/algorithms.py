@@ -7,6 +7,7 @@ how a replaced slot gets its new member.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class Algorithm:
 
 
 def algorithm_from_config(config: RunConfig) -> Algorithm:
-    common = {"p_donor": config.p_donor, "donor_moments": config.donor_moments, "sp_buffers": config.sp_buffers}
+    common: dict[str, Any] = {"p_donor": config.p_donor, "donor_moments": config.donor_moments, "sp_buffers": config.sp_buffers}
     lam, gam = config.sp_lambda, config.sp_gamma
     name = config.algorithm
     if name == "pbtnas":

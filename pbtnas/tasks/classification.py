@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,6 +108,10 @@ class Cell(nn.Module):
             setattr(self, slot, make_op(genome[f"cell{index}.{slot}"], c))
         self.act = make_activation(genome[f"cell{index}.act"])
 
+    op0: nn.Module  # set by name in __init__ (one per OP_SLOTS entry)
+    op1: nn.Module
+    op2: nn.Module
+
     def forward(self, x):
         n1 = self.op0(x)
         n2 = self.op1(x) + self.op2(n1)
@@ -119,7 +124,7 @@ class CellNet(nn.Module):
     def __init__(self, genome: Genome, in_channels: int, n_classes: int, width: int, cells: int):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
-        layers = []
+        layers: list[nn.Module] = []
         c = width
         for i in range(cells):
             layers.append(Cell(genome, i, c))
@@ -200,7 +205,10 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
     selection split comes out of what would otherwise be training data, so val and test are the
     same with or without it."""
     rng = np.random.default_rng(seed)
-    train, val, test, selection = [], [], [], []
+    train: list[np.ndarray] = []
+    val: list[np.ndarray] = []
+    test: list[np.ndarray] = []
+    selection: list[np.ndarray] = []
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
         n_val, n_test = int(round(len(idx) * val_fraction)), int(round(len(idx) * test_fraction))
@@ -242,7 +250,7 @@ class ClassificationTask(TorchTask):
         if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction + options.selection_fraction >= 0.9:
             raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% of the data for training")
         genes = []
-        paths: dict[str, str] = {}
+        paths: dict[str, str | list[str]] = {}
         for i in range(options.cells):
             for slot in OP_SLOTS:
                 genes.append(Gene(f"cell{i}.{slot}", OPS, True, f"operation {slot} of cell {i}"))
@@ -255,7 +263,7 @@ class ClassificationTask(TorchTask):
             genes.append(hyperparameter("weight_decay", _numbers(options.weight_decay_choices, "weight_decay_choices"), "Adam weight decay"))
         self.space = SearchSpace(genes, name=f"classification-{options.cells}cells")
         self.module_paths = paths
-        self._data = None
+        self._data: dict[str, Any] | None = None
 
     # -- data ---------------------------------------------------------------------------------
     @property
@@ -354,10 +362,10 @@ class ClassificationTask(TorchTask):
             loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         return correct / len(x), loss / len(x)
 
-    def evaluate(self, member: Member) -> float:
+    def evaluate(self, member: Member) -> float:  # type: ignore[override]  # TorchTask's member-based seam
         return self._accuracy(member.model, "val")[0]
 
-    def final_evaluate(self, member: Member) -> dict[str, float]:
+    def final_evaluate(self, member: Member) -> dict[str, float]:  # type: ignore[override]
         acc, loss = self._accuracy(member.model, "test")
         val = self._accuracy(member.model, "val")[0]
         return {"test_accuracy": acc, "test_loss": loss, "val_accuracy": val, "test_size": len(self.data["test"][0])}

@@ -51,13 +51,14 @@ class SimulatedOptions:
 class _Block(nn.Module):
     def __init__(self, op: str, width: int):
         super().__init__()
+        self.body: nn.Module | None
         if op == "linear":
             self.body = nn.Linear(width, width)
         elif op in ("mlp2", "mlp4"):
             hidden = width * (2 if op == "mlp2" else 4)
             self.body = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, width))
         else:
-            self.body = None
+            self.body = None  # identity
 
     def forward(self, x):
         return x if self.body is None else x + self.body(x)
@@ -102,7 +103,7 @@ class SimulatedTask(Task):
             genes.append(Gene(f"layer{i}.op", OPS, True, f"hidden block {i}"))
             genes.append(Gene(f"layer{i}.act", ACTIVATIONS, False, f"activation after block {i}"))
         self.space = SearchSpace(genes, name=f"simulated-{options.layers}layers")
-        self._data = None
+        self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # -- data: a fixed nonlinear regression problem --------------------------------------------
     @property

@@ -115,7 +115,7 @@ class TorchTask(Task):
     """
 
     Options: ClassVar[type] = TorchOptions
-    module_paths: ClassVar[dict[str, str | list[str]]] = {}
+    module_paths: dict[str, str | list[str]] = {}
     deploy: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

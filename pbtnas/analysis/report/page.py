@@ -123,8 +123,8 @@ def _overview(h: RunHistory) -> str:
         ["population", c.get("population", "?")],
         ["seed", c.get("seed", "?")],
         ["steps done", f"{h.steps_done} of {h.steps_total or '?'}"],
-        ["individuals (incl. children)", len(h.members)],
-        ["children made", len(h.children)],
+        ["individuals (incl. children)", str(len(h.members))],
+        ["children made", str(len(h.children))],
     ]
     s = h.summary or {}
     if s:
@@ -190,7 +190,7 @@ def _bohb_section(h: RunHistory) -> str:
     if not bohb or not bohb["trials"]:
         return "<h2>BOHB trials</h2><p id='bohb' class='muted'>no trial has started yet</p>"
     trials = bohb["trials"]
-    ends = {}
+    ends: dict[str, int] = {}
     for t in trials:
         ends[t["end"]] = ends.get(t["end"], 0) + 1
     text = (
@@ -234,8 +234,8 @@ def _children_table(h: RunHistory) -> str:
         return ""
     rows = []
     for c in children:
-        parent = h.members.get(c.primary)
-        donor = h.members.get(c.donor)
+        parent = h.members.get(c.primary) if c.primary is not None else None
+        donor = h.members.get(c.donor) if c.donor is not None else None
         pf = parent.fitness.get(c.born_step) if parent else None
         df = donor.fitness.get(c.born_step) if donor else None
         if c.operator == "mix" and c.donor is None:  # no-mixing: layers perturbed towards themselves

@@ -283,8 +283,8 @@ def returns_plot(h: RunHistory, path: Path) -> Path | None:
                 )
             )
     if best:
-        xs = [b[0] for b in best]
-        ax.plot(xs, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
+        best_x = [b[0] for b in best]
+        ax.plot(best_x, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
         if all(_finite(b[2]) and _finite(b[3]) for b in best):
             ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12, label="its episodes: min-max")
         if all(_finite(b[4]) for b in best):

@@ -153,7 +153,7 @@ def _animal_shape() -> tuple[np.ndarray, np.ndarray]:
         if not os.path.isfile(path):
             raise DataError(f"the animal-shape-mnist wheel lacks {fname}; reinstall it (pip install animal-shape-mnist)")
         with gzip.open(path, "rb") as fh:
-            arrays.append(np.asarray(safe_load(fh, path)))
+            arrays.append(np.asarray(safe_load(fh.read(), path)))
     x, y = arrays
     if x.ndim != 3 or len(x) != len(y):
         raise DataError(f"unexpected animal-shape-mnist arrays: images {x.shape}, labels {y.shape}")
@@ -224,7 +224,8 @@ def _find(root: str, sub: str, probe: str, hint: str, name: str) -> str:
 def _split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified (train, test) index arrays, fixed by ``seed``."""
     rng = np.random.default_rng(seed)
-    train, test = [], []
+    train: list[np.ndarray] = []
+    test: list[np.ndarray] = []
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
         n_test = int(round(len(idx) * test_fraction))

@@ -9,6 +9,7 @@ the final report uses more samples and the test split (docs/algorithm.md §5, do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminat
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
 from pbtnas.tasks.gan.training import TrainSettings, train_gan
+
+if TYPE_CHECKING:
+    from pbtnas.tasks.gan.evaluation import GanMetrics
 
 
 @dataclass
@@ -92,7 +96,7 @@ class GanTask(Task):
         self.space = build_space(o.space)
         self.hard = o.space == "gan-hard"
         self._splits: dict[str, ImageSet] = {}
-        self._metrics = None
+        self._metrics: GanMetrics | None = None
 
     def prepare(self) -> None:
         """In the driver, before any member trains: check the data folder (a missing one fails
@@ -177,13 +181,13 @@ class GanTask(Task):
         fmt = torch.channels_last if o.channels_last else None
         if fmt is not None:  # parameters change format in place: the optimizers keep them
             for net in (gen, ema, disc):
-                net.to(memory_format=fmt)
+                net.to(memory_format=fmt)  # type: ignore[call-overload]  # Module.to accepts it; the stubs do not say so
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             metrics = train_gan(gen, ema, disc, opt_g, opt_d, data, settings, counters, self.device, channels_last=fmt is not None)
         if fmt is not None:  # states are stored in the default format whatever the training used
             for net in (gen, ema, disc):
-                net.to(memory_format=torch.contiguous_format)
+                net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         new = MemberState(
             models={"gen": state_dict_cpu(gen), "gen_ema": state_dict_cpu(ema), "disc": state_dict_cpu(disc)},
             optim={"gen": _cpu(capture_optimizer(opt_g, gen)), "disc": _cpu(capture_optimizer(opt_d, disc))},

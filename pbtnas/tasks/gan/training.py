@@ -43,8 +43,8 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1.0 - decay)
     # Buffers (BatchNorm statistics) are copied: the EMA generator runs in eval mode with them.
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
 
 
 def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:

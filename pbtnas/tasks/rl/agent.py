@@ -13,13 +13,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pbtnas.errors import MemberDiverged
+from pbtnas.tasks.rl.networks import Actor
 
 
 @dataclass
 class Nets:
     """One member's live networks and optimizers during a training step."""
 
-    actor: nn.Module
+    actor: Actor
     critic: nn.Module
     critic_target: nn.Module
     encoder: nn.Module | None
@@ -88,6 +89,7 @@ def update(nets: Nets, batch, std: float, gen: torch.Generator, *, tau: float, s
     critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
     if not torch.isfinite(critic_loss):
         raise MemberDiverged(f"critic loss became {critic_loss.item()}")
+    assert nets.critic_opt is not None, "optimizers are made before training"
     nets.critic_opt.zero_grad(set_to_none=True)
     if nets.encoder_opt is not None:
         nets.encoder_opt.zero_grad(set_to_none=True)
@@ -108,6 +110,7 @@ def update(nets: Nets, batch, std: float, gen: torch.Generator, *, tau: float, s
         p.requires_grad_(True)
     if not torch.isfinite(actor_loss):
         raise MemberDiverged(f"actor loss became {actor_loss.item()}")
+    assert nets.actor_opt is not None, "optimizers are made before training"
     nets.actor_opt.zero_grad(set_to_none=True)
     actor_loss.backward()
     nets.actor_opt.step()

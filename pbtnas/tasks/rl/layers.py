@@ -51,7 +51,7 @@ class SNLinear(nn.Module):
         nn.init.orthogonal_(self.weight)  # DrQ-v2's initialisation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight
+        w: torch.Tensor = self.weight
         if self.spectral:
             w = w / _sigma(w, self.u, self.training)
         return F.linear(x, w, self.bias)
@@ -72,7 +72,7 @@ class SNConv2d(nn.Module):
         nn.init.orthogonal_(self.weight, gain=nn.init.calculate_gain("relu"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight
+        w: torch.Tensor = self.weight
         if self.spectral:
             w = w / _sigma(w, self.u, self.training)
         return F.conv2d(x, w, self.bias, self.stride, self.padding, 1, self.groups)

@@ -176,7 +176,7 @@ class RLTask(Task):
             torch.manual_seed(seed)
             nets = self.build_nets(genome)
         models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic), "critic_target": state_dict_cpu(nets.critic_target)}
-        optim = {"actor": {}, "critic": {}}
+        optim: dict[str, dict] = {"actor": {}, "critic": {}}
         if nets.encoder is not None:
             models["encoder"] = state_dict_cpu(nets.encoder)
             optim["encoder"] = {}
@@ -285,9 +285,11 @@ class RLTask(Task):
 
         seconds = max(time.perf_counter() - start, 1e-9)
         models = {"actor": state_dict_cpu(nets.actor), "critic": state_dict_cpu(nets.critic), "critic_target": state_dict_cpu(nets.critic_target)}
+        assert nets.actor_opt is not None and nets.critic_opt is not None, "optimizers are made before training"
         optim = {"actor": _cpu(capture_optimizer(nets.actor_opt, nets.actor)), "critic": _cpu(capture_optimizer(nets.critic_opt, nets.critic))}
         if nets.encoder is not None:
             models["encoder"] = state_dict_cpu(nets.encoder)
+            assert nets.encoder_opt is not None
             optim["encoder"] = _cpu(capture_optimizer(nets.encoder_opt, nets.encoder))
         extra = {
             **state.extra,
