@@ -3,9 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= test,report,gan,rl,ray,tensorboard,wandb,mlflow,bohb
+EXTRAS ?= test,lint,report,gan,rl,ray,tensorboard,wandb,mlflow,bohb
 
-.PHONY: install run test test-slow bench clean
+.PHONY: install run test test-slow lint bench clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m slow
+
+# static checks (CI runs them before the tests): lint, formatting, types
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 bench: install
 	$(PY) benchmarks/classification_overhead.py
