@@ -33,7 +33,6 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +41,10 @@ from typing import Any
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import faults, seeding
 from pbtnas.engine.runner import RunError, Runner, SlotRecord
-from pbtnas.errors import ConfigError, PbtnasError, require
+from pbtnas.errors import ConfigError, require
 from pbtnas.rundir.store import RunStore
 from pbtnas.search.algorithms import Algorithm
-from pbtnas.search.final_selection import Contender
 from pbtnas.search.hyperband import n_brackets, rungs
-from pbtnas.search.selection import clean_fitness
 
 STUDY_FILE = "optuna-study.log"
 #: seeding purpose of the TPE sampler's streams (far from seeding's own purposes)
@@ -112,36 +109,32 @@ class BohbRunner(Runner):
         return study_name(self.config.seed)
 
     # -- entry points -------------------------------------------------------------------------
-    def start(self) -> "BohbRunner":
-        """Create the run directory and the study, with the stratified population queued first."""
-        self.task.prepare()
-        self._check_task()
-        if self.selection == "top-k-reevaluated":
-            self.task.check_selection_split()
-        self.store.create(self.config.to_dict())
-        (self.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
+    schedule = "bohb"
+    unit = "trial"
+
+    def _run_started_fields(self) -> dict:
         eta, steps = self.config.bohb_eta, self.config.steps
-        self.store.append(
-            "run_started",
-            config=self.config.to_dict(),
-            task=self.task.describe(),
-            space=self.task.space.name,
-            genes=len(self.task.space),
-            bohb={
+        return {
+            "bohb": {
                 "eta": eta,
                 "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
                 "budget_member_steps": self.budget,
                 "study": self.name,
                 "study_file": STUDY_FILE,
-            },
-        )
+            }
+        }
+
+    def _populate(self) -> None:
+        """The study, with the run's stratified population queued as its first trials."""
+        (self.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
         self.study = self._open_study()
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
         for genome in self.task.space.stratified_population(self.config.population, rng):
             self.study.enqueue_trial(dict(genome))
         self._ready = True
-        self._write_manifest()
-        return self
+
+    def _tags(self, member: SlotRecord) -> dict:
+        return {"trial": member.uid}
 
     def _open_study(self):
         optuna = require("optuna", "bohb")
@@ -187,22 +180,8 @@ class BohbRunner(Runner):
         self._fill(backend, lanes)
         while backend.pending():
             result = backend.next_result()
-            member = self.by_uid[result.uid]
-            if result.lost_worker:
-                if result.attempt <= self.config.max_retries:
-                    self.store.append(
-                        "member_retry",
-                        step=result.step,
-                        slot=result.slot,
-                        uid=result.uid,
-                        trial=result.uid,
-                        attempt=result.attempt + 1,
-                        reason=result.error,
-                    )
-                    self.progress.note(f"trial {result.uid} lost its worker; retry {result.attempt + 1}")
-                    backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
-                    continue
-                self._keep_previous_state(member, result)
+            if not self._settle_lost(backend, self.by_uid[result.uid], result):
+                continue
             self._handle(backend, result)
             self._fill(backend, lanes)
         if self.best is None:
@@ -260,7 +239,7 @@ class BohbRunner(Runner):
         self._inflight.discard(uid)
         self.spent += 1
         self._check_failures(result)
-        self._record_trial(member, result)
+        self._record_one(member, result, member_steps=self.spent)
         trial.steps_done = result.step + 1
         if self._decide(member, trial, result) is None:
             self._submit(backend, uid)
@@ -347,38 +326,6 @@ class BohbRunner(Runner):
             handle = self._handles[number] = optuna.trial.Trial(self.study, frozen._trial_id)
         return handle
 
-    def _record_trial(self, member: SlotRecord, result: TrainResult) -> None:
-        """Journal the step, keep the best network (and the top k), as the other runners do."""
-        step = result.step
-        member.fitness = clean_fitness(result.fitness)
-        if Path(result.state_out).exists():
-            member.checkpoint = self.store.relative(Path(result.state_out))
-        if result.error:
-            member.failures += 1
-        self.store.append(
-            "member_trained",
-            step=step,
-            slot=member.slot,
-            uid=member.uid,
-            trial=member.uid,
-            fitness=member.fitness,
-            metrics=result.metrics,
-            seconds=round(result.seconds, 3),
-            worker=result.worker,
-            attempt=result.attempt,
-            peak_rss_mb=round(result.peak_rss_mb, 1),
-            member_steps=self.spent,
-            **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
-        )
-        if result.error:
-            self.progress.note(f"trial {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
-        if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
-            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
-            self.store.save_best(Path(result.state_out), self.best)
-            self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
-        if self.selection == "top-k-reevaluated" and not result.error:
-            self._keep_if_top(member, step, Path(result.state_out))
-
     def _forget_old_checkpoint(self, uid: int, step: int) -> None:
         """A trial keeps its last ``keep_checkpoints`` (at least 1) checkpoints."""
         old = self.store.member_path(step - max(1, self.config.keep_checkpoints), uid)
@@ -426,53 +373,25 @@ class BohbRunner(Runner):
         return summary
 
     # -- persistence --------------------------------------------------------------------------
-    def _write_manifest(self, finished: bool = False) -> None:
-        self.store.write_manifest(
-            {
-                "mode": "bohb",
-                "step_done": self.step_done,
-                "steps": self.config.steps,
-                "next_uid": self.next_uid,
-                "member_steps": self.spent,
-                "budget_member_steps": self.budget,
-                "members": [m.to_dict() for m in self.members],
-                "trials": [t.to_dict() for t in self.trials.values()],
-                "best": self.best,
-                "top": [c.to_dict() for c in self.top],
-                "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
-                "finished": finished,
-            }
-        )
+    def _manifest_fields(self) -> dict:
+        return {"member_steps": self.spent, "budget_member_steps": self.budget, "trials": [t.to_dict() for t in self.trials.values()]}
 
-    def _load_manifest(self) -> None:
-        manifest = self.store.read_manifest()
-        if manifest.get("mode") != "bohb":
-            raise PbtnasError(f"{self.store.manifest_path} was not written by a bohb run")
+    def _load_fields(self, manifest: dict) -> None:
         if manifest["steps"] != self.config.steps:
             raise ConfigError(
                 f"a bohb run cannot change steps ({manifest['steps']} -> {self.config.steps}): its "
                 "budget and Hyperband brackets follow from them; start a new run to search longer"
             )
-        self.members = [SlotRecord(**m) for m in manifest["members"]]
         self.by_uid = {m.uid: m for m in self.members}
         self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
-        self.top = [Contender(**c) for c in manifest.get("top", [])]
-        self.step_done = manifest["step_done"]
-        self.next_uid = manifest["next_uid"]
         self.spent = manifest["member_steps"]
-        self.best = manifest.get("best")
-        self.elapsed_before = manifest.get("elapsed_s", 0.0)
         self._ready = True
-        if not manifest.get("finished"):
-            # Nothing is voided (from_step is past every step): a redone step's events are written
-            # again and readers keep the last of each.
-            self.store.append(
-                "run_resumed",
-                from_step=self.config.steps,
-                mode="bohb",
-                member_steps=self.spent,
-                running=sorted(u for u, t in self.trials.items() if t.state == "running"),
-            )
+
+    def _resumed_fields(self) -> dict:
+        # Nothing is voided (from_step is past every step): a redone step's events are written
+        # again and readers keep the last of each.
+        running = sorted(u for u, t in self.trials.items() if t.state == "running")
+        return {"from_step": self.config.steps, "mode": "bohb", "member_steps": self.spent, "running": running}
 
 
 def _repair_log(path: Path) -> None:

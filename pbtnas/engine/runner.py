@@ -71,9 +71,13 @@ class Runner:
         self.next_uid = 0
         self.best: dict | None = None
         self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
-        # slot -> (uid, result or None while running) of next-step jobs started early (lookahead)
+        # slot -> (uid, result or None while running) of next-step jobs handed out (lookahead)
         self._ahead: dict[int, tuple[int, TrainResult | None]] = {}
+        self._ahead_early: set[int] = set()  # those of them started before the step's last result
         self._early: set[int] = set()  # slots whose result of this step came from such a job
+        self._recorded = 0  # slots 0.. of this step already journaled (lookahead)
+        self._prepared: dict[int, tuple] = {}  # slot -> random-sp refresh done ahead of the barrier
+        self._seconds: dict[int, float] = {}  # uid -> last measured step time (dispatch order)
         self._consecutive_failures = 0  # schedules without a barrier: failures in a row
         self.elapsed_before = 0.0
         self._started = time.time()
@@ -83,9 +87,10 @@ class Runner:
     def resume(
         cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None, progress: bool = True, skip_damaged: bool = False
     ) -> "Runner":
-        """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The checkpoints the
-        manifest needs are verified first; a damaged one stops here with one error naming it,
-        unless ``skip_damaged``: then that member restarts from fresh weights (journaled)."""
+        """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The manifest, its
+        genomes, the checkpoints it needs and ``best/member.pt`` are verified first; a damaged one
+        stops here with one error naming it, unless ``skip_damaged``: then that member restarts
+        from fresh weights, or the best network is taken from the surviving members (journaled)."""
         store = RunStore(run_dir)
         data = store.read_config()
         data.update(overrides or {})
@@ -96,7 +101,7 @@ class Runner:
                 return runner.start()  # the start was cut before its first commit: start it again
             if stale:
                 runner.store.append("lock_taken_over", previous=stale)
-            skipped = _verify_checkpoints(runner.store, skip_damaged)
+            skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task)
             runner._load_manifest()
             _restart_damaged(runner, skipped)
         except BaseException:
@@ -105,15 +110,31 @@ class Runner:
         return runner
 
     def start(self) -> "Runner":
-        """Create the run directory and the initial (stratified) population."""
+        """Create the run directory and the initial population (every schedule the same way up to
+        :meth:`_populate`)."""
         self.task.prepare()
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
         self.store.create(self.config.to_dict())  # takes the run directory's lock
         self.store.append(
-            "run_started", config=self.config.to_dict(), task=self.task.describe(), space=self.task.space.name, genes=len(self.task.space)
+            "run_started",
+            config=self.config.to_dict(),
+            task=self.task.describe(),
+            space=self.task.space.name,
+            genes=len(self.task.space),
+            **self._run_started_fields(),
         )
+        self._populate()
+        self._write_manifest()
+        return self
+
+    def _run_started_fields(self) -> dict:
+        """What a schedule adds to the ``run_started`` event."""
+        return {}
+
+    def _populate(self) -> None:
+        """The stratified initial population, one member a slot."""
         rng = seeding.rng_for(self.config.seed, seeding.INIT)
         genomes = self.task.space.stratified_population(self.config.population, rng)
         for slot, genome in enumerate(genomes):
@@ -123,8 +144,6 @@ class Runner:
             self.members.append(member)
             self.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
         self.next_uid = len(genomes)
-        self._write_manifest()
-        return self
 
     def _check_task(self) -> None:
         """The task contract, once in the driver before the run directory exists (a broken task
@@ -155,6 +174,7 @@ class Runner:
         except BaseException:
             self.store.unlock()
             raise
+        backend.listener = self._backend_event
         try:
             return self._loop(backend)
         finally:
@@ -162,20 +182,23 @@ class Runner:
                 backend.close()
             self.store.unlock()
 
+    def _backend_event(self, event: str, message: str, fields: dict) -> None:
+        """What a backend did on its own (e.g. ``pool_resized``): into the journal and onto the console."""
+        self.store.append(event, **fields)
+        if message:
+            self.progress.note(message)
+
     def _ready_to_run(self) -> bool:
         return bool(self.members)
 
     def _loop(self, backend: Backend) -> dict:
-        """The synchronous schedule: every member one step (barrier), exploit, commit, repeat."""
+        """The synchronous schedule: every member one step, exploit, commit, repeat. Exploitation
+        needs every fitness of a step, the workers need not wait for it: with ``lookahead`` the
+        next step's jobs are handed out as soon as each is known (docs/algorithm.md, Scheduling)."""
         self.progress.begin(self.step_done + 1)
         for step in range(self.step_done + 1, self.config.steps):
             results = self._train_population(backend, step)
-            self._record(step, results)
-            if step < self.config.steps - 1:
-                if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
-                    self._exploit(step)
-                elif self.algorithm.refresh_every_step:
-                    self._refresh(step)
+            self._between_steps(backend, step, results)
             self.step_done = step
             self._write_manifest()
             self.store.append(
@@ -192,14 +215,38 @@ class Runner:
         if result.error and not result.diverged:
             self._consecutive_failures += 1
             if self._consecutive_failures >= self.config.population:
-                first = result.error.strip().splitlines()
-                raise RunError(
-                    f"{self._consecutive_failures} member steps in a row failed; last error: {first[0]}\n"
-                    + "\n".join(first[1:])
-                    + f"\nfix the cause and continue with: pbtnas resume {self.store.root}"
-                )
+                raise _failed_error(self, [result], f"{self._consecutive_failures} member steps in a row failed; last error")
         else:
             self._consecutive_failures = 0
+
+    def _settle_lost(self, backend: Backend, member: SlotRecord, result: TrainResult) -> bool:
+        """Every schedule's answer to a result whose worker was lost: the same job again while
+        retries are left (False: wait for it), else the member keeps its previous state and the
+        result stands as a failure (True, as for every other result)."""
+        if not result.lost_worker:
+            return True
+        if result.attempt <= self.config.max_retries:
+            self.store.append(
+                "member_retry",
+                step=result.step,
+                slot=result.slot,
+                uid=result.uid,
+                **self._tags(member),
+                attempt=result.attempt + 1,
+                reason=result.error,
+            )
+            self.progress.note(f"{self.unit} {result.uid} lost its worker; retry {result.attempt + 1}")
+            backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
+            return False
+        self._keep_previous_state(member, result)
+        return True
+
+    #: what the progress notes call a member ("trial" for bohb)
+    unit = "member"
+
+    def _tags(self, member: SlotRecord) -> dict:
+        """Fields a schedule adds to the journal events of one member's step."""
+        return {}
 
     # -- one step -----------------------------------------------------------------------------
     def _job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
@@ -221,17 +268,36 @@ class Runner:
             attempt=attempt,
         )
 
+    def _submit_step(self, backend: Backend, members: list[SlotRecord], step: int) -> None:
+        """Hand out one step of ``members``; with ``lookahead`` the longest expected first (each
+        member's last measured step time), so that the slowest do not start last. The order
+        changes no result: every seed is fixed by (seed, purpose, uid/slot, step) and results are
+        taken by slot."""
+        if self.config.lookahead:
+            members = sorted(members, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))
+        for member in members:
+            backend.submit(self._job(member, step))
+
+    def _submit_next(self, backend: Backend, members: list[SlotRecord], step: int, early: bool = False) -> None:
+        """Hand out step ``step + 1`` of ``members`` before step ``step`` is committed; ``early``:
+        before the step's last result came back (journaled as ``started_early``)."""
+        members = [m for m in members if m.slot not in self._ahead]
+        self._submit_step(backend, members, step + 1)
+        for member in members:
+            self._ahead[member.slot] = (member.uid, None)
+            if early:
+                self._ahead_early.add(member.slot)
+
     def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
-        # Jobs started ahead during the last step (lookahead) count only for members still in their
+        # Jobs of this step handed out during the last one count only for members still in their
         # slot; a replaced member's early result is dropped, its job's output never read.
         ahead = {slot: r for slot, (uid, r) in self._ahead.items() if uid == self.members[slot].uid}
-        self._ahead = {}
-        self._early = set(ahead)
-        for member in self.members:
-            if member.slot not in ahead:
-                backend.submit(self._job(member, step))
+        self._early = {slot for slot in ahead if slot in self._ahead_early}
+        self._ahead, self._ahead_early = {}, set()
+        self._submit_step(backend, [m for m in self.members if m.slot not in ahead], step)
         results: dict[int, TrainResult] = {}
         arrived = [r for r in ahead.values() if r is not None]
+        recorded = 0  # with lookahead, slots 0..recorded-1 are journaled while the rest trains
         while len(results) < len(self.members):
             result = arrived.pop(0) if arrived else backend.next_result()
             if result.step != step:
@@ -241,25 +307,24 @@ class Runner:
             member = self.members[result.slot]
             if result.uid != member.uid or result.slot in results:
                 continue  # the early job of a member that was replaced meanwhile
-            if result.lost_worker:
-                if result.attempt <= self.config.max_retries:
-                    self.store.append("member_retry", step=step, slot=result.slot, uid=result.uid, attempt=result.attempt + 1, reason=result.error)
-                    self.progress.note(f"member {result.uid} lost its worker; retry {result.attempt + 1}")
-                    backend.submit(self._job(member, step, attempt=result.attempt + 1))
-                    continue
-                self._keep_previous_state(member, result)
+            if not self._settle_lost(backend, member, result):
+                continue
             results[result.slot] = result
+            if not result.error:
+                self._seconds[result.uid] = result.seconds  # what its next step is expected to take
             self.progress.member_done(step, len(results), self._best_so_far(results), result)
             self._notify("on_member_result", step, member, result)
-            self._look_ahead(backend, step, results)
+            if len(results) < len(self.members):
+                self._look_ahead(backend, step, results)
+                if self.config.lookahead:
+                    # the journal keeps slot order: record the run of slots that is complete
+                    while recorded in results:
+                        self._record_one(self.members[recorded], results[recorded])
+                        recorded += 1
+        self._recorded = recorded
         failed = [r for r in results.values() if r.error and not r.diverged]
         if len(failed) == len(self.members):
-            first = failed[0].error.strip().splitlines()
-            raise RunError(
-                f"every member failed step {step}; first error: {first[0]}\n"
-                + "\n".join(first[1:])
-                + f"\nfix the cause and continue with: pbtnas resume {self.store.root}"
-            )
+            raise _failed_error(self, failed, f"every member failed step {step}; first error")
         if all(r.diverged for r in results.values()):
             # nothing trained: delivering a network would mean delivering one that never learnt
             raise RunError(
@@ -273,33 +338,64 @@ class Runner:
         are sure to survive this step's exploitation (at least as many finished members rank
         strictly below them as will be replaced). Survivors are not changed by exploitation, so the
         early job is exactly the job the next step would submit: same input, same seeds, same
-        result. Nothing is started ahead for algorithms that change every member between steps."""
-        if not self.config.lookahead or step + 1 >= self.config.steps or self.algorithm.refresh_every_step:
+        result. With random-sp every member is shrink-perturbed between steps; that depends on the
+        member alone, so it is done here (once a worker is idle) and its next step starts early."""
+        if not self.config.lookahead or step + 1 >= self.config.steps:
             return
         idle = backend.slots - backend.pending()
         if idle <= 0:
             return
         exploiting = self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
+        refreshing = not exploiting and self.algorithm.refresh_every_step
         replaced = max(1, int(self.config.population * self.config.tau)) if exploiting else 0
         finished = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
+        sure = []
         for slot in sorted(finished, key=lambda s: -finished[s]):
-            if idle <= 0:
-                break
             result = results[slot]
             if slot in self._ahead or result.error or not Path(result.state_out).exists():
                 continue
             below = sum(1 for other, f in finished.items() if other != slot and f < finished[slot])
-            if below < replaced:
-                continue
-            member = self.members[slot]
-            early = SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(Path(result.state_out))})
-            backend.submit(self._job(early, step + 1))
-            self._ahead[slot] = (member.uid, None)
-            idle -= 1
+            if below >= replaced:
+                sure.append(self._after(self.members[slot], result))
+        sure = sorted(sure, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))[:idle]
+        if refreshing:
+            sure = [self._prepare_refresh(m, step) for m in sure]
+        self._submit_next(backend, sure, step, early=True)
+
+    def _after(self, member: SlotRecord, result: TrainResult) -> SlotRecord:
+        """``member`` as recording ``result`` leaves it (the input of its next step)."""
+        if not Path(result.state_out).exists():
+            return member
+        return SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(Path(result.state_out))})
+
+    def _between_steps(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
+        """Record the step, exploit (or refresh), and, with ``lookahead``, hand out the next step:
+        the survivors' jobs as soon as the plan is known, before any driver work (journal,
+        checkpoint copies, children's fresh models); each child's job as soon as it exists. Only
+        its start time differs from a job handed out after the commit."""
+        last = step >= self.config.steps - 1
+        exploiting = not last and self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
+        refreshing = not last and not exploiting and self.algorithm.refresh_every_step
+        pipelined = self.config.lookahead and not last
+        fitness = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
+        plans = self._plan(step, fitness) if exploiting else []
+        if pipelined and not refreshing:
+            replaced = {plan.slot for plan in plans}
+            survivors = [self._after(m, results[m.slot]) for m in self.members if m.slot not in replaced]
+            self._submit_next(backend, survivors, step)
+        self._record(step, results)
+        if exploiting:
+            self._exploit(step, plans, backend if pipelined else None)
+        elif refreshing:
+            self._refresh(step)
+            if pipelined:
+                self._submit_next(backend, self.members, step)
 
     def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
-        self.store.append("member_failed", step=result.step, slot=result.slot, uid=result.uid, attempts=result.attempt, reason=result.error)
+        self.store.append(
+            "member_failed", step=result.step, slot=result.slot, uid=result.uid, **self._tags(member), attempts=result.attempt, reason=result.error
+        )
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 
@@ -311,36 +407,46 @@ class Runner:
         return max(values) if values else None
 
     def _record(self, step: int, results: dict[int, TrainResult]) -> None:
+        """Record a whole step in slot order (the slots journaled during the step excepted)."""
         for slot in sorted(results):
-            result, member = results[slot], self.members[slot]
-            member.fitness = clean_fitness(result.fitness)
-            if Path(result.state_out).exists():
-                member.checkpoint = self.store.relative(Path(result.state_out))
-            if result.error:
-                member.failures += 1
-            self.store.append(
-                "member_trained",
-                step=step,
-                slot=slot,
-                uid=member.uid,
-                fitness=member.fitness,
-                metrics=result.metrics,
-                seconds=round(result.seconds, 3),
-                worker=result.worker,
-                attempt=result.attempt,
-                peak_rss_mb=round(result.peak_rss_mb, 1),
-                **({"started_early": True} if slot in self._early else {}),
-                **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
-            )
-            if result.error:
-                self.progress.note(f"member {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
-            if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
-                self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": slot}
-                self.store.save_best(Path(result.state_out), self.best)
-                self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
-            if self.selection == "top-k-reevaluated" and not result.error:
-                self._keep_if_top(member, step, Path(result.state_out))
+            if slot >= self._recorded:
+                self._record_one(self.members[slot], results[slot])
+        self._recorded = 0
         self._draw_samples(step)
+
+    def _record_one(self, member: SlotRecord, result: TrainResult, **extra) -> None:
+        """One finished member step, the same in every schedule: fitness and checkpoint, the
+        ``member_trained`` event, the best network so far and the kept top k."""
+        step = result.step
+        member.fitness = clean_fitness(result.fitness)
+        if Path(result.state_out).exists():
+            member.checkpoint = self.store.relative(Path(result.state_out))
+        if result.error:
+            member.failures += 1
+        self.store.append(
+            "member_trained",
+            step=step,
+            slot=member.slot,
+            uid=member.uid,
+            **self._tags(member),
+            fitness=member.fitness,
+            metrics=result.metrics,
+            seconds=round(result.seconds, 3),
+            worker=result.worker,
+            attempt=result.attempt,
+            peak_rss_mb=round(result.peak_rss_mb, 1),
+            **extra,
+            **({"started_early": True} if member.slot in self._early else {}),
+            **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
+        )
+        if result.error:
+            self.progress.note(f"{self.unit} {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
+        if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
+            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
+            self.store.save_best(Path(result.state_out), self.best)
+            self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
+        if self.selection == "top-k-reevaluated" and not result.error:
+            self._keep_if_top(member, step, Path(result.state_out))
 
     @property
     def selection(self) -> str:
@@ -375,64 +481,103 @@ class Runner:
         draw(genome, state, str(path), seeding.int_seed(self.config.seed, seeding.SAMPLES))
 
     # -- exploitation -------------------------------------------------------------------------
-    def _exploit(self, step: int) -> None:
-        rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step)
-        fitness = {m.slot: m.fitness for m in self.members}
-        plans = plan_generation(fitness, self.config.tau, rng)
-        cache: dict[int, tuple] = {}
+    def _plan(self, step: int, fitness: dict[int, float]) -> list:
+        return plan_generation(fitness, self.config.tau, seeding.rng_for(self.config.seed, seeding.EXPLOIT, step))
 
-        def parent(slot: int):
-            if slot not in cache:
-                genome, state, _ = load_member(self.store.absolute(self.members[slot].checkpoint))
-                cache[slot] = (genome, state)
-            return cache[slot]
-
+    def _exploit(self, step: int, plans: list, backend: Backend | None = None) -> None:
+        """Replace the planned slots by children of the current members; with ``backend``, each
+        child's next step is handed out as soon as the child exists."""
+        load = self._loader()
         new_members = {}
         for plan in plans:
-            p1, p2 = self.members[plan.primary], self.members[plan.donor]
-            child_rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + plan.slot)
-            genome, state, record = self.algorithm.make_child(self.task, parent(plan.primary), parent(plan.donor), child_rng)
-            uid = self.next_uid
-            self.next_uid += 1
-            path = self.store.member_path(step, uid)
-            save_member(path, genome, state, uid, {"step": step, "born": True})
-            replaced = self.members[plan.slot]
-            record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
-            parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
-            self.store.append(
-                "child_created", step=step, slot=plan.slot, uid=uid, parents=parents, replaced_uid=replaced.uid, genome=genome, **record.to_dict()
-            )
-            self.store.append("member_replaced", step=step, slot=plan.slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness)
-            new_members[plan.slot] = SlotRecord(
-                slot=plan.slot,
-                uid=uid,
-                genome=genome,
-                checkpoint=self.store.relative(path),
-                init_seed=record.seed or 0,
-                born_step=step,
-                parents=parents,
-            )
-            self._notify("on_child", step, new_members[plan.slot], record)
+            new_members[plan.slot] = child = self._make_child(step, plan.slot, plan.primary, plan.donor, load)
+            if backend is not None:
+                self._submit_next(backend, [child], step)
         for slot, member in new_members.items():
             self.members[slot] = member
 
+    def _loader(self):
+        """(genome, state) of a slot's current member, each checkpoint read once."""
+        cache: dict[int, tuple] = {}
+
+        def load(slot: int) -> tuple:
+            if slot not in cache:
+                cache[slot] = load_member(self.store.absolute(self.members[slot].checkpoint))[:2]
+            return cache[slot]
+
+        return load
+
+    def _make_child(self, step: int, slot: int, primary: int, donor: int, load, **extra) -> SlotRecord:
+        """The child of the members in slots ``primary`` and ``donor`` that is to replace the
+        member in ``slot`` (seeded by step and slot), saved and journaled; the caller puts it in
+        its slot. Every schedule makes its children here."""
+        p1, p2 = self.members[primary], self.members[donor]
+        child_rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + slot)
+        genome, state, record = self.algorithm.make_child(self.task, load(primary), load(donor), child_rng)
+        uid = self.next_uid
+        self.next_uid += 1
+        path = self.store.member_path(step, uid)
+        save_member(path, genome, state, uid, {"step": step, "born": True})
+        replaced = self.members[slot]
+        record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
+        parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
+        self.store.append(
+            "child_created",
+            step=step,
+            slot=slot,
+            uid=uid,
+            parents=parents,
+            replaced_uid=replaced.uid,
+            genome=genome,
+            **extra,
+            **record.to_dict(),
+        )
+        self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness)
+        child = SlotRecord(
+            slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path), init_seed=record.seed or 0, born_step=step, parents=parents
+        )
+        if p1.uid in self._seconds:  # the child's expected step time: its primary parent's
+            self._seconds[uid] = self._seconds[p1.uid]
+        self._notify("on_child", step, child, record)
+        return child
+
     def _refresh(self, step: int) -> None:
         for member in self.members:
-            genome, state, _ = load_member(self.store.absolute(member.checkpoint))
-            rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
-            state, record = self.algorithm.refresh(self.task, genome, state, rng)
-            path = self.store.member_path(step, member.uid, "-sp")
-            save_member(path, genome, state, member.uid, {"step": step, "refreshed": True})
-            member.checkpoint = self.store.relative(path)
-            self.store.append("member_refreshed", step=step, slot=member.slot, uid=member.uid, **record.to_dict())
+            self._refresh_one(member, step)
+
+    def _refresh_one(self, member: SlotRecord, step: int) -> None:
+        """Shrink-perturb ``member`` (random-sp) and journal it; prepared early by lookahead, only
+        the journal entry is left to write here."""
+        prepared = self._prepared.pop(member.slot, None)
+        if prepared is None or prepared[0] != member.uid:
+            prepared = self._perturb(member, step)
+        _, path, record = prepared
+        member.checkpoint = self.store.relative(path)
+        self.store.append("member_refreshed", step=step, slot=member.slot, uid=member.uid, **record.to_dict())
+
+    def _perturb(self, member: SlotRecord, step: int) -> tuple:
+        genome, state, _ = load_member(self.store.absolute(member.checkpoint))
+        rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
+        state, record = self.algorithm.refresh(self.task, genome, state, rng)
+        path = self.store.member_path(step, member.uid, "-sp")
+        save_member(path, genome, state, member.uid, {"step": step, "refreshed": True})
+        return member.uid, path, record
+
+    def _prepare_refresh(self, member: SlotRecord, step: int) -> SlotRecord:
+        """Shrink-perturb ``member`` (as recording leaves it) ahead of the barrier; its journal
+        entry waits for :meth:`_refresh`, in slot order. Returns the member as it then stands."""
+        self._prepared[member.slot] = prepared = self._perturb(member, step)
+        return SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(prepared[1])})
 
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
         self.store.write_manifest(
             {
+                **self._manifest_mode(),
                 "step_done": self.step_done,
                 "steps": self.config.steps,
                 "next_uid": self.next_uid,
+                **self._manifest_fields(),
                 "members": [m.to_dict() for m in self.members],
                 "best": self.best,
                 "top": [c.to_dict() for c in self.top],
@@ -441,18 +586,39 @@ class Runner:
             }
         )
 
+    #: the ``mode`` a manifest records (the synchronous one records none)
+    schedule: str | None = None
+
+    def _manifest_mode(self) -> dict:
+        return {"mode": self.schedule} if self.schedule else {}
+
+    def _manifest_fields(self) -> dict:
+        """What a schedule adds to the manifest."""
+        return {}
+
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
-        self.top = [Contender(**c) for c in manifest.get("top", [])]
+        if manifest.get("mode") != self.schedule:
+            written, wanted = manifest.get("mode") or "synchronous", self.schedule or "synchronous"
+            raise PbtnasError(f"{self.store.manifest_path} was written by a {written} run, not a {wanted} one: resume it as it was started")
         self.members = [SlotRecord(**m) for m in manifest["members"]]
-        if len(self.members) != self.config.population:
-            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says population {self.config.population}")
+        self.top = [Contender(**c) for c in manifest.get("top", [])]
         self.step_done = manifest["step_done"]
         self.next_uid = manifest["next_uid"]
         self.best = manifest.get("best")
         self.elapsed_before = manifest.get("elapsed_s", 0.0)
+        self._load_fields(manifest)
         if not manifest.get("finished"):
-            self.store.append("run_resumed", from_step=self.step_done + 1)
+            self.store.append("run_resumed", **self._resumed_fields())
+
+    def _load_fields(self, manifest: dict) -> None:
+        """A schedule's own part of the manifest."""
+        if len(self.members) != self.config.population:
+            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says population {self.config.population}")
+
+    def _resumed_fields(self) -> dict:
+        """The ``run_resumed`` event's fields: where the run goes on."""
+        return {"from_step": self.step_done + 1}
 
     def _prune(self, step: int) -> None:
         referenced = {m.checkpoint for m in self.members if m.checkpoint}
@@ -534,36 +700,93 @@ class Runner:
                 method(*args)
 
 
-def _verify_checkpoints(store: RunStore, skip_damaged: bool) -> list[tuple[int, str, str]]:
-    """Damaged checkpoints of the manifest: one error naming the first, or, with
-    ``skip_damaged``, the list of them (their members restart, see :func:`_restart_damaged`)."""
+def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None = None) -> list[tuple[int | None, str, str]]:
+    """Damaged checkpoints of the manifest (and ``best/member.pt``, slot None): one error naming
+    the first, or, with ``skip_damaged``, the list of them (see :func:`_restart_damaged`). The
+    manifest's genomes must fit the task's space: a manifest of another run is refused."""
     from pbtnas.errors import CheckpointError
+    from pbtnas.rundir.checks import BEST_FILE, check_genomes, damaged_best
 
     manifest = store.read_manifest()
     if manifest.get("finished"):
         return []
-    damaged = store.damaged_checkpoints(manifest)
+    if task is not None:
+        check_genomes(manifest, task.space, store.manifest_path)
+    damaged: list[tuple[int | None, str, str]] = list(store.damaged_checkpoints(manifest))
+    best = damaged_best(store, manifest)
+    if best:
+        damaged.append((None, BEST_FILE, best))
     if damaged and not skip_damaged:
         slot, rel, what = damaged[0]
-        uid = manifest["members"][slot].get("uid")
+        whose = f"of member {manifest['members'][slot].get('uid')}" if slot is not None else f"(the best network, member {manifest['best']['uid']})"
         more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        instead = "that member restarts from fresh weights" if slot is not None else "the best network is taken from the surviving members"
         raise CheckpointError(
-            f"checkpoint {store.absolute(rel)} of member {uid} is damaged: {what}{more}; "
+            f"checkpoint {store.absolute(rel)} {whose} is damaged: {what}{more}; "
             f"restore it, or continue without it: pbtnas resume {store.root} --skip-damaged "
-            "(that member restarts from fresh weights)"
+            f"({instead})"
         )
     return damaged
 
 
-def _restart_damaged(runner: "Runner", damaged: list[tuple[int, str, str]]) -> None:
+def _restart_damaged(runner: "Runner", damaged: list[tuple[int | None, str, str]]) -> None:
     """A member whose checkpoint is damaged restarts from fresh weights of its genome (its own
-    init seed), as at step 0; its next step's fitness replaces the lost one."""
+    init seed), as at step 0; its next step's fitness replaces the lost one. A damaged best
+    network (slot None) is replaced by the best surviving member (:func:`_replace_best`)."""
     for slot, rel, what in damaged:
+        if slot is None:
+            continue
         member = runner.members[slot]
         member.checkpoint = None
         member.fitness = float("-inf")
         runner.store.append("checkpoint_skipped", slot=slot, uid=member.uid, file=rel, reason=what, restarts="fresh weights")
         runner.progress.note(f"member {member.uid}: damaged checkpoint {rel} skipped ({what}); it restarts from fresh weights")
+    for slot, rel, what in damaged:
+        if slot is None:
+            _replace_best(runner, rel, what)
+
+
+def _replace_best(runner: "Runner", rel: str, what: str) -> None:
+    """The best network's checkpoint is damaged: the best-ever network is lost, and the best of
+    the members whose checkpoints survived (highest fitness) takes its place; with none, there is
+    no best network until a member trains again."""
+    lost = runner.best or {}
+    alive = [m for m in runner.members if m.checkpoint and m.fitness is not None and m.fitness > float("-inf")]
+    leader = max(alive, key=lambda m: (m.fitness, -m.slot)) if alive else None
+    if leader is None:
+        runner.best = None
+        for name in ("member.pt", "best.json"):
+            (runner.store.best_dir / name).unlink(missing_ok=True)
+        instead = "no best network until a member trains again"
+    else:
+        slot_steps = getattr(runner, "slot_steps", None)
+        step = slot_steps[leader.slot] - 1 if slot_steps else runner.step_done
+        runner.best = {"uid": leader.uid, "fitness": leader.fitness, "step": step, "genome": leader.genome, "slot": leader.slot}
+        runner.store.save_best(runner.store.absolute(leader.checkpoint), runner.best)
+        instead = f"the best surviving member {leader.uid} (fitness {leader.fitness:.6g})"
+    slot = lost.get("slot") if isinstance(lost.get("slot"), int) else -1
+    runner.store.append("checkpoint_skipped", slot=slot, uid=lost.get("uid", -1), file=rel, reason=what, restarts=instead)
+    runner.progress.note(f"best network: damaged checkpoint {rel} skipped ({what}); replaced by {instead}")
+
+
+def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> RunError:
+    """The error that stops a run whose members all failed: one line with the first error's type
+    and message (a full disk: the file that could not be written). The full tracebacks, which
+    only the workers saw, go to the journal as ``member_failed``."""
+    tags = getattr(runner, "_tags", lambda member: {})
+    try:
+        for result in failed:
+            member = runner.members[result.slot]
+            runner.store.append(
+                "member_failed", step=result.step, slot=result.slot, uid=result.uid, **tags(member), attempts=result.attempt, reason=result.error
+            )
+    except OSError:  # a full disk: the error line below is what counts
+        pass
+    first = failed[0].error.strip().splitlines()[0]
+    resume = f"pbtnas resume {runner.store.root}"
+    if first.startswith("WriteError: "):
+        return RunError(f"{first[len('WriteError: ') :]}; free space (or fix permissions) and continue with: {resume}")
+    return RunError(f"{what}: {first} (traceback in the journal, event member_failed); fix the cause and continue with: {resume}")
 
 
 def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None, progress: bool = True) -> Runner:
