@@ -3,9 +3,9 @@ config (``--set loggers=tensorboard,mlflow``); each backend is imported only whe
 from the command line whose config names none logs to TensorBoard when it is installed
 (``--set loggers=none`` turns that off). Nothing is written before the run's first event.
 
-Loggers are runner observers (``on_member_result``, ``on_child``, ``on_step_end``,
-``on_finish``). Every backend receives the same tags, with the PBT step (1-based: "after step
-s") as the x axis:
+Loggers are runner observers (:class:`~pbtnas.engine.observers.RunObserver`:
+``on_member_result``, ``on_child``, ``on_step_end``, ``on_finish``). Every backend receives the
+same tags, with the PBT step (1-based: "after step s") as the x axis:
 
 * ``member/slotNN/fitness``, ``member/slotNN/<metric>``, ``member/slotNN/seconds`` and
   ``member/slotNN/uid`` - per population slot (a slot keeps its tag when a child replaces its
@@ -34,6 +34,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from pbtnas.engine.observers import RunObserver
 from pbtnas.errors import ConfigError, require
 
 KNOWN = ("tensorboard", "wandb", "mlflow")
@@ -43,7 +44,7 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class MetricLogger:
+class MetricLogger(RunObserver):
     """Base of every logger: turns runner events into tagged scalars and text. Subclasses
     implement :meth:`log_scalars` (and optionally :meth:`log_text`, :meth:`close`); they must not
     raise on a missing value and never change the run."""

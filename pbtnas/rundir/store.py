@@ -38,7 +38,9 @@ from typing import Any, Iterator
 import torch
 
 from pbtnas.errors import CheckpointError, PbtnasError
-from pbtnas.rundir.atomic import _json_default, atomic_write_bytes, atomic_write_json
+from pbtnas.rundir.atomic import _json_default, atomic_write_bytes, atomic_write_json, writing
+from pbtnas.rundir.checks import BEST_FILE, check_manifest
+from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, record_from_json
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState
 
@@ -146,6 +148,12 @@ def _voided_by(event: dict, resumed: dict) -> bool:
         slot = event["slot"]
         return 0 <= slot < len(slot_steps) and step >= slot_steps[slot]
     return step >= resumed.get("from_step", 0)
+
+
+def _strict(kind, data: dict, what: str):
+    """``data`` as the record type ``kind``, refusing unknown or missing keys (a bug in the
+    writer, caught before anything reaches the disk)."""
+    return kind.from_dict(data, strict=True, where=what)
 
 
 def _read_holder(fd: int) -> dict:
@@ -352,18 +360,22 @@ class RunStore:
 
     # -- journal ------------------------------------------------------------------------------
     def append(self, event: str, **fields: Any) -> dict:
+        """Write one journal event, built through its record type in
+        :mod:`pbtnas.rundir.records`: an undeclared or missing field raises
+        :class:`~pbtnas.rundir.records.JournalSchemaError` before anything is written."""
+        record = build_record(event, fields, round(time.time(), 3))
         if not self._journal_checked:
             self._journal_checked = True
             cut = self.cut_torn_line()
             if cut:
                 self.append("journal_repaired", torn_bytes=cut)
-        record = {"event": event, "time": round(time.time(), 3), **fields}
-        line = json.dumps(record, default=_json_default)
-        with open(self.journal_path, "a") as fh:
+        data = record.to_json()
+        line = json.dumps(data, default=_json_default)
+        with writing(self.journal_path), open(self.journal_path, "a") as fh:  # a full disk: one error naming the file
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        return record
+        return data
 
     def cut_torn_line(self) -> int:
         """Cut a torn last journal line (a crash or a full disk mid-write), so that the next event
@@ -420,16 +432,33 @@ class RunStore:
     def iter_events(self, kind: str) -> Iterator[dict]:
         return (e for e in self.events() if e.get("event") == kind)
 
+    def records(self, valid_only: bool = True) -> list[Record]:
+        """:meth:`events` as typed records (:mod:`pbtnas.rundir.records`): fields an older run
+        lacks read as their defaults, fields of a newer one are kept in ``extra``, an event this
+        version does not know is an :class:`~pbtnas.rundir.records.UnknownEvent`."""
+        return [record_from_json(e) for e in self.events(valid_only) if isinstance(e, dict)]
+
+    def iter_records(self, kind: type[Record]) -> Iterator[Record]:
+        """The valid records of one type, e.g. ``store.iter_records(MemberTrained)``."""
+        return (r for r in self.records() if isinstance(r, kind))
+
     # -- manifest -----------------------------------------------------------------------------
-    def write_manifest(self, manifest: dict) -> None:
+    def write_manifest(self, manifest: dict | Manifest) -> None:
         """Commit the manifest, with the SHA-256, size, uid and step of every checkpoint it needs
         (what :meth:`damaged_checkpoints` verifies on resume)."""
+        if isinstance(manifest, Manifest):
+            manifest = manifest.to_dict()
         records = {}
         for member in manifest.get("members", []):
             rel = member.get("checkpoint")
             if rel:
                 records[rel] = self._checkpoint_record(rel, member.get("uid"))
-        atomic_write_json(self.manifest_path, {"version": MANIFEST_VERSION, **manifest, "checkpoints": records})
+        best = manifest.get("best")
+        if best and (self.root / BEST_FILE).is_file():  # recorded like a checkpoint: resume and export verify it
+            records[BEST_FILE] = {**self._checkpoint_record(BEST_FILE, best.get("uid")), "step": best.get("step")}
+        fields = {k: v for k, v in manifest.items() if k not in ("version", "checkpoints")}
+        typed = _strict(Manifest, {"version": MANIFEST_VERSION, **fields, "checkpoints": records}, "population.json")
+        atomic_write_json(self.manifest_path, typed.to_dict())
 
     def _checkpoint_record(self, rel: str, uid) -> dict:
         path = self.absolute(rel)
@@ -499,13 +528,19 @@ class RunStore:
             raise CheckpointError(f"{self.manifest_path} is not a pbtnas manifest (expected an object with a list of members)")
         if data.get("version", 0) > MANIFEST_VERSION:
             raise CheckpointError(f"{self.manifest_path} was written by a newer pbtnas")
-        return data
+        return check_manifest(data, self.manifest_path)  # keys and kinds: one error, not a KeyError later
+
+    def read_manifest_record(self) -> Manifest:
+        """:meth:`read_manifest` as a :class:`~pbtnas.rundir.records.Manifest` (fields an older
+        manifest lacks take their defaults)."""
+        return Manifest.from_dict(self.read_manifest())
 
     # -- best network and summary ------------------------------------------------------------
-    def save_best(self, source: Path, info: dict) -> None:
+    def save_best(self, source: Path, info: dict | BestRecord) -> None:
+        record = info if isinstance(info, BestRecord) else _strict(BestRecord, info, "best/best.json")
         self.best_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.best_dir / "member.pt", Path(source).read_bytes())
-        atomic_write_json(self.best_dir / "best.json", info)
+        atomic_write_json(self.best_dir / "best.json", record.to_dict())
 
     def read_best(self) -> dict | None:
         path = self.best_dir / "best.json"
@@ -513,6 +548,11 @@ class RunStore:
             return None
         with open(path) as fh:
             return json.load(fh)
+
+    def read_best_record(self) -> BestRecord | None:
+        """``best/best.json`` as a :class:`~pbtnas.rundir.records.BestRecord` (None if absent)."""
+        data = self.read_best()
+        return BestRecord.from_dict(data) if isinstance(data, dict) else None
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.root / "summary.json", summary)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pbtnas.errors import PbtnasError
+from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, MemberTrained, Record, RunStarted, StepDone
 from pbtnas.rundir.store import MANIFEST_VERSION, RunStore
 
 #: a run whose journal moved less than this many seconds ago is taken to be still running
@@ -238,18 +239,18 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     if store.config_path.is_file():
         config = store.read_config() or {}
     manifest = _read_manifest(store, notes)
-    events = store.events()
+    events = store.records()
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
     if not config and not events and manifest is None:
         raise PbtnasError(f"{run_dir} is not a pbtnas run directory (no config.yaml, journal.jsonl or population.json)")
     if not config:
-        started = next((e for e in events if e.get("event") == "run_started"), None)
-        config = (started or {}).get("config", {}) or {}
+        config = (started.config if started else None) or {}
         notes.append("config.yaml is missing; the settings shown come from the journal")
     if not events:
         notes.append(
             "the run has no journal (journal.jsonl): history and lineage cannot be rebuilt; showing the last population from population.json"
         )
-    elif not any(e.get("event") == "run_started" for e in events):
+    elif started is None:
         notes.append("the journal has no run_started event: it is from an older pbtnas or was truncated")
 
     members = _members_from_events(events, notes)
@@ -260,7 +261,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     steps_done = _steps_done(events, manifest, summary)
     steps_total = config.get("steps") or (manifest or {}).get("steps")
     status, status_text = _status(store, events, summary, steps_done, steps_total, now)
-    task_facts = next((e.get("task", {}) for e in events if e.get("event") == "run_started"), {}) or {}
+    task_facts = (started.task if started else None) or {}
     fitness_name = (summary or {}).get("fitness_name") or task_facts.get("fitness") or "fitness"
     final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
     gene_names, gene_options, weight_genes = _space_facts(config, members, notes)
@@ -298,43 +299,47 @@ def _read_manifest(store: RunStore, notes: list[str]) -> dict | None:
     return manifest
 
 
-def _members_from_events(events: list[dict], notes: list[str]) -> dict[int, MemberRecord]:
+def _or(value: Any, default: Any) -> Any:
+    """A record's field, or ``default`` where an older journal lacks it (read as None)."""
+    return default if value is None else value
+
+
+def _members_from_events(events: list[Record], notes: list[str]) -> dict[int, MemberRecord]:
     members: dict[int, MemberRecord] = {}
     missing = 0
     for e in events:
-        kind = e.get("event")
-        uid = e.get("uid")
-        if kind == "member_created" and uid is not None:
-            members[uid] = MemberRecord(uid=uid, slot=e.get("slot", uid), genome=e.get("genome") or {}, seed=e.get("seed"))
-        elif kind == "child_created" and uid is not None:
-            parents = list(e.get("parents") or [])
-            members[uid] = MemberRecord(
-                uid=uid,
-                slot=e.get("slot", -1),
-                genome=e.get("genome") or {},
-                born_step=e.get("step", 0),
+        if isinstance(e, MemberCreated) and e.uid is not None:
+            members[e.uid] = MemberRecord(uid=e.uid, slot=_or(e.slot, e.uid), genome=e.genome or {}, seed=e.seed)
+        elif isinstance(e, ChildCreated) and e.uid is not None:
+            parents = list(e.parents or [])
+            members[e.uid] = MemberRecord(
+                uid=e.uid,
+                slot=_or(e.slot, -1),
+                genome=e.genome or {},
+                born_step=_or(e.step, 0),
                 parents=parents,
-                primary=e.get("primary", parents[0] if parents else None),
-                donor=e.get("donor", parents[1] if len(parents) > 1 else None),
-                genes_from_donor=list(e.get("genes_from_donor") or []),
-                operator=e.get("operator", "?"),
-                details={k: v for k, v in e.items() if k not in _CHILD_KEYS},
-                replaced_uid=e.get("replaced_uid"),
-                seed=e.get("seed"),
+                # an older journal may lack primary and donor: they follow from the parents
+                primary=e.primary if e.has("primary") else (parents[0] if parents else None),
+                donor=e.donor if e.has("donor") else (parents[1] if len(parents) > 1 else None),
+                genes_from_donor=list(e.genes_from_donor or []),
+                operator=_or(e.operator, "?"),
+                details={k: v for k, v in e.to_json().items() if k not in _CHILD_KEYS},
+                replaced_uid=e.replaced_uid,
+                seed=e.seed,
             )
-            if not e.get("genome"):
+            if not e.genome:
                 missing += 1
-        elif kind == "member_trained" and uid is not None:
-            if uid not in members:
-                members[uid] = MemberRecord(uid=uid, slot=e.get("slot", -1), genome={})
+        elif isinstance(e, MemberTrained) and e.uid is not None:
+            if e.uid not in members:
+                members[e.uid] = MemberRecord(uid=e.uid, slot=_or(e.slot, -1), genome={})
                 missing += 1
-            fitness = e.get("fitness")
-            members[uid].fitness[e.get("step", 0)] = float(fitness) if fitness is not None else -math.inf
-            members[uid].metrics[e.get("step", 0)] = e.get("metrics") or {}
-        elif kind == "member_replaced":
-            old = members.get(e.get("old_uid"))
+            step = _or(e.step, 0)
+            members[e.uid].fitness[step] = float(e.fitness) if e.fitness is not None else -math.inf
+            members[e.uid].metrics[step] = e.metrics or {}
+        elif isinstance(e, MemberReplaced):
+            old = members.get(e.old_uid)
             if old is not None:
-                old.removed_step = e.get("step")
+                old.removed_step = e.step
     if missing:
         notes.append(
             f"{missing} journal record(s) lack fields this version writes (genome or creation record): "
@@ -373,25 +378,25 @@ def _members_from_manifest(manifest: dict) -> dict[int, MemberRecord]:
     return out
 
 
-def _steps_done(events: list[dict], manifest: dict | None, summary: dict | None) -> int:
+def _steps_done(events: list[Record], manifest: dict | None, summary: dict | None) -> int:
     if summary and summary.get("steps_done") is not None:
         return int(summary["steps_done"])
     if manifest is not None:
         return int(manifest.get("step_done", -1)) + 1
-    done = [e.get("step", -1) for e in events if e.get("event") == "step_done"]
+    done = [_or(e.step, -1) for e in events if isinstance(e, StepDone)]
     return max(done) + 1 if done else 0
 
 
 def _status(
-    store: RunStore, events: list[dict], summary: dict | None, steps_done: int, steps_total: int | None, now: float | None
+    store: RunStore, events: list[Record], summary: dict | None, steps_done: int, steps_total: int | None, now: float | None
 ) -> tuple[str, str]:
     total = f"/{steps_total}" if steps_total else ""
     if summary and summary.get("finished"):
         return "finished", f"finished: {steps_done}{total} steps"
     now = time.time() if now is None else now
-    last = max((e.get("time", 0) for e in events), default=0) or (store.journal_path.stat().st_mtime if store.journal_path.is_file() else 0)
+    last = max((e.time or 0 for e in events), default=0) or (store.journal_path.stat().st_mtime if store.journal_path.is_file() else 0)
     age = now - last if last else math.inf
-    if steps_done <= 0 and not any(e.get("event") == "member_trained" for e in events):
+    if steps_done <= 0 and not any(isinstance(e, MemberTrained) for e in events):
         base = "not-started", f"no step has finished yet (0{total} steps)"
     elif age <= RUNNING_WINDOW_S:
         base = "running", f"still running, or stopped moments ago: {steps_done}{total} steps done"

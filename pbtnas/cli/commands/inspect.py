@@ -24,39 +24,44 @@ def register(sub) -> None:
 
 
 def status_command(args) -> int:
+    from pbtnas.cli.commands._checks import run_config
+    from pbtnas.rundir.checks import check_genomes
     from pbtnas.rundir.store import RunStore
 
     store = RunStore(args.run_dir)
-    manifest = store.read_manifest()
+    run_config(store)  # one error naming config.yaml if it is not a valid run config
     if args.json:
-        print(json.dumps(manifest, indent=2))
+        print(json.dumps(store.read_manifest(), indent=2))
         return 0
+    manifest = store.read_manifest_record()
     config = store.read_config()
     summary = store.read_summary()
     from pbtnas.analysis.report.history import what_ran
 
-    state = "finished" if manifest.get("finished") else "in progress or stopped"
+    state = "finished" if manifest.finished else "in progress or stopped"
     print(
         f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
-        f"step {manifest['step_done'] + 1}/{manifest['steps']} done, {state}"
+        f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
     )
     ran = what_ran(config)
     if ran.base:
         print(f"what ran: {ran.text()}")
     space = _space_for(config)
+    if space is not None:
+        check_genomes(store.read_manifest(), space, store.manifest_path)
     rows = [("slot", "member", "born", "parents", "fitness", "genome")]
-    for m in manifest["members"]:
-        fitness = "-" if m["fitness"] is None else f"{m['fitness']:.4f}"
-        parents = "-" if not m.get("parents") else "+".join(str(p) for p in m["parents"])
-        genome = space.summary(m["genome"]) if space else json.dumps(m["genome"])[:60]
-        born = "init" if m["born_step"] < 0 else str(m["born_step"] + 1)
-        rows.append((str(m["slot"]), str(m["uid"]), born, parents, fitness, genome))
+    for m in manifest.members:
+        fitness = "-" if m.fitness is None else f"{m.fitness:.4f}"
+        parents = "-" if not m.parents else "+".join(str(p) for p in m.parents)
+        genome = space.summary(m.genome) if space else json.dumps(m.genome)[:60]
+        born = "init" if m.born_step < 0 else str(m.born_step + 1)
+        rows.append((str(m.slot), str(m.uid), born, parents, fitness, genome))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    best = manifest.get("best")
+    best = manifest.best
     if best:
-        print(f"best so far: member {best['uid']} fitness {best['fitness']:.4f} at step {best['step'] + 1}")
+        print(f"best so far: member {best.uid} fitness {best.fitness:.4f} at step {best.step + 1}")
     if summary:
         print(f"final {summary['final_metric_name']}: {summary['final_metric']}")
     if space:

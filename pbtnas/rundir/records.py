@@ -1,0 +1,684 @@
+"""What a run directory holds, as types: every journal event, the manifest and the best record.
+
+The journal (``journal.jsonl``) is one JSON object per line: ``{"event": NAME, "time": T,
+...fields}``. Each event NAME has one frozen dataclass here (see :data:`EVENTS`), and both sides go
+through it: :meth:`RunStore.append <pbtnas.rundir.store.RunStore.append>` builds the record with
+:func:`build_record` (strict: an unknown or missing field, or a value of the wrong kind, raises
+:class:`JournalSchemaError`, a bug in the writing code), and readers get records from
+:func:`record_from_json` (lenient: a field an older run directory lacks reads as its default,
+usually None; a field a newer pbtnas added is kept in ``extra``; an event name this version does
+not know becomes an :class:`UnknownEvent`). ``docs/journal.md`` describes every event.
+
+Field kinds (the same rules for events, the manifest and the best record):
+
+* a plain field (``step: int``) is always written; on reading, a missing one takes the field's
+  default, or None when it has none;
+* an :func:`optional` field is written only when it is not None (a mode or a case that lacks it
+  simply leaves it out, as the journal always did).
+
+JSON keys that are Python keywords (``lambda``, ``from``) are fields named with a trailing
+underscore (``lambda_``, ``from_``); the JSON key is unchanged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import cache
+from typing import Any, ClassVar, Union
+
+__all__ = [
+    "EVENTS",
+    "BestRecord",
+    "CheckpointEntry",
+    "JournalSchemaError",
+    "Manifest",
+    "MemberEntry",
+    "Record",
+    "UnknownEvent",
+    "build_record",
+    "optional",
+    "record_from_json",
+]
+
+
+class JournalSchemaError(TypeError):
+    """A record was written with a field its type does not declare, without one it requires, or
+    with a value of the wrong kind: a bug in the code that writes it (add the field to
+    ``pbtnas/rundir/records.py`` and ``docs/journal.md`` when it is new)."""
+
+
+def optional(default: Any = None) -> Any:
+    """A field that may be left out: written only when it is not None."""
+    return field(default=default, metadata={"optional": True})
+
+
+# -- the shared machinery -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Spec:
+    attr: str
+    key: str  # the JSON key
+    hint: Any
+    optional: bool
+    default: Any  # used when reading a record that lacks the field
+
+
+@dataclass(frozen=True, kw_only=True)
+class Typed:
+    """Base of every record type: a frozen dataclass read from and written to a JSON object.
+
+    ``extra`` holds the keys of a JSON object this version does not declare (written by a newer
+    pbtnas); they are written back unchanged, after the declared ones. ``absent`` names the plain
+    fields the object lacked (an older pbtnas): they read as defaults but are not written back,
+    so a record read from an old line writes that line again, nothing invented."""
+
+    KEYS: ClassVar[dict[str, str]] = {}  # attribute -> JSON key, where the key is a Python keyword
+    SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent")
+
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+    absent: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+    @classmethod
+    def specs(cls) -> tuple[_Spec, ...]:
+        return _specs(cls)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, strict: bool = False, where: str = ""):
+        """Read a JSON object. ``strict`` (what writing uses): unknown keys, missing plain fields
+        and values of the wrong kind raise :class:`JournalSchemaError`; otherwise missing fields
+        take their defaults and unknown keys are kept in ``extra``."""
+        where = where or cls.__name__
+        if not isinstance(data, Mapping):
+            raise JournalSchemaError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        specs = cls.specs()
+        # a record's own keys (a journal line's event and time) are read, never written as fields
+        known = {s.key for s in specs} | (set() if strict else set(cls.SKIP_KEYS()))
+        unknown = [k for k in data if k not in known]
+        if strict and unknown:
+            hints = []
+            for k in unknown:
+                close = difflib.get_close_matches(str(k), [s.key for s in specs], n=1)
+                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise JournalSchemaError(
+                f"{where} has no field {', '.join(hints)}; its fields: {', '.join(s.key for s in specs)} (pbtnas/rundir/records.py)"
+            )
+        values: dict[str, Any] = {}
+        absent = []
+        for spec in specs:
+            if spec.key in data:
+                value = data[spec.key]
+                if strict:
+                    _check(value, spec.hint, f"{where} field {spec.key!r}")
+                values[spec.attr] = _convert_in(value, spec.hint, strict, f"{where} field {spec.key!r}")
+            elif strict and not spec.optional:
+                raise JournalSchemaError(f"{where} lacks its field {spec.key!r} (pbtnas/rundir/records.py)")
+            else:
+                values[spec.attr] = spec.default() if callable(spec.default) else spec.default
+                if not spec.optional:
+                    absent.append(spec.key)
+        return cls(**values, extra={k: data[k] for k in unknown}, absent=frozenset(absent), **cls._fixed(data))
+
+    @classmethod
+    def SKIP_KEYS(cls) -> tuple[str, ...]:  # noqa: N802 - a class-level constant in spirit
+        return ()
+
+    @classmethod
+    def _fixed(cls, data: Mapping) -> dict:
+        return {}
+
+    def to_dict(self) -> dict:
+        """The JSON object: declared fields in order (optional ones only when set), then ``extra``."""
+        out: dict[str, Any] = {}
+        for spec in self.specs():
+            value = getattr(self, spec.attr)
+            if (spec.optional and value is None) or spec.key in self.absent:
+                continue
+            out[spec.key] = _convert_out(value)
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def has(self, key: str) -> bool:
+        """Whether the JSON object held ``key`` (a declared field it did not lack, or an extra)."""
+        if key in self.extra:
+            return True
+        return any(spec.key == key and key not in self.absent and not (spec.optional and getattr(self, spec.attr) is None) for spec in self.specs())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a JSON key (declared or extra), for code that reads by key."""
+        for spec in self.specs():
+            if spec.key == key:
+                value = getattr(self, spec.attr)
+                return default if value is None else value
+        return self.extra.get(key, default)
+
+
+@cache
+def _specs(cls: type) -> tuple[_Spec, ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in fields(cls):
+        if f.name in cls.SKIP or not f.init:
+            continue
+        if f.default is not MISSING:
+            default: Any = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory
+        else:
+            default = None
+        out.append(_Spec(f.name, cls.KEYS.get(f.name, f.name), hints[f.name], bool(f.metadata.get("optional")), default))
+    return tuple(out)
+
+
+def _parts(hint: Any) -> tuple[Any, tuple]:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return Union, typing.get_args(hint)
+    return origin, typing.get_args(hint)
+
+
+def _check(value: Any, hint: Any, where: str) -> None:
+    if not _fits(value, hint):
+        raise JournalSchemaError(f"{where} is {type(value).__name__} {_short(value)}, expected {_name(hint)} (pbtnas/rundir/records.py)")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    origin, args = _parts(hint)
+    if origin is Union:
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if isinstance(hint, type) and issubclass(hint, Typed):
+        return isinstance(value, (hint, Mapping))
+    if hint is bool:
+        return isinstance(value, bool) or type(value).__name__ == "bool_"
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            return False
+        return not args or all(_fits(v, args[1]) for v in value.values())
+    if hint is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False
+        return not args or all(_fits(v, args[0]) for v in value)
+    raise TypeError(f"records.py: no check for type {hint!r}")  # a field declared with a type this module does not handle
+
+
+def _convert_in(value: Any, hint: Any, strict: bool, where: str) -> Any:
+    """Nested record types (the manifest's members, best and checkpoints) become records."""
+    origin, args = _parts(hint)
+    if origin is Union:
+        typed = [a for a in args if isinstance(a, type) and issubclass(a, Typed)] or [a for a in args if typing.get_origin(a) in (list, dict)]
+        return _convert_in(value, typed[0], strict, where) if typed and value is not None else value
+    if isinstance(hint, type) and issubclass(hint, Typed):
+        return value if isinstance(value, hint) or not isinstance(value, Mapping) else hint.from_dict(value, strict, where)
+    if origin is list and args and isinstance(args[0], type) and issubclass(args[0], Typed) and isinstance(value, (list, tuple)):
+        return [_convert_in(v, args[0], strict, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict and args and isinstance(args[1], type) and issubclass(args[1], Typed) and isinstance(value, Mapping):
+        return {k: _convert_in(v, args[1], strict, f"{where}[{k!r}]") for k, v in value.items()}
+    return value
+
+
+def _convert_out(value: Any) -> Any:
+    if isinstance(value, Typed):
+        return value.to_dict()
+    if isinstance(value, list) and value and isinstance(value[0], Typed):
+        return [_convert_out(v) for v in value]
+    if isinstance(value, dict) and value and isinstance(next(iter(value.values())), Typed):
+        return {k: _convert_out(v) for k, v in value.items()}
+    return value
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- journal events -------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Record(Typed):
+    """One journal event. ``EVENT`` is its name; ``time`` the Unix time it was written."""
+
+    EVENT: ClassVar[str] = ""
+    SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent", "time")
+
+    time: float | None = None
+
+    @property
+    def event(self) -> str:
+        return self.EVENT
+
+    @classmethod
+    def SKIP_KEYS(cls) -> tuple[str, ...]:  # noqa: N802
+        return ("event", "time")
+
+    @classmethod
+    def _fixed(cls, data: Mapping) -> dict:
+        when = data.get("time")
+        return {"time": when if isinstance(when, (int, float)) and not isinstance(when, bool) else None}
+
+    def to_json(self) -> dict:
+        """The journal line's object: ``event``, ``time``, then the fields."""
+        return {"event": self.event, "time": self.time, **self.to_dict()}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Record":
+        """Read one journal object (leniently) as the record class its ``event`` names."""
+        return record_from_json(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownEvent(Record):
+    """An event this version does not know (a newer pbtnas wrote it): its fields are in ``extra``."""
+
+    SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent", "time", "name")
+
+    name: str = ""
+
+    @property
+    def event(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict:
+        return {"event": self.name, "time": self.time, **self.extra}
+
+
+#: event name -> record class
+EVENTS: dict[str, type[Record]] = {}
+
+
+def _event(name: str):
+    def register(cls: type[Record]) -> type[Record]:
+        cls = dataclass(frozen=True, kw_only=True)(cls)
+        cls.EVENT = name
+        EVENTS[name] = cls
+        return cls
+
+    return register
+
+
+def build_record(event: str, fields: Mapping, time: float | None = None) -> Record:
+    """The record ``RunStore.append`` writes: strict (see :class:`JournalSchemaError`)."""
+    cls = EVENTS.get(event)
+    if cls is None:
+        close = difflib.get_close_matches(event, list(EVENTS), n=1)
+        raise JournalSchemaError(
+            f"unknown journal event {event!r}" + (f" (did you mean {close[0]!r}?)" if close else "") + "; declare it in pbtnas/rundir/records.py"
+        )
+    return replace(cls.from_dict(fields, strict=True, where=f"journal event {event!r}"), time=time)
+
+
+def record_from_json(data: Mapping) -> Record:
+    """A journal object as its record (lenient; an unknown event name gives :class:`UnknownEvent`)."""
+    name = data.get("event") if isinstance(data, Mapping) else None
+    cls = EVENTS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        rest = {k: v for k, v in data.items() if k not in ("event", "time")} if isinstance(data, Mapping) else {}
+        when = data.get("time") if isinstance(data, Mapping) else None
+        return UnknownEvent(name=str(name), time=when if isinstance(when, (int, float)) else None, extra=rest)
+    return cls.from_dict(data)
+
+
+# The events, in the order a run writes them. Field types are those of the JSON values written.
+
+
+@_event("run_started")
+class RunStarted(Record):
+    """A new run directory was created (once per run)."""
+
+    config: dict
+    task: dict
+    space: str
+    genes: int
+    bohb: dict | None = optional()
+
+
+@_event("member_created")
+class MemberCreated(Record):
+    """A member of the initial population (bohb: a trial's member) was made."""
+
+    step: int | None = optional()
+    slot: int
+    uid: int
+    genome: dict
+    seed: int
+    trial: int | None = optional()
+
+
+@_event("trial_started")
+class TrialStarted(Record):
+    """bohb: a trial began (stratified start or TPE proposal)."""
+
+    trial: int
+    uid: int
+    bracket: int
+    rungs: list
+    source: str
+    genome: dict
+    member_steps: int
+
+
+@_event("member_trained")
+class MemberTrained(Record):
+    """One member trained one step and was evaluated (fitness -inf when it failed)."""
+
+    step: int
+    slot: int
+    uid: int
+    trial: int | None = optional()
+    fitness: float
+    metrics: dict
+    seconds: float
+    worker: str
+    attempt: int
+    peak_rss_mb: float
+    member_steps: int | None = optional()
+    started_early: bool | None = optional()
+    error: str | None = optional()
+    diverged: bool | None = optional()
+
+
+@_event("member_retry")
+class MemberRetry(Record):
+    """A member's worker died mid-step; the step is submitted again."""
+
+    step: int
+    slot: int
+    uid: int
+    trial: int | None = optional()
+    attempt: int
+    reason: str | None
+
+
+@_event("member_failed")
+class MemberFailed(Record):
+    """A member's retries ran out: it keeps its last checkpoint, fitness -inf."""
+
+    step: int
+    slot: int
+    uid: int
+    trial: int | None = optional()
+    attempts: int
+    reason: str | None
+
+
+@_event("best_updated")
+class BestUpdated(Record):
+    """A member beat the best fitness seen so far (``best/`` was rewritten)."""
+
+    step: int
+    uid: int
+    fitness: float
+
+
+@_event("child_created")
+class ChildCreated(Record):
+    """Exploitation made a child that replaces a bottom member. The operator fields after
+    ``seed`` are those of the operator that made it (see docs/journal.md)."""
+
+    KEYS: ClassVar[dict[str, str]] = {"lambda_": "lambda", "from_": "from"}
+
+    step: int
+    slot: int
+    uid: int
+    parents: list
+    replaced_uid: int
+    genome: dict
+    mode: str | None = optional()
+    parent_steps: list | None = optional()
+    operator: str
+    primary: int | None
+    donor: int | None
+    genes_from_donor: list
+    seed: int | None
+    lambda_: float | None = optional()
+    gamma: float | None = optional()
+    tensors_moved: int | None = optional()
+    tensors: list | None = optional()
+    elements: int | None = optional()
+    gene: str | None = optional()
+    from_: Any = optional()
+    to: Any = optional()
+    tensors_adapted: int | None = optional()
+    genes_perturbed: list | None = optional()
+    self_donor: bool | None = optional()
+
+
+@_event("member_replaced")
+class MemberReplaced(Record):
+    """The slot's old member left the population (written right after its ``child_created``)."""
+
+    step: int
+    slot: int
+    old_uid: int
+    new_uid: int
+    old_fitness: float | None
+
+
+@_event("member_refreshed")
+class MemberRefreshed(Record):
+    """random-sp: a member was shrink-perturbed in place (no child, same uid)."""
+
+    KEYS: ClassVar[dict[str, str]] = {"lambda_": "lambda"}
+
+    step: int
+    slot: int
+    uid: int
+    operator: str
+    primary: int | None
+    donor: int | None
+    genes_from_donor: list
+    seed: int | None
+    lambda_: float | None = optional()
+    gamma: float | None = optional()
+
+
+@_event("trial_promoted")
+class TrialPromoted(Record):
+    """bohb: a trial passed a Hyperband rung and trains on."""
+
+    trial: int
+    uid: int
+    bracket: int
+    rung: int
+    at_step: int
+    fitness: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class _TrialEnded(Record):
+    """bohb: a trial ended (the event name says how)."""
+
+    trial: int
+    uid: int
+    bracket: int
+    at_step: int
+    fitness: float | None
+    member_steps: int
+    rung: int | None = optional()
+    reason: str | None = optional()
+
+
+@_event("trial_completed")
+class TrialCompleted(_TrialEnded):
+    """bohb: a trial trained all ``steps``."""
+
+
+@_event("trial_pruned")
+class TrialPruned(_TrialEnded):
+    """bohb: Hyperband stopped a trial at a rung."""
+
+
+@_event("trial_stopped")
+class TrialStopped(_TrialEnded):
+    """bohb: a trial was stopped because the budget is spent (``reason: budget``)."""
+
+
+@_event("trial_failed")
+class TrialFailed(_TrialEnded):
+    """bohb: a trial's step failed (``reason``: the error's first line)."""
+
+
+@_event("trial_voided")
+class TrialVoided(Record):
+    """bohb, on resume: a trial Optuna started after the last commit, never trained."""
+
+    trial: int
+    uid: int
+    reason: str
+
+
+@_event("step_done")
+class StepDone(Record):
+    """Step ``step`` is committed (the manifest was written before this line)."""
+
+    step: int
+    best_fitness: float | None
+    population_fitness: list | None = optional()
+    member_steps: int | None = optional()
+    mode: str | None = optional()
+
+
+@_event("run_resumed")
+class RunResumed(Record):
+    """``pbtnas resume`` continued the run: events it voids are dropped by readers."""
+
+    from_step: int
+    mode: str | None = optional()
+    slot_steps: list | None = optional()
+    member_steps: int | None = optional()
+    running: list | None = optional()
+
+
+@_event("lock_taken_over")
+class LockTakenOver(Record):
+    """The run directory's lock was left by a process that died; this one took it over."""
+
+    previous: dict
+
+
+@_event("checkpoint_skipped")
+class CheckpointSkipped(Record):
+    """resume --skip-damaged: a member's damaged checkpoint was skipped; it restarts fresh."""
+
+    slot: int
+    uid: int
+    file: str
+    reason: str
+    restarts: str
+
+
+@_event("config_changed")
+class ConfigChanged(Record):
+    """resume --set changed settings that may change on resume."""
+
+    changes: dict
+
+
+@_event("journal_repaired")
+class JournalRepaired(Record):
+    """A torn last journal line (a crash mid-write) was cut before the next event."""
+
+    torn_bytes: int
+
+
+@_event("pool_resized")
+class PoolResized(Record):
+    """The Ray backend's pool of workers changed size with the cluster (a node left or joined,
+    an actor could not be placed); ``old``/``new`` are slots, ``reason`` says why."""
+
+    old: int
+    new: int
+    reason: str
+
+
+@_event("final_reevaluated")
+class FinalReevaluated(Record):
+    """top-k-reevaluated: the kept contenders were scored on the selection split."""
+
+    contenders: list
+    chosen_uid: int
+
+
+@_event("run_finished")
+class RunFinished(Record):
+    """The run ended and ``summary.json`` was written."""
+
+    final_metric: float | None
+    best_fitness: float | None
+    best_uid: int | None
+
+
+# -- the best record and the manifest ------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class BestRecord(Typed):
+    """``best/best.json`` and the manifest's ``best``: the best member seen so far."""
+
+    uid: int
+    fitness: float
+    step: int
+    genome: dict
+    slot: int | None = optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberEntry(Typed):
+    """One slot of the manifest's ``members``: the member in it and where it stands."""
+
+    slot: int
+    uid: int
+    genome: dict
+    checkpoint: str | None  # relative to the run directory; None before its first step
+    init_seed: int
+    born_step: int = -1
+    parents: list | None = None
+    fitness: float | None = None
+    failures: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointEntry(Typed):
+    """What the manifest records of a checkpoint it needs (verified on resume)."""
+
+    sha256: str
+    bytes: int
+    uid: int | None
+    step: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest(Typed):
+    """``population.json``: the last committed state of the run (what resume continues from).
+    ``mode`` is absent for synchronous runs; the async and bohb fields only in those modes."""
+
+    version: int = 0
+    mode: str | None = optional()
+    step_done: int
+    steps: int
+    next_uid: int
+    member_steps: int | None = optional()
+    budget_member_steps: int | None = optional()
+    members: list[MemberEntry]
+    slot_steps: list | None = optional()
+    history: dict | None = optional()
+    trials: list | None = optional()
+    best: BestRecord | None
+    top: list = field(default_factory=list)
+    elapsed_s: float = 0.0
+    finished: bool = False
+    checkpoints: dict[str, CheckpointEntry] | None = None
