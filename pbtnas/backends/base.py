@@ -72,5 +72,11 @@ class Backend(ABC):
         """How many jobs run at once (for progress and efficiency figures)."""
         return 1
 
+    def ready(self) -> int:
+        """Results :meth:`next_result` can return without waiting. Optional: the default 0 (not
+        known) makes the asynchronous runner commit after every result; a backend that knows
+        (Ray) lets it batch the results already waiting into one manifest write."""
+        return 0
+
     def close(self) -> None:
         """Release workers. Called once when the run ends or fails."""

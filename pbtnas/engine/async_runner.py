@@ -46,7 +46,6 @@ class AsyncRunner(Runner):
         for member in sorted(self.members, key=lambda m: (self.slot_steps[m.slot], m.slot)):
             if self.slot_steps[member.slot] < self.config.steps:
                 backend.submit(self._job(member, self.slot_steps[member.slot]))
-        ready = getattr(backend, "ready", None)
         uncommitted: list[tuple[TrainResult, SlotRecord]] = []
         while backend.pending():
             result = backend.next_result()
@@ -58,7 +57,7 @@ class AsyncRunner(Runner):
             uncommitted.append((result, trained))
             # Results that are already waiting are handled before the commit: one manifest
             # write for the batch keeps the driver ahead of many fast workers.
-            if ready is not None and ready() > 0 and len(uncommitted) < self.config.population:
+            if backend.ready() > 0 and len(uncommitted) < self.config.population:
                 continue
             self._write_manifest()  # the commit point of these results
             for done, trained in uncommitted:

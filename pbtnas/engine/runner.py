@@ -17,6 +17,7 @@ from typing import Any
 from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import faults, seeding
+from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.errors import ConfigError, PbtnasError
 from pbtnas.rundir.atomic import atomic_write_bytes
@@ -694,6 +695,9 @@ class Runner:
         return summary
 
     def _notify(self, hook: str, *args) -> None:
+        """Call ``hook`` on every observer that has it; only :class:`~pbtnas.engine.observers.RunObserver`'s hooks exist."""
+        if hook not in HOOKS:
+            raise ValueError(f"{hook!r} is not a RunObserver hook ({', '.join(sorted(HOOKS))})")
         for observer in self.observers:
             method = getattr(observer, hook, None)
             if method is not None:
