@@ -363,3 +363,20 @@ def test_optional_backend_methods_have_defaults():
 
     assert InProcessBackend().ready() == 0  # not known: the async runner commits after every result
     assert Backend.ready is InProcessBackend.ready
+
+
+def test_docs_describe_every_event_and_field():
+    text = (ROOT / "docs" / "journal.md").read_text()
+    sections = {}
+    for part in text.split("\n#### ")[1:]:
+        heading, _, body = part.partition("\n")
+        for name in EVENTS:
+            if f"`{name}`" in heading:
+                sections[name] = body.split("\n## ")[0].split("\n### ")[0]
+    assert set(sections) == set(EVENTS), f"events without a section in docs/journal.md: {sorted(set(EVENTS) - set(sections))}"
+    for name, body in sections.items():
+        missing = [spec.key for spec in EVENTS[name].specs() if f"`{spec.key}`" not in body]
+        assert not missing, f"docs/journal.md does not describe {name}'s {missing}"
+    for kind, title in ((Manifest, "## The manifest"), (BestRecord, "## The best record")):
+        body = text.split(title)[1].split("\n## ")[0]
+        assert not [spec.key for spec in kind.specs() if f"`{spec.key}`" not in body]
