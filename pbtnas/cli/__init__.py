@@ -34,10 +34,36 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except PbtnasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_write_hint(args, exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from pbtnas.rundir.atomic import DISK_ERRNOS, WriteError
+
+        if exc.errno not in DISK_ERRNOS:
+            raise  # not the file system refusing a write: a bug to see in full
+        error = WriteError(exc.errno, exc.filename or "a file", exc.strerror or "")
+        print(f"error: {error}{_write_hint(args, error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         run_dir = getattr(args, "out", None) or getattr(args, "run_dir", None)
         hint = f"; continue with: pbtnas resume {run_dir}" if run_dir else ""
         print(f"interrupted{hint}", file=sys.stderr)
         return 130
+
+
+def _write_hint(args: argparse.Namespace, exc: BaseException) -> str:
+    """What to do after the file system refused a write (a full disk, a read-only or foreign
+    folder): a run that has committed a step continues with ``pbtnas resume``; one that has not
+    is simply started again."""
+    from pbtnas.rundir.atomic import WriteError
+
+    if not isinstance(exc, WriteError) or args.command not in ("run", "resume"):
+        return ""
+    run_dir = getattr(args, "out", None) if args.command == "run" else getattr(args, "run_dir", None)
+    if not run_dir:
+        return ""
+    from pathlib import Path
+
+    if (Path(run_dir) / "population.json").is_file():
+        return f"; free space (or fix permissions) and continue with: pbtnas resume {run_dir}"
+    return "; free space (or fix permissions) and start the run again"

@@ -22,16 +22,31 @@ so that the runner's retry of it succeeds:
 * ``worker:UID:STEP:PHASE:raise`` the worker raises ``RuntimeError`` there instead (a crash that
   the worker survives).
 
+Write faults (any process that writes into the run directory), for a disk that fills up or turns
+read-only mid-run:
+
+* ``write:TARGET:ERRNO[:N]``  the ``N``-th write (default 1) of ``TARGET`` in this process fails
+  with ``ERRNO`` (``enospc``, ``edquot``, ``erofs``, ``eacces``), and so does every write after it,
+  of any target, as on a disk that stays full until it is freed. ``TARGET`` is ``manifest``
+  (population.json), ``checkpoint`` (a member checkpoint), ``best`` (best/member.pt), ``summary``,
+  ``config``, ``journal`` (an appended event) or ``any``. Counted per process: use the in-process
+  backend when the target is a checkpoint a worker writes.
+
 Local workers inherit the variable; the Ray backend hands it to its actors with each job.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+from pathlib import Path
 
 ENV = "PBTNAS_FAULT"
 PHASES = ("start", "trained", "saved")
+WRITE_TARGETS = ("manifest", "checkpoint", "best", "summary", "config", "journal", "any")
+WRITE_ERRNOS = {"enospc": errno.ENOSPC, "edquot": errno.EDQUOT, "erofs": errno.EROFS, "eacces": errno.EACCES}
+_writes: dict = {"spec": None, "counts": {}, "full": None}  # per process: writes seen, the errno once fired
 
 
 def _specs(text: str | None = None) -> list[list[str]]:
@@ -79,3 +94,49 @@ def in_job(job, phase: str) -> None:
 def spec() -> str:
     """The fault spec of this process (for a backend to hand to remote workers)."""
     return os.environ.get(ENV, "")
+
+
+def write_target(path: str | Path) -> str:
+    """What a file in a run directory is, for ``write:TARGET:...`` faults."""
+    path = Path(path)
+    name = path.name
+    if name == "population.json":
+        return "manifest"
+    if name == "journal.jsonl":
+        return "journal"
+    if name in ("summary.json", "config.yaml"):
+        return name.split(".")[0]
+    if name == "member.pt" and path.parent.name == "best":
+        return "best"
+    if name.endswith(".pt") and any(part.startswith("step_") for part in path.parts):
+        return "checkpoint"
+    return "file"
+
+
+def on_write(path: str | Path) -> None:
+    """Called before every write into a run directory; raises the ``OSError`` a ``write:...``
+    fault names once its moment has come (and for every write after it)."""
+    text = os.environ.get(ENV, "")
+    if "write:" not in text:
+        return
+    if _writes["spec"] != text:  # a new spec (tests change the variable): count afresh
+        _writes.update(spec=text, counts={}, full=None)
+    if _writes["full"] is None:
+        counts = _writes["counts"]
+        target = write_target(path)
+        for kind in (target, "any"):
+            counts[kind] = counts.get(kind, 0) + 1
+        for spec in _specs(text):
+            if spec[0] != "write" or len(spec) not in (3, 4) or spec[1] not in WRITE_TARGETS or spec[2] not in WRITE_ERRNOS:
+                continue
+            wanted = int(spec[3]) if len(spec) == 4 and spec[3].isdigit() else 1
+            if spec[1] in (target, "any") and counts[spec[1]] == wanted:
+                _writes["full"] = WRITE_ERRNOS[spec[2]]
+    if _writes["full"] is not None:
+        code = _writes["full"]
+        raise OSError(code, os.strerror(code), str(path))
+
+
+def reset() -> None:
+    """Forget the writes counted so far (for tests that run several faulty runs in one process)."""
+    _writes.update(spec=None, counts={}, full=None)

@@ -2,10 +2,16 @@
 temporary name in the same folder, then renamed over the target, so a reader (a resume after a
 crash, a worker, a second process filling a cache) sees the old file or the whole new one, never
 half of one. Files get the mode a plain ``open(path, "w")`` would give them (``0o666 & ~umask``),
-not the 0600 of a temporary file."""
+not the 0600 of a temporary file.
+
+A write that the file system refuses (a full disk or quota, a read-only file system, a folder the
+user may not write) raises :class:`WriteError`: one line naming the file, which the command line
+prints as ``error: ...`` with the ``pbtnas resume`` hint, instead of a traceback. The target is
+left as it was (the old file or none), so the run directory stays resumable."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +19,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pbtnas.engine import faults
+from pbtnas.errors import PbtnasError
+
+#: errors of the file system rather than of pbtnas: the user frees space or fixes permissions
+DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+class WriteError(PbtnasError, OSError):
+    """The file system refused a write (full disk, quota, read-only, permissions). Also an
+    :class:`OSError` (same ``errno`` and ``filename``), so code that tolerates failed writes
+    still does."""
+
+    def __init__(self, code: int, path: str | Path, detail: str = ""):
+        what = DISK_ERRNOS.get(code, os.strerror(code))
+        super().__init__(code, f"cannot write {path}: {what} ({errno.errorcode.get(code, code)}{': ' + detail if detail else ''})", str(path))
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Around any write of ``path``: fires a ``write:...`` fault (``PBTNAS_FAULT``) and turns a
+    refusal of the file system into one :class:`WriteError` naming ``path``."""
+    try:
+        faults.on_write(path)
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise WriteError(exc.errno, path) from exc
 
 
 def _umask() -> int:
@@ -33,20 +79,21 @@ def atomic_path(path: str | Path, suffix: str = "", durable: bool = False) -> It
     writer insists on (numpy appends ``.npz`` to a name without it); ``durable`` fsyncs the file
     before the rename (for commit points that must survive a power loss, not only a crash)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    try:
-        os.chmod(tmp, FILE_MODE)
-        yield tmp
-        if durable:
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+        os.close(fd)
+        try:
+            os.chmod(tmp, FILE_MODE)
+            yield tmp
+            if durable:
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:

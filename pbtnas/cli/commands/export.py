@@ -37,6 +37,7 @@ def export_command(args) -> int:
             shape = tuple(int(d) for d in args.input_shape.split(","))
         except ValueError:
             raise PbtnasError(f"--input-shape must be comma-separated integers, got {args.input_shape!r}") from None
+    _check_inputs(args)
     record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape)
     share_tree(args.out)
     for note in record["notes"]:
@@ -49,3 +50,25 @@ def export_command(args) -> int:
     print(f"  load with pbtnas:   pbtnas.load({args.out!r})")
     print(f"  load without it:    torch.jit.load({args.out + '/model.torchscript.pt'!r})")
     return 0
+
+
+def _check_inputs(args) -> None:
+    """The run's config, manifest and (when it is what is exported) best network checkpoint, and
+    the --out folder, before anything is written."""
+    from pbtnas.cli.commands._checks import run_config, run_manifest, writable_folder
+    from pbtnas.errors import CheckpointError
+    from pbtnas.rundir.checks import BEST_FILE, damaged_best
+    from pbtnas.rundir.store import RunStore
+
+    store = RunStore(args.run_dir)
+    run_config(store)
+    manifest = run_manifest(store, required=False)
+    summary = store.read_summary() or {}
+    if manifest is not None and (args.which == "best" or (args.which == "final" and not summary.get("finished"))):
+        problem = damaged_best(store, manifest)
+        if problem:
+            raise CheckpointError(
+                f"checkpoint {store.absolute(BEST_FILE)} (the best network) is damaged: {problem}; restore it, "
+                f"or let 'pbtnas resume {args.run_dir} --skip-damaged' take the best of the surviving members"
+            )
+    writable_folder(args.out)

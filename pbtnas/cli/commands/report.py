@@ -18,7 +18,13 @@ def register(sub) -> None:
 
 def report_command(args) -> int:
     from pbtnas.analysis.report import build_report, load_history
+    from pbtnas.cli.commands._checks import run_config, writable_folder
+    from pbtnas.rundir.store import RunStore
 
+    # a config.yaml that is there must be valid (a missing one: the report says so and goes on);
+    # a damaged manifest is a note of the report, which rebuilds the run from its journal
+    run_config(RunStore(args.run_dir), required=False)
+    writable_folder(args.out or f"{args.run_dir}/report")
     path = build_report(args.run_dir, args.out)
     history = load_history(args.run_dir)
     print(f"{history.status_text}")

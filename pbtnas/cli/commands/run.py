@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 
 from pbtnas.cli.commands._files import share_run
@@ -48,10 +50,19 @@ def register(sub) -> None:
 
 
 def run_command(args) -> int:
+    from pbtnas.cli.commands._checks import writable_folder
+
     config = config_from_args(args)
     out = args.out or default_run_dir(args.source, config)
+    args.out = out  # for the resume hint of an error or an interrupt
+    writable_folder(out)
+    existed = os.path.exists(out)
     runner = make_runner(config, out, progress=not args.quiet)
-    runner.start()
+    try:
+        runner.start()
+    except BaseException:
+        _remove_if_empty_start(runner, out, existed)
+        raise
     share_run(out)
     print(f"run directory: {out}", file=sys.stderr)
     _announce_loggers(runner, out)
@@ -61,15 +72,16 @@ def run_command(args) -> int:
 
 
 def resume_command(args) -> int:
+    from pbtnas.cli.commands._checks import run_config, run_manifest
     from pbtnas.cli.commands._resume import resume_changes
     from pbtnas.rundir.store import RunStore
 
     store = RunStore(args.run_dir)
-    stored = store.read_config()
+    stored = run_config(store)
     keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
     flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
     # no manifest: the start was cut before its first commit, and resume starts it again
-    manifest = store.read_manifest() if store.manifest_path.exists() else {}
+    manifest = run_manifest(store, required=False) or {}
     summary = store.read_summary() or {}
     done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
     config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done, bool(summary.get("finished")))
@@ -92,6 +104,16 @@ def resume_command(args) -> int:
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
+
+
+def _remove_if_empty_start(runner, out: str, existed: bool) -> None:
+    """A start that failed (a full disk, a task that does not build) leaves no half-made run
+    directory behind: a folder this command created and that holds no work is removed."""
+    store = runner.store
+    store.unlock()
+    if existed or not store.root.is_dir() or not store.holds_no_work():
+        return
+    shutil.rmtree(store.root, ignore_errors=True)
 
 
 def _run_to_end(runner) -> dict:
