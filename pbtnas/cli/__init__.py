@@ -62,8 +62,10 @@ def _write_hint(args: argparse.Namespace, exc: BaseException) -> str:
     run_dir = getattr(args, "out", None) if args.command == "run" else getattr(args, "run_dir", None)
     if not run_dir:
         return ""
+    import errno
     from pathlib import Path
 
+    fix = "free space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
     if (Path(run_dir) / "population.json").is_file():
-        return f"; free space (or fix permissions) and continue with: pbtnas resume {run_dir}"
-    return "; free space (or fix permissions) and start the run again"
+        return f"; {fix} and continue with: pbtnas resume {run_dir}"
+    return f"; {fix} and start the run again"
