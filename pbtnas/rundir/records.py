@@ -28,7 +28,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from functools import cache
 from typing import Any, ClassVar, Union
 
 __all__ = [
@@ -157,8 +156,12 @@ class Typed:
         return self.extra.get(key, default)
 
 
-@cache
-def _specs(cls: type) -> tuple[_Spec, ...]:
+_SPECS: dict[type, tuple[_Spec, ...]] = {}
+
+
+def _specs(cls: Any) -> tuple[_Spec, ...]:
+    if cls in _SPECS:
+        return _SPECS[cls]
     hints = typing.get_type_hints(cls)
     out = []
     for f in fields(cls):
@@ -171,7 +174,8 @@ def _specs(cls: type) -> tuple[_Spec, ...]:
         else:
             default = None
         out.append(_Spec(f.name, cls.KEYS.get(f.name, f.name), hints[f.name], bool(f.metadata.get("optional")), default))
-    return tuple(out)
+    _SPECS[cls] = tuple(out)
+    return _SPECS[cls]
 
 
 def _parts(hint: Any) -> tuple[Any, tuple]:
