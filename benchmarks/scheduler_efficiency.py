@@ -14,6 +14,11 @@ Example (the figures in docs/distributed.md)::
 
     RAY_AUTH_MODE=disabled python benchmarks/scheduler_efficiency.py --populations 8 64 256 \\
         --cpus-per-member 0.125 --steps 4 --step-seconds 0.2
+
+``--run RUN_DIR --workers W`` instead reads the busy fraction of a finished run from its journal:
+sum of member-step seconds / (W x wall), wall from ``run_started`` to the last ``member_trained``
+(so it includes starting the workers), e.g. after
+``pbtnas run classification --population 8 --workers 2 --out RUN_DIR``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,19 @@ def measure(population: int, mode: str, args, backend) -> dict:
     }
 
 
+def busy_fraction(run_dir: str, workers: int) -> dict:
+    """Busy fraction of a finished run, from its journal (see the module docstring)."""
+    from pbtnas.rundir.store import RunStore
+
+    events = list(RunStore(run_dir).events())
+    started = next(e["time"] for e in events if e["event"] == "run_started")
+    trained = [e for e in events if e["event"] == "member_trained"]
+    wall = max(e["time"] for e in trained) - started
+    busy = sum(e["seconds"] for e in trained)
+    early = sum(1 for e in trained if e.get("started_early"))
+    return {"member_steps": len(trained), "wall_s": wall, "busy_s": busy, "busy_fraction": busy / (workers * wall), "started_early": early}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--populations", type=int, nargs="+", default=[8, 64, 256])
@@ -92,7 +110,16 @@ def main() -> None:
     parser.add_argument("--cpus-per-member", type=float, default=0.125)
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", help="a finished run directory: print its busy fraction from the journal instead")
+    parser.add_argument("--workers", type=int, default=2, help="with --run: the workers it ran on")
     args = parser.parse_args()
+    if args.run:
+        r = busy_fraction(args.run, args.workers)
+        print(
+            f"{args.run}: {r['member_steps']} member steps ({r['started_early']} started early), busy {r['busy_s']:.1f} s, "
+            f"wall {r['wall_s']:.1f} s x {args.workers} workers -> busy fraction {r['busy_fraction']:.3f}"
+        )
+        return
 
     import ray
 

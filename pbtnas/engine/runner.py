@@ -8,6 +8,7 @@ atomically, which is the commit point a resume continues from.
 
 from __future__ import annotations
 
+import bisect
 import shutil
 import time
 from dataclasses import dataclass
@@ -350,13 +351,13 @@ class Runner:
         refreshing = not exploiting and self.algorithm.refresh_every_step
         replaced = max(1, int(self.config.population * self.config.tau)) if exploiting else 0
         finished = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
+        ranked = sorted(finished.values())  # bisect counts the finished members strictly below
         sure = []
-        for slot in sorted(finished, key=lambda s: -finished[s]):
+        for slot, fitness in finished.items():
             result = results[slot]
             if slot in self._ahead or result.error or not Path(result.state_out).exists():
                 continue
-            below = sum(1 for other, f in finished.items() if other != slot and f < finished[slot])
-            if below >= replaced:
+            if bisect.bisect_left(ranked, fitness) >= replaced:
                 sure.append(self._after(self.members[slot], result))
         sure = sorted(sure, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))[:idle]
         if refreshing:
