@@ -77,6 +77,7 @@ class Typed:
 
     KEYS: ClassVar[dict[str, str]] = {}  # attribute -> JSON key, where the key is a Python keyword
     SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent")
+    OWN_KEYS: ClassVar[tuple[str, ...]] = ()  # JSON keys of the record itself, not fields (event, time)
 
     extra: dict = field(default_factory=dict, compare=False, repr=False)
     absent: frozenset = field(default=frozenset(), compare=False, repr=False)
@@ -95,7 +96,7 @@ class Typed:
             raise JournalSchemaError(f"{where}: expected a JSON object, got {type(data).__name__}")
         specs = cls.specs()
         # a record's own keys (a journal line's event and time) are read, never written as fields
-        known = {s.key for s in specs} | (set() if strict else set(cls.SKIP_KEYS()))
+        known = {s.key for s in specs} | (set() if strict else set(cls.OWN_KEYS))
         unknown = [k for k in data if k not in known]
         if strict and unknown:
             hints = []
@@ -120,10 +121,6 @@ class Typed:
                 if not spec.optional:
                     absent.append(spec.key)
         return cls(**values, extra={k: data[k] for k in unknown}, absent=frozenset(absent), **cls._fixed(data))
-
-    @classmethod
-    def SKIP_KEYS(cls) -> tuple[str, ...]:  # noqa: N802 - a class-level constant in spirit
-        return ()
 
     @classmethod
     def _fixed(cls, data: Mapping) -> dict:
@@ -260,16 +257,13 @@ class Record(Typed):
 
     EVENT: ClassVar[str] = ""
     SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent", "time")
+    OWN_KEYS: ClassVar[tuple[str, ...]] = ("event", "time")
 
     time: float | None = None
 
     @property
     def event(self) -> str:
         return self.EVENT
-
-    @classmethod
-    def SKIP_KEYS(cls) -> tuple[str, ...]:  # noqa: N802
-        return ("event", "time")
 
     @classmethod
     def _fixed(cls, data: Mapping) -> dict:
