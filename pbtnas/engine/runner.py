@@ -275,10 +275,11 @@ class Runner:
         member's last measured step time), so that the slowest do not start last. The order
         changes no result: every seed is fixed by (seed, purpose, uid/slot, step) and results are
         taken by slot."""
-        if self.config.lookahead:
-            members = sorted(members, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))
-        for member in members:
+        for member in self._longest_first(members) if self.config.lookahead else members:
             backend.submit(self._job(member, step))
+
+    def _longest_first(self, members: list[SlotRecord]) -> list[SlotRecord]:
+        return sorted(members, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))
 
     def _submit_next(self, backend: Backend, members: list[SlotRecord], step: int, early: bool = False) -> None:
         """Hand out step ``step + 1`` of ``members`` before step ``step`` is committed; ``early``:
@@ -359,7 +360,7 @@ class Runner:
                 continue
             if bisect.bisect_left(ranked, fitness) >= replaced:
                 sure.append(self._after(self.members[slot], result))
-        sure = sorted(sure, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))[:idle]
+        sure = self._longest_first(sure)[:idle]
         if refreshing:
             sure = [self._prepare_refresh(m, step) for m in sure]
         self._submit_next(backend, sure, step, early=True)
@@ -381,13 +382,20 @@ class Runner:
         pipelined = self.config.lookahead and not last
         fitness = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
         plans = self._plan(step, fitness) if exploiting else []
+        rest: list[SlotRecord] = []
         if pipelined and not refreshing:
             replaced = {plan.slot for plan in plans}
-            survivors = [self._after(m, results[m.slot]) for m in self.members if m.slot not in replaced]
-            self._submit_next(backend, survivors, step)
+            survivors = self._longest_first([self._after(m, results[m.slot]) for m in self.members if m.slot not in replaced | set(self._ahead)])
+            # enough to keep every worker busy while the driver records the step and makes the
+            # children; the rest go out with the children, longest first, so the tail stays short
+            cover = 2 * backend.slots
+            self._submit_next(backend, survivors[:cover], step)
+            rest = survivors[cover:]
         self._record(step, results)
         if exploiting:
-            self._exploit(step, plans, backend if pipelined else None)
+            children = self._exploit(step, plans)
+            if pipelined:
+                self._submit_next(backend, rest + children, step)
         elif refreshing:
             self._refresh(step)
             if pipelined:
@@ -486,17 +494,13 @@ class Runner:
     def _plan(self, step: int, fitness: dict[int, float]) -> list:
         return plan_generation(fitness, self.config.tau, seeding.rng_for(self.config.seed, seeding.EXPLOIT, step))
 
-    def _exploit(self, step: int, plans: list, backend: Backend | None = None) -> None:
-        """Replace the planned slots by children of the current members; with ``backend``, each
-        child's next step is handed out as soon as the child exists."""
+    def _exploit(self, step: int, plans: list) -> list[SlotRecord]:
+        """Replace the planned slots by children of the current members; return the children."""
         load = self._loader()
-        new_members = {}
-        for plan in plans:
-            new_members[plan.slot] = child = self._make_child(step, plan.slot, plan.primary, plan.donor, load)
-            if backend is not None:
-                self._submit_next(backend, [child], step)
-        for slot, member in new_members.items():
-            self.members[slot] = member
+        children = [self._make_child(step, plan.slot, plan.primary, plan.donor, load) for plan in plans]
+        for child in children:
+            self.members[child.slot] = child
+        return children
 
     def _loader(self):
         """(genome, state) of a slot's current member, each checkpoint read once."""
