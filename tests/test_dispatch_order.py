@@ -65,9 +65,10 @@ def test_longest_expected_step_is_dispatched_first(tmp_path):
     assert [uid for s, uid in order if s == 0] == list(range(8))  # nothing measured yet: slot order
 
 
-def test_children_start_before_the_commit(tmp_path):
-    # pbtnas: after exploitation at step s, every job of step s + 1 is handed out before the
-    # manifest commits step s (a driver killed in between redoes step s + 1 with the same seeds).
+@pytest.mark.parametrize("algorithm", ["pbtnas", "random", "random-sp"])
+def test_next_step_is_handed_out_before_the_commit(tmp_path, algorithm):
+    # After step s is decided, every job of step s + 1 (survivors and children) is handed out
+    # before the manifest commits step s (a driver killed in between redoes it with the same seeds).
     from pbtnas.backends.inprocess import InProcessBackend
 
     handed: list[tuple[int, int]] = []
@@ -77,7 +78,8 @@ def test_children_start_before_the_commit(tmp_path):
             handed.append((job.step, RunStore(tmp_path / "r").read_manifest()["step_done"]))
             super().submit(job)
 
-    config = config_from_dict({"task": SIM, "population": 8, "steps": 3, "seed": 3, "backend": "inprocess", "loggers": ["none"]})
+    options = {"backend": "inprocess", "algorithm": algorithm, "loggers": ["none"]}
+    config = config_from_dict({"task": SIM, "population": 8, "steps": 3, "seed": 3, **options})
     make_runner(config, tmp_path / "r", backend=Recording(), progress=False).start().run()
     later = [(step, done) for step, done in handed if step > 0]
     assert len(later) == 16 and all(done == step - 2 for step, done in later)

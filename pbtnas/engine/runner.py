@@ -372,10 +372,10 @@ class Runner:
         return SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(Path(result.state_out))})
 
     def _between_steps(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
-        """Record the step, exploit (or refresh), and, with ``lookahead``, hand out the next step:
-        the survivors' jobs as soon as the plan is known, before any driver work (journal,
-        checkpoint copies, children's fresh models); each child's job as soon as it exists. Only
-        its start time differs from a job handed out after the commit."""
+        """Record the step, exploit (or refresh), and, with ``lookahead``, hand out the next step
+        before the commit: the longest survivors' jobs as soon as the plan is known, before any
+        driver work (journal, checkpoint copies, children's fresh models), then the rest with the
+        children. Only their start times differ from jobs handed out after the commit."""
         last = step >= self.config.steps - 1
         exploiting = not last and self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
         refreshing = not last and not exploiting and self.algorithm.refresh_every_step
@@ -392,14 +392,12 @@ class Runner:
             self._submit_next(backend, survivors[:cover], step)
             rest = survivors[cover:]
         self._record(step, results)
-        if exploiting:
-            children = self._exploit(step, plans)
-            if pipelined:
-                self._submit_next(backend, rest + children, step)
-        elif refreshing:
+        children = self._exploit(step, plans) if exploiting else []
+        if refreshing:
             self._refresh(step)
-            if pipelined:
-                self._submit_next(backend, self.members, step)
+            rest = list(self.members)
+        if pipelined:
+            self._submit_next(backend, rest + children, step)
 
     def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
