@@ -104,7 +104,7 @@ class MetricLogger(RunObserver):
                 scalars[f"{prefix}/{key}"] = float(value)
         self.log_scalars(scalars, step + 1)
         frames = (result.metrics or {}).get("frames")
-        if _finite(frames) and _finite(result.fitness):
+        if frames is not None and _finite(frames) and _finite(result.fitness):
             # RL: the return against environment frames, as CleanRL and DrQ-v2 plot it
             self.log_scalars_at({f"{prefix}/fitness_by_frames": float(result.fitness)}, int(frames))
 
@@ -174,7 +174,7 @@ class TensorBoardLogger(MetricLogger):
         if importlib.util.find_spec("tensorboard") is None:
             require("tensorboard", "tensorboard")  # raises the install hint
         self.log_dir = self.run_dir / "tensorboard"
-        self.writer = None
+        self.writer: Any = None  # tensorboard's SummaryWriter, made at the first event
 
     def open(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -207,7 +207,7 @@ class WandbLogger(MetricLogger):
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir)
         self.wandb = require("wandb", "wandb")
-        self.run = None
+        self.run: Any = None  # the wandb run, made at the first event
         self._step = 0
 
     def open(self) -> None:
@@ -246,7 +246,8 @@ class MlflowLogger(MetricLogger):
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir)
         self.mlflow = require("mlflow", "mlflow")
-        self.client = self.run_id = None
+        self.client: Any = None  # mlflow's client and run id, made at the first event
+        self.run_id: str | None = None
 
     def open(self) -> None:
         uri = os.environ.get("MLFLOW_TRACKING_URI")
