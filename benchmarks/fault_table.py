@@ -1,6 +1,8 @@
 """Fault table (docs/faults.md): driver kills, worker kills, damaged files, a torn journal and a
 concurrent resume, each placed with PBTNAS_FAULT (no timing windows), through the pbtnas CLI on the
-simulated task. Usage: python benchmarks/fault_table.py [N_DRIVER_KILLS]  (about 30 minutes on 2 cores)."""
+simulated task, then bad input files and refused writes (one error line each; a run stopped by a
+full disk resumes to the reference result). Usage: python benchmarks/fault_table.py [N_DRIVER_KILLS]
+(about 30 minutes on 2 cores); python benchmarks/fault_table.py bad-inputs runs only the last group."""
 
 import json
 import os
@@ -64,6 +66,100 @@ def record(kind, held, note=""):
     rows.append((kind, held, note))
     print(kind, "HELD" if held else "FAILED", note, flush=True)
 
+
+def one_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("run directory:")]
+    ok = proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    return ok, (lines[0] if lines else proc.stderr[-200:])
+
+
+def files_of(d):
+    return {p: open(os.path.join(d, p), "rb").read() for p in sorted(os.listdir(d)) if os.path.isfile(os.path.join(d, p)) and p != ".pbtnas.lock"}
+
+
+def bad_inputs():
+    """7. bad input files and writes the file system refuses: one error line each, nothing changed
+    or half made; a run stopped by a refused write resumes to the reference result."""
+    import shutil
+
+    import yaml
+
+    stopped = f"{root}/bi-stopped"
+    cli(BASE + ["--out", stopped], "after-step:1:kill")
+    manifest = json.loads(open(f"{stopped}/population.json").read())
+    config = yaml.safe_load(open(f"{stopped}/config.yaml").read())
+
+    def edited(data, edit):
+        data = json.loads(json.dumps(data))
+        edit(data)
+        return data
+
+    files = {
+        "manifest {}": ("population.json", "{}"),
+        "manifest [1,2]": ("population.json", "[1, 2]"),
+        "manifest wrong genome keys": ("population.json", json.dumps(edited(manifest, lambda m: m["members"][0].update(genome={"foo": 1})))),
+        "manifest member without uid": ("population.json", json.dumps(edited(manifest, lambda m: m["members"][0].pop("uid")))),
+        "config syntax error": ("config.yaml", "task: [unclosed\n"),
+        "config !!python/object": ("config.yaml", "!!python/object/apply:os.system ['true']\n"),
+        "config a list": ("config.yaml", "- 1\n"),
+        "config unknown key": ("config.yaml", yaml.safe_dump({**config, "bogus": 1})),
+        "config wrong type": ("config.yaml", yaml.safe_dump({**config, "steps": "many"})),
+    }
+    for i, (name, (file, text)) in enumerate(files.items()):
+        for command in ("resume", "status", "export"):
+            d = f"{root}/bi-{i}-{command}"
+            shutil.copytree(stopped, d)
+            with open(f"{d}/{file}", "w") as fh:
+                fh.write(text)
+            before = files_of(d)
+            args = {"resume": ["resume", d, "--quiet"], "status": ["status", d], "export": ["export", d, "--out", f"{d}-x"]}[command]
+            ok, line = one_line(cli(args))
+            if name == "manifest wrong genome keys" and command == "export":
+                continue  # export takes the genome from the best network's checkpoint
+            held = ok and file in line and files_of(d) == before and not os.path.exists(f"{d}-x")
+            record(f"bad input ({name}, {command})", held, line[:110])
+    with open(f"{root}/afile", "w") as fh:
+        fh.write("")
+    for out in (f"{root}/afile", f"{root}/afile/sub"):
+        ok, line = one_line(cli(BASE + ["--out", out]))
+        record(f"bad input (--out {os.path.relpath(out, root)})", ok and "is a file" in line and os.path.isfile(f"{root}/afile"), line[:110])
+    for fault in ("write:manifest:enospc:3", "write:journal:edquot:20", "write:best:erofs:2", "write:summary:enospc"):
+        d = f"{root}/bi-{fault.replace(':', '-')}"
+        ok, line = one_line(cli(BASE + ["--out", d], fault))
+        b = cli(["resume", d, "--quiet"])
+        record(f"bad input (refused write {fault})", ok and "pbtnas resume" in line and b.returncode == 0 and fp(d) == REF, line[:110])
+    d = f"{root}/bi-lr"
+    ok, line = one_line(cli(BASE + ["--set", "task.lr=-1", "--out", d]))
+    traced = all("Traceback" in e["reason"] for e in RunStore(d).iter_events("member_failed")) and n(d, "member_failed") > 0
+    record("bad input (error only a worker sees)", ok and "ValueError: Invalid learning rate" in line and traced, line[:110])
+    d = f"{root}/bi-best"
+    shutil.copytree(stopped, d)
+    data = bytearray(open(f"{d}/best/member.pt", "rb").read())
+    data[len(data) // 2] ^= 1
+    open(f"{d}/best/member.pt", "wb").write(bytes(data))
+    ok, line = one_line(cli(["resume", d, "--quiet"]))
+    ok2, line2 = one_line(cli(["export", d, "--out", f"{d}-x"]))
+    b = cli(["resume", d, "--quiet", "--skip-damaged"])
+    held = ok and ok2 and "best/member.pt" in line and "best/member.pt" in line2 and b.returncode == 0 and n(d, "checkpoint_skipped") == 1
+    record("bad input (damaged best/member.pt)", held, line[:110])
+
+
+def table():
+    print()
+    kinds = {}
+    for kind, held, _ in rows:
+        k = kind.split(" (")[0]
+        t = kinds.setdefault(k, [0, 0])
+        t[0] += 1
+        t[1] += held
+    for k, (tried, held) in kinds.items():
+        print(f"| {k} | {tried} | {held} | {tried - held} |")
+
+
+if sys.argv[1:] == ["bad-inputs"]:
+    bad_inputs()
+    table()
+    sys.exit(0)
 
 # 1. driver kills (single), at random committed steps or while a worker is busy
 for i in range(int(sys.argv[1]) if len(sys.argv) > 1 else 20):
@@ -162,12 +258,5 @@ for i in range(6):
         and n(d, "run_resumed") == 1
     )
     record("concurrent resume", ok, lines[0][:100] if lines else "")
-print()
-kinds = {}
-for kind, held, _ in rows:
-    k = kind.split(" (")[0]
-    t = kinds.setdefault(k, [0, 0])
-    t[0] += 1
-    t[1] += held
-for k, (tried, held) in kinds.items():
-    print(f"| {k} | {tried} | {held} | {tried - held} |")
+bad_inputs()
+table()
