@@ -386,13 +386,16 @@ class Runner:
         if pipelined and not refreshing:
             replaced = {plan.slot for plan in plans}
             survivors = self._longest_first([self._after(m, results[m.slot]) for m in self.members if m.slot not in replaced | set(self._ahead)])
-            # enough to keep every worker busy while the driver records the step and makes the
-            # children; the rest go out with the children, longest first, so the tail stays short
-            cover = 2 * backend.slots
+            # all but the shortest go out now, to keep the workers busy while the driver records
+            # the step and makes the children; the shortest go last, with the children, so that
+            # the step's tail stays short
+            cover = max(0, len(survivors) - backend.slots)
             self._submit_next(backend, survivors[:cover], step)
             rest = survivors[cover:]
-        self._record(step, results)
-        children = self._exploit(step, plans) if exploiting else []
+        # a backend hands queued jobs to freed workers only when asked: ask between driver chores
+        pump = backend.ready if pipelined else None
+        self._record(step, results, pump)
+        children = self._exploit(step, plans, pump) if exploiting else []
         if refreshing:
             self._refresh(step)
             rest = list(self.members)
@@ -414,11 +417,13 @@ class Runner:
         values = [clean_fitness(v) for v in values]
         return max(values) if values else None
 
-    def _record(self, step: int, results: dict[int, TrainResult]) -> None:
+    def _record(self, step: int, results: dict[int, TrainResult], pump=None) -> None:
         """Record a whole step in slot order (the slots journaled during the step excepted)."""
         for slot in sorted(results):
             if slot >= self._recorded:
                 self._record_one(self.members[slot], results[slot])
+                if pump is not None and slot % 8 == 7:
+                    pump()
         self._recorded = 0
         self._draw_samples(step)
 
@@ -492,10 +497,14 @@ class Runner:
     def _plan(self, step: int, fitness: dict[int, float]) -> list:
         return plan_generation(fitness, self.config.tau, seeding.rng_for(self.config.seed, seeding.EXPLOIT, step))
 
-    def _exploit(self, step: int, plans: list) -> list[SlotRecord]:
+    def _exploit(self, step: int, plans: list, pump=None) -> list[SlotRecord]:
         """Replace the planned slots by children of the current members; return the children."""
         load = self._loader()
-        children = [self._make_child(step, plan.slot, plan.primary, plan.donor, load) for plan in plans]
+        children = []
+        for plan in plans:
+            children.append(self._make_child(step, plan.slot, plan.primary, plan.donor, load))
+            if pump is not None:
+                pump()
         for child in children:
             self.members[child.slot] = child
         return children
