@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -54,6 +54,16 @@ class Backend(ABC):
     """Runs train jobs. ``submit`` queues a job; ``next_result`` blocks for any finished one."""
 
     name: str = "backend"
+    #: set by the runner: ``listener(event, message, fields)`` journals ``event`` with ``fields``
+    #: and shows ``message`` on the console (see :meth:`emit`)
+    listener: Callable[[str, str, dict], None] | None = None
+
+    def emit(self, event: str, message: str = "", **fields: Any) -> None:
+        """Tell the run about something the backend did on its own (e.g. ``pool_resized`` when a
+        Ray node left): journaled as ``event`` with ``fields``, ``message`` shown on the console.
+        Without a listener (a backend used on its own) nothing happens."""
+        if self.listener is not None:
+            self.listener(event, message, fields)
 
     @abstractmethod
     def submit(self, job: TrainJob) -> None:

@@ -21,6 +21,18 @@ works as on a laptop.
 Worker loss (a killed process, an out-of-memory kill, a lost node) comes back as a result with
 ``lost_worker=True``; the runner decides whether to retry. Ray's own task/actor retries are off
 so that every retry is the runner's and lands in the journal.
+
+The pool follows the cluster. The backend places every actor itself, pinned to a node with a free
+slot (``NodeAffinitySchedulingStrategy``), and counts the slots of each live node. It looks at the
+cluster again whenever a worker is lost and every :data:`REFRESH_S` seconds while it waits: a node
+that left (gone from ``ray.nodes()``, or its raylet refusing connections, which is known before
+Ray's health check says so) takes its slots away; a node that joined adds its own. An actor not
+started within :data:`PLACEMENT_TIMEOUT_S` (its resources taken by something else) is given up
+with its slot, and an actor that died before it ever started charges nothing: their jobs go back
+to the queue, uncharged, for the live actors. Every change of the pool size is reported through
+:meth:`~pbtnas.backends.base.Backend.emit` (the runner journals ``pool_resized``). A run never
+waits forever: with no node left that can take a member, :meth:`RayBackend.next_result` raises
+a :class:`~pbtnas.errors.PbtnasError` after :data:`START_TIMEOUT_S` seconds.
 """
 
 from __future__ import annotations
@@ -40,8 +52,20 @@ from pbtnas.engine import faults
 from pbtnas.errors import PbtnasError, require
 from pbtnas.rundir.atomic import atomic_write_bytes
 
-#: seconds the first actor may take to start (imports torch) before the backend gives up
+#: seconds the first actor may take to start (imports torch) before the backend gives up; also how
+#: long a run waits for a node that can take a member when none is left
 START_TIMEOUT_S = 180.0
+#: seconds any later actor may take to be placed and start before its jobs go to the live actors
+PLACEMENT_TIMEOUT_S = 120.0
+#: seconds between looks at the cluster's nodes while the driver waits (a node joining or leaving)
+REFRESH_S = 5.0
+#: longest single wait for a result before the backend checks whether it is time to look again
+POLL_S = 1.0
+#: workers that died before starting on one node after which no more are placed there
+MAX_START_FAILURES = 2
+#: seconds a node whose worker was lost, and whose raylet neither answers nor refuses, gets no new
+#: jobs (a machine that vanished; Ray's health check decides meanwhile)
+SUSPECT_S = 30.0
 
 
 class MemberWorker:
@@ -99,10 +123,39 @@ class MemberWorker:
 class _Actor:
     """Driver-side handle of one pool actor."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, node: str):
         self.handle = handle
+        self.node = node  # the node it is pinned to
         self.info_ref = handle.info.remote()  # resolves once the process is up
         self.refs: deque = deque()  # jobs handed to this actor, the running one first
+        self.created = time.monotonic()
+        self.started = False  # info_ref resolved: the process runs (and so may have started a job)
+
+
+class _Node:
+    """What the backend knows of one Ray node: how many members fit there and whether to use it."""
+
+    def __init__(self, node_id: str, info: dict, slots: int):
+        self.id = node_id
+        self.ip = info.get("NodeManagerAddress", "?")
+        self.port = int(info.get("NodeManagerPort") or 0)
+        self.slots = slots
+        self.blocked = 0  # slots given up: actors placed here missed the deadline or died starting
+        self.start_failures = 0
+        self.lost = False  # its raylet refused a connection: gone, whatever the GCS says yet
+        self.suspect_until = 0.0  # lost a worker and its raylet did not answer: no new jobs until then
+
+    @property
+    def suspect(self) -> bool:
+        return time.monotonic() < self.suspect_until
+
+    @property
+    def usable(self) -> int:
+        return 0 if self.lost else max(0, self.slots - self.blocked)
+
+    @property
+    def label(self) -> str:
+        return f"{self.ip} ({self.id[:8]})"
 
 
 class RayBackend(Backend):
@@ -121,8 +174,13 @@ class RayBackend(Backend):
         threads: int = 1,
         max_workers: int = 0,
         queue_depth: int = 2,
+        placement_timeout: float = PLACEMENT_TIMEOUT_S,
     ):
         self.ray = require("ray", "ray")
+        self.placement_timeout = float(placement_timeout)
+        self._max_workers = max_workers
+        self._nodes: dict[str, _Node] = {}
+        self._last_scan = time.monotonic()
         self.cpus, self.gpus, self.threads = float(cpus_per_member), float(gpus_per_member), threads
         # Jobs handed to one actor at a time: with 2 the actor starts its next job the moment one
         # ends, while the driver is still journaling the last result (hides driver latency).
@@ -138,7 +196,7 @@ class RayBackend(Backend):
         self._token = f"run-{uuid.uuid4().hex[:12]}"
         self._owns_ray = _connect(self.ray, address)
         try:
-            self._slots = self._check_resources(max_workers)
+            self._slots = self._check_resources()
             self._remote = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0, max_task_retries=0)(MemberWorker)
             self._all: list[_Actor] = []
             self._queue: deque[TrainJob] = deque()
@@ -157,10 +215,12 @@ class RayBackend(Backend):
         return cls(config.cpus_per_member, config.gpus_per_member, config.ray_address, config.storage, config.threads_per_member, config.workers)
 
     # -- checks before training ---------------------------------------------------------------
-    def _check_resources(self, max_workers: int) -> int:
+    def _check_resources(self, max_workers: int | None = None) -> int:
         """Slots = members that fit at once, node by node (a member cannot span two nodes)."""
-        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive", True)]
-        nodes = nodes or [self.ray.cluster_resources()]
+        if max_workers is not None:
+            self._max_workers = max_workers
+        live = self._live_nodes()
+        nodes = [n.get("Resources", {}) for n in live.values()]
         have_cpu = sum(float(n.get("CPU", 0.0)) for n in nodes)
         have_gpu = sum(float(n.get("GPU", 0.0)) for n in nodes)
         if self.cpus > have_cpu + 1e-9:
@@ -169,22 +229,39 @@ class RayBackend(Backend):
             raise PbtnasError(
                 f"the Ray cluster has {have_gpu:g} GPUs but gpus_per_member is {self.gpus:g}; use --gpus-per-member 0 or a cluster with GPUs"
             )
-        slots = 0
-        for node in nodes:
-            fits = [math.floor(float(node.get("CPU", 0.0)) / self.cpus + 1e-9)] if self.cpus > 0 else []
-            if self.gpus > 0:
-                fits.append(math.floor(float(node.get("GPU", 0.0)) / self.gpus + 1e-9))
-            slots += min(fits)
-        if slots == 0:
+        self._nodes = {node_id: _Node(node_id, info, self._fits(info)) for node_id, info in live.items()}
+        # A node that just died may still be listed for a while (Ray's health check is slow): one
+        # whose raylet refuses connections gets no actors. Ignored if it would be every node.
+        gone = [node for node in self._nodes.values() if node.slots and _raylet_answers(self.ray, node) is False]
+        if len(gone) < sum(1 for node in self._nodes.values() if node.slots):
+            for node in gone:
+                node.lost = True
+        if self._capacity() == 0:
             raise PbtnasError(
                 f"no single Ray node has {self.cpus:g} CPUs and {self.gpus:g} GPUs free for one member; lower --cpus-per-member / --gpus-per-member"
             )
-        return min(slots, max_workers) if max_workers > 0 else slots
+        return self._capacity()
+
+    def _fits(self, info: dict) -> int:
+        """Members that fit on one node (by its total resources)."""
+        node = info.get("Resources", {})
+        fits = [math.floor(float(node.get("CPU", 0.0)) / self.cpus + 1e-9)] if self.cpus > 0 else []
+        if self.gpus > 0:
+            fits.append(math.floor(float(node.get("GPU", 0.0)) / self.gpus + 1e-9))
+        return min(fits)
+
+    def _capacity(self) -> int:
+        """Slots of the pool now: members that fit on the usable live nodes, at most ``max_workers``."""
+        slots = sum(node.usable for node in self._nodes.values())
+        return min(slots, self._max_workers) if self._max_workers > 0 else slots
+
+    def _live_nodes(self) -> dict[str, dict]:
+        return {n.get("NodeID") or f"node-{i}": n for i, n in enumerate(self.ray.nodes()) if n.get("Alive", True)}
 
     def _check_first_worker(self) -> None:
         """Start one actor and wait for it: proves workers can import pbtnas (same version) and,
         with a storage location, read what the driver wrote there."""
-        actor = self._new_actor()
+        actor = self._new_actor(self._free_node())
         try:
             info = self.ray.get(actor.info_ref, timeout=START_TIMEOUT_S)
         except self.ray.exceptions.GetTimeoutError:
@@ -220,11 +297,19 @@ class RayBackend(Backend):
 
     def next_result(self) -> TrainResult:
         while not self._ready:
+            if time.monotonic() - self._last_scan >= REFRESH_S:
+                self._look_around()
+                continue
             if not self._running:
-                raise RuntimeError("no job pending")
-            done, _ = self.ray.wait(list(self._running), num_returns=1)
-            self._collect(done[0])
-            self._dispatch()
+                if not self._queue:
+                    raise RuntimeError("no job pending")
+                self._wait_for_room()
+                continue
+            # a bounded wait: an actor that can never be placed must not hold the run forever
+            done, _ = self.ray.wait(list(self._running), num_returns=1, timeout=POLL_S)
+            if done:
+                self._collect(done[0])
+                self._dispatch()
         return self._ready.pop(0)
 
     def pending(self) -> int:
@@ -235,7 +320,8 @@ class RayBackend(Backend):
         if self._running:
             done, _ = self.ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             for ref in done:
-                self._collect(ref)
+                if ref in self._running:  # not already handed back by an earlier one's lost actor
+                    self._collect(ref)
             if done:
                 self._dispatch()
         return len(self._ready)
@@ -246,8 +332,8 @@ class RayBackend(Backend):
         Workers otherwise start on first use; benchmarks call this so that start-up (importing
         torch in every worker) is not counted as scheduling time."""
         want = min(self._slots, n or self._slots)
-        while len(self._all) < want:
-            self._new_actor()
+        while len(self._all) < want and (node := self._free_node()) is not None:
+            self._new_actor(node)
         self.ray.get([a.info_ref for a in self._all], timeout=START_TIMEOUT_S * max(1, want // 4))
         return len(self._all)
 
@@ -279,21 +365,51 @@ class RayBackend(Backend):
             self._owns_ray = False
 
     # -- internals ----------------------------------------------------------------------------
-    def _new_actor(self) -> _Actor:
-        actor = _Actor(self._remote.remote(self.threads))
+    def _new_actor(self, node: str) -> _Actor:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # Pinned: the count of each node's slots is then exact, and no actor lands on a node known
+        # to be gone that Ray's health check has not caught up with yet.
+        strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+        actor = _Actor(self._remote.options(scheduling_strategy=strategy).remote(self.threads), node)
         self._all.append(actor)
         return actor
 
+    def _free_node(self) -> str | None:
+        """The usable node with the most free slots (None when every slot has its actor)."""
+        best, room = None, 0
+        for node in self._nodes.values():
+            if node.suspect:
+                continue
+            free = node.usable - sum(1 for a in self._all if a.node == node.id)
+            if free > room:
+                best, room = node.id, free
+        return best
+
+    def _on_live_node(self, actor: _Actor) -> bool:
+        node = self._nodes.get(actor.node)
+        return node is not None and not node.lost
+
+    def _usable(self, actor: _Actor) -> bool:
+        """Whether ``actor`` may be handed a job: its node is there and not under suspicion."""
+        return self._on_live_node(actor) and not self._nodes[actor.node].suspect
+
     def _dispatch(self) -> None:
         while self._queue:
-            # An idle worker first, then a new one while slots are free, then a short queue.
-            idle = [a for a in self._all if not a.refs]
+            # An idle worker first, then a new one while slots are free, then a short queue
+            # (on workers that already run first); never a worker on a node that has gone.
+            usable = [a for a in self._all if self._usable(a)]
+            idle = [a for a in usable if not a.refs]
+            placed = sum(1 for a in self._all if self._on_live_node(a))
+            node = self._free_node() if not idle and placed < self._slots else None
             if idle:
                 actor = idle[0]
-            elif len(self._all) < self._slots:
-                actor = self._new_actor()
+            elif node is not None:
+                actor = self._new_actor(node)
             else:
-                actor = min(self._all, key=lambda a: len(a.refs))
+                if not usable:
+                    return
+                actor = min(usable, key=lambda a: (len(a.refs), not a.started))
                 if len(actor.refs) >= self.queue_depth:
                     return
             job = self._queue.popleft()
@@ -340,6 +456,8 @@ class RayBackend(Backend):
             return
         if ref in actor.refs:
             actor.refs.remove(ref)
+        if actor.node in self._nodes:
+            self._nodes[actor.node].suspect_until = 0.0  # a result: the node is alive
         if exists:
             if self._storage is None:
                 atomic_write_bytes(Path(job.state_out), data)
@@ -354,8 +472,11 @@ class RayBackend(Backend):
 
     def _worker_lost(self, job: TrainJob, actor: _Actor, ref, exc: BaseException) -> None:
         """An actor died: only the job it was running is charged (``lost_worker``); the jobs
-        queued behind it on that actor never started, so they go back to the queue free."""
+        queued behind it on that actor never started, so they go back to the queue free. An actor
+        that died before it started (its node gone, say) charges nothing. Then the cluster is
+        looked at again: the death may be its node's."""
         reason = f"Ray worker lost ({type(exc).__name__}): {_first_line(exc)}"
+        started = self._has_started(actor)
         refs = list(actor.refs)  # in the order the actor takes them: the running one first
         actor.refs.clear()
         self._discard(actor)
@@ -364,15 +485,151 @@ class RayBackend(Backend):
         # refs handed over before ``ref`` that had finished are collected normally; of the others,
         # the first was the one running when the actor died
         unfinished = [r for r in before if not self._succeeded(r)]
-        if unfinished:
+        if not started:
+            charged, free = None, [self._running.pop(r)[0] for r in unfinished if r in self._running] + [job]
+        elif unfinished:
             charged = self._running.pop(unfinished[0])[0]
             free = [self._running.pop(r)[0] for r in unfinished[1:] if r in self._running] + [job]
         else:
             charged, free = job, []
         free += [self._running.pop(r)[0] for r in after if r in self._running]
-        self._ready.append(_lost(charged, reason))
+        if charged is not None:
+            self._ready.append(_lost(charged, reason))
         for queued in reversed(free):
             self._requeue_free(queued)
+        self._scan(suspect=actor.node, start_failure=None if started else exc)
+
+    def _has_started(self, actor: _Actor) -> bool:
+        return self._start_error(actor) is None and actor.started
+
+    def _start_error(self, actor: _Actor) -> BaseException | None:
+        """Note whether ``actor`` started; the error if it died before it did (else None)."""
+        if not actor.started and self.ray.wait([actor.info_ref], timeout=0)[0]:
+            try:
+                self.ray.get(actor.info_ref, timeout=0)
+                actor.started = True
+            except self.ray.exceptions.RayError as exc:
+                return exc
+        return None
+
+    # -- following the cluster ----------------------------------------------------------------
+    def _look_around(self) -> None:
+        """The periodic look: nodes that joined or left, actors that started or missed their deadline."""
+        self._scan()
+        self._check_starts()
+        self._dispatch()
+
+    def _scan(self, suspect: str | None = None, start_failure: BaseException | None = None) -> None:
+        """Bring the node table up to date with the cluster and resize the pool if it changed.
+        ``suspect``: the node of an actor that just died (its raylet is asked whether it is up);
+        ``start_failure``: that actor died before it started (counted against its node)."""
+        self._last_scan = time.monotonic()
+        live = self._live_nodes()
+        reasons = []
+        for node_id, node in list(self._nodes.items()):
+            if node_id not in live:
+                del self._nodes[node_id]
+                if node.usable:
+                    reasons.append(f"node {node.label} left the cluster")
+            elif node.lost and _raylet_answers(self.ray, node) is True:
+                node.lost = False
+                reasons.append(f"node {node.label} answers again")
+        for node_id, info in live.items():
+            if node_id not in self._nodes:
+                self._nodes[node_id] = node = _Node(node_id, info, self._fits(info))
+                if node.slots:
+                    reasons.append(f"node {node.label} joined ({node.slots} slots)")
+        node = self._nodes.get(suspect) if suspect else None
+        if node is not None and not node.lost:
+            answers = _raylet_answers(self.ray, node)
+            if answers is False:
+                node.lost = True
+                reasons.append(f"node {node.label} left: its raylet refuses connections")
+            elif answers is None:
+                node.suspect_until = time.monotonic() + SUSPECT_S
+            elif start_failure is not None:
+                node.start_failures += 1
+                if node.start_failures >= MAX_START_FAILURES and node.usable:
+                    node.blocked = node.slots
+                    reasons.append(f"{node.start_failures} workers on node {node.label} died before starting (last: {_first_line(start_failure)})")
+        self._resize("; ".join(reasons))
+
+    def _check_starts(self) -> None:
+        """Note the actors that started; let go of those that died before starting, and give up on
+        those not placed within the deadline: their jobs go back to the queue free, and the node
+        gives up that slot for the rest of this session (a resume counts afresh)."""
+        waiting = [a for a in self._all if not a.started]
+        if not waiting:
+            return
+        ready, _ = self.ray.wait([a.info_ref for a in waiting], num_returns=len(waiting), timeout=0)
+        late = []
+        for actor in waiting:
+            if actor.info_ref in ready:
+                error = self._start_error(actor)
+                if error is not None and actor in self._all:
+                    self._release(actor)
+                    self._scan(suspect=actor.node, start_failure=error)
+            elif time.monotonic() - actor.created > self.placement_timeout:
+                late.append(actor)
+        for actor in late:
+            if actor not in self._all:
+                continue
+            self._release(actor)
+            node = self._nodes.get(actor.node)
+            if node is not None and node.usable:
+                node.blocked += 1
+                self._resize(
+                    f"a worker for node {node.label} was not placed within {self.placement_timeout:.0f} s (its resources taken by something else?)"
+                )
+
+    def _resize(self, reason: str) -> None:
+        """Take the new slot count, report a change, and let go of the actors it leaves no room for."""
+        new = self._capacity()
+        if new != self._slots:
+            old, self._slots = self._slots, new
+            reason = reason or "the cluster changed"
+            self.emit("pool_resized", message=f"Ray pool {old} -> {new} workers: {reason}", old=old, new=new, reason=reason)
+        for node_id in {a.node for a in self._all}:
+            node = self._nodes.get(node_id)
+            actors = [a for a in self._all if a.node == node_id]
+            if node is None or node.lost:
+                # gone: idle actors and those never started go now; the jobs running on the
+                # others come back as lost work by themselves
+                for actor in actors:
+                    if not actor.refs or not actor.started:
+                        self._release(actor)
+                continue
+            extra = len(actors) - node.usable
+            for actor in sorted(actors, key=lambda a: -a.created):
+                if extra <= 0:
+                    break
+                if not actor.started or not actor.refs:
+                    self._release(actor)
+                    extra -= 1
+
+    def _release(self, actor: _Actor) -> None:
+        """Stop an actor that runs no job of ours (or never started): its jobs go back to the
+        queue, uncharged."""
+        refs = list(actor.refs)
+        actor.refs.clear()
+        self._discard(actor)
+        for ref in reversed(refs):
+            if ref in self._running:
+                self._requeue_free(self._running.pop(ref)[0])
+
+    def _wait_for_room(self) -> None:
+        """Jobs wait and no actor runs one: wait, bounded, for a node that can take a member."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._running and not self._ready:
+            self._look_around()
+            if self._running or self._ready:
+                return
+            if time.monotonic() > deadline:
+                raise PbtnasError(
+                    f"no Ray node could take a member ({self.cpus:g} CPUs, {self.gpus:g} GPUs) for {START_TIMEOUT_S:.0f} s: "
+                    "the nodes that could have left the cluster; add a node, then continue the run with pbtnas resume"
+                )
+            time.sleep(POLL_S)
 
     def _succeeded(self, ref) -> bool:
         """Whether ``ref`` finished with a result (rather than not yet, or with the actor's death)."""
@@ -434,6 +691,26 @@ def _connect(ray, address: str) -> bool:
         )
         raise PbtnasError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}; {hint}") from None
     return True
+
+
+def _raylet_answers(ray, node: _Node, timeout: float = 1.0) -> bool | None:
+    """Whether the node's raylet accepts a connection: False when it refuses (the raylet is dead,
+    the node gone), None when nothing answers in time (unknown: a vanished machine, or a
+    firewall). Not asked through Ray Client, whose driver may not reach the nodes directly."""
+    if not node.port:
+        return True
+    try:
+        if ray.util.client.ray.is_connected():
+            return True
+    except AttributeError:
+        pass
+    try:
+        with socket.create_connection((node.ip, node.port), timeout=timeout):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return None
 
 
 def _probe_tcp(address: str, timeout: float = 5.0) -> None:

@@ -1,0 +1,158 @@
+"""Losing a Ray node mid-run. A two-node cluster on 127.0.0.1 (head and second node, 1 CPU each,
+0.25 CPU per member: 8 slots); right after step 2 is committed an observer kills every process of
+the second node (raylet and workers, as a lost machine). The members it was running are retried on
+the head, the pool shrinks to the 4 slots the head holds (journaled as ``pool_resized`` and said on
+the console) and the run ends with the result of the run that lost nothing; so does ``pbtnas
+resume`` of a run interrupted after the loss, on the surviving head. Before the fix the run froze
+at the next step, waiting on actors the head could not place. Slow: starts a cluster. One fast
+test checks the seam the backend reports through (``Backend.emit``, journaled by the runner)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from run_helpers import StopAfter, fitness_trace
+
+from pbtnas.backends import InProcessBackend
+from pbtnas.config import config_from_dict
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore
+
+SEARCH = {"population": 8, "steps": 6, "seed": 5}
+NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
+
+
+class RemoveNodeAfter:
+    """Observer: kills every process of ``node`` right after ``step`` was committed."""
+
+    def __init__(self, cluster, node, step):
+        self.cluster, self.node, self.step = cluster, node, step
+
+    def on_step_end(self, step, runner):
+        if step == self.step:
+            self.cluster.remove_node(self.node, allow_graceful=False)  # returns once they are all dead
+
+
+class ShrinkingBackend(InProcessBackend):
+    """In-process backend that reports one pool change before its third result."""
+
+    def __init__(self):
+        super().__init__()
+        self.results = 0
+
+    def next_result(self):
+        self.results += 1
+        if self.results == 3:
+            self.emit("pool_resized", message="Ray pool 4 -> 2 workers: a test", old=4, new=2, reason="a test")
+        return super().next_result()
+
+
+def test_backend_events_are_journaled_and_shown(tmp_path, capsys):
+    data = {"task": {"name": "simulated", "step_seconds": 0.0}, "population": 4, "steps": 2, "seed": 1, "backend": "inprocess"}
+    Runner(config_from_dict(data), tmp_path / "run", backend=ShrinkingBackend()).start().run()
+    events = [e["event"] for e in RunStore(tmp_path / "run").events()]
+    assert events.count("pool_resized") == 1 and events.index("pool_resized") < events.index("step_done")  # when it happened
+    resized = next(RunStore(tmp_path / "run").iter_events("pool_resized"))
+    assert {k: resized[k] for k in ("old", "new", "reason")} == {"old": 4, "new": 2, "reason": "a test"}
+    assert "Ray pool 4 -> 2 workers: a test" in capsys.readouterr().err
+    assert InProcessBackend().emit("pool_resized", old=1, new=0, reason="no listener") is None  # a backend on its own
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # a multi-node cluster on one machine, without the token Ray asks for by default
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args=dict(NODE))
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The same search, nothing lost (in-process: backends do not change results)."""
+    data = {"task": {"name": "simulated", "step_seconds": 0.0}, "backend": "inprocess", **SEARCH}
+    out = tmp_path_factory.mktemp("ref") / "run"
+    return Runner(config_from_dict(data), out, progress=False).start().run(), out
+
+
+def ray_config(cluster):
+    return config_from_dict(
+        {
+            "task": {"name": "simulated", "step_seconds": 0.5},
+            "backend": "ray",
+            "ray_address": cluster.address,
+            "cpus_per_member": 0.25,
+            **SEARCH,
+        }
+    )
+
+
+def add_second_node(cluster):
+    node = cluster.add_node(**NODE)
+    cluster.wait_for_nodes()
+    return node
+
+
+def assert_same_result(run_dir, summary, reference):
+    ref_summary, ref_dir = reference
+    assert fitness_trace(run_dir) == fitness_trace(ref_dir)
+    for key in ("best_fitness", "best_uid", "best_genome", "final_metric"):
+        assert summary[key] == ref_summary[key], key
+    genomes = [[m["genome"] for m in RunStore(d).read_manifest()["members"]] for d in (run_dir, ref_dir)]
+    assert genomes[0] == genomes[1]
+
+
+def assert_node_loss_handled(run_dir):
+    store = RunStore(run_dir)
+    resized = list(store.iter_events("pool_resized"))
+    assert [(e["old"], e["new"]) for e in resized] == [(8, 4)]
+    assert "127.0.0.1" in resized[0]["reason"]
+    # Charged: the job each of the second node's 4 actors was running (or had been handed before
+    # its death was known: a step-3 job, or a step-4 one started early), once; its retry runs on
+    # the head. Jobs queued behind on those actors went back free.
+    retries = list(store.iter_events("member_retry"))
+    assert 1 <= len(retries) <= 4
+    assert {e["step"] for e in retries} <= {3, 4}
+    assert len({e["uid"] for e in retries}) == len(retries)
+    assert all(e["attempt"] == 2 and e["reason"].startswith("Ray worker lost") for e in retries)
+    assert list(store.iter_events("member_failed")) == []
+
+
+@pytest.mark.slow
+def test_a_lost_node_shrinks_the_pool_and_the_run_ends_as_without_the_loss(cluster, reference, tmp_path, capsys):
+    node = add_second_node(cluster)
+    runner = Runner(ray_config(cluster), tmp_path / "run", observers=[RemoveNodeAfter(cluster, node, 2)])
+    summary = runner.start().run()
+    assert_node_loss_handled(tmp_path / "run")
+    assert_same_result(tmp_path / "run", summary, reference)
+    assert "Ray pool 8 -> 4 workers: node 127.0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_on_the_surviving_head_ends_as_without_the_loss(cluster, reference, tmp_path):
+    node = add_second_node(cluster)
+    observers = [RemoveNodeAfter(cluster, node, 2), StopAfter(3)]  # Ctrl-C once step 3 is committed
+    with pytest.raises(KeyboardInterrupt):
+        Runner(ray_config(cluster), tmp_path / "run", observers=observers, progress=False).start().run()
+    assert RunStore(tmp_path / "run").read_manifest()["step_done"] == 3
+    proc = subprocess.run(
+        [sys.executable, "-m", "pbtnas", "resume", str(tmp_path / "run"), "--quiet"],
+        env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert_node_loss_handled(tmp_path / "run")  # the resumed part, on the head alone, needed no resize
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert_same_result(tmp_path / "run", summary, reference)
