@@ -86,8 +86,16 @@ def runs(tmp_path_factory):
 
 @pytest.fixture()
 def stopped(runs, tmp_path):
+    """A copy of the stopped run whose lock names a dead process (as a killed driver leaves it):
+    a refused resume must not even journal the lock's takeover."""
+    import socket
+    import subprocess
+
     run_dir = tmp_path / "r"
     shutil.copytree(runs / "stopped", run_dir)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (run_dir / ".pbtnas.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": "then"}) + "\n")
     return run_dir
 
 

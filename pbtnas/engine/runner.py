@@ -101,9 +101,9 @@ class Runner:
         try:
             if not runner.store.manifest_path.exists():
                 return runner.start()  # the start was cut before its first commit: start it again
+            skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task)  # refused: nothing written
             if stale:
                 runner.store.append("lock_taken_over", previous=stale)
-            skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task)
             runner._load_manifest()
             _restart_damaged(runner, skipped)
         except BaseException:

@@ -29,9 +29,10 @@ def status_command(args) -> int:
     from pbtnas.rundir.store import RunStore
 
     store = RunStore(args.run_dir)
+    raw = store.read_manifest()  # one error naming population.json if it is missing or damaged
     run_config(store)  # one error naming config.yaml if it is not a valid run config
     if args.json:
-        print(json.dumps(store.read_manifest(), indent=2))
+        print(json.dumps(raw, indent=2))
         return 0
     manifest = store.read_manifest_record()
     config = store.read_config()
@@ -48,7 +49,7 @@ def status_command(args) -> int:
         print(f"what ran: {ran.text()}")
     space = _space_for(config)
     if space is not None:
-        check_genomes(store.read_manifest(), space, store.manifest_path)
+        check_genomes(raw, space, store.manifest_path)
     rows = [("slot", "member", "born", "parents", "fitness", "genome")]
     for m in manifest.members:
         fitness = "-" if m.fitness is None else f"{m.fitness:.4f}"
