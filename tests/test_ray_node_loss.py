@@ -85,10 +85,10 @@ def reference(tmp_path_factory):
     return Runner(config_from_dict(data), out, progress=False).start().run(), out
 
 
-def ray_config(cluster):
+def ray_config(cluster, step_seconds=0.5):
     return config_from_dict(
         {
-            "task": {"name": "simulated", "step_seconds": 0.5},
+            "task": {"name": "simulated", "step_seconds": step_seconds},
             "backend": "ray",
             "ray_address": cluster.address,
             "cpus_per_member": 0.25,
@@ -155,4 +155,32 @@ def test_resume_on_the_surviving_head_ends_as_without_the_loss(cluster, referenc
     assert proc.returncode == 0, proc.stderr
     assert_node_loss_handled(tmp_path / "run")  # the resumed part, on the head alone, needed no resize
     summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert_same_result(tmp_path / "run", summary, reference)
+
+
+class AddNodeAfter:
+    """Observer: starts a second node right after ``step`` was committed (returns once it is registered)."""
+
+    def __init__(self, cluster, step):
+        self.cluster, self.step, self.node = cluster, step, None
+
+    def on_step_end(self, step, runner):
+        if step == self.step:
+            self.node = add_second_node(self.cluster)
+
+
+@pytest.mark.slow
+def test_a_node_that_joins_grows_the_pool(cluster, reference, tmp_path):
+    # 2 s steps: the 3 steps left after the join take at least 12 s, beyond the backend's 5 s look
+    config = ray_config(cluster, step_seconds=2.0)
+    observer = AddNodeAfter(cluster, 2)
+    try:
+        summary = Runner(config, tmp_path / "run", observers=[observer], progress=False).start().run()
+    finally:
+        if observer.node is not None:
+            cluster.remove_node(observer.node, allow_graceful=False)
+    resized = list(RunStore(tmp_path / "run").iter_events("pool_resized"))
+    assert [(e["old"], e["new"]) for e in resized] == [(4, 8)]
+    assert "joined (4 slots)" in resized[0]["reason"]
+    assert list(RunStore(tmp_path / "run").iter_events("member_retry")) == []
     assert_same_result(tmp_path / "run", summary, reference)
