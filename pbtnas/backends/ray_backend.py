@@ -102,6 +102,7 @@ class MemberWorker:
         if job.state_in is not None:
             data = state if storage_url is None else self._storage(storage_url).get(in_key)
             local_in = os.path.join(self.dir, f"in-{tag}.pt")
+            assert data is not None, "the driver sends a state or a storage key"
             Path(local_in).write_bytes(data)
         local_out = os.path.join(self.dir, f"out-{tag}.pt")
         try:
@@ -261,7 +262,10 @@ class RayBackend(Backend):
     def _check_first_worker(self) -> None:
         """Start one actor and wait for it: proves workers can import pbtnas (same version) and,
         with a storage location, read what the driver wrote there."""
-        actor = self._new_actor(self._free_node())
+        node = self._free_node()
+        if node is None:
+            raise PbtnasError("the Ray cluster has no node with room for one member (see --cpus-per-member / --gpus-per-member)")
+        actor = self._new_actor(node)
         try:
             info = self.ray.get(actor.info_ref, timeout=START_TIMEOUT_S)
         except self.ray.exceptions.GetTimeoutError:
@@ -438,6 +442,7 @@ class RayBackend(Backend):
         if known and known[1] == signature:
             return known[0]
         key = f"{self._token}/in/{uuid.uuid4().hex}.pt"
+        assert self._storage is not None, "only called with a storage location"
         self._storage.put(key, Path(path).read_bytes())
         self._uploaded[path] = (key, signature)
         return key
@@ -465,7 +470,7 @@ class RayBackend(Backend):
                 atomic_write_bytes(Path(job.state_out), self._storage.get(out_key))
                 stat = os.stat(job.state_out)
                 self._uploaded[job.state_out] = (out_key, (stat.st_size, stat.st_mtime_ns))
-        if in_key is not None and not any(k == in_key for _, _, k, _ in self._running.values()):
+        if in_key is not None and self._storage is not None and not any(k == in_key for _, _, k, _ in self._running.values()):
             self._storage.delete(in_key)
             self._uploaded = {p: v for p, v in self._uploaded.items() if v[0] != in_key}
         self._ready.append(result)
@@ -539,19 +544,20 @@ class RayBackend(Backend):
                 self._nodes[node_id] = node = _Node(node_id, info, self._fits(info))
                 if node.slots:
                     reasons.append(f"node {node.label} joined ({node.slots} slots)")
-        node = self._nodes.get(suspect) if suspect else None
-        if node is not None and not node.lost:
-            answers = _raylet_answers(self.ray, node)
+        suspected = self._nodes.get(suspect) if suspect else None
+        if suspected is not None and not suspected.lost:
+            answers = _raylet_answers(self.ray, suspected)
             if answers is False:
-                node.lost = True
-                reasons.append(f"node {node.label} left: its raylet refuses connections")
+                suspected.lost = True
+                reasons.append(f"node {suspected.label} left: its raylet refuses connections")
             elif answers is None:
-                node.suspect_until = time.monotonic() + SUSPECT_S
+                suspected.suspect_until = time.monotonic() + SUSPECT_S
             elif start_failure is not None:
-                node.start_failures += 1
-                if node.start_failures >= MAX_START_FAILURES and node.usable:
-                    node.blocked = node.slots
-                    reasons.append(f"{node.start_failures} workers on node {node.label} died before starting (last: {_first_line(start_failure)})")
+                suspected.start_failures += 1
+                if suspected.start_failures >= MAX_START_FAILURES and suspected.usable:
+                    suspected.blocked = suspected.slots
+                    last = _first_line(start_failure)
+                    reasons.append(f"{suspected.start_failures} workers on node {suspected.label} died before starting (last: {last})")
         self._resize("; ".join(reasons))
 
     def _check_starts(self) -> None:
