@@ -72,10 +72,10 @@ class AsyncRunner(Runner):
         self._check_failures(result)
         self._record_one(self.members[slot], result)  # journal, fitness, checkpoint, best (shared with sync)
         member = self.members[slot]
-        self.history.setdefault(slot, {})[step] = member.fitness
+        self.history.setdefault(slot, {})[step] = float("-inf") if member.fitness is None else member.fitness
         self.slot_steps[slot] = step + 1
         done_in_step = sum(1 for s in self.slot_steps if s > step)
-        self.progress.member_done(step, done_in_step, self.best and self.best["fitness"], result)
+        self.progress.member_done(step, done_in_step, self.best_fitness, result)
         if step < self.config.steps - 1:
             if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
                 self._maybe_replace(slot, step)
@@ -100,7 +100,7 @@ class AsyncRunner(Runner):
             self.store.append(
                 "step_done",
                 step=step,
-                best_fitness=self.best and self.best["fitness"],
+                best_fitness=self.best_fitness,
                 population_fitness=[self.history[m.slot].get(step) for m in self.members],
                 mode="async",
             )

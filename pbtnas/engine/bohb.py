@@ -99,7 +99,7 @@ class BohbRunner(Runner):
         self.by_uid: dict[int, SlotRecord] = {}
         self.spent = 0  # member steps trained and committed
         self.budget = config.population * config.steps
-        self.study = None
+        self.study: Any = None  # the optuna Study, opened by start() or on resume
         self._handles: dict[int, Any] = {}
         self._inflight: set[int] = set()
         self._ready = False
@@ -248,10 +248,10 @@ class BohbRunner(Runner):
         self._write_manifest()  # the commit point of this result
         self._forget_old_checkpoint(uid, result.step)
         population = self.config.population
-        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, self.best and self.best["fitness"], result)
+        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, self.best_fitness, result)
         self._notify("on_member_result", result.step, member, result)
         for step in range(before + 1, self.step_done + 1):  # every population x 1 member steps
-            self.store.append("step_done", step=step, best_fitness=self.best and self.best["fitness"], member_steps=self.spent, mode="bohb")
+            self.store.append("step_done", step=step, best_fitness=self.best_fitness, member_steps=self.spent, mode="bohb")
             self._draw_samples(step)
             self._notify("on_step_end", step, self)
             faults.at("after-step", step)

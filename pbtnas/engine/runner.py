@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,9 +204,7 @@ class Runner:
             self._between_steps(backend, step, results)
             self.step_done = step
             self._write_manifest()
-            self.store.append(
-                "step_done", step=step, best_fitness=self.best and self.best["fitness"], population_fitness=[m.fitness for m in self.members]
-            )
+            self.store.append("step_done", step=step, best_fitness=self.best_fitness, population_fitness=[m.fitness for m in self.members])
             self._prune(step)
             self._notify("on_step_end", step, self)
             faults.at("after-step", step)
@@ -462,6 +461,11 @@ class Runner:
             self._keep_if_top(member, step, Path(result.state_out))
 
     @property
+    def best_fitness(self) -> float | None:
+        """The best-ever fitness so far (None before the first finite one)."""
+        return None if self.best is None else self.best["fitness"]
+
+    @property
     def selection(self) -> str:
         """How the delivered network is chosen (the config's, or the task's default)."""
         return self.config.final_selection or self.task.default_final_selection
@@ -469,7 +473,7 @@ class Runner:
     def _keep_if_top(self, member: SlotRecord, step: int, checkpoint: Path) -> None:
         """Keep a copy of the member's checkpoint while it is among the reevaluate_top_k best."""
         path = f"best/top/uid{member.uid:05d}.pt"
-        candidate = Contender(uid=member.uid, fitness=member.fitness, step=step, genome=member.genome, checkpoint=path)
+        candidate = Contender(uid=member.uid, fitness=_fitness(member), step=step, genome=member.genome, checkpoint=path)
         kept, dropped = admit(self.top, candidate, self.config.reevaluate_top_k)
         if candidate in kept:
             target = self.store.absolute(path)
@@ -643,7 +647,7 @@ class Runner:
         selection = self.config.final_selection or self.task.default_final_selection
         if selection == "best-ever" and self.best is not None:
             return selection, dict(self.best), self.store.best_dir / "member.pt"
-        order = rank({m.slot: m.fitness for m in self.members}, seeding.rng_for(self.config.seed, seeding.FINAL))
+        order = rank({m.slot: _fitness(m) for m in self.members}, seeding.rng_for(self.config.seed, seeding.FINAL))
         leader = self.members[order[0]]
         info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.step_done, "genome": leader.genome, "slot": leader.slot}
         return "best-last", info, self.store.absolute(leader.checkpoint)
@@ -785,11 +789,16 @@ def _replace_best(runner: "Runner", rel: str, what: str) -> None:
     runner.progress.note(f"best network: damaged checkpoint {rel} skipped ({what}); replaced by {instead}")
 
 
+def _fitness(member: SlotRecord) -> float:
+    """A member's last fitness for ranking (-inf before its first result)."""
+    return float("-inf") if member.fitness is None else member.fitness
+
+
 def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> RunError:
     """The error that stops a run whose members all failed: one line with the first error's type
     and message (a full disk: the file that could not be written). The full tracebacks, which
     only the workers saw, go to the journal as ``member_failed``."""
-    tags = getattr(runner, "_tags", lambda member: {})
+    tags: Callable[[SlotRecord], dict] = getattr(runner, "_tags", lambda member: {})
     try:
         for result in failed:
             member = runner.members[result.slot]
@@ -798,7 +807,7 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
             )
     except OSError:  # a full disk: the error line below is what counts
         pass
-    first = failed[0].error.strip().splitlines()[0]
+    first = (failed[0].error or "unknown error").strip().splitlines()[0]
     resume = f"pbtnas resume {runner.store.root}"
     if first.startswith("WriteError: "):
         return RunError(f"{first[len('WriteError: ') :]}; free space (or fix permissions) and continue with: {resume}")

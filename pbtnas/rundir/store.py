@@ -224,7 +224,10 @@ class RunStore:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
-    def absolute(self, relative: str) -> Path:
+    def absolute(self, relative: str | None) -> Path:
+        """The path of a file recorded relative to the run directory (a member's checkpoint)."""
+        if relative is None:
+            raise CheckpointError(f"{self.root}: a member has no checkpoint yet (the run has not trained its first step)")
         return self.root / relative
 
     # -- one writer -------------------------------------------------------------------------
