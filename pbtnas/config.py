@@ -71,8 +71,8 @@ class RunConfig:
     mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
     bohb_eta: int = doc("algorithm bohb: Hyperband's reduction factor (a 1/eta share of trials goes on at each rung)", 3)
     lookahead: bool = doc(
-        "sync mode: while the slowest members finish a step, idle workers start the next step "
-        "of members sure to survive (same results, less idle time)",
+        "sync mode: steps go out longest expected first, and while the slowest members finish a "
+        "step idle workers start the next step of members sure to survive (same results, less idle time)",
         True,
     )
     loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)

@@ -29,6 +29,8 @@ def test_lookahead_changes_nothing_but_when_jobs_start(tmp_path, algorithm):
         assert not any((e["step"] - 1, e["uid"]) in replaced for e in early)
 
 
-def test_no_lookahead_for_random_sp(tmp_path):
+def test_a_single_in_process_worker_never_starts_early(tmp_path):
+    # nothing is idle while the one worker trains, so nothing can start ahead (random-sp's refresh
+    # ahead on idle workers is tested in test_dispatch_order.py)
     _, events = run(tmp_path, "rsp", algorithm="random-sp", backend="inprocess")
     assert not any(e.get("started_early") for e in events)
