@@ -50,7 +50,7 @@ from pathlib import Path
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.engine import faults
 from pbtnas.errors import PbtnasError, require
-from pbtnas.rundir.atomic import atomic_write_bytes
+from pbtnas.rundir.atomic import atomic_write_bytes, sync_before_commit
 
 #: seconds the first actor may take to start (imports torch) before the backend gives up; also how
 #: long a run waits for a node that can take a member when none is left
@@ -464,12 +464,16 @@ class RayBackend(Backend):
         if actor.node in self._nodes:
             self._nodes[actor.node].suspect_until = 0.0  # a result: the node is alive
         if exists:
+            # Renamed into place at once (a crash never leaves half a file) but fsynced in the
+            # background: the runner waits for these fsyncs before it commits a manifest naming
+            # the file, so the driver does not wait on the disk once per result.
             if self._storage is None:
-                atomic_write_bytes(Path(job.state_out), data)
+                atomic_write_bytes(Path(job.state_out), data, durable=False)
             else:
-                atomic_write_bytes(Path(job.state_out), self._storage.get(out_key))
+                atomic_write_bytes(Path(job.state_out), self._storage.get(out_key), durable=False)
                 stat = os.stat(job.state_out)
                 self._uploaded[job.state_out] = (out_key, (stat.st_size, stat.st_mtime_ns))
+            sync_before_commit(job.state_out)
         if in_key is not None and self._storage is not None and not any(k == in_key for _, _, k, _ in self._running.values()):
             self._storage.delete(in_key)
             self._uploaded = {p: v for p, v in self._uploaded.items() if v[0] != in_key}

@@ -22,7 +22,7 @@ from pbtnas.engine import faults, seeding
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.errors import ConfigError, PbtnasError
-from pbtnas.rundir.atomic import atomic_write_bytes
+from pbtnas.rundir.atomic import atomic_write_bytes, wait_for_syncs
 from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.search.final_selection import Contender, admit, choose
@@ -588,6 +588,7 @@ class Runner:
 
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
+        wait_for_syncs()  # the files it names (and the journal) reach the disk before it does
         self.store.write_manifest(
             {
                 **self._manifest_mode(),

@@ -7,7 +7,12 @@ not the 0600 of a temporary file.
 A write that the file system refuses (a full disk or quota, a read-only file system, a folder the
 user may not write) raises :class:`WriteError`: one line naming the file, which the command line
 prints as ``error: ...`` with the ``pbtnas resume`` hint, instead of a traceback. The target is
-left as it was (the old file or none), so the run directory stays resumable."""
+left as it was (the old file or none), so the run directory stays resumable.
+
+Durability (surviving a power loss, not only a crash) can be moved off the writer's path:
+:func:`sync_before_commit` hands a written file to a few background threads that fsync it, and
+:func:`wait_for_syncs` (called by the runner just before it writes the manifest, the commit point)
+waits for all of them, so the manifest never becomes durable before a file it names."""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ import errno
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,6 +107,64 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
     """Write ``data`` to ``path`` atomically (fsynced before the rename unless ``durable=False``)."""
     with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
+
+
+#: background fsyncs at once: enough to keep a disk's queue busy; fsync releases the GIL
+SYNC_THREADS = 4
+_sync_lock = threading.Lock()
+_sync_pool: ThreadPoolExecutor | None = None
+_pending: dict[str, Future] = {}  # path -> its latest fsync (earlier ones are awaited in turn)
+_done: list[tuple[str, Future]] = []  # replaced in _pending before they were awaited
+
+
+def _fsync_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # pruned or replaced meanwhile: no manifest will name this version
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_before_commit(path: str | Path) -> None:
+    """Fsync ``path`` in the background; :func:`wait_for_syncs` waits for it. For a file written
+    with ``durable=False`` that the next commit point may name (a returned checkpoint) or an
+    append-only file written line by line (the journal). A request for a file whose previous
+    fsync has not started yet is dropped: that fsync will cover this write too."""
+    global _sync_pool
+    key = str(path)
+    with _sync_lock:
+        previous = _pending.get(key)
+        if previous is not None and not previous.running() and not previous.done():
+            return
+        if _sync_pool is None:
+            _sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="pbtnas-fsync")
+        if previous is not None:  # still awaited: its error, if any, is reported to it alone
+            _done[:] = [(k, f) for k, f in _done if not f.done() or f.exception() is not None]
+            _done.append((key, previous))
+        _pending[key] = _sync_pool.submit(_fsync_path, key)
+
+
+def wait_for_syncs() -> None:
+    """Wait until every file handed to :func:`sync_before_commit` so far is on the disk; call
+    it before writing a commit point. A refused fsync (a full disk found late, an I/O error)
+    raises :class:`WriteError` naming the file, so the commit point is not written."""
+    with _sync_lock:
+        waiting = [*_done, *_pending.items()]
+        _done.clear()
+        _pending.clear()
+    failure: tuple[str, OSError] | None = None
+    for key, future in waiting:
+        exc = future.exception()
+        if isinstance(exc, OSError) and failure is None:
+            failure = (key, exc)
+        elif exc is not None and failure is None:
+            raise exc
+    if failure is not None:
+        key, exc = failure
+        raise WriteError(exc.errno or errno.EIO, key, "fsync") from exc
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 import torch
 
 from pbtnas.errors import CheckpointError, PbtnasError
-from pbtnas.rundir.atomic import _json_default, atomic_write_bytes, atomic_write_json, writing
+from pbtnas.rundir.atomic import FILE_MODE, _json_default, atomic_write_bytes, atomic_write_json, sync_before_commit, writing
 from pbtnas.rundir.checks import BEST_FILE, check_manifest
 from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, record_from_json
 from pbtnas.search.space import Genome
@@ -373,11 +373,20 @@ class RunStore:
             if cut:
                 self.append("journal_repaired", torn_bytes=cut)
         data = record.to_json()
-        line = json.dumps(data, default=_json_default)
-        with writing(self.journal_path), open(self.journal_path, "a") as fh:  # a full disk: one error naming the file
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = (json.dumps(data, default=_json_default) + "\n").encode()
+        # One write() of the whole line with O_APPEND: a crash leaves the line whole or torn at
+        # the end (cut by cut_torn_line), never interleaved. The fsync runs in the background
+        # and the runner waits for it before the next manifest, so the journal always reaches
+        # the disk ahead of the commit point that relies on it.
+        with writing(self.journal_path):  # a full disk: one error naming the file
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                view = memoryview(line)
+                while view:  # a regular file takes it in one call; the loop is for a short write
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        sync_before_commit(self.journal_path)
         return data
 
     def cut_torn_line(self) -> int:
