@@ -143,3 +143,15 @@ def test_kill_9_mid_step_then_resume_matches_uninterrupted(tmp_path):
     ref_trace = [(e["step"], e["uid"], e["fitness"]) for e in RunStore(tmp_path / "ref").iter_events("member_trained")]
     got_trace = [(e["step"], e["uid"], e["fitness"]) for e in RunStore(out).iter_events("member_trained")]
     assert sorted(ref_trace) == sorted(got_trace)
+
+
+def test_output_cut_short_by_the_reader_is_not_a_traceback(monkeypatch):
+    # `pbtnas space PRESET | head -1`: the reader has gone before pbtnas writes
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = open(write_end, "w", buffering=1)  # line-buffered: the first line hits the closed pipe
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        assert main(["space", "simulated"]) == 141
+    finally:
+        stdout.close()

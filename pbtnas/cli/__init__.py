@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     except PbtnasError as exc:
         print(f"error: {exc}{_write_hint(args, exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``pbtnas status RUN | head``): stop quietly like other Unix tools;
+        # stdout goes to /dev/null so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         from pbtnas.rundir.atomic import DISK_ERRNOS, WriteError
 
