@@ -3,6 +3,13 @@ import sys
 
 import pytest
 
+# Every Ray the tests start stays on loopback. Ray reads this variable once, when it is first
+# imported, so it is set here, before any test module imports ray: a test that set it later (a
+# multi-node cluster on 127.0.0.1) would otherwise find Ray already bound to the machine's network
+# address and wait for a GCS that is not there.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 sys.path.insert(0, os.path.dirname(__file__))  # tests/toy_task.py
 
 
