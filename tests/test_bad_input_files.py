@@ -10,27 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from run_helpers import fitness_trace
+from run_helpers import QUICK, fitness_trace
 
 from pbtnas.cli import main
 from pbtnas.engine import faults
 from pbtnas.rundir.store import RunStore
-
-QUICK = [
-    "--population",
-    "4",
-    "--steps",
-    "3",
-    "--backend",
-    "inprocess",
-    "--seed",
-    "5",
-    "--quiet",
-    "--set",
-    "task.step_seconds=0",
-    "--set",
-    "loggers=none",
-]
 
 
 def run_cli(capsys, *args):

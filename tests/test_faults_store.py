@@ -11,28 +11,13 @@ import sys
 import textwrap
 
 import pytest
-from run_helpers import StopAfter, fitness_trace
+from run_helpers import QUICK, StopAfter, fitness_trace
 
 from pbtnas.engine.runner import Runner
 from pbtnas.errors import CheckpointError
 from pbtnas.rundir.store import RunLockedError, RunStore, load_member, save_member
 
 PBTNAS = [sys.executable, "-m", "pbtnas"]
-QUICK = [
-    "--population",
-    "4",
-    "--steps",
-    "3",
-    "--backend",
-    "inprocess",
-    "--seed",
-    "5",
-    "--quiet",
-    "--set",
-    "task.step_seconds=0",
-    "--set",
-    "loggers=none",
-]
 
 
 def cli(*args, env=None):
