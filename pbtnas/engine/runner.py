@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -799,12 +798,17 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
     """The error that stops a run whose members all failed: one line with the first error's type
     and message (a full disk: the file that could not be written). The full tracebacks, which
     only the workers saw, go to the journal as ``member_failed``."""
-    tags: Callable[[SlotRecord], dict] = getattr(runner, "_tags", lambda member: {})
     try:
         for result in failed:
             member = runner.members[result.slot]
             runner.store.append(
-                "member_failed", step=result.step, slot=result.slot, uid=result.uid, **tags(member), attempts=result.attempt, reason=result.error
+                "member_failed",
+                step=result.step,
+                slot=result.slot,
+                uid=result.uid,
+                **runner._tags(member),
+                attempts=result.attempt,
+                reason=result.error,
             )
     except OSError:  # a full disk: the error line below is what counts
         pass
