@@ -189,10 +189,24 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
     return data
 
 
-def load_config_source(source: str) -> dict:
-    """A preset name or the path of a YAML file -> config dict (not yet validated)."""
-    from pbtnas.tasks.presets import get_preset
+def is_task_reference(source: str) -> bool:
+    """Whether ``source`` names a task class (``file.py:Class`` or ``package.module:Class``)
+    rather than a preset or a config file."""
+    where, colon, attr = source.rpartition(":")
+    if not colon or not where or not all(part.isidentifier() for part in attr.split(".")):
+        return False
+    return where.endswith(".py") or all(part.isidentifier() for part in where.split("."))
 
+
+def load_config_source(source: str) -> dict:
+    """A preset name, the path of a YAML file, or a task (``file.py:Class``,
+    ``package.module:Class``, a plugin's name) -> config dict (not yet validated). A task alone
+    runs with every other key at its default."""
+    from pbtnas.tasks import plugin_tasks
+    from pbtnas.tasks.presets import all_presets, get_preset
+
+    if is_task_reference(source):
+        return {"task": {"name": source}}
     if source.endswith((".yaml", ".yml", ".json")) or os.path.sep in source:
         import yaml
 
@@ -212,4 +226,11 @@ def load_config_source(source: str) -> dict:
             base["task"] = task
             data = base
         return data
+    if source not in all_presets():
+        if source in plugin_tasks():
+            return {"task": {"name": source}}
+        raise ConfigError(
+            f"unknown preset {source!r}; known presets: {', '.join(sorted(all_presets()))} "
+            "(or a config file ending in .yaml, or a task as file.py:Class or package.module:Class)"
+        )
     return get_preset(source)

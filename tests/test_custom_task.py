@@ -13,6 +13,7 @@ import torch
 import pbtnas
 from pbtnas.cli import main
 from pbtnas.errors import ConfigError, SearchSpaceError, TaskContractError
+from pbtnas.rundir.store import RunStore
 from pbtnas.tasks import build_task, task_class, task_reference
 
 HERE = os.path.dirname(__file__)
@@ -204,3 +205,20 @@ def test_compare_and_report_take_a_task_file(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["report", str(out / "runs" / "pbtnas-s0")]) == 0
     assert (out / "runs" / "pbtnas-s0" / "report" / "index.html").is_file()
+
+
+def test_the_cli_takes_a_task_in_place_of_a_preset_or_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(HERE)  # a relative file path is read from the current directory
+    quick = ["--population", "4", "--steps", "2", "--backend", "inprocess", "--seed", "1", "--quiet", "--set", "loggers=none"]
+    assert main(["run", "custom_tasks.py:Good", *quick, "--out", str(tmp_path / "by-file")]) == 0
+    assert main(["run", "custom_tasks:Good", *quick, "--out", str(tmp_path / "by-module")]) == 0
+    capsys.readouterr()
+    by_file = RunStore(tmp_path / "by-file").read_config()["task"]["name"]
+    assert by_file == f"{os.path.join(HERE, 'custom_tasks.py')}:Good"  # recorded absolute for workers
+    fitness = [RunStore(tmp_path / d).read_summary()["best_fitness"] for d in ("by-file", "by-module")]
+    assert fitness[0] == fitness[1] > float("-inf")
+    assert main(["check", "custom_tasks.py:Good"]) == 0
+    assert main(["run", "no_such_file.py:Good", *quick, "--out", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: task file ") and "no_such_file.py' does not exist" in err and err.count("\n") == 1
+    assert not (tmp_path / "missing").exists()

@@ -10,7 +10,12 @@ from pbtnas.config import ALGORITHMS, BACKENDS, RunConfig, apply_overrides, conf
 
 
 def add_budget_options(parser: argparse.ArgumentParser, algorithm: bool = True) -> None:
-    parser.add_argument("source", metavar="PRESET|CONFIG.yaml", help="a preset name (see 'pbtnas presets') or a YAML config file")
+    parser.add_argument(
+        "source",
+        metavar="PRESET|CONFIG.yaml|FILE.py:CLASS",
+        help="a preset name (see 'pbtnas presets'), a YAML config file, or a task "
+        "(file.py:Class, package.module:Class, a plugin name) run with the default options",
+    )
     if algorithm:
         parser.add_argument("--algorithm", choices=sorted(ALGORITHMS), help="search algorithm or ablation")
     parser.add_argument("--population", type=int, help="population size N (>= 4)")

@@ -11,7 +11,11 @@ def register(sub) -> None:
         "the task contract: module paths, ownership, strict loading of mixed children, "
         "global random state, deterministic evaluation, one training step.",
     )
-    p.add_argument("source", metavar="PRESET|CONFIG.yaml", help="a preset name or a YAML config file")
+    p.add_argument(
+        "source",
+        metavar="PRESET|CONFIG.yaml|FILE.py:CLASS",
+        help="a preset name, a YAML config file, or a task (file.py:Class, package.module:Class, a plugin name)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
