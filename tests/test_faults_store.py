@@ -5,12 +5,14 @@ or a journaled, documented recovery; none is a traceback, none costs another mem
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import torch
 from run_helpers import QUICK, StopAfter, fitness_trace
 
 from pbtnas.engine.runner import Runner
@@ -319,3 +321,44 @@ def test_export_never_follows_a_path_out_of_the_run_or_the_export(tiny_config, t
     os.symlink(tmp_path / "w.safetensors", weights)
     with pytest.raises(CheckpointError, match="outside the export folder"):
         pbtnas.load(str(tmp_path / "x"))
+
+
+def test_member_extra_is_checked_for_what_a_checkpoint_can_hold_when_saved(tmp_path):
+    """What the check accepts loads with weights_only=True; what it refuses is named by path
+    at save time (instead of a later 'damaged or crafted' refusal on load)."""
+    import collections
+    import enum
+
+    import numpy as np
+
+    from pbtnas.errors import TaskContractError
+    from pbtnas.rundir.store import load_member, save_member
+    from pbtnas.search.state import MemberState
+
+    class Colour(enum.IntEnum):
+        RED = 1
+
+    accepted = {
+        "count": 3,
+        "rate": 0.5,
+        "name": "x",
+        "flags": {True, False},
+        "buffer": np.zeros((4, 2), np.float32),
+        "seen": np.int64(7),
+        "history": [(1, torch.ones(2)), {"a": None, 2: b"raw"}],
+        "ordered": collections.OrderedDict(a=torch.Size([2]), b=torch.float16, c=torch.device("cpu")),
+    }
+    save_member(tmp_path / "ok.pt", {"g": 1}, MemberState(models={}, optim={}, extra=accepted), uid=0)
+    assert load_member(tmp_path / "ok.pt")[1].extra["history"][1] == {"a": None, 2: b"raw"}
+    refused = {
+        "obj": (object(), "member.extra['obj'] holds a builtins.object"),
+        "deque": (collections.deque([1]), "member.extra['deque'] holds a collections.deque"),
+        "enum": ([Colour.RED], "member.extra['enum'][0] holds a "),
+        "objects": (np.array([None]), "holds a numpy array of dtype object"),
+        "key": ({(1, 2): 0}, "member.extra['key'] has a key of type tuple"),
+        "frozen": (frozenset([1]), "holds a builtins.frozenset"),
+    }
+    for name, (value, message) in refused.items():
+        with pytest.raises(TaskContractError, match=re.escape(message)):
+            save_member(tmp_path / f"{name}.pt", {"g": 1}, MemberState(models={}, optim={}, extra={name: value}), uid=0)
+        assert not (tmp_path / f"{name}.pt").exists()

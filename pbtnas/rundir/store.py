@@ -23,6 +23,7 @@ only, so a crafted file cannot run code.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
@@ -54,8 +55,53 @@ class RunLockedError(PbtnasError):
     """Another live process writes this run directory."""
 
 
+def _is_plain_numpy(value: object) -> bool:
+    import numpy as np
+
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.dtype.kind in "biuf"  # what _safe_globals lets a checkpoint load
+    return False
+
+
+_PLAIN_TYPES = (bool, int, float, complex, str, bytes, torch.Size, torch.dtype, torch.device)
+
+
+def check_plain_data(value: object, where: str) -> None:
+    """Raise :class:`TaskContractError` naming the first thing under ``value`` that a checkpoint
+    cannot hold: checkpoints load with ``weights_only=True``, which reads tensors, numbers,
+    strings, numeric numpy arrays and lists, tuples and dicts of these, and nothing else. Checked
+    when a member is saved, so the task's author hears it there rather than from a refused load."""
+    from pbtnas.errors import TaskContractError
+
+    stack: list[tuple[object, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        # exact types: a subclass (an IntEnum, a str subclass) is a global that will not load
+        if item is None or type(item) in _PLAIN_TYPES or isinstance(item, torch.Tensor):
+            continue
+        if type(item) in (list, tuple, set):
+            assert isinstance(item, (list, tuple, set))
+            stack.extend((element, f"{path}[{index}]") for index, element in enumerate(item))
+        elif type(item) in (dict, collections.OrderedDict):
+            assert isinstance(item, dict)
+            for key, element in item.items():
+                if key is not None and type(key) not in (str, int, float, bool):
+                    raise TaskContractError(f"{path} has a key of type {type(key).__name__} ({key!r}); checkpoint keys are strings or numbers")
+                stack.append((element, f"{path}[{key!r}]"))
+        elif not _is_plain_numpy(item):
+            if hasattr(item, "dtype") and not isinstance(item, type):
+                kind = f"a numpy array of dtype {item.dtype}"
+            else:
+                kind = f"a {type(item).__module__}.{type(item).__qualname__}"
+            raise TaskContractError(
+                f"{path} holds {kind}, which a checkpoint cannot hold: keep only tensors, numbers, strings, "
+                "numeric numpy arrays and lists/tuples/dicts of these (checkpoints load with weights_only=True)"
+            )
+
+
 def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, meta: dict | None = None) -> None:
     """Atomically write one member's checkpoint: genome, state and metadata in one file."""
+    check_plain_data(state.extra, "member.extra")
     buffer = io.BytesIO()
     torch.save(
         {

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from pbtnas.errors import PbtnasError, TaskContractError
+from pbtnas.rundir.store import check_plain_data
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState, keys_under
 from pbtnas.tasks.base import Task
@@ -72,6 +73,7 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
     for state in states:
         if not isinstance(state, MemberState):
             raise TaskContractError(f"{name}.init_state must return a pbtnas.MemberState, got {type(state).__name__}")
+        check_plain_data(state.extra, f"{name}: after init_state, member.extra")
     report = CheckReport(task=name, architectures=len(genomes))
     owners = _ownership(task, genomes, states, report)
     _unowned_tensors(task, genomes, states, owners, report)
@@ -87,6 +89,7 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
             )
     if train:
         trained, _ = _guarded(task, "train_step", task.train_step, child_genome, child_state, 0, seed)
+        check_plain_data(trained.extra, f"{name}: after train, member.extra")
         _guarded(task, "evaluate", task.score, child_genome, trained, seed)
         report.trained = True
     report.seconds = time.perf_counter() - started

@@ -63,8 +63,9 @@ class Member:
 
     ``models`` holds the trained models and their shadow copies (e.g. an EMA) by key, on
     ``device``; ``optimizers`` the optimizers by model key (only in ``train``); ``extra`` is a
-    dict the task may fill with picklable things it carries between steps (counters, a replay
-    buffer); ``generator`` (torch, on the CPU) and ``rng`` (numpy) are seeded for this member and
+    dict the task may fill with plain data it carries between steps (counters, a replay
+    buffer: numbers, strings, tensors, numeric numpy arrays, and lists/tuples/sets/dicts of
+    these; checked when the member is saved); ``generator`` (torch, on the CPU) and ``rng`` (numpy) are seeded for this member and
     step. Torch's, numpy's and Python's global generators are also seeded for the call and put
     back afterwards, so dropout and friends are reproducible and nothing leaks between members.
     """
