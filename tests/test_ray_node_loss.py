@@ -184,3 +184,68 @@ def test_a_node_that_joins_grows_the_pool(cluster, reference, tmp_path):
     assert "joined (4 slots)" in resized[0]["reason"]
     assert list(RunStore(tmp_path / "run").iter_events("member_retry")) == []
     assert_same_result(tmp_path / "run", summary, reference)
+
+
+def hold_cpus(cluster, node_id, cpus):
+    """An unrelated actor that takes ``cpus`` of one node (resources 'taken by something else')."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote
+    class Holder:
+        def ready(self):
+            return True
+
+    holder = Holder.options(num_cpus=cpus, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote()
+    ray.get(holder.ready.remote(), timeout=60)
+    return holder
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_be_placed_are_given_up_and_the_run_ends_the_same(cluster, reference, tmp_path):
+    """Half of the head's CPU is held by another actor: the pool counts 4 slots by the node's total,
+    2 of its workers can never be placed; after the placement deadline (3 s here, 120 s by
+    default) they are given up, their jobs go to the 2 that run, uncharged."""
+    import ray
+
+    from pbtnas.backends.ray_backend import RayBackend
+
+    holder = hold_cpus(cluster, cluster.head_node.node_id, 0.5)
+    try:
+        backend = RayBackend(cpus_per_member=0.25, address=cluster.address, placement_timeout=3.0)
+        summary = Runner(ray_config(cluster, step_seconds=1.0), tmp_path / "run", backend=backend, progress=False).start().run()
+    finally:
+        ray.kill(holder)
+    store = RunStore(tmp_path / "run")
+    resized = list(store.iter_events("pool_resized"))
+    assert [(e["old"], e["new"]) for e in resized] == [(4, 3), (3, 2)]
+    assert all("was not placed within 3 s" in e["reason"] for e in resized)
+    assert list(store.iter_events("member_retry")) == [] and list(store.iter_events("member_failed")) == []
+    assert_same_result(tmp_path / "run", summary, reference)
+
+
+@pytest.mark.slow
+def test_no_node_left_for_members_stops_the_run_with_one_error_and_resume_finishes_it(cluster, reference, tmp_path, monkeypatch):
+    """The head is full (another actor holds its CPU) and the second node, which ran every member,
+    is lost after step 1: nothing can take a member, so after the start deadline (8 s here, 180 s
+    by default) the run stops with one error naming what to do; once the head is free again,
+    ``resume`` ends with the result of the run that lost nothing."""
+    import ray
+
+    from pbtnas.backends import ray_backend
+    from pbtnas.engine.runner import resume_runner
+    from pbtnas.errors import PbtnasError
+
+    monkeypatch.setattr(ray_backend, "START_TIMEOUT_S", 8.0)
+    holder = hold_cpus(cluster, cluster.head_node.node_id, 1.0)
+    node = add_second_node(cluster)
+    try:
+        backend = ray_backend.RayBackend(cpus_per_member=0.25, address=cluster.address, placement_timeout=3.0)
+        runner = Runner(ray_config(cluster), tmp_path / "run", backend=backend, observers=[RemoveNodeAfter(cluster, node, 1)], progress=False)
+        with pytest.raises(PbtnasError, match=r"no Ray node could take a member \(0.25 CPUs, 0 GPUs\) for 8 s: .*pbtnas resume"):
+            runner.start().run()
+    finally:
+        ray.kill(holder)
+    assert RunStore(tmp_path / "run").read_manifest()["step_done"] == 1
+    summary = resume_runner(tmp_path / "run", progress=False).run()
+    assert_same_result(tmp_path / "run", summary, reference)

@@ -262,19 +262,25 @@ class RayBackend(Backend):
     def _check_first_worker(self) -> None:
         """Start one actor and wait for it: proves workers can import pbtnas (same version) and,
         with a storage location, read what the driver wrote there."""
-        node = self._free_node()
-        if node is None:
+        # One actor on every node with room, the first to start is checked: a node whose resources
+        # are taken by something else must not fail the run while another could take members
+        # (the others stay in the pool, under the usual placement deadline).
+        nodes = [node.id for node in self._nodes.values() if node.usable and not node.suspect]
+        if not nodes:
             raise PbtnasError("the Ray cluster has no node with room for one member (see --cpus-per-member / --gpus-per-member)")
-        actor = self._new_actor(node)
-        try:
-            info = self.ray.get(actor.info_ref, timeout=START_TIMEOUT_S)
-        except self.ray.exceptions.GetTimeoutError:
+        actors = {self._new_actor(node).info_ref: self._all[-1] for node in nodes}
+        started, _ = self.ray.wait(list(actors), num_returns=1, timeout=START_TIMEOUT_S)
+        if not started:
             raise PbtnasError(
                 f"no Ray worker with {self.cpus:g} CPUs / {self.gpus:g} GPUs started within "
                 f"{START_TIMEOUT_S:.0f} s; is the cluster busy or short of resources?"
-            ) from None
+            )
+        actor = actors[started[0]]
+        try:
+            info = self.ray.get(actor.info_ref, timeout=0)
         except self.ray.exceptions.RayError as exc:
             raise PbtnasError(f"a Ray worker could not start: {_first_line(exc)} (is pbtnas installed on every node?)") from None
+        actor.started = True
         if info["version"] != pbtnas_version():
             raise PbtnasError(
                 f"Ray worker on {info['host']} runs pbtnas {info['version']}, the driver {pbtnas_version()}; install the same version on every node"
