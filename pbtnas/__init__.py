@@ -25,7 +25,8 @@ __version__ = "0.1.0"
 def run(source: "str | dict | type[Task]", out: str, progress: bool = False, **overrides) -> dict:
     """Run a search and return its summary.
 
-    ``source`` is a preset name, a YAML path, a config dict, or a :class:`Task` subclass (its
+    ``source`` is a preset name, a YAML path, a task reference (``"file.py:Class"``,
+    ``"package.module:Class"``), a config dict, or a :class:`Task` subclass (its
     options go in ``task={...}``). Other keyword arguments override config keys, e.g.
     ``population=8, steps=10, mode="async", backend="inprocess"``.
     """
