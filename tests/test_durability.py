@@ -6,6 +6,7 @@ before the commit."""
 import errno
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -102,3 +103,32 @@ def test_a_failed_journal_fsync_stops_the_run_before_its_commit(tiny_config, tmp
     assert json.loads((run_dir / "population.json").read_text())["step_done"] == 1
     assert seen["journal"] > 0
     assert not atomic._pending and not atomic._done
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to name an fd's file")
+def test_children_are_fsynced_off_the_driver_thread_and_before_the_manifest_names_them(tiny_config, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real = os.fsync
+    synced: dict[str, str] = {}  # checkpoint path (relative to the run) -> the thread that fsynced it
+    named_unsynced: list[str] = []
+
+    def recording(fd):
+        path = _fd_path(fd)
+        if os.path.basename(path).startswith(".population.json."):  # the commit point, before its rename
+            with open(path) as fh:
+                manifest = json.load(fh)
+            named_unsynced.extend(m["checkpoint"] for m in manifest["members"] if m["checkpoint"] and m["checkpoint"] not in synced)
+        real(fd)
+        name = os.path.basename(path)
+        if name.startswith("."):  # fsynced before its rename (a durable write): the name it gets
+            name = name[1:].split(".pt.", 1)[0] + ".pt"
+        if name.endswith(".pt") and path.startswith(str(run_dir)):
+            synced[os.path.relpath(os.path.join(os.path.dirname(path), name), run_dir)] = threading.current_thread().name
+
+    monkeypatch.setattr(os, "fsync", recording)
+    Runner(tiny_config(steps=3), run_dir, progress=False).start().run()
+    children = [e for e in map(json.loads, (run_dir / "journal.jsonl").read_text().splitlines()) if e["event"] == "child_created"]
+    assert children and named_unsynced == []
+    for child in children:
+        path = os.path.join("checkpoints", f"step_{child['step']:04d}", f"uid{child['uid']:04d}.pt")
+        assert synced[path].startswith("pbtnas-fsync"), (path, synced[path])

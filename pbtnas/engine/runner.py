@@ -533,7 +533,7 @@ class Runner:
         uid = self.next_uid
         self.next_uid += 1
         path = self.store.member_path(step, uid)
-        save_member(path, genome, state, uid, {"step": step, "born": True})
+        save_member(path, genome, state, uid, {"step": step, "born": True}, durable=False)  # on disk before the next commit
         replaced = self.members[slot]
         record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
         parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
@@ -576,7 +576,7 @@ class Runner:
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
         state, record = self.algorithm.refresh(self.task, genome, state, rng)
         path = self.store.member_path(step, member.uid, "-sp")
-        save_member(path, genome, state, member.uid, {"step": step, "refreshed": True})
+        save_member(path, genome, state, member.uid, {"step": step, "refreshed": True}, durable=False)
         return member.uid, path, record
 
     def _prepare_refresh(self, member: SlotRecord, step: int) -> SlotRecord:

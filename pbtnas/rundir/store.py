@@ -99,8 +99,10 @@ def check_plain_data(value: object, where: str) -> None:
             )
 
 
-def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, meta: dict | None = None) -> None:
-    """Atomically write one member's checkpoint: genome, state and metadata in one file."""
+def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, meta: dict | None = None, durable: bool = True) -> None:
+    """Atomically write one member's checkpoint: genome, state and metadata in one file.
+    ``durable=False`` (the driver's children and refreshed members) fsyncs it in the background
+    instead; the next commit point waits for it (:func:`~pbtnas.rundir.atomic.wait_for_syncs`)."""
     check_plain_data(state.extra, "member.extra")
     buffer = io.BytesIO()
     torch.save(
@@ -114,7 +116,9 @@ def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, 
         },
         buffer,
     )
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    atomic_write_bytes(Path(path), buffer.getvalue(), durable=durable)
+    if not durable:
+        sync_before_commit(path)
 
 
 def _safe_globals() -> list:
