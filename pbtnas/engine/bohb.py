@@ -42,6 +42,17 @@ from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import faults, seeding
 from pbtnas.engine.runner import RunError, Runner, SlotRecord
 from pbtnas.errors import ConfigError, require
+from pbtnas.rundir.records import (
+    MemberTrained,
+    RunStarted,
+    TrialCompleted,
+    TrialFailed,
+    TrialPromoted,
+    TrialPruned,
+    TrialStarted,
+    TrialStopped,
+    TrialVoided,
+)
 from pbtnas.rundir.store import RunStore
 from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.hyperband import n_brackets, rungs
@@ -421,23 +432,23 @@ def bohb_summary(trials, spent: int, budget: int, config) -> dict:
 def trial_history(run_dir: str | Path) -> dict | None:
     """Trials and rungs of a bohb run from its journal (the last event of each kind wins, so a
     redone step counts once); None for a run of another algorithm."""
-    events = RunStore(run_dir).events()
-    started = next((e for e in events if e.get("event") == "run_started"), None)
-    if not started or (started.get("config") or {}).get("algorithm") != "bohb":
+    records = RunStore(run_dir).records()
+    started = next((r for r in records if isinstance(r, RunStarted)), None)
+    if started is None or (started.config or {}).get("algorithm") != "bohb":
         return None
     trials: dict[int, dict] = {}
     spent: dict[tuple, int] = {}
-    for e in events:
-        kind, number = e.get("event"), e.get("trial")
+    for record in records:
+        number = getattr(record, "trial", None)
         if number is None:
             continue
-        if kind == "trial_started":
+        if isinstance(record, TrialStarted):
             trials[number] = {
                 "trial": number,
-                "source": e.get("source"),
-                "bracket": e.get("bracket"),
-                "rungs": e.get("rungs") or [],
-                "genome": e.get("genome") or {},
+                "source": record.source,
+                "bracket": record.bracket,
+                "rungs": record.rungs or [],
+                "genome": record.genome or {},
                 "steps": 0,
                 "fitness": {},
                 "promoted": {},
@@ -447,22 +458,24 @@ def trial_history(run_dir: str | Path) -> dict | None:
             }
         elif number not in trials:
             continue
-        elif kind == "member_trained":
-            spent[number, e.get("step")] = 1
-            trials[number]["fitness"][e.get("step", 0) + 1] = e.get("fitness")
-            trials[number]["steps"] = max(trials[number]["steps"], e.get("step", 0) + 1)
-        elif kind == "trial_promoted":
-            trials[number]["promoted"][e.get("rung")] = e.get("at_step")
-        elif kind in ("trial_completed", "trial_pruned", "trial_stopped", "trial_failed", "trial_voided"):
-            trials[number].update(end=kind[len("trial_") :], end_step=e.get("at_step"), end_rung=e.get("rung"))
-    config = started["config"]
+        elif isinstance(record, MemberTrained):
+            spent[number, record.step] = 1
+            trials[number]["fitness"][record.step + 1] = record.fitness
+            trials[number]["steps"] = max(trials[number]["steps"], record.step + 1)
+        elif isinstance(record, TrialPromoted):
+            trials[number]["promoted"][record.rung] = record.at_step
+        elif isinstance(record, (TrialCompleted, TrialPruned, TrialStopped, TrialFailed)):
+            trials[number].update(end=record.event[len("trial_") :], end_step=record.at_step, end_rung=record.rung)
+        elif isinstance(record, TrialVoided):
+            trials[number].update(end="voided", end_step=None, end_rung=None)
+    config = started.config
     return {
         "trials": [trials[n] for n in sorted(trials)],
         "member_steps": len(spent),
         "budget_member_steps": config["population"] * config["steps"],
         "eta": config.get("bohb_eta", 3),
         "steps": config["steps"],
-        "brackets": (started.get("bohb") or {}).get("brackets", {}),
+        "brackets": (started.bohb or {}).get("brackets", {}),
     }
 
 
