@@ -31,7 +31,7 @@ def trajectories(run_dir: Path) -> str:
             best.append((record.step, record.uid))
     lines = [f"{run_dir}:"]
     for uid, by_step in sorted(fitness.items()):
-        trace = " ".join(f"{step}:{value:.0f}" for step, value in sorted(by_step.items()))
+        trace = " ".join(f"{step}:{value:.4g}" for step, value in sorted(by_step.items()))
         lines.append(f"  uid {uid:>3}  {trace}" + (f"   ({origin[uid]})" if uid in origin else ""))
     lines.append(f"  best-ever updates (step, uid): {best}")
     return "\n".join(lines)
