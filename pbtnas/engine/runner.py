@@ -535,7 +535,7 @@ class Runner:
         path = self.store.member_path(step, uid)
         save_member(path, genome, state, uid, {"step": step, "born": True}, durable=False)  # on disk before the next commit
         replaced = self.members[slot]
-        record.primary, record.donor = p1.uid, (None if record.details.get("self_donor") else p2.uid)
+        record.primary, record.donor = p1.uid, (None if record.single_parent else p2.uid)
         parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
         self.store.append(
             "child_created",

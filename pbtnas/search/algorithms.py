@@ -57,6 +57,7 @@ class Algorithm:
                 record.details["genes_perturbed"] = record.genes_from_donor
                 record.genes_from_donor = []
                 record.details["self_donor"] = True
+                record.single_parent = True
             return genome, state, record
         if self.operator == "mutation":
             return mutate(task, primary, rng)

@@ -32,6 +32,9 @@ class ChildRecord:
     genes_from_donor: list[str] = field(default_factory=list)
     seed: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: made from the primary parent alone (mutation, no-mixing): the member drawn with it gave
+    #: nothing, so the journal names no donor and one parent (docs/algorithm.md)
+    single_parent: bool = False
 
     def to_dict(self) -> dict:
         return {

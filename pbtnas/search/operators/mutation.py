@@ -29,7 +29,7 @@ def mutate(
     if branch is None:
         branch = BRANCHES[int(rng.integers(3))]
     seed = int(rng.integers(2**31 - 1))
-    record = ChildRecord(operator=f"mutation:{branch}", seed=seed)
+    record = ChildRecord(operator=f"mutation:{branch}", seed=seed, single_parent=True)
     if branch == "weights":
         record.details.update(mutate_weights(task, state, rng, seed))
     elif branch == "architecture":
