@@ -98,6 +98,31 @@ def test_the_lock_is_given_up_however_the_run_ends(tiny_config, tmp_path):
     store.unlock()
 
 
+class StatusDuringRun:
+    """Observer: runs ``pbtnas status`` (another process) once step 0 is committed."""
+
+    def __init__(self, run_dir):
+        self.run_dir, self.output = run_dir, None
+
+    def on_step_end(self, step, runner):
+        if step == 0:
+            self.output = cli("status", str(self.run_dir)).stdout
+
+
+def test_status_says_whether_a_process_is_writing_the_run(tiny_config, tmp_path):
+    run_dir = tmp_path / "r"
+    watcher = StatusDuringRun(run_dir)
+    runner = Runner(tiny_config(steps=3), run_dir, progress=False)
+    runner.observers.extend([watcher, StopAfter(1)])
+    with pytest.raises(KeyboardInterrupt):
+        runner.start().run()
+    assert f"step 1/3 done, running (PID {os.getpid()} on " in watcher.output.splitlines()[0]
+    stopped = cli("status", str(run_dir)).stdout.splitlines()[0]
+    assert stopped.endswith(f"step 2/3 done, stopped (no process is writing it); continue with: pbtnas resume {run_dir}")
+    Runner.resume(run_dir, progress=False).run()
+    assert cli("status", str(run_dir)).stdout.splitlines()[0].endswith("step 3/3 done, finished")
+
+
 # -- damaged checkpoints ---------------------------------------------------------------------------
 def _damage(kind, path, other):
     data = path.read_bytes()

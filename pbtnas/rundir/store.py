@@ -342,6 +342,27 @@ class RunStore:
     def locked(self) -> bool:
         return self._lock_fd is not None
 
+    def writer(self) -> dict | None:
+        """The process writing this run directory now (``pid``, ``host``, ``since``), or None
+        when none holds its lock (the run finished, was stopped or was killed). Takes no lock."""
+        import fcntl
+
+        if self._lock_fd is not None:
+            return _read_holder(self._lock_fd)
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # never locked (or unreadable): nobody we can see writes it
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:  # held: a live writer
+                return _read_holder(fd) or {"pid": None, "host": None, "since": None}
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def __del__(self):  # a runner dropped after a failed start gives its lock up
         try:
             self.unlock()

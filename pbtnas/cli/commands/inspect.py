@@ -39,7 +39,14 @@ def status_command(args) -> int:
     summary = store.read_summary()
     from pbtnas.analysis.report.history import what_ran
 
-    state = "finished" if manifest.finished else "in progress or stopped"
+    writer = None if manifest.finished else store.writer()
+    if manifest.finished:
+        state = "finished"
+    elif writer is not None:
+        who = f"PID {writer['pid']} on {writer['host']}, since {writer['since']}" if writer.get("pid") else "by a process starting up"
+        state = f"running ({who})"
+    else:
+        state = f"stopped (no process is writing it); continue with: pbtnas resume {args.run_dir}"
     print(
         f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
         f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
