@@ -1,0 +1,75 @@
+"""Networks no preset has (tests/unusual_networks.py) go through check, search with mixing,
+resume and export: tied weights stay tied, integer and boolean buffers keep their dtype (and are
+copied, never shrink-perturbed), a frozen layer stays frozen."""
+
+import os
+
+import torch
+from run_helpers import StopAfter, fitness_trace
+
+import pbtnas
+from pbtnas.engine.runner import Runner
+from pbtnas.rundir.store import RunStore, load_member
+from pbtnas.tasks import build_task
+
+HERE = os.path.dirname(__file__)
+TASK = f"{os.path.join(HERE, 'unusual_networks.py')}:TiedLanguageModel"
+
+
+def config(**overrides):
+    from pbtnas.config import config_from_dict
+
+    data = {"task": {"name": TASK}, "population": 6, "steps": 4, "seed": 4, "backend": "inprocess", "p_donor": 0.5, "loggers": []}
+    data["keep_checkpoints"] = 99  # every child's checkpoint as it was made
+    data.update(overrides)
+    return config_from_dict(data)
+
+
+def test_the_contract_holds():
+    report = pbtnas.check_task(TASK)
+    assert report.trained and report.architectures >= 3
+
+
+def test_search_mixes_keeps_ties_buffers_and_frozen_layers_and_resumes_exactly(tmp_path):
+    summary = Runner(config(), tmp_path / "full", progress=False).start().run()
+    assert summary["best_fitness"] > float("-inf")
+    store = RunStore(tmp_path / "full")
+    children = list(store.iter_events("child_created"))
+    assert any("mixer" in e["genes_from_donor"] or "layers" in e["genes_from_donor"] for e in children)
+    task = build_task({"name": TASK})
+    for member in store.read_manifest()["members"]:
+        genome, state, _ = load_member(store.absolute(member["checkpoint"]))
+        weights = state.models["model"]
+        model = task.build_module(genome, state)
+        assert model.head.weight is model.embed.weight  # still one tensor after loading a child
+        assert torch.equal(weights["head.weight"], weights["embed.weight"])
+        assert not model.frozen.weight.requires_grad
+        if genome["mixer"] == "masked":
+            width = genome["width"]
+            assert weights["mixer.order"].dtype == torch.int64 and torch.equal(weights["mixer.order"], torch.arange(width).flip(0))
+            assert weights["mixer.mask"].dtype == torch.bool and torch.equal(weights["mixer.mask"], torch.arange(width) % 3 != 0)
+            assert weights["mixer.calls"].dtype == torch.int32 and int(weights["mixer.calls"]) > 0
+    masked_children = 0
+    for child in children:  # as made, before training: transplanted buffers are copies
+        genome, state, _ = load_member(store.member_path(child["step"], child["uid"]))
+        weights = state.models["model"]
+        if genome["mixer"] == "masked":
+            masked_children += 1
+            assert {weights[k].dtype for k in ("mixer.order", "mixer.mask", "mixer.calls")} == {torch.int64, torch.bool, torch.int32}
+            assert int(weights["mixer.calls"]) > 0  # the donor's counter, not 0.4 x it
+    assert masked_children
+    # interrupted after step 1 and resumed: the same run
+    runner = Runner(config(), tmp_path / "cut", progress=False)
+    runner.observers.append(StopAfter(1))
+    try:
+        runner.start().run()
+    except KeyboardInterrupt:
+        pass
+    resumed = Runner.resume(tmp_path / "cut", progress=False).run()
+    assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
+    assert resumed["best_genome"] == summary["best_genome"] and resumed["final_metric"] == summary["final_metric"]
+    # exported: loads with pbtnas and as TorchScript, and predicts the vocabulary
+    pbtnas.export_run(str(tmp_path / "full"), str(tmp_path / "export"))
+    tokens = torch.zeros(2, 5, dtype=torch.long)
+    assert pbtnas.load(str(tmp_path / "export"))(tokens).shape == (2, 5, 16)
+    assert torch.jit.load(str(tmp_path / "export" / "model.torchscript.pt"))(tokens).shape == (2, 5, 16)
