@@ -130,7 +130,7 @@ class RunConfig:
         if self.mode not in ("sync", "async"):
             raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
         if not isinstance(self.task, dict) or not self.task.get("name"):
-            raise ConfigError("config needs a 'task' section with a 'name'")
+            raise ConfigError("config needs a 'task' section with a 'name' (or 'task: NAME')")
         if self.algorithm == "bohb":
             from pbtnas.search.hyperband import check_budget
 
@@ -149,10 +149,22 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+def with_task_section(data: dict) -> dict:
+    """``task: NAME`` is short for ``task: {name: NAME}``; any other non-mapping is refused here,
+    with the one message every command gives."""
+    task = data.get("task")
+    if isinstance(task, str) and task:
+        return {**data, "task": {"name": task}}
+    if "task" in data and not isinstance(task, dict):
+        raise ConfigError(f"config needs a 'task' section with a 'name' (or 'task: NAME'), got task: {task!r}")
+    return data
+
+
 def config_from_dict(data: dict, where: str = "config") -> RunConfig:
     """Build and validate a :class:`RunConfig`, naming unknown keys and wrongly typed values."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping of keys to values")
+    data = with_task_section(data)
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -219,6 +231,7 @@ def load_config_source(source: str) -> dict:
             raise ConfigError(f"config file {source!r} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"config file {source!r} must hold a mapping")
+        data = with_task_section(data)
         if "preset" in data:  # a file may start from a preset and override some keys
             base = get_preset(str(data.pop("preset")))
             task = {**base.get("task", {}), **data.pop("task", {})}

@@ -41,3 +41,15 @@ def test_a_step_where_every_member_diverged_stops_the_run(tmp_path):
     with pytest.raises(RunError, match="every member diverged at step 0"):
         pbtnas.run({"task": {"name": "custom_tasks:AlwaysDiverges"}}, out=str(tmp_path / "r"), population=4, steps=3, backend="inprocess")
     assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_task_given_as_a_name_is_short_for_a_section(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("task: simulated\npopulation: 4\nsteps: 1\nbackend: inprocess\nloggers: none\n")
+    assert main(["run", str(config), "--set", "task.step_seconds=0", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert main(["check", str(config), "--no-train"]) == 0
+    capsys.readouterr()
+    config.write_text("task: 5\n")
+    assert main(["check", str(config)]) == 2  # one line, as for run (it was a traceback)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: config needs a 'task' section with a 'name' (or 'task: NAME'), got task: 5"]

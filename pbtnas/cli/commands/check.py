@@ -29,12 +29,13 @@ def register(sub) -> None:
 
 
 def check_command(args) -> int:
-    from pbtnas.config import apply_overrides, load_config_source
+    from pbtnas.config import apply_overrides, config_from_dict, load_config_source
     from pbtnas.tasks import build_task
     from pbtnas.tasks.check import check_task
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
-    task = build_task(data.get("task", {}))
+    config = config_from_dict(data)  # one error line for a config that a run would refuse
+    task = build_task(config.task)
     task.prepare()
-    print(check_task(task, seed=int(data.get("seed", 0)), train=not args.no_train))
+    print(check_task(task, seed=config.seed, train=not args.no_train))
     return 0
