@@ -100,7 +100,7 @@ class RunConfig:
                 import torch
 
                 torch.device(str(device))
-            except RuntimeError:
+            except (RuntimeError, ValueError):
                 raise ConfigError(f"task.device {device!r} is not a torch device (cpu, cuda, cuda:1, mps, ...)") from None
         if not 0.0 < self.tau < 1.0:
             raise ConfigError(f"tau must lie strictly between 0 and 1, got {self.tau}")

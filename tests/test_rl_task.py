@@ -161,9 +161,13 @@ def test_training_seeds_are_kept_apart_from_evaluation_seeds(task, monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_cuda_without_a_gpu_is_a_config_error():
-    task = build_task({"name": "rl", **TINY, "device": "cuda"})  # inspecting needs no device
-    with pytest.raises(ConfigError, match="task.device"):
-        task.prepare()
+    from pbtnas.config import config_from_dict
+    from pbtnas.tasks.devices import check_device_for_run
+
+    build_task({"name": "rl", **TINY, "device": "cuda"})  # inspecting needs no device
+    config = config_from_dict({"task": {"name": "rl", **TINY, "device": "cuda"}, "backend": "local"})
+    with pytest.raises(ConfigError, match="task.device 'cuda' names a CUDA device but torch sees no CUDA device here"):
+        check_device_for_run(config)
 
 
 @pytest.mark.parametrize("preset", ["rl-cheetah", "rl-walker", "rl-quadruped-pixels"])

@@ -177,12 +177,13 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input
     from safetensors.torch import save_file
 
     from pbtnas.tasks import build_task, portable_task_config
+    from pbtnas.tasks.devices import task_config_here
 
     path, info, notes = choose_checkpoint(run_dir, which)
     store = RunStore(run_dir)
     config = store.read_config()
     genome, state, meta = load_member(path)
-    task = build_task(config["task"])
+    task = build_task(task_config_here(config["task"]))  # a GPU run exports on a CPU machine too
     module = task.build_module(genome, state).cpu().eval()
     info_extra = task.export_info()
     x = example_input(task, module, input_shape)
@@ -290,8 +291,9 @@ def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
     from safetensors.torch import load_file
 
     from pbtnas.tasks import build_task
+    from pbtnas.tasks.devices import task_config_here
 
-    task = build_task(meta["task"])
+    task = build_task(task_config_here(meta["task"]))
     genome = task.space.validate(meta["genome"])
     state = task.init_state(genome, 0)
     module = task.build_module(genome, state).cpu()

@@ -100,6 +100,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
     """Uniform and greedy soups of the members sharing the delivered architecture; write them
     under ``RUN_DIR/soup/``. Raises :class:`PbtnasError` for an unfinished or foreign run."""
     from pbtnas.tasks import build_task, import_roots
+    from pbtnas.tasks.devices import task_config_here
 
     store = RunStore(run_dir)
     config = store.read_config()  # "not a pbtnas run directory" for a foreign folder
@@ -108,7 +109,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
         raise PbtnasError(
             f"{run_dir} has not finished: soups are made of a finished run's final population (finish it with: pbtnas resume {run_dir})"
         )
-    task = build_task(config["task"], import_roots(config["task"]))
+    task = build_task(task_config_here(config["task"]), import_roots(config["task"]))  # a GPU run's soups on a CPU
     genome = task.space.validate(summary["best_genome"])  # the delivered network's architecture
     seed = seeding.int_seed(config.get("seed", 0), seeding.FINAL)
     found = ingredients(store, genome, task.space)

@@ -30,9 +30,10 @@ def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
     try:
         from pbtnas.rundir.store import load_member
         from pbtnas.tasks import build_task
+        from pbtnas.tasks.devices import task_config_here
 
         imageio = require("imageio", "report")
-        task = build_task(task_config)
+        task = build_task(task_config_here(task_config))  # a GPU run's report on a CPU machine too
         record = getattr(task, "record_episode", None)
         if record is None:
             return None, ""

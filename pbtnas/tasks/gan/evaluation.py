@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from pbtnas.tasks.data import load_images
+from pbtnas.tasks.devices import usable_here
 from pbtnas.tasks.metrics import FeatureStats, frechet_distance, inception_score, stacked_modes
 from pbtnas.tasks.metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier
 
@@ -25,8 +26,11 @@ class GanMetrics:
         else:
             clf_name, clf_data = o.dataset, task.split("train")
         self.settings = ClassifierSettings(width=o.classifier_width, epochs=o.classifier_epochs)
-        net = cached_classifier(clf_name, clf_data, self.settings, task.device)
-        self.features = ClassifierFeatures(net, per_channel=self.stacked, device=task.device)
+        # the task's device where this process has it; a Ray driver without the workers' GPUs
+        # trains and caches the classifier on its CPU (the cache is the same file either way)
+        device = usable_here(task.device)
+        net = cached_classifier(clf_name, clf_data, self.settings, device)
+        self.features = ClassifierFeatures(net, per_channel=self.stacked, device=device)
         self.tag = f"{clf_name}-{clf_data.checksum()}-{self.settings.key()}-{o.dataset}"
         self._stats: dict[str, FeatureStats] = {}
         self._inception = None

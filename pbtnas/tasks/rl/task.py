@@ -114,17 +114,10 @@ class RLTask(Task):
         self._evaluated: tuple | None = None
 
     def prepare(self) -> None:
-        """Checks made once in the driver before a run: the device, the environment's name (with
+        """Checks made once in the driver before a run: the environment's name (with
         the closest known names when it is unknown) and, for pixels, that frames can be rendered.
         Inspecting a preset (``pbtnas space``) builds the task without these checks."""
-        o = self.options
-        device = str(o.device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"task.device is {o.device!r} but torch sees no CUDA device here; use --device cpu")
-        try:
-            torch.device(device)
-        except (RuntimeError, ValueError):
-            raise ConfigError(f"task.device {o.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+        o = self.options  # the device is checked with the run's config (pbtnas.tasks.devices)
         check_env_name(o.env, o.pixels)
         env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames)
         try:
