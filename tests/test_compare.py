@@ -108,3 +108,14 @@ def test_compare_refuses_a_folder_with_another_budget(tmp_path):
     compare({**base, "workers": 3}, ["random"], [0], tmp_path, run_fn=fake_run)  # execution settings may differ
     with pytest.raises(ConfigError, match=r"other settings \(steps\)"):
         compare({**base, "steps": 3}, ["random"], [0], tmp_path, run_fn=fake_run)
+
+
+def test_a_comparison_that_cannot_start_leaves_no_folder(tmp_path, capsys):
+    """What a run checks before it starts (here: an environment name) is checked before the
+    comparison's folder is made."""
+    from pbtnas.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "rl-cheetah", "--set", "task.env=hopper-flyy", "--seeds", "1", "--out", str(out), "--quiet"]) == 2
+    assert "did you mean hopper-hop" in capsys.readouterr().err
+    assert not out.exists()

@@ -252,9 +252,9 @@ def compare(
     unfinished ones resumed; a folder holding a run of other settings is refused.
     """
     from pbtnas.tasks import build_task
+    from pbtnas.tasks.devices import check_device_for_run
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     run_fn = run_fn or _run_one
     configs = {}
     for algo in algorithms:
@@ -264,7 +264,13 @@ def compare(
         from pbtnas.errors import require
 
         require("optuna", "bohb")
-    task = build_task(configs[algorithms[0], seeds[0]].task)
+    first = configs[algorithms[0], seeds[0]]
+    task = build_task(first.task)
+    # what a run checks before it starts (device, data, environment), before the folder is made:
+    # a comparison that cannot run leaves nothing behind
+    check_device_for_run(first)
+    task.prepare()
+    out.mkdir(parents=True, exist_ok=True)
     if higher_is_better is None:
         higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
     comparison = Comparison(task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0], list(algorithms), list(seeds))
