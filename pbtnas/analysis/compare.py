@@ -267,9 +267,10 @@ def compare(
     first = configs[algorithms[0], seeds[0]]
     task = build_task(first.task)
     # what a run checks before it starts (device, data, environment), before the folder is made:
-    # a comparison that cannot run leaves nothing behind
-    check_device_for_run(first)
-    task.prepare()
+    # a comparison that cannot run leaves nothing behind (one whose runs all finished needs none)
+    if not all(read_result(algo, seed, run_dir_for(out, algo, seed)).finished for algo, seed in configs):
+        check_device_for_run(first)
+        task.prepare()
     out.mkdir(parents=True, exist_ok=True)
     if higher_is_better is None:
         higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
