@@ -16,10 +16,10 @@ HERE = os.path.dirname(__file__)
 TASK = f"{os.path.join(HERE, 'unusual_networks.py')}:TiedLanguageModel"
 
 
-def config(**overrides):
+def config(task=None, **overrides):
     from pbtnas.config import config_from_dict
 
-    data = {"task": {"name": TASK}, "population": 6, "steps": 4, "seed": 4, "backend": "inprocess", "p_donor": 0.5, "loggers": []}
+    data = {"task": task or {"name": TASK}, "population": 6, "steps": 4, "seed": 4, "backend": "inprocess", "p_donor": 0.5, "loggers": []}
     data["keep_checkpoints"] = 99  # every child's checkpoint as it was made
     data.update(overrides)
     return config_from_dict(data)
@@ -73,3 +73,22 @@ def test_search_mixes_keeps_ties_buffers_and_frozen_layers_and_resumes_exactly(t
     tokens = torch.zeros(2, 5, dtype=torch.long)
     assert pbtnas.load(str(tmp_path / "export"))(tokens).shape == (2, 5, 16)
     assert torch.jit.load(str(tmp_path / "export" / "model.torchscript.pt"))(tokens).shape == (2, 5, 16)
+
+
+def test_export_input_shapes_on_a_token_model_and_a_shape_the_network_refuses(tmp_path, capsys):
+    from pbtnas.cli import main
+
+    Runner(config(steps=2), tmp_path / "run", progress=False).start().run()
+    # --input-shape on a model of token ids: integer ids in the range of the task's own inputs
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "e1"), "--input-shape", "7"]) == 0
+    x = torch.load(tmp_path / "e1" / "example_input.pt")
+    assert x.dtype == torch.int64 and x.shape == (2, 7) and 0 <= int(x.min()) and int(x.max()) < 16
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "e2"), "--input-shape", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --input-shape dimensions must be at least 1, got '0'"
+    good = os.path.join(HERE, "custom_tasks.py") + ":Good"
+    Runner(config(task={"name": good}), tmp_path / "good", progress=False).start().run()
+    assert main(["export", str(tmp_path / "good"), "--out", str(tmp_path / "e3"), "--input-shape", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the network does not take the example input (shape (2, 3), torch.float32): RuntimeError")
+    assert not (tmp_path / "e3").exists()

@@ -123,9 +123,14 @@ def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | 
     task's ``example_input()`` hook, a generator's ``latent_dim``, an agent's ``obs_shape``, or a
     few held-out examples of a data set task."""
     gen = torch.Generator().manual_seed(seed)
-    if input_shape:
-        return torch.randn(batch, *input_shape, generator=gen)
     hook = getattr(task, "example_input", None)
+    if input_shape:
+        sample = hook(batch) if callable(hook) else None
+        if torch.is_tensor(sample) and not sample.is_floating_point() and sample.dtype != torch.bool:
+            # token ids or class indices: integers in the range the task's own inputs use
+            low, high = int(sample.min()), int(sample.max()) + 1
+            return torch.randint(low, high, (batch, *input_shape), generator=gen, dtype=sample.dtype)
+        return torch.randn(batch, *input_shape, generator=gen)
     if callable(hook):
         return hook(batch)
     latent_dim = getattr(module, "latent_dim", None)
@@ -148,7 +153,15 @@ def to_torchscript(module: torch.nn.Module, x: torch.Tensor) -> tuple[torch.jit.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
-            expected = module(x)
+            try:
+                expected = module(x)
+            except Exception as exc:  # the user's network and an input it does not take: one line
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                raise PbtnasError(
+                    f"the network does not take the example input (shape {tuple(x.shape)}, {x.dtype}): "
+                    f"{type(exc).__name__}: {first}; pass --input-shape with the shape it takes, or give "
+                    "the task an example_input(batch) method that returns a batch of real inputs"
+                ) from None
             errors = []
             for method in ("script", "trace"):
                 try:

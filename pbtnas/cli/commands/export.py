@@ -37,6 +37,8 @@ def export_command(args) -> int:
             shape = tuple(int(d) for d in args.input_shape.split(","))
         except ValueError:
             raise PbtnasError(f"--input-shape must be comma-separated integers, got {args.input_shape!r}") from None
+        if any(d < 1 for d in shape):
+            raise PbtnasError(f"--input-shape dimensions must be at least 1, got {args.input_shape!r}")
     _check_inputs(args)
     record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape)
     share_tree(args.out)
