@@ -252,7 +252,7 @@ def compare(
     unfinished ones resumed; a folder holding a run of other settings is refused.
     """
     from pbtnas.tasks import build_task
-    from pbtnas.tasks.devices import check_device_for_run
+    from pbtnas.tasks.devices import prepare_to_train
 
     out = Path(out)
     run_fn = run_fn or _run_one
@@ -266,11 +266,11 @@ def compare(
         require("optuna", "bohb")
     first = configs[algorithms[0], seeds[0]]
     task = build_task(first.task)
+    found = {(algo, seed): read_result(algo, seed, run_dir_for(out, algo, seed), out) for algo, seed in configs}
     # what a run checks before it starts (device, data, environment), before the folder is made:
     # a comparison that cannot run leaves nothing behind (one whose runs all finished needs none)
-    if not all(read_result(algo, seed, run_dir_for(out, algo, seed)).finished for algo, seed in configs):
-        check_device_for_run(first)
-        task.prepare()
+    if not all(result.finished for result in found.values()):
+        prepare_to_train(first, task)
     out.mkdir(parents=True, exist_ok=True)
     if higher_is_better is None:
         higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
@@ -279,7 +279,7 @@ def compare(
     for i, ((algo, seed), config) in enumerate(configs.items(), 1):
         run_dir = run_dir_for(out, algo, seed)
         check_same_budget(config, run_dir)
-        result = read_result(algo, seed, run_dir, out)
+        result = found[algo, seed]
         if result.finished:
             log(f"[{i}/{total}] {algo} seed {seed}: reusing finished run {run_dir}")
         else:

@@ -268,7 +268,7 @@ class RayBackend(Backend):
         nodes = [node.id for node in self._nodes.values() if node.usable and not node.suspect]
         if not nodes:
             raise PbtnasError("the Ray cluster has no node with room for one member (see --cpus-per-member / --gpus-per-member)")
-        actors = {self._new_actor(node).info_ref: self._all[-1] for node in nodes}
+        actors = {actor.info_ref: actor for actor in map(self._new_actor, nodes)}
         started, _ = self.ray.wait(list(actors), num_returns=1, timeout=START_TIMEOUT_S)
         if not started:
             raise PbtnasError(

@@ -28,7 +28,7 @@ from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
 from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
 from pbtnas.tasks.base import Task
-from pbtnas.tasks.devices import check_device_for_run
+from pbtnas.tasks.devices import prepare_to_train
 
 
 class RunError(PbtnasError):
@@ -115,8 +115,7 @@ class Runner:
     def start(self) -> "Runner":
         """Create the run directory and the initial population (every schedule the same way up to
         :meth:`_populate`)."""
-        check_device_for_run(self.config)
-        self.task.prepare()
+        prepare_to_train(self.config, self.task)
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()

@@ -1,4 +1,5 @@
-"""Whether a torch device can be used by this process, said in one line.
+"""Whether a torch device can be used by this process, said in one line, and the checks a run
+makes before it trains (:func:`prepare_to_train`).
 
 Members train where the backend runs them: on this machine for the in-process and local
 backends (so a run checks the device before it starts), on the workers for Ray (whose driver
@@ -45,6 +46,14 @@ def check_device_for_run(config) -> None:
     problem = device_problem(device)
     if problem is not None:
         raise ConfigError(f"task.device {device!r} {problem}; use --device cpu, or --backend ray for a cluster whose workers have it")
+
+
+def prepare_to_train(config, task) -> None:
+    """What a run checks before it trains, once, in the driver (``run``, ``resume``, ``check``,
+    ``compare``): the device, then the task's own checks (:meth:`~pbtnas.tasks.base.Task.prepare`:
+    data, environment, renderer)."""
+    check_device_for_run(config)
+    task.prepare()
 
 
 def task_config_here(task_config: dict) -> dict:

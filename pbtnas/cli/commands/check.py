@@ -32,12 +32,11 @@ def check_command(args) -> int:
     from pbtnas.config import apply_overrides, config_from_dict, load_config_source
     from pbtnas.tasks import build_task
     from pbtnas.tasks.check import check_task
-    from pbtnas.tasks.devices import check_device_for_run
+    from pbtnas.tasks.devices import prepare_to_train
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
     config = config_from_dict(data)  # one error line for a config that a run would refuse
-    check_device_for_run(config)
     task = build_task(config.task)
-    task.prepare()
+    prepare_to_train(config, task)
     print(check_task(task, seed=config.seed, train=not args.no_train))
     return 0

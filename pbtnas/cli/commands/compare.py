@@ -37,14 +37,11 @@ def register(sub) -> None:
 def compare_command(args) -> int:
     from pbtnas.analysis.compare import compare, parse_algorithms
     from pbtnas.errors import ConfigError
-    from pbtnas.tasks.devices import check_device_for_run
 
     algorithms = parse_algorithms(args.algorithms)
     if args.seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    config = config_from_args(args)
-    check_device_for_run(config)  # before the comparison folder is made
-    base = config.to_dict()
+    base = config_from_args(args).to_dict()
     first = base.get("seed", 0)
     seeds = list(range(first, first + args.seeds))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))

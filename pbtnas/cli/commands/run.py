@@ -10,7 +10,7 @@ import sys
 from pbtnas.cli.commands._files import share_run
 from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
 from pbtnas.engine.runner import make_runner, resume_runner
-from pbtnas.tasks.devices import check_device_for_run
+from pbtnas.tasks.devices import prepare_to_train
 
 
 def register(sub) -> None:
@@ -91,8 +91,7 @@ def resume_command(args) -> int:
     if not summary.get("finished"):
         # what 'run' checks before it starts (device, data, environment, renderer) may have
         # changed since: fail here with one line rather than in every worker
-        check_device_for_run(runner.config)
-        runner.task.prepare()
+        prepare_to_train(runner.config, runner.task)
     if changes:
         import yaml
 
