@@ -92,3 +92,27 @@ def test_export_input_shapes_on_a_token_model_and_a_shape_the_network_refuses(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: the network does not take the example input (shape (2, 3), torch.float32): RuntimeError")
     assert not (tmp_path / "e3").exists()
+
+
+def test_an_index_buffer_transplanted_across_widths_is_the_childs_own_and_the_child_runs():
+    """A donor's index buffer for 12 channels, sliced to a child of width 8, would index past
+    the layer's end; inheritance gives the child the index of its own width instead."""
+    from pbtnas.search.operators.mixing import transplant
+    from pbtnas.search.operators.shapes import adapt_to_architecture
+
+    task = build_task({"name": TASK})
+    narrow = {"width": 8, "rnn": "gru", "mixer": "masked", "layers": 1, "lr": 3e-3}
+    wide = dict(narrow, width=12)
+    for primary, donor in ((narrow, wide), (wide, narrow)):
+        # what mix() does when only the mixer gene is marked: the child keeps the primary's width
+        child = task.init_state(primary, 1)
+        fresh = task.init_state(primary, 3)
+        transplant(task, child, task.init_state(donor, 2), fresh, ["mixer"], 0.4, 0.1)
+        adapt_to_architecture(task, child, fresh)
+        width = primary["width"]
+        weights = child.models["model"]
+        assert torch.equal(weights["mixer.order"], torch.arange(width).flip(0))
+        assert torch.equal(weights["mixer.mask"], torch.arange(width) % 3 != 0)
+        assert weights["mixer.calls"].dtype == torch.int32
+        model = task.build_module(primary, child)
+        assert model(task.example_input(2)).shape[-1] > 0

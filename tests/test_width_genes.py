@@ -248,9 +248,14 @@ def test_fit_to_copies_the_overlap_and_takes_the_rest_fresh():
     d, f = torch.randn(5, 3), torch.randn(5, 3)
     sp = lambda x, y: shrink_perturb(x, y, 0.4, 0.1)
     assert torch.equal(fit_to(d, f, sp), shrink_perturb(d, f, 0.4, 0.1))
-    # integer tensors keep their dtype and copy the overlap
-    counts = fit_to(torch.tensor([3, 4, 5]), torch.zeros(2, dtype=torch.long), sp)
-    assert counts.dtype == torch.long and counts.tolist() == [3, 4]
+    # integer and boolean tensors of another shape (an index, a mask) are taken fresh: a slice
+    # of an index built for 3 channels may point past the end of 2
+    index = fit_to(torch.tensor([2, 1, 0]), torch.tensor([1, 0]), sp)
+    assert index.dtype == torch.long and index.tolist() == [1, 0]
+    mask = fit_to(torch.tensor([True, False, True]), torch.tensor([False, True]))
+    assert mask.dtype == torch.bool and mask.tolist() == [False, True]
+    # of the same shape they are copied, never shrink-perturbed
+    assert fit_to(torch.tensor([3, 4]), torch.zeros(2, dtype=torch.long), sp).tolist() == [3, 4]
     # the arguments are never edited
     assert (fresh == -1).all() and torch.equal(source, torch.arange(24.0).reshape(2, 3, 4))
 

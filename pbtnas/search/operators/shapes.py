@@ -10,6 +10,8 @@ architecture as the reference:
 * a tensor whose shape differs keeps the overlapping slice (``[:min(a0, b0), :min(a1, b1), ...]``)
   and takes the rest from the fresh model;
 * a tensor whose number of dimensions differs has no meaningful overlap and is taken fresh;
+* an integer or boolean tensor whose shape differs (an index, a mask, a count sized by a width)
+  is taken fresh: an index into 12 channels, sliced to 8, would point past the layer's end;
 * a tensor the architecture lacks is dropped, one it needs but the state lacks is taken fresh;
 * the optimizer moments of every tensor whose shape changed (or that was dropped or added) are
   dropped, so that parameter starts with fresh moments.
@@ -50,13 +52,20 @@ def fit_to(source: torch.Tensor, fresh: torch.Tensor, combine: Combine | None = 
     """
     if source.shape == fresh.shape:
         return combine(source, fresh) if combine is not None else source.clone()
-    if source.dim() != fresh.dim():
-        # A (3, 4) kernel and a (3, 4, 5) kernel share no meaningful slice: start fresh.
+    if source.dim() != fresh.dim() or not _is_continuous(source):
+        # A (3, 4) kernel and a (3, 4, 5) kernel share no meaningful slice, and neither do an
+        # index or a mask built for another width (sliced, an index may point past the layer's
+        # end): start fresh.
         return fresh.clone()
     region = overlap(source.shape, fresh.shape)
     out = fresh.clone()
     out[region] = combine(source[region], fresh[region]) if combine is not None else source[region]
     return out
+
+
+def _is_continuous(tensor: torch.Tensor) -> bool:
+    """Whether a slice of ``tensor`` still means something in a tensor of another shape."""
+    return torch.is_floating_point(tensor) or torch.is_complex(tensor)
 
 
 def reference_models(task: Task, fresh: MemberState) -> dict[str, dict[str, torch.Tensor]]:
