@@ -140,3 +140,33 @@ class AlwaysDiverges(Good):
 
     def train(self, member):
         return {"loss": float("nan")}
+
+
+class _PidDataset(torch.utils.data.Dataset):
+    """(x, y, pid of the process that loaded the item)."""
+
+    def __len__(self):
+        return len(X)
+
+    def __getitem__(self, i):
+        import os
+
+        return X[i], Y[i], os.getpid()
+
+
+class LoaderWorkers(Good):
+    """Trains through a ``DataLoader`` with worker processes of its own, as many users' loops do."""
+
+    def train(self, member):
+        import os
+
+        loader = torch.utils.data.DataLoader(_PidDataset(), batch_size=16, shuffle=True, num_workers=2, generator=member.generator)
+        pids = set()
+        for x, y, pid in loader:
+            pids.update(pid.tolist())
+            loss = F.mse_loss(member.model(x), y)
+            member.optimizer.zero_grad()
+            loss.backward()
+            member.optimizer.step()
+        member.extra["loader_processes"] = len(pids - {os.getpid()})
+        return {"loss": loss}

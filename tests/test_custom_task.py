@@ -13,7 +13,7 @@ import torch
 import pbtnas
 from pbtnas.cli import main
 from pbtnas.errors import ConfigError, SearchSpaceError, TaskContractError
-from pbtnas.rundir.store import RunStore
+from pbtnas.rundir.store import RunStore, load_member
 from pbtnas.tasks import build_task, task_class, task_reference
 
 HERE = os.path.dirname(__file__)
@@ -191,6 +191,20 @@ def test_hyperparameter_genes_of_the_classification_task_are_off_by_default():
 def test_task_modules_reach_spawned_workers(tmp_path):
     summary = pbtnas.run({"task": {"name": "custom_tasks:Good"}}, out=str(tmp_path / "r"), population=4, steps=2, backend="local", workers=2)
     assert summary["steps_done"] == 2 and summary["best_fitness"] > float("-inf")
+
+
+def test_a_training_loop_may_start_processes_of_its_own_on_local_workers(tmp_path):
+    """A DataLoader with num_workers > 0 inside train() used to fail every member with
+    "daemonic processes are not allowed to have children"; its dataset class lives in a task
+    file, which only the pbtnas worker has loaded (the loader's processes must find it too)."""
+    out = tmp_path / "r"
+    task = f"{os.path.join(HERE, 'custom_tasks.py')}:LoaderWorkers"
+    summary = pbtnas.run({"task": {"name": task}}, out=str(out), population=4, steps=1, backend="local", workers=2)
+    assert summary["steps_done"] == 1 and summary["best_fitness"] > float("-inf")
+    store = RunStore(out)
+    for member in store.read_manifest()["members"]:
+        _, state, _ = load_member(store.absolute(member["checkpoint"]))
+        assert state.extra["loader_processes"] == 2
 
 
 def test_compare_and_report_take_a_task_file(tmp_path, capsys):

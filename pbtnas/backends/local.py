@@ -25,7 +25,7 @@ from pbtnas.backends.worker import execute_job
 from pbtnas.engine import faults
 
 
-def _init_worker(threads: int, parent: int | None = None) -> None:
+def _init_worker(threads: int, parent: int | None = None, start_method: str | None = None) -> None:
     import signal
 
     import torch
@@ -33,6 +33,17 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
     # Ctrl-C reaches the whole process group: the driver handles it (and stops the workers), so a
     # worker does not print a traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A task's own training loop may start processes (a DataLoader with num_workers > 0), which
+    # multiprocessing refuses in a daemonic process. The driver still starts this worker as a
+    # daemon (terminated if the driver exits without closing the backend); only this process's
+    # view changes. Its children are torch's DataLoader workers or the task's own, which exit
+    # with it (torch's watch their parent; see also _exit_with_parent).
+    multiprocessing.current_process().daemon = False
+    # ... and with the driver's start method, not the "spawn" this worker was started with: on
+    # Linux a DataLoader's workers are then forked, as in the user's own script, and find the
+    # classes of a task file that only this process has loaded.
+    if start_method is not None:
+        multiprocessing.set_start_method(start_method, force=True)
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -54,9 +65,9 @@ def _exit_with_parent(parent: int, period: float = 1.0) -> None:
     threading.Thread(target=watch, name="pbtnas-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn, threads: int, parent: int) -> None:
+def _worker_main(conn, threads: int, parent: int, start_method: str | None = None) -> None:
     """Body of one worker process: receive a job, send its result, until told to stop."""
-    _init_worker(threads, parent)
+    _init_worker(threads, parent, start_method)
     while True:
         try:
             job = conn.recv()
@@ -76,7 +87,8 @@ class _Worker:
 
     def __init__(self, ctx, threads: int, index: int):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, os.getpid()), name=f"pbtnas-worker-{index}", daemon=True)
+        args = (child, threads, os.getpid(), multiprocessing.get_start_method())
+        self.process = ctx.Process(target=_worker_main, args=args, name=f"pbtnas-worker-{index}", daemon=True)
         self.process.start()
         child.close()
         self.job: TrainJob | None = None
