@@ -170,3 +170,15 @@ class LoaderWorkers(Good):
             member.optimizer.step()
         member.extra["loader_processes"] = len(pids - {os.getpid()})
         return {"loss": loss}
+
+
+class Compiled(Good):
+    """``build`` returns a ``torch.compile``d network, as many modern training scripts do."""
+
+    def build(self, genome):
+        # the eager backend: dynamo traces, nothing is code-generated (fast, no C++ compiler)
+        return torch.compile(Net(genome), backend="eager")
+
+    def train(self, member):
+        member.extra["compiled"] = int(hasattr(member.model, "_orig_mod"))
+        return super().train(member)

@@ -207,6 +207,26 @@ def test_a_training_loop_may_start_processes_of_its_own_on_local_workers(tmp_pat
         assert state.extra["loader_processes"] == 2
 
 
+def test_a_compiled_network_trains_compiled_and_is_stored_by_its_plain_names(tmp_path):
+    """build() may return torch.compile(net): train() gets the compiled network, while
+    checkpoints, gene paths and the export use the plain module's names."""
+    task = f"{os.path.join(HERE, 'custom_tasks.py')}:Compiled"
+    assert pbtnas.check_task(task).trained
+    out = tmp_path / "r"
+    pbtnas.run({"task": {"name": task}, "p_donor": 1.0}, out=str(out), population=4, steps=3, backend="inprocess")
+    store = RunStore(out)
+    assert list(store.iter_events("child_created"))  # layers were transplanted by their names
+    for member in store.read_manifest()["members"]:
+        genome, state, _ = load_member(store.absolute(member["checkpoint"]))
+        assert state.extra["compiled"] == 1
+        assert set(state.models["model"]) >= {"inp.weight", "head.weight"}
+        assert not any("_orig_mod" in name for name in list(state.models["model"]) + list(state.optim["model"]))
+        assert state.optim["model"]  # Adam moments captured by name
+    pbtnas.export_run(str(out), str(tmp_path / "best"))
+    net = pbtnas.load(str(tmp_path / "best"))
+    assert not hasattr(net, "_orig_mod") and net(torch.zeros(2, 1)).shape == (2, 1)
+
+
 def test_compare_and_report_take_a_task_file(tmp_path, capsys):
     config = tmp_path / "mine.yaml"
     config.write_text(f"task:\n  name: {os.path.join(HERE, 'custom_tasks.py')}:Good\npopulation: 4\nsteps: 2\nbackend: inprocess\n")

@@ -187,7 +187,7 @@ class TorchTask(Task):
         else:
             raise TaskContractError(f"{type(self).__name__}.build must return a torch.nn.Module or a dict of them, got {type(built).__name__}")
         for key, module in models.items():
-            self._buffers.setdefault(key, set()).update(name for name, _ in module.named_buffers())
+            self._buffers.setdefault(key, set()).update(name for name, _ in plain_module(module).named_buffers())
         for shadow, source in self.shadow_models.items():
             if shadow in models:
                 raise TaskContractError(f"{type(self).__name__}.build returned {shadow!r}, which is a shadow model the engine creates itself")
@@ -197,14 +197,14 @@ class TorchTask(Task):
 
     def _with_shadows(self, models: dict[str, nn.Module]) -> dict[str, nn.Module]:
         for shadow, source in self.shadow_models.items():
-            models[shadow] = copy.deepcopy(models[source])
+            models[shadow] = copy.deepcopy(plain_module(models[source]))
             models[shadow].requires_grad_(False)
         return models
 
     def init_state(self, genome: Genome, seed: int) -> MemberState:
         models = self._with_shadows(self._build_models(genome, seed))
         return MemberState(
-            models={key: state_dict_cpu(m) for key, m in models.items()},
+            models={key: state_dict_cpu(plain_module(m)) for key, m in models.items()},
             optim={key: {} for key in models if key not in self.shadow_models},
             extra=copy.deepcopy(self.init_extra(genome)),
         )
@@ -215,7 +215,7 @@ class TorchTask(Task):
         for key, module in models.items():
             if key not in state.models:
                 raise TaskContractError(f"the member's state has no model {key!r} (it has {sorted(state.models)})")
-            module.load_state_dict(state.models[key], strict=True)
+            plain_module(module).load_state_dict(state.models[key], strict=True)
             module.to(self.device)
         return Member(
             genome=genome,
@@ -234,13 +234,13 @@ class TorchTask(Task):
             module.train()
         member.optimizers = self._optimizers(member)
         for key, optimizer in member.optimizers.items():
-            restore_optimizer(optimizer, member.models[key], state.optim.get(key, {}))
+            restore_optimizer(optimizer, plain_module(member.models[key]), state.optim.get(key, {}))
         with seeded(seed, self.device):
             metrics = self.train(member)
         metrics = _checked_metrics(metrics, type(self).__name__, step)
         new = MemberState(
-            models={key: state_dict_cpu(m) for key, m in member.models.items()},
-            optim={key: _cpu(capture_optimizer(opt, member.models[key])) for key, opt in member.optimizers.items()},
+            models={key: state_dict_cpu(plain_module(m)) for key, m in member.models.items()},
+            optim={key: _cpu(capture_optimizer(opt, plain_module(member.models[key]))) for key, opt in member.optimizers.items()},
             extra=member.extra,
         )
         for key, sd in new.models.items():
@@ -304,7 +304,7 @@ class TorchTask(Task):
                     f"{type(self).__name__} builds models {sorted(member.models)}: set deploy = KEY to say which one export delivers"
                 )
             key = trained[0]
-        return member.models[key].eval()
+        return plain_module(member.models[key]).eval()
 
     def is_buffer(self, model_key: str, name: str) -> bool:
         """Exact: the buffers (``register_buffer``) of every model built so far, plus torch's
@@ -329,6 +329,18 @@ class TorchTask(Task):
             for key in self.trained_keys:
                 owned.setdefault(key, []).append(path)
         return owned
+
+
+def plain_module(module: nn.Module) -> nn.Module:
+    """The module itself, or the one a ``torch.compile`` wrapper compiles.
+
+    A task's ``build`` may return ``torch.compile(net)``: its ``train`` and ``evaluate`` then run
+    the compiled wrapper, while checkpoints, gene paths, optimizer moments and exports use the
+    plain module's names (``block.weight``, not ``_orig_mod.block.weight``), so that they do not
+    depend on whether the network was compiled.
+    """
+    original = getattr(module, "_orig_mod", None)
+    return original if isinstance(original, nn.Module) else module
 
 
 @contextmanager
