@@ -81,6 +81,13 @@ class NotDeterministic(Good):
         return float(NotDeterministic.calls)
 
 
+class EvaluatesToADict(Good):
+    """Returns its metrics from evaluate() instead of one fitness number."""
+
+    def evaluate(self, member):
+        return {"mse": -super().evaluate(member)}
+
+
 class NotATask(nn.Module):
     pass
 

@@ -91,6 +91,7 @@ def test_check_task_passes_on_good_tasks_and_examples():
         ("UnownedLayer", "tensor model:block.weight is owned by no gene but exists only in some architectures"),
         ("NotDeterministic", "NotDeterministic.evaluate gave 1.0 and then 2.0"),
         ("TouchesGlobalRng", "TouchesGlobalRng.evaluate changed torch's global random state"),
+        ("EvaluatesToADict", "EvaluatesToADict.evaluate must return one number, the fitness (higher is better), got dict {'mse'"),
     ],
 )
 def test_check_task_names_what_breaks_the_contract(name, message):
@@ -205,6 +206,16 @@ def test_a_training_loop_may_start_processes_of_its_own_on_local_workers(tmp_pat
     for member in store.read_manifest()["members"]:
         _, state, _ = load_member(store.absolute(member["checkpoint"]))
         assert state.extra["loader_processes"] == 2
+
+
+def test_evaluate_may_return_any_single_number():
+    from pbtnas.tasks.torch_task import _fitness
+
+    for value in (1, 2.5, np.float32(2.5), np.array([2.5]), torch.tensor(2.5), torch.tensor([[2.5]])):
+        assert _fitness(value, "T.evaluate") in (1.0, 2.5)
+    for value in (None, "2.5", True, torch.tensor([1.0, 2.0]), [2.5]):
+        with pytest.raises(TaskContractError, match="T.evaluate must return one number"):
+            _fitness(value, "T.evaluate")
 
 
 def test_a_compiled_network_trains_compiled_and_is_stored_by_its_plain_names(tmp_path):

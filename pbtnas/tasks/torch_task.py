@@ -273,7 +273,7 @@ class TorchTask(Task):
     def score(self, genome: Genome, state: MemberState, seed: int) -> float:
         member = self._score(genome, state, seed)
         with torch.no_grad(), seeded(seed, self.device):
-            return float(self.evaluate(member))
+            return _fitness(self.evaluate(member), f"{type(self).__name__}.evaluate")
 
     def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         member = self._score(genome, state, seed)
@@ -288,7 +288,7 @@ class TorchTask(Task):
             return super().selection_score(genome, state, seed)
         member = self._score(genome, state, seed)
         with torch.no_grad(), seeded(seed, self.device):
-            return float(self.select(member))
+            return _fitness(self.select(member), f"{type(self).__name__}.select")
 
     def check_selection_split(self) -> None:
         if type(self).select is TorchTask.select and type(self).selection_score is TorchTask.selection_score:
@@ -358,6 +358,19 @@ def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
     finally:
         np.random.set_state(np_state)
         random.setstate(py_state)
+
+
+def _fitness(value: Any, method: str) -> float:
+    """The one number ``evaluate`` (or ``select``) returned; a float, an int, a numpy scalar
+    or a one-element tensor. Anything else is a contract error naming what came back."""
+    if torch.is_tensor(value) and value.numel() == 1:
+        value = value.detach().item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        shown = f"{type(value).__name__} {value!r}"[:120]
+        raise TaskContractError(f"{method} must return one number, the fitness (higher is better), got {shown}")
+    return float(value)
 
 
 def _checked_metrics(metrics: Any, owner: str, step: int) -> dict[str, float]:
