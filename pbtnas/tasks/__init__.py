@@ -191,14 +191,30 @@ def importable_elsewhere(name: str) -> bool:
     return bool(where) and where not in ("__main__", "__mp_main__") and "<locals>" not in attr
 
 
+#: endings of task option names that name a file or folder (``data_path``, ``data_root``, ...)
+PATH_OPTION_SUFFIXES = ("_path", "_root", "_dir", "_file")
+
+
 def portable_task_config(task_config: dict) -> dict:
-    """The task section as sent to workers: a relative task file becomes absolute, and the folder
-    of an importable user module travels along so workers started elsewhere (Ray) can import it."""
+    """The task section as sent to workers and recorded in the run: a relative task file becomes
+    absolute, and so does a relative path in an option whose name ends in ``_path``, ``_root``,
+    ``_dir`` or ``_file`` when it names something that exists from this working directory (so
+    that ``resume``, ``export`` and workers started elsewhere find the same data)."""
     config = dict(task_config)
     name = str(config.get("name", ""))
     where, sep, attr = name.rpartition(":")
     if sep and where.endswith(".py"):
         config["name"] = f"{os.path.abspath(where)}:{attr}"
+    for key, value in task_config.items():
+        if (
+            key.endswith(PATH_OPTION_SUFFIXES)
+            and isinstance(value, str)
+            and value
+            and not value.startswith("~")  # expanded where it is used, on the machine that reads it
+            and not os.path.isabs(value)
+            and os.path.exists(value)
+        ):
+            config[key] = os.path.abspath(value)
     return config
 
 

@@ -16,7 +16,6 @@ gives zeros and the residual keeps a path open, so every genome is a working net
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
 from pbtnas.tasks.base import doc
+from pbtnas.tasks.data.npz import read_npz_images
 from pbtnas.tasks.torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
@@ -158,41 +158,13 @@ def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray
         data = load_digits()
         x, y = data.images[:, None] / 16.0, data.target
     elif options.dataset == "npz":
-        x, y = _read_npz(options.data_path, options.layout)
+        x, y = read_npz_images(options.data_path, options.layout)
     else:
         raise DataError(f"unknown dataset {options.dataset!r}; use mnist, digits or npz")
     classes, labels = np.unique(np.asarray(y), return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"the data set has {len(classes)} class(es); classification needs at least 2")
     return x.astype(np.float32), labels.astype(np.int64).reshape(-1), [_plain(c) for c in classes]
-
-
-def _read_npz(path: str, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays X and y of a user's .npz file, X as (N, C, H, W) scaled to [0, 1]."""
-    if not path or not os.path.isfile(path):
-        raise DataError(f"task.data_path {path!r} does not exist (dataset 'npz' needs a .npz file with X and y)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            x, y = f["X"], f["y"]
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"task.data_path {path!r} is not a .npz file with arrays 'X' and 'y': {exc}") from exc
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{path}: X must be (N,H,W), (N,C,H,W) or (N,H,W,C) with one label per image in y (N,), got X {x.shape} and y {y.shape}")
-    if layout not in ("auto", "nchw", "nhwc"):
-        raise DataError(f"task.layout must be auto, nchw or nhwc, got {layout!r}")
-    # auto: channels come last when the last axis is 1, 3 or 4 long and the second is not
-    if layout == "nhwc" or (layout == "auto" and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4)):
-        x = np.moveaxis(x, -1, 1)
-    if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
-        raise DataError(f"{path}: X must hold numbers, got dtype {x.dtype}")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: X holds NaN or infinite values")
-    if x.max() > 1.0:  # 8-bit pixels: 0..255 -> 0..1
-        x = x / 255.0
-    return x, y
 
 
 def _plain(label):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from pbtnas.errors import DataError, MissingDependencyError
+from pbtnas.tasks.data.npz import read_npz_images
 from pbtnas.tasks.data.safe_pickle import safe_load
 
 #: name -> (channels, default resolution, where it comes from)
@@ -20,6 +21,8 @@ DATASETS = {
     "animal-shape-mnist": (1, 32, "the animal-shape-mnist wheel (10,000 images), padded to 32x32"),
     "cifar10": (3, 32, "CIFAR-10, python version, from task.data_root"),
     "stl10": (3, 48, "STL-10, binary version, from task.data_root (resized, 48x48 as in the paper)"),
+    # channels and resolution are the file's own (0 here): see image_shape
+    "npz": (0, 0, "your own images X (and, optionally, labels y) from the .npz file task.data_path"),
 }
 
 CIFAR_HINT = (
@@ -66,17 +69,31 @@ class ImageSet:
         return h.hexdigest()[:16]
 
 
-def image_shape(name: str, image_size: int = 0) -> tuple[int, int]:
-    """(channels, resolution) of a data set without reading it."""
+def image_shape(name: str, image_size: int = 0, data_path: str = "", layout: str = "auto") -> tuple[int, int]:
+    """(channels, resolution) of a data set; only an ``npz`` set is read for it."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     channels, size, _ = DATASETS[name]
+    if name == "npz":
+        x, _ = read_npz_images(data_path, layout, labels="optional")
+        channels, height, width = x.shape[1:]
+        if channels not in (1, 3):
+            raise DataError(f"{data_path}: images have {channels} channels; the GAN task generates 1 (grey) or 3 (RGB): drop the others")
+        if not image_size and (height != width or height % 8):
+            raise DataError(
+                f"{data_path}: images are {height}x{width}; the generator makes square images whose side is a "
+                f"multiple of 8: set task.image_size (e.g. {max(8, round(max(height, width) / 8) * 8)}) to resize them"
+            )
+        size = height
     return channels, (image_size or size)
 
 
-def check_available(name: str, data_root: str = "") -> None:
+def check_available(name: str, data_root: str = "", data_path: str = "", layout: str = "auto") -> None:
     """Raise :class:`DataError` now (cheaply) when a folder-based data set is missing."""
-    image_shape(name)
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    if name == "npz":
+        read_npz_images(data_path, layout, labels="optional")
     if name == "cifar10":
         _find(data_root, "cifar-10-batches-py", "data_batch_1", CIFAR_HINT, "cifar10")
     elif name == "stl10":
@@ -92,12 +109,16 @@ def load_images(
     test_fraction: float = 0.2,
     split_seed: int = 12345,
     stacked_size: int = 20000,
+    data_path: str = "",
+    layout: str = "auto",
 ) -> ImageSet:
     """Split ``"train"`` or ``"test"`` of data set ``name`` (see :data:`DATASETS`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    channels, size = image_shape(name, image_size)
-    if name == "mnist":
+    channels, size = image_shape(name, image_size, data_path, layout)
+    if name == "npz":
+        out = _npz(data_path, layout, split, test_fraction, split_seed)
+    elif name == "mnist":
         x, y = _mnist_5k()
         tr, te = _split(y, test_fraction, split_seed)
         idx = tr if split == "train" else te
@@ -117,7 +138,7 @@ def load_images(
         out = _cifar10(data_root, split)
     else:
         out = _stl10(data_root, split)
-    if out.images.shape[-1] != size:
+    if out.images.shape[-2:] != (size, size):
         out = ImageSet(_resize(out.images, size), out.labels, out.name)
     assert out.images.shape[1] == channels, (name, out.images.shape)
     return out
@@ -218,6 +239,19 @@ def _find(root: str, sub: str, probe: str, hint: str, name: str) -> str:
         if os.path.isfile(os.path.join(folder, probe)):
             return folder
     raise DataError(f"{name} not found in task.data_root={root!r}: " + hint.format(root=root))
+
+
+def _npz(path: str, layout: str, split: str, test_fraction: float, seed: int) -> ImageSet:
+    """A user's images as 8-bit pixels, split like the wheel-based sets (stratified by label
+    when the file has labels ``y``; unlabeled images are ``-1`` and split at random)."""
+    x, y = read_npz_images(path, layout, labels="optional")
+    labels = np.full(len(x), -1, dtype=np.int64) if y is None else np.unique(y, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    tr, te = _split(labels, test_fraction, seed)
+    idx = tr if split == "train" else te
+    if len(idx) == 0:
+        raise DataError(f"{path}: the {split} split is empty ({len(x)} images, task.test_fraction={test_fraction})")
+    images = np.rint(x[idx] * 255.0).clip(0, 255).astype(np.uint8)
+    return ImageSet(images, labels[idx], "npz")
 
 
 # -- helpers ----------------------------------------------------------------------------------

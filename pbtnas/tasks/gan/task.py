@@ -15,11 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from pbtnas.errors import ConfigError
+from pbtnas.errors import ConfigError, DataError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
-from pbtnas.tasks.data import ImageSet, check_available, image_shape, load_images
+from pbtnas.tasks.data import DATASETS, ImageSet, check_available, image_shape, load_images
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
@@ -34,9 +34,21 @@ class GanOptions:
     """Options of the GAN task (config section ``task``)."""
 
     space: str = doc("search space: 'gan' (21 generator genes) or 'gan-hard' (72 genes)", "gan")
-    dataset: str = doc("mnist, stacked-mnist, animal-shape-mnist (offline wheels), cifar10 or stl10 (from data_root)", "mnist")
+    dataset: str = doc(
+        "mnist, stacked-mnist, animal-shape-mnist (offline wheels), cifar10 or stl10 (from data_root), or npz (your own images from data_path)",
+        "mnist",
+    )
     data_root: str = doc("folder holding cifar-10-batches-py/ or stl10_binary/ (cifar10, stl10 only)", "")
-    image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, or 48 for stl10)", 0)
+    data_path: str = doc(
+        "with dataset 'npz': a .npz file holding images X (N,H,W), (N,C,H,W) or (N,H,W,C), 0..255 or floats in [0, 1], "
+        "1 or 3 channels, and optionally labels y (N,) for the FD-clf classifier",
+        "",
+    )
+    layout: str = doc(
+        "npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the second does not), 'nchw' or 'nhwc'", "auto"
+    )
+    channels: int = doc("with dataset 'npz': image channels, 1 or 3 (0: the file's; recorded by export so the generator loads without the file)", 0)
+    image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, 48 for stl10, an npz file's side)", 0)
     width: int = doc("generator channels (paper: 256)", 32)
     disc_width: int = doc("discriminator channels (paper: 128)", 32)
     latent_dim: int = doc("size of z (paper: 120; a multiple of 3 for gan-hard)", 60)
@@ -80,10 +92,20 @@ class GanTask(Task):
         o = options
         if o.space not in SPACES:
             raise ConfigError(f"task.space must be one of {SPACES}, got {o.space!r}")
-        try:
-            self.channels, self.resolution = image_shape(o.dataset, o.image_size)
-        except Exception as exc:
-            raise ConfigError(f"task.dataset: {exc}") from None
+        if o.dataset == "npz" and o.channels and o.image_size:
+            # the shape is known (an exported generator): no need for the data file
+            self.channels, self.resolution = o.channels, o.image_size
+        else:
+            try:
+                self.channels, self.resolution = image_shape(o.dataset, o.image_size, o.data_path, o.layout)
+            except DataError:
+                if o.dataset == "npz":  # the file's own problem, named by the message
+                    raise
+                raise ConfigError(f"task.dataset: unknown dataset {o.dataset!r}; known: {sorted(DATASETS)}") from None
+            except Exception as exc:
+                raise ConfigError(f"task.dataset: {exc}") from None
+        if o.channels and o.channels != self.channels:
+            raise ConfigError(f"task.channels={o.channels}, but the images of task.dataset={o.dataset!r} have {self.channels} channel(s)")
         if self.resolution % 8 or self.resolution < 8:
             raise ConfigError(f"task.image_size must be a positive multiple of 8 (3 cells double 4 -> 32), got {self.resolution}")
         if o.space == "gan-hard" and o.latent_dim % 3:
@@ -102,7 +124,7 @@ class GanTask(Task):
         """In the driver, before any member trains: check the data folder (a missing one fails
         with its download hint) and train or load the cached FD-clf classifier once, so workers
         do not all train it at the same time."""
-        check_available(self.options.dataset, self.options.data_root)
+        check_available(self.options.dataset, self.options.data_root, self.options.data_path, self.options.layout)
         _ = self.metrics  # builds the FD classifier and reference statistics once, here in the driver
 
     # -- data and metrics (lazy: a task is built in every worker process) --------------------
@@ -117,6 +139,8 @@ class GanTask(Task):
                 test_fraction=o.test_fraction,
                 split_seed=o.split_seed,
                 stacked_size=o.stacked_size,
+                data_path=o.data_path,
+                layout=o.layout,
             )
         return self._splits[name]
 
@@ -218,6 +242,12 @@ class GanTask(Task):
         n = self.options.grid_size
         save_grid(self.sample(genome, state, n * n, seed), path, n)
         return path
+
+    def export_info(self) -> dict:
+        """An npz run's generator is rebuilt from its recorded shape, without the data file."""
+        if self.options.dataset != "npz":
+            return super().export_info()
+        return {**super().export_info(), "options": {"channels": self.channels, "image_size": self.resolution}}
 
     def describe(self) -> dict:
         return {

@@ -55,12 +55,26 @@ class ClassifierSettings:
         return f"w{self.width}-f{self.feat_dim}-e{self.epochs}-b{self.batch_size}-lr{self.lr:g}-s{self.seed}"
 
 
+#: classes of the self-supervised task used for a data set without labels: rotated by 0, 90,
+#: 180 or 270 degrees
+ROTATIONS = 4
+
+
 def train_classifier(data: ImageSet, settings: ClassifierSettings, device: str | torch.device = "cpu") -> FeatureNet:
-    """Train a :class:`FeatureNet` on the labelled images of ``data`` (labels ``>= 0``)."""
+    """Train a :class:`FeatureNet` on the labelled images of ``data`` (labels ``>= 0``).
+
+    A data set without any label (a user's unlabeled images) trains it to tell by how many
+    quarter turns an image was rotated instead: a self-supervised task whose features still
+    describe shapes, strokes and textures, so the Fréchet distance between real and generated
+    images stays meaningful (its classifier IS is then over the 4 rotations, and says little).
+    """
     labelled = np.flatnonzero(data.labels >= 0)
-    if len(labelled) == 0:
-        raise ValueError(f"data set {data.name!r} has no labels to train the FD-clf classifier on")
-    n_classes = int(data.labels.max()) + 1
+    rotations = len(labelled) == 0
+    if rotations:
+        if data.shape[1] != data.shape[2]:
+            raise ValueError(f"data set {data.name!r} has no labels and non-square images: cannot train the FD-clf classifier")
+        labelled = np.arange(len(data))
+    n_classes = ROTATIONS if rotations else int(data.labels.max()) + 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         net = FeatureNet(data.shape[0], n_classes, settings.width, settings.feat_dim)
@@ -72,7 +86,12 @@ def train_classifier(data: ImageSet, settings: ClassifierSettings, device: str |
         order = labelled[torch.randperm(len(labelled), generator=gen).numpy()]
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
-            x, y = data.batch(idx, device), labels[idx].to(device)
+            x = data.batch(idx, device)
+            if rotations:
+                y = torch.randint(ROTATIONS, (len(idx),), generator=gen).to(device)
+                x = torch.stack([torch.rot90(img, int(k), dims=(1, 2)) for img, k in zip(x, y)])
+            else:
+                y = labels[idx].to(device)
             # Light noise keeps the features smooth for generated images that are near, not on, the data.
             x = x + 0.05 * torch.randn(x.shape, generator=gen).to(device)
             loss = F.cross_entropy(net(x)[1], y)
@@ -99,7 +118,7 @@ def cached_classifier(name: str, data: ImageSet, settings: ClassifierSettings, d
         blob = {
             "state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
             "channels": data.shape[0],
-            "n_classes": int(data.labels.max()) + 1,
+            "n_classes": net.head.out_features,
         }
         atomic_save(blob, path)
         return net
