@@ -160,6 +160,14 @@ def with_task_section(data: dict) -> dict:
     return data
 
 
+def did_you_mean(unknown: list[str], known) -> str:
+    """``" (did you mean 'population'?)"`` for misspelt keys that are close to a known one."""
+    import difflib
+
+    guesses = [match[0] for key in unknown if (match := difflib.get_close_matches(key, list(known), n=1, cutoff=0.75))]
+    return f" (did you mean {', '.join(repr(g) for g in guesses)}?)" if guesses else ""
+
+
 def config_from_dict(data: dict, where: str = "config") -> RunConfig:
     """Build and validate a :class:`RunConfig`, naming unknown keys and wrongly typed values."""
     if not isinstance(data, dict):
@@ -168,7 +176,7 @@ def config_from_dict(data: dict, where: str = "config") -> RunConfig:
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown {where} key(s) {unknown}; known keys: {sorted(fields)}")
+        raise ConfigError(f"unknown {where} key(s) {unknown}{did_you_mean(unknown, fields)}; known keys: {sorted(fields)}")
     values = {}
     for name, value in data.items():
         values[name] = coerce_value(value, fields[name], "config")

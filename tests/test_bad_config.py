@@ -20,6 +20,9 @@ from pbtnas.engine.runner import RunError
         (["--device", "cudax"], "task.device 'cudax' is not a torch device"),
         (["--set", "task.lr=nan"], "task.lr must be a finite number > 0"),
         (["--set", "task.weight_decay=-1"], "task.weight_decay must be a finite number >= 0"),
+        (["--set", "populaton=8"], "unknown config key(s) ['populaton'] (did you mean 'population'?)"),
+        (["--set", "task.widht=8"], "unknown task option(s) ['widht'] (did you mean 'width'?)"),
+        (["--set", "colour=red"], "unknown config key(s) ['colour']; known keys"),  # nothing close: no guess
     ],
 )
 def test_nonsense_is_one_error_line_and_no_run_directory(tmp_path, capsys, args, message):

@@ -174,7 +174,9 @@ def parse_options(options_cls: type, values: dict | None, where: str = "task") -
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown {where} option(s) {unknown}; known: {sorted(fields)}")
+        from pbtnas.config import did_you_mean
+
+        raise ConfigError(f"unknown {where} option(s) {unknown}{did_you_mean(unknown, fields)}; known: {sorted(fields)}")
     coerced = {}
     for name, value in values.items():
         coerced[name] = coerce_value(value, fields[name], where)
