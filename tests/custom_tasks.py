@@ -189,3 +189,18 @@ class Compiled(Good):
     def train(self, member):
         member.extra["compiled"] = int(hasattr(member.model, "_orig_mod"))
         return super().train(member)
+
+
+class LazyInput(Good):
+    """Its first layer learns its input size on first use (``nn.LazyLinear``)."""
+
+    def build(self, genome):
+        net = Net(genome)
+        net.inp = nn.LazyLinear(8)
+        return net
+
+
+class LazyWithoutExample(LazyInput):
+    """Lazy layers, and no ``example_input`` to initialise them with."""
+
+    example_input = None

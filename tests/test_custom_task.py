@@ -218,6 +218,21 @@ def test_evaluate_may_return_any_single_number():
             _fitness(value, "T.evaluate")
 
 
+def test_lazy_layers_are_initialised_by_one_forward_pass_under_the_builds_seed(tmp_path):
+    task = build_task({"name": "custom_tasks:LazyInput"})
+    assert pbtnas.check_task(task).trained
+    genome = {"block": "linear", "lr": 1e-3}
+    first, again, other = task.init_state(genome, 5), task.init_state(genome, 5), task.init_state(genome, 6)
+    assert first.models["model"]["inp.weight"].shape == (8, 1)
+    assert torch.equal(first.models["model"]["inp.weight"], again.models["model"]["inp.weight"])
+    assert not torch.equal(first.models["model"]["inp.weight"], other.models["model"]["inp.weight"])
+    config = {"task": {"name": "custom_tasks:LazyInput"}, "p_donor": 1.0}
+    summary = pbtnas.run(config, out=str(tmp_path / "r"), population=4, steps=2, backend="inprocess")
+    assert summary["best_fitness"] > float("-inf")
+    with pytest.raises(TaskContractError, match="lazy .uninitialised. layers: define example_input"):
+        build_task({"name": "custom_tasks:LazyWithoutExample"}).init_state(genome, 0)
+
+
 def test_a_compiled_network_trains_compiled_and_is_stored_by_its_plain_names(tmp_path):
     """build() may return torch.compile(net): train() gets the compiled network, while
     checkpoints, gene paths and the export use the plain module's names."""

@@ -180,12 +180,15 @@ class TorchTask(Task):
     def _build_models(self, genome: Genome, seed: int) -> dict[str, nn.Module]:
         with seeded(seed, self.device):
             built = self.build(genome)
-        if isinstance(built, nn.Module):
-            models = {DEFAULT_KEY: built}
-        elif isinstance(built, dict) and built and all(isinstance(m, nn.Module) for m in built.values()):
-            models = dict(built)
-        else:
-            raise TaskContractError(f"{type(self).__name__}.build must return a torch.nn.Module or a dict of them, got {type(built).__name__}")
+            if isinstance(built, nn.Module):
+                models = {DEFAULT_KEY: built}
+            elif isinstance(built, dict) and built and all(isinstance(m, nn.Module) for m in built.values()):
+                models = dict(built)
+            else:
+                raise TaskContractError(f"{type(self).__name__}.build must return a torch.nn.Module or a dict of them, got {type(built).__name__}")
+            for key, module in models.items():
+                if _has_lazy_tensors(module):
+                    self._materialise(key, module)
         for key, module in models.items():
             self._buffers.setdefault(key, set()).update(name for name, _ in plain_module(module).named_buffers())
         for shadow, source in self.shadow_models.items():
@@ -194,6 +197,27 @@ class TorchTask(Task):
             if source not in models:
                 raise TaskContractError(f"shadow model {shadow!r} shadows {source!r}, which build() does not return (models: {sorted(models)})")
         return models
+
+    def _materialise(self, key: str, module: nn.Module) -> None:
+        """Give lazy layers (``nn.LazyLinear``, ...) their shapes by one forward pass on
+        ``example_input(2)``, under the build's seed, so that every built network has a full
+        state dict to checkpoint, transplant and shrink-perturb."""
+        hook = getattr(self, "example_input", None)
+        deployed = self.deploy or DEFAULT_KEY
+        if hook is None or key != deployed:
+            how = "define example_input(batch) so that pbtnas can initialise them with one forward pass"
+            if hook is not None:
+                how = "only the deployed model may have them"
+            raise TaskContractError(
+                f"{type(self).__name__}.build returned model {key!r} with lazy (uninitialised) layers: {how}, or give the layers their input sizes"
+            )
+        training = module.training
+        with torch.no_grad():
+            module.eval()(hook(2))
+        module.train(training)
+        if _has_lazy_tensors(module):
+            name = type(self).__name__
+            raise TaskContractError(f"{name}: lazy layers of model {key!r} are still uninitialised after a forward pass on example_input(2)")
 
     def _with_shadows(self, models: dict[str, nn.Module]) -> dict[str, nn.Module]:
         for shadow, source in self.shadow_models.items():
@@ -329,6 +353,12 @@ class TorchTask(Task):
             for key in self.trained_keys:
                 owned.setdefault(key, []).append(path)
         return owned
+
+
+def _has_lazy_tensors(module: nn.Module) -> bool:
+    from torch.nn.parameter import is_lazy
+
+    return any(is_lazy(t) for t in [*module.parameters(), *module.buffers()])
 
 
 def plain_module(module: nn.Module) -> nn.Module:
