@@ -128,3 +128,18 @@ def test_states_set_no_renderer():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "MUJOCO_GL None"
     assert "GLFWError" not in result.stderr and "settotalmass" not in result.stderr, result.stderr
+
+
+def test_a_users_own_gymnasium_environment_is_named_by_the_module_that_registers_it(tmp_path, capsys):
+    """``task.env=custom_envs:PointMass-v0``: the module is imported (it registers the env) in the
+    driver's check and in every worker; a module that cannot be imported is one line."""
+    out = tmp_path / "run"
+    own = ["--set", "task.env=custom_envs:PointMass-v0"]
+    assert main(["run", "rl-cheetah", *TINY, "--backend", "local", "--workers", "2", *own, "--out", str(out)]) == 0
+    assert (out / "summary.json").exists()
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["run", "rl-cheetah", *TINY, "--set", "task.env=no_such_module:PointMass-v0", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "importing module 'no_such_module', which should register 'PointMass-v0', failed: ModuleNotFoundError" in err[0], err
+    assert not bad.exists()

@@ -158,6 +158,16 @@ def check_env_name(name: str, pixels: bool = False) -> None:
         what = "dm_control task"
         rest = f"{domain}-{task}"
     else:
+        module, sep, env_id = rest.rpartition(":")
+        if sep:  # gymnasium's "module:Name-vN": importing the module registers the environment
+            require("gymnasium", "rl")
+            try:
+                importlib.import_module(module)
+            except Exception as exc:
+                raise ConfigError(
+                    f"task.env {name!r}: importing module {module!r}, which should register {env_id!r}, failed: {type(exc).__name__}: {exc}"
+                ) from None
+            rest = env_id
         known = gym_names()
         if not known:
             require("gymnasium", "rl")
@@ -166,21 +176,24 @@ def check_env_name(name: str, pixels: bool = False) -> None:
         pool = known + (dm_control_names(pixels) if importlib.util.find_spec("dm_control") else [])
         what = "gymnasium environment"
     close = closest_names(rest, known) or closest_names(rest, [n for n in pool if n not in known])
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; known dm_control tasks: {', '.join(known[:8])}, ..."
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known {what}s: {', '.join(known[:8])}, ..."
     raise ConfigError(f"task.env: unknown {what} {name!r}{hint} (dm_control names are domain-task, gymnasium names Name-vN)")
 
 
 def parse_env_name(name: str) -> tuple[str, str]:
     """``("dmc", "cheetah-run")`` or ``("gym", "HalfCheetah-v5")`` from a user's env name.
 
-    Accepted: ``dmc:domain-task``, ``gym:Name-vN``, or a bare name (``Name-vN`` is gymnasium,
-    ``domain-task`` is dm_control).
+    Accepted: ``dmc:domain-task``, ``gym:Name-vN``, a bare name (``Name-vN`` is gymnasium,
+    ``domain-task`` is dm_control), or gymnasium's ``module:Name-vN`` for an environment that
+    importing ``module`` registers (your own).
     """
     if ":" in name:
         kind, _, rest = name.partition(":")
-        if kind not in ("dmc", "gym"):
-            raise ConfigError(f"task.env {name!r}: the prefix must be 'dmc:' or 'gym:'")
-        return kind, rest
+        if kind in ("dmc", "gym"):
+            return kind, rest
+        if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z0-9_/]+-v\d+", name):
+            return "gym", name
+        raise ConfigError(f"task.env {name!r}: the prefix must be 'dmc:' or 'gym:', or name a module as in 'my_package.envs:MyEnv-v0'")
     if re.fullmatch(r"[A-Za-z0-9_/]+-v\d+", name):
         return "gym", name
     return "dmc", name
