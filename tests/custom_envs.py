@@ -27,3 +27,14 @@ class PointMass(gymnasium.Env):
 
 
 gymnasium.register("PointMass-v0", entry_point=PointMass, max_episode_steps=50)
+
+
+class UnboundedPush(PointMass):
+    """The same, with an action space that has no bounds."""
+
+    def __init__(self):
+        super().__init__()
+        self.action_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+
+
+gymnasium.register("UnboundedPush-v0", entry_point=UnboundedPush, max_episode_steps=50)

@@ -143,3 +143,8 @@ def test_a_users_own_gymnasium_environment_is_named_by_the_module_that_registers
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "importing module 'no_such_module', which should register 'PointMass-v0', failed: ModuleNotFoundError" in err[0], err
     assert not bad.exists()
+    capsys.readouterr()
+    assert main(["run", "rl-cheetah", *TINY, "--set", "task.env=custom_envs:UnboundedPush-v0", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is unbounded" in err[0], err
+    assert not bad.exists()

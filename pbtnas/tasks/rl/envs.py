@@ -291,6 +291,11 @@ class GymEnv:
                 f"task.env {name!r}: only 1-D observation vectors are supported from states, got shape {self._env.observation_space.shape}"
             )
         self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
+        if not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
+            raise ConfigError(
+                f"task.env {name!r}: the action space {space} is unbounded; the agent's actions are tanh "
+                "outputs rescaled to the bounds, so give the Box finite low and high"
+            )
         self.action_dim = int(space.shape[0])
         self.obs_shape = (int(self._env.observation_space.shape[0]),)
         self.action_repeat, self.pixels = action_repeat, False
