@@ -38,3 +38,26 @@ class UnboundedPush(PointMass):
 
 
 gymnasium.register("UnboundedPush-v0", entry_point=UnboundedPush, max_episode_steps=50)
+
+
+class DictPointMass(PointMass):
+    """The same, observed as a dict of vectors (flattened by pbtnas)."""
+
+    def __init__(self):
+        super().__init__()
+        box = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        self.observation_space = spaces.Dict({"position": box, "velocity": box})
+
+    def _observe(self, obs):
+        return {"position": obs[:1], "velocity": obs[1:]}
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        return self._observe(obs), info
+
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return (self._observe(obs), *rest)
+
+
+gymnasium.register("DictPointMass-v0", entry_point=DictPointMass, max_episode_steps=50)

@@ -148,3 +148,15 @@ def test_a_users_own_gymnasium_environment_is_named_by_the_module_that_registers
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is unbounded" in err[0], err
     assert not bad.exists()
+
+
+def test_dict_observations_are_flattened(tmp_path):
+    from pbtnas.tasks.rl.envs import make_env
+
+    env = make_env("custom_envs:DictPointMass-v0", action_repeat=1, pixels=False, image_size=0, episode_frames=50)
+    assert env.obs_shape == (2,)
+    obs = env.reset(0)
+    assert obs.shape == (2,) and obs.dtype.name == "float32"
+    assert env.step(env.high)[0].shape == (2,)
+    out = tmp_path / "run"
+    assert main(["run", "rl-cheetah", *TINY, "--set", "task.env=custom_envs:DictPointMass-v0", "--out", str(out)]) == 0

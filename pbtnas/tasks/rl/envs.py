@@ -286,10 +286,19 @@ class GymEnv:
         space = self._env.action_space
         if not hasattr(space, "low") or len(space.shape) != 1:
             raise ConfigError(f"task.env {name!r}: only continuous (Box, 1-D) action spaces are supported")
-        if len(self._env.observation_space.shape or ()) != 1:
-            raise ConfigError(
-                f"task.env {name!r}: only 1-D observation vectors are supported from states, got shape {self._env.observation_space.shape}"
-            )
+        observations = self._env.observation_space
+        if not (isinstance(observations, gym.spaces.Box) and len(observations.shape) == 1):
+            # A dict or tuple of vectors, or a small matrix, is flattened into one vector; images
+            # are not states (their pixels would be thousands of unrelated inputs).
+            image_like = isinstance(observations, gym.spaces.Box) and len(observations.shape) >= 3
+            try:
+                if image_like:
+                    raise ValueError("an image")
+                self._env = gym.wrappers.FlattenObservation(self._env)
+            except Exception as exc:  # noqa: BLE001 - spaces gymnasium cannot flatten (Graph, Sequence, ...)
+                raise ConfigError(
+                    f"task.env {name!r}: observations must be a vector, or a dict/tuple of vectors (flattened); got {observations} ({exc})"
+                ) from None
         self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
         if not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
             raise ConfigError(
