@@ -3,6 +3,7 @@ Each broken one breaks exactly one rule that ``check_task`` or the task loader m
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,6 +87,17 @@ class EvaluatesToADict(Good):
 
     def evaluate(self, member):
         return {"mse": -super().evaluate(member)}
+
+
+#: drawn when the module is imported, without a seed: different in every process
+NOISE = torch.from_numpy(np.random.default_rng().normal(size=(64, 1))).float()
+
+
+class DataDrawnAtImport(Good):
+    """Evaluates on data drawn at import without a seed (every worker sees other data)."""
+
+    def evaluate(self, member):
+        return -F.mse_loss(member.model(X), Y + NOISE).item()
 
 
 class NotATask(nn.Module):

@@ -208,6 +208,23 @@ def test_a_training_loop_may_start_processes_of_its_own_on_local_workers(tmp_pat
         assert state.extra["loader_processes"] == 2
 
 
+def test_data_drawn_at_import_without_a_seed_is_found_before_a_run_with_workers(tmp_path, capsys):
+    """Workers build the task in processes of their own: data drawn at import without a seed
+    differs in each, so the check evaluates one state in a freshly started process too."""
+    task = f"{os.path.join(HERE, 'custom_tasks.py')}:DataDrawnAtImport"
+    assert main(["check", task, "--no-train"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "here and" in err[0] and "in a freshly started process" in err[0] and "without a seed?" in err[0], err
+    out = tmp_path / "r"
+    assert main(["run", task, "--population", "4", "--steps", "1", "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()
+    # in one process every member sees the same data: nothing to refuse
+    assert main(["check", task, "--no-train", "--set", "backend=inprocess"]) == 0
+    # a task whose data is fixed passes, and is checked once per process
+    good = f"{os.path.join(HERE, 'custom_tasks.py')}:Good"
+    assert main(["check", good, "--no-train"]) == 0
+
+
 def test_evaluate_may_return_any_single_number():
     from pbtnas.tasks.torch_task import _fitness
 

@@ -159,7 +159,10 @@ class Runner:
                 "worker processes cannot import: put it in a .py file, or use backend: inprocess"
             )
         builtin = self.config.task["name"] in BUILTIN
-        report = check_task(self.task, seed=self.config.seed, train=False, evaluate=not builtin)
+        # members train in worker processes of their own unless in-process: check that the task
+        # evaluates the same in a freshly started one (once per task and process)
+        fresh = not builtin and self.config.backend != "inprocess"
+        report = check_task(self.task, seed=self.config.seed, train=False, evaluate=not builtin, fresh_process=fresh)
         self.check_seconds = report.seconds
 
     def run(self) -> dict:

@@ -16,6 +16,7 @@ directory; call it from your own tests too::
 from __future__ import annotations
 
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -56,12 +57,15 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, evaluate: bool = True) -> CheckReport:
+def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, evaluate: bool = True, fresh_process: bool = False) -> CheckReport:
     """Check that ``task`` (an instance, a class built with default options, or a config name)
     keeps the engine's rules; raise :class:`~pbtnas.errors.TaskContractError` naming the gene,
     model and module path that break one. ``train=False`` skips the one training step and
     ``evaluate=False`` the two evaluations of a mixed child (a run's start skips the step, and
-    both for the built-in tasks, whose own tests check them: a GAN or RL evaluation is slow)."""
+    both for the built-in tasks, whose own tests check them: a GAN or RL evaluation is slow).
+    ``fresh_process=True`` (with ``evaluate``) also evaluates the child in a newly started
+    process, as a worker would, and requires the same fitness there (see
+    :func:`_same_in_a_fresh_process`)."""
     started = time.perf_counter()
     task = _as_task(task)
     name = type(task).__name__
@@ -87,6 +91,8 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
                 f"{name}.evaluate gave {fitness} and then {again} for the same state and seed: "
                 "fitness must be deterministic (seed the evaluation from the seed it is given)"
             )
+        if fresh_process:
+            _same_in_a_fresh_process(task, child_genome, child_state, seed, fitness)
     if train:
         trained, _ = _guarded(task, "train_step", task.train_step, child_genome, child_state, 0, seed)
         check_plain_data(trained.extra, f"{name}: after train, member.extra")
@@ -94,6 +100,62 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
         report.trained = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: task configs already found to evaluate the same in a fresh process (checked once per process)
+_SAME_ELSEWHERE: set[str] = set()
+
+
+def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, seed: int, fitness: float) -> None:
+    """Evaluate ``state`` in a newly started (spawned) process and require ``fitness`` there.
+
+    Workers build the task anew in their own processes. Anything a task file computes when it is
+    imported — most often data drawn at random without a seed — then differs from worker to
+    worker, and members are silently trained and compared on different data. The same
+    evaluation in two processes finds that before a run starts. Skipped for a task only this
+    process can build (defined in a notebook: in-process runs only).
+    """
+    import dataclasses
+    import json
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pbtnas.tasks import importable_elsewhere, portable_task_config, task_reference
+
+    options = getattr(task, "options", None)
+    values = dataclasses.asdict(options) if dataclasses.is_dataclass(options) and not isinstance(options, type) else {}
+    config = {"name": task_reference(type(task)), **values}
+    config = portable_task_config(config)
+    if not importable_elsewhere(config["name"]):
+        return
+    key = json.dumps(config, sort_keys=True, default=str)
+    if key in _SAME_ELSEWHERE:
+        return
+    name = type(task).__name__
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            there = pool.submit(_fresh_score, config, list(sys.path), torch.get_num_threads(), genome, state, seed).result()
+        except PbtnasError as exc:
+            raise TaskContractError(f"{name}: in a freshly started process (as a worker is), {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's code, in another process: one line
+            raise TaskContractError(f"{name}: in a freshly started process (as a worker is), evaluate failed: {type(exc).__name__}: {exc}") from None
+    if not (there == fitness or (np.isnan(there) and np.isnan(fitness))):
+        raise TaskContractError(
+            f"{name}.evaluate gave {fitness} here and {there} in a freshly started process for the same state and "
+            "seed: something computed when the task's module is imported differs between processes (data drawn "
+            "without a seed?), so members in different workers would be trained and compared on different data; "
+            "seed it, e.g. torch.randn(..., generator=torch.Generator().manual_seed(0))"
+        )
+    _SAME_ELSEWHERE.add(key)
+
+
+def _fresh_score(config: dict, path: list[str], threads: int, genome: Genome, state: MemberState, seed: int) -> float:
+    """Body of :func:`_same_in_a_fresh_process` in the spawned process."""
+    from pbtnas.tasks import build_task
+
+    sys.path[:] = path
+    torch.set_num_threads(threads)
+    return float(build_task(config).score(genome, state, seed))
 
 
 def _as_task(task: Task | type | str) -> Task:

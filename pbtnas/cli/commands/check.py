@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 def check_command(args) -> int:
     from pbtnas.config import apply_overrides, config_from_dict, load_config_source
-    from pbtnas.tasks import build_task
+    from pbtnas.tasks import BUILTIN, build_task
     from pbtnas.tasks.check import check_task
     from pbtnas.tasks.devices import prepare_to_train
 
@@ -38,5 +38,7 @@ def check_command(args) -> int:
     config = config_from_dict(data)  # one error line for a config that a run would refuse
     task = build_task(config.task)
     prepare_to_train(config, task)
-    print(check_task(task, seed=config.seed, train=not args.no_train))
+    # workers build the task in processes of their own: a user's task must evaluate the same there
+    fresh = config.backend != "inprocess" and config.task["name"] not in BUILTIN
+    print(check_task(task, seed=config.seed, train=not args.no_train, fresh_process=fresh))
     return 0
