@@ -175,3 +175,12 @@ def test_whole_network_shrink_perturb_leaves_shadow(task):
     fresh = task.init_state(G1, record.seed)
     assert torch.equal(out.models["model"]["stem.weight"], 0.4 * p.models["model"]["stem.weight"] + 0.1 * fresh.models["model"]["stem.weight"])
     assert torch.equal(out.models["ema"]["stem.weight"], p.models["ema"]["stem.weight"])
+
+
+def test_shrink_perturb_applies_to_complex_tensors_and_copies_integer_ones():
+    from pbtnas.search.operators.mixing import shrink_perturb
+
+    donor, fresh = torch.tensor([1 + 2j, -3j]), torch.tensor([10 + 0j, 10j])
+    assert torch.equal(shrink_perturb(donor, fresh, 0.4, 0.1), 0.4 * donor + 0.1 * fresh)
+    counts = torch.tensor([3, 4])
+    assert torch.equal(shrink_perturb(counts, torch.zeros(2, dtype=torch.long), 0.4, 0.1), counts)

@@ -92,6 +92,6 @@ def all_finite(state: MemberState) -> bool:
     """Whether every floating tensor of every model is finite."""
     for sd in state.models.values():
         for t in sd.values():
-            if torch.is_floating_point(t) and not torch.isfinite(t).all():
+            if (torch.is_floating_point(t) or torch.is_complex(t)) and not torch.isfinite(t).all():
                 return False
     return True

@@ -269,7 +269,7 @@ class TorchTask(Task):
         )
         for key, sd in new.models.items():
             for name, tensor in sd.items():
-                if torch.is_floating_point(tensor) and not torch.isfinite(tensor).all():
+                if (torch.is_floating_point(tensor) or torch.is_complex(tensor)) and not torch.isfinite(tensor).all():
                     raise MemberDiverged(f"{key}:{name} holds non-finite values after step {step}")
         return new, metrics
 

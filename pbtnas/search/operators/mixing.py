@@ -54,8 +54,8 @@ def choose_donor_genes(space: SearchSpace, rng: np.random.Generator, p_donor: fl
 
 
 def shrink_perturb(donor: torch.Tensor, fresh: torch.Tensor, lam: float, gam: float) -> torch.Tensor:
-    """``lam * donor + gam * fresh`` for floating tensors; integer tensors are copied unchanged."""
-    if not torch.is_floating_point(donor):
+    """``lam * donor + gam * fresh`` for floating (and complex) tensors; integer tensors are copied unchanged."""
+    if not (torch.is_floating_point(donor) or torch.is_complex(donor)):
         return donor.clone()
     if donor.shape != fresh.shape:
         raise ValueError(f"shape mismatch in shrink-perturb: donor {tuple(donor.shape)} vs fresh {tuple(fresh.shape)}")
@@ -143,7 +143,7 @@ def _inherit(source: torch.Tensor, fresh: torch.Tensor | None, lam: float, gam: 
         if fresh is None:
             raise ValueError("shrink-perturb with gamma != 0 needs a fresh model of the child's architecture")
         return fit_to(source, fresh, lambda d, f: shrink_perturb(d, f, lam, gam))
-    if not perturb or lam == 1.0 or not torch.is_floating_point(source):
+    if not perturb or lam == 1.0 or not (torch.is_floating_point(source) or torch.is_complex(source)):
         value = source.clone()
     else:
         # (lambda, 0): no fresh term on the overlap, so the result is the same whether or not a
