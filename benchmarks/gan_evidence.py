@@ -178,7 +178,9 @@ def collect(args) -> None:
         values[table] = {}
         for algo in algorithms:
             values[table][algo] = {}
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
+            # every seed up to the last one asked for: extending the tables with --first-seed 6
+            # keeps the seeds an earlier invocation made
+            for seed in range(args.first_seed + args.seeds):
                 # PBT-NAS runs are made (and found) in the baselines table, also before the
                 # ablation table's symlinks exist.
                 path = run_dir(args.out, "gan-baselines" if algo == "pbtnas" else table, algo, seed)

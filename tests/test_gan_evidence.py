@@ -63,3 +63,15 @@ def test_collect_writes_long_csvs_copies_and_paired_tests(evidence, tmp_path):
     # PBT-NAS is lower than random on all 6 seeds: the smallest one-sided p, 1/64.
     assert "| random search | 52.5 ± 1.9 | 6 | 0.0156 (6 pairs) | 6 of 6 seeds |" in table
     assert "| mutation (SEARL-like) | 31.0 ± 1.0 | 3 | 1 (3 pairs) | 0 of 3 seeds |" in table
+
+
+def test_extending_the_tables_with_later_seeds_keeps_the_earlier_ones(evidence, tmp_path):
+    out, results = tmp_path / "evidence", tmp_path / "results"
+    for seed in range(3):
+        fake_run(out / "baselines" / "runs" / f"pbtnas-s{seed}", 40.0 + seed)
+        fake_run(out / "baselines" / "runs" / f"random-s{seed}", 50.0 + seed)
+    # the second invocation asks for seeds 2..3 only (--first-seed 2 --seeds 2)
+    evidence.collect(Namespace(out=out, results=results, seeds=2, first_seed=2, grids=False, preset="gan-mnist-small"))
+    rows = list(csv.DictReader(open(results / "gan-baselines.csv")))
+    found = {(r["algorithm"], int(r["seed"])) for r in rows if r["metric"] == "fd_clf_test"}
+    assert found == {(a, s) for a in ("pbtnas", "random") for s in range(3)}
