@@ -155,3 +155,11 @@ def test_output_cut_short_by_the_reader_is_not_a_traceback(monkeypatch):
         assert main(["space", "simulated"]) == 141
     finally:
         stdout.close()
+
+
+def test_version(capsys):
+    import pbtnas
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"pbtnas {pbtnas.__version__}"

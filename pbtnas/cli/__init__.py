@@ -14,12 +14,14 @@ from pbtnas.errors import PbtnasError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pbtnas import __version__
     from pbtnas.cli import commands
 
     parser = argparse.ArgumentParser(
         prog="pbtnas",
         description="Population-based NAS by architecture mixing with shrink-perturb weight inheritance (PBT-NAS).",
     )
+    parser.add_argument("--version", action="version", version=f"pbtnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
