@@ -57,6 +57,7 @@ def test_unlabelled_grey_images_are_resized_and_split_at_random(tmp_path):
         ({"X": np.zeros((4, 3), np.uint8)}, "X must be"),
         ({"images": np.zeros((4, 8, 8), np.uint8)}, "no array 'X'"),
         ({"X": np.full((4, 8, 8), np.nan)}, "NaN"),
+        ({"X": np.zeros((1, 8, 8), np.uint8)}, "the train split of"),  # 1 image: nothing to compare
     ],
 )
 def test_a_bad_file_is_one_error_line_and_no_run_directory(tmp_path, capsys, arrays, match):
@@ -102,3 +103,15 @@ def test_only_relative_paths_that_exist_become_absolute(tmp_path, monkeypatch):
     assert config["data_root"] == str(tmp_path / "data")
     assert config["data_path"] == "missing.npz" and config["inception_path"] == "~/w.pt"
     assert config["dataset"] == "data"  # not a path option: left alone
+
+
+def test_a_folder_as_data_path_and_no_test_split_are_one_line(tmp_path, capsys):
+    for args, match in (
+        (["--set", "task.dataset=npz", "--set", f"task.data_path={tmp_path}"], "is a folder"),
+        (["--set", "task.test_fraction=0"], "task.test_fraction must be between 0 and 1"),
+    ):
+        out = tmp_path / "run"
+        assert main(["run", "gan-mnist-small", *args, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+        assert not out.exists()

@@ -30,6 +30,8 @@ def read_npz_images(path: str, layout: str = "auto", labels: str = "required") -
         raise ValueError(f"labels must be 'required' or 'optional', got {labels!r}")
     if layout not in LAYOUTS:
         raise DataError(f"task.layout must be auto, nchw or nhwc, got {layout!r}")
+    if path and os.path.isdir(path):
+        raise DataError(f"task.data_path {path!r} is a folder; dataset 'npz' needs a .npz file")
     if not path or not os.path.isfile(path):
         need = "X and y" if labels == "required" else "X (and, optionally, labels y)"
         raise DataError(f"task.data_path {path!r} does not exist (dataset 'npz' needs a .npz file with {need})")

@@ -113,6 +113,8 @@ class GanTask(Task):
         for name in ("width", "disc_width", "latent_dim", "batch_size", "batches_per_step", "n_critic", "eval_samples", "final_samples"):
             if getattr(o, name) < 1:
                 raise ConfigError(f"task.{name} must be positive, got {getattr(o, name)}")
+        if not 0.0 < o.test_fraction < 1.0:
+            raise ConfigError(f"task.test_fraction must be between 0 and 1 (the share of images held out for the final metric): {o.test_fraction}")
         if o.eval_samples < 2 or o.final_samples < 2:
             raise ConfigError("task.eval_samples and task.final_samples must be at least 2")
         self.space = build_space(o.space)
@@ -125,6 +127,13 @@ class GanTask(Task):
         with its download hint) and train or load the cached FD-clf classifier once, so workers
         do not all train it at the same time."""
         check_available(self.options.dataset, self.options.data_root, self.options.data_path, self.options.layout)
+        if self.options.dataset == "npz":  # a small file of one's own: both splits must hold images
+            for name in ("train", "test"):
+                if len(self.split(name)) < 2:
+                    raise DataError(
+                        f"the {name} split of {self.options.data_path} holds {len(self.split(name))} image(s); "
+                        f"FD-clf needs at least 2 in each (more images, or another task.test_fraction than {self.options.test_fraction})"
+                    )
         _ = self.metrics  # builds the FD classifier and reference statistics once, here in the driver
 
     # -- data and metrics (lazy: a task is built in every worker process) --------------------
