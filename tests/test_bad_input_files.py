@@ -137,7 +137,7 @@ CONFIGS = {
     "python object tag": ("!!python/object/apply:os.system ['touch PWNED']\n", "cannot be read"),
     "a list": ("- 1\n- 2\n", "a mapping of keys was expected"),
     "unknown key": (None, "unknown config key(s) ['bogus']"),
-    "wrong type": (None, "config key 'steps' must be a int"),
+    "wrong type": (None, "config key 'steps' must be an integer"),
     "task not a section": (None, "needs a 'task' section"),
     "unknown task option": (None, "unknown task option(s) ['bogus']"),
 }

@@ -168,6 +168,10 @@ def doc(text: str, default: Any = dataclasses.MISSING, **kwargs):
     return dataclasses.field(default=default, metadata={"doc": text}, **kwargs)
 
 
+#: how a config value's expected type is named in an error
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list", tuple: "a list"}
+
+
 def parse_options(options_cls: type, values: dict | None, where: str = "task") -> Any:
     """Build an options dataclass from a dict, naming any unknown key or bad value."""
     values = dict(values or {})
@@ -213,6 +217,8 @@ def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
                 return bool(value)
             raise ValueError(value)
         if kind in (int, float, str):
+            if kind is int and isinstance(value, str) and any(c in value for c in ".eE"):
+                value = float(value)  # "1e6" (YAML reads it as a string) is a whole number
             if kind is int and isinstance(value, float) and value != int(value):
                 raise ValueError(value)
             if kind in (int, float) and isinstance(value, bool):
@@ -226,7 +232,7 @@ def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
             raise ValueError(value)
     except (TypeError, ValueError):
         what = f"config key {field.name!r}" if where == "config" else f"{where}.{field.name}"
-        raise ConfigError(f"{what} must be a {kind.__name__}, got {value!r}") from None
+        raise ConfigError(f"{what} must be {_KIND_NAMES.get(kind, 'a ' + kind.__name__)}, got {value!r}") from None
     return value
 
 

@@ -215,6 +215,15 @@ class ClassificationTask(TorchTask):
         super().__init__(options)
         if options.cells < 1 or options.width < 1:
             raise ConfigError("task.cells and task.width must be positive")
+        for key in ("batch_size", "batches_per_step"):
+            if getattr(options, key) < 1:
+                raise ConfigError(f"task.{key} must be at least 1, got {getattr(options, key)}")
+        for key in ("in_channels", "n_classes", "split_seed"):
+            if getattr(options, key) < 0:
+                raise ConfigError(f"task.{key} must not be negative, got {getattr(options, key)}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(options, key) < 1.0:
+                raise ConfigError(f"task.{key} must be between 0 and 1, got {getattr(options, key)}")
         for key in ("lr", "weight_decay"):
             value = getattr(options, key)
             if not math.isfinite(value) or value < 0 or (key == "lr" and value == 0):
