@@ -69,3 +69,19 @@ def test_a_whole_number_in_exponent_form_is_an_integer():
     assert pbtnas.config_from_dict({"task": "classification", "steps": "1e3"}).steps == 1000
     with pytest.raises(pbtnas.errors.ConfigError, match="'steps' must be an integer, got 1.5"):
         pbtnas.config_from_dict({"task": "classification", "steps": "1.5"})
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("batches_per_step=0", "must be at least 1"),
+        ("batch_size=-1", "must be at least 1"),
+        ("lr=-1", "must be a finite number > 0"),
+        ("data_seed=-1", "must not be negative"),
+    ],
+)
+def test_simulated_task_options_are_checked_before_the_run(tmp_path, capsys, option, message):
+    out = tmp_path / "out"
+    assert main(["run", "simulated", "--set", f"task.{option}", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and not out.exists()

@@ -14,6 +14,7 @@ a quarter and the slowest 1.75 times that. ``jitter`` adds seeded noise per step
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -98,6 +99,13 @@ class SimulatedTask(Task):
             raise ConfigError(f"task.unevenness must lie in [0, 2), got {options.unevenness}")
         if not 0.0 <= options.jitter < 1.0 or options.step_seconds < 0:
             raise ConfigError("task.jitter must lie in [0, 1) and task.step_seconds be >= 0")
+        for key in ("batches_per_step", "batch_size"):
+            if getattr(options, key) < 1:
+                raise ConfigError(f"task.{key} must be at least 1, got {getattr(options, key)}")
+        if not options.lr > 0 or not math.isfinite(options.lr):
+            raise ConfigError(f"task.lr must be a finite number > 0, got {options.lr}")
+        if options.data_seed < 0:
+            raise ConfigError(f"task.data_seed must not be negative, got {options.data_seed}")
         genes = []
         for i in range(options.layers):
             genes.append(Gene(f"layer{i}.op", OPS, True, f"hidden block {i}"))
