@@ -160,3 +160,21 @@ def test_dict_observations_are_flattened(tmp_path):
     assert env.step(env.high)[0].shape == (2,)
     out = tmp_path / "run"
     assert main(["run", "rl-cheetah", *TINY, "--set", "task.env=custom_envs:DictPointMass-v0", "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("lr=-1", "task.lr must be a finite number > 0"),
+        ("gamma=2", "task.gamma must lie in (0, 1]"),
+        ("critic_tau=0", "task.critic_tau must lie in (0, 1]"),
+        ("batch_size=1000000", "larger than task.buffer_capacity"),  # was killed for memory
+        ("std_end=-1", "task.std_end must not be negative"),
+    ],
+)
+def test_agent_options_out_of_range_are_one_line_before_the_run(tmp_path, capsys, option, message):
+    out = tmp_path / "run"
+    assert main(["run", "rl-cheetah", *TINY, "--set", f"task.{option}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()

@@ -14,6 +14,7 @@ parent, so exploitation never restarts exploration. Fitness is the mean return o
 from __future__ import annotations
 
 import copy
+import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -106,6 +107,18 @@ class RLTask(Task):
             raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
         if o.buffer_capacity < o.nstep + o.frame_stack + 1:
             raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
+        if o.batch_size > o.buffer_capacity:
+            # a replay batch is drawn from the buffer: a larger one is nonsense, and is allocated
+            # before anything else notices (a batch of 1e9 was the process killed for memory)
+            raise ConfigError(f"task.batch_size {o.batch_size} is larger than task.buffer_capacity {o.buffer_capacity}")
+        for name, low, high in (("lr", 0.0, math.inf), ("gamma", 0.0, 1.0), ("critic_tau", 0.0, 1.0)):
+            value = getattr(o, name)
+            if not (low < value <= high and math.isfinite(value)):
+                bounds = "be a finite number > 0" if high == math.inf else f"lie in ({low:g}, {high:g}]"
+                raise ConfigError(f"task.{name} must {bounds}, got {value}")
+        for name in ("std_start", "std_end", "stddev_clip", "seed_frames", "std_schedule_frames"):
+            if getattr(o, name) < 0:
+                raise ConfigError(f"task.{name} must not be negative, got {getattr(o, name)}")
         self.space = rl_space(o.pixels)
         self._envs: dict[str, object] = {}
         self._shared_buffer: ReplayBuffer | None = None
