@@ -8,6 +8,7 @@ the final report uses more samples and the test split (docs/algorithm.md §5, do
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,9 +111,18 @@ class GanTask(Task):
             raise ConfigError(f"task.image_size must be a positive multiple of 8 (3 cells double 4 -> 32), got {self.resolution}")
         if o.space == "gan-hard" and o.latent_dim % 3:
             raise ConfigError(f"task.latent_dim must be a multiple of 3 for gan-hard (projections read thirds of z), got {o.latent_dim}")
-        for name in ("width", "disc_width", "latent_dim", "batch_size", "batches_per_step", "n_critic", "eval_samples", "final_samples"):
+        positive = ("width", "disc_width", "latent_dim", "batch_size", "batches_per_step", "n_critic", "eval_samples", "final_samples")
+        for name in (*positive, "stacked_size", "classifier_epochs", "classifier_width", "grid_size"):
             if getattr(o, name) < 1:
                 raise ConfigError(f"task.{name} must be positive, got {getattr(o, name)}")
+        if o.split_seed < 0 or o.image_size < 0 or o.channels < 0:
+            raise ConfigError("task.split_seed, task.image_size and task.channels must not be negative")
+        for name, low, high in (("beta1", 0.0, 1.0), ("beta2", 0.0, 1.0), ("ema_decay", 0.0, 1.0)):
+            if not low <= getattr(o, name) < high:
+                raise ConfigError(f"task.{name} must lie in [{low:g}, {high:g}), got {getattr(o, name)}")
+        for name in ("lr", "adam_eps"):
+            if not (getattr(o, name) > 0 and math.isfinite(getattr(o, name))):
+                raise ConfigError(f"task.{name} must be a finite number > 0, got {getattr(o, name)}")
         if not 0.0 < o.test_fraction < 1.0:
             raise ConfigError(f"task.test_fraction must be between 0 and 1 (the share of images held out for the final metric): {o.test_fraction}")
         if o.eval_samples < 2 or o.final_samples < 2:
