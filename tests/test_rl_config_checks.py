@@ -170,6 +170,7 @@ def test_dict_observations_are_flattened(tmp_path):
         ("critic_tau=0", "task.critic_tau must lie in (0, 1]"),
         ("batch_size=1000000", "larger than task.buffer_capacity"),  # was killed for memory
         ("std_end=-1", "task.std_end must not be negative"),
+        ("final_eval_episodes=1e9", "task.final_eval_episodes must be at most 100,000"),  # was 12 GB and rising
     ],
 )
 def test_agent_options_out_of_range_are_one_line_before_the_run(tmp_path, capsys, option, message):

@@ -107,6 +107,11 @@ class RLTask(Task):
             raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
         if o.buffer_capacity < o.nstep + o.frame_stack + 1:
             raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
+        for name in ("eval_episodes", "final_eval_episodes"):
+            # the fitness episodes use seeds EVAL_SEED_BASE + k, the final ones FINAL_SEED_BASE + k:
+            # more than the gap between them would reuse seeds (and a list of 1e9 seeds is 36 GB)
+            if getattr(o, name) > FINAL_SEED_BASE - EVAL_SEED_BASE:
+                raise ConfigError(f"task.{name} must be at most {FINAL_SEED_BASE - EVAL_SEED_BASE:,}, got {getattr(o, name)}")
         if o.batch_size > o.buffer_capacity:
             # a replay batch is drawn from the buffer: a larger one is nonsense, and is allocated
             # before anything else notices (a batch of 1e9 was the process killed for memory)
