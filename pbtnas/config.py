@@ -125,8 +125,10 @@ class RunConfig:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.workers < 0 or self.threads_per_member < 1:
             raise ConfigError("workers must be >= 0 and threads_per_member >= 1")
-        if self.cpus_per_member < 0 or self.gpus_per_member < 0:
-            raise ConfigError("cpus_per_member and gpus_per_member must not be negative")
+        if not all(math.isfinite(v) and v >= 0 for v in (self.cpus_per_member, self.gpus_per_member)):
+            raise ConfigError(
+                f"cpus_per_member and gpus_per_member must be finite numbers >= 0, got {self.cpus_per_member} and {self.gpus_per_member}"
+            )
         if self.mode not in ("sync", "async"):
             raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
         if not isinstance(self.task, dict) or not self.task.get("name"):

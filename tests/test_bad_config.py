@@ -26,6 +26,7 @@ from pbtnas.engine.runner import RunError
         (["--set", "task.test_fraction=-1"], "task.test_fraction must be between 0 and 1"),
         (["--set", "task.split_seed=-1"], "task.split_seed must not be negative"),
         (["--set", "task.width=wide"], "task.width must be an integer, got 'wide'"),
+        (["--set", "gpus_per_member=nan"], "cpus_per_member and gpus_per_member must be finite numbers >= 0"),
         (["--set", "populaton=8"], "unknown config key(s) ['populaton'] (did you mean 'population'?)"),
         (["--set", "task.widht=8"], "unknown task option(s) ['widht'] (did you mean 'width'?)"),
         (["--set", "colour=red"], "unknown config key(s) ['colour']; known keys"),  # nothing close: no guess
