@@ -222,7 +222,9 @@ def test_data_drawn_at_import_without_a_seed_is_found_before_a_run_with_workers(
     assert main(["check", task, "--no-train", "--set", "backend=inprocess"]) == 0
     # a task whose data is fixed passes, and is checked once per process
     good = f"{os.path.join(HERE, 'custom_tasks.py')}:Good"
+    capsys.readouterr()
     assert main(["check", good, "--no-train"]) == 0
+    assert "evaluates the same in a freshly started process" in capsys.readouterr().out
 
 
 def test_evaluate_may_return_any_single_number():

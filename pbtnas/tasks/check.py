@@ -40,12 +40,15 @@ class CheckReport:
     owned_tensors: dict[str, int] = field(default_factory=dict)
     reshaped_by_width: list[str] = field(default_factory=list)
     trained: bool = False
+    same_in_fresh_process: bool = False
     seconds: float = 0.0
 
     def __str__(self) -> str:
         lines = [
             f"{self.task}: contract holds on {self.architectures} architectures ({self.seconds:.1f} s{', one training step' if self.trained else ''})"
         ]
+        if self.same_in_fresh_process:
+            lines.append("  evaluates the same in a freshly started process (as in a worker)")
         for gene, count in self.owned_tensors.items():
             lines.append(f"  {gene}: owns up to {count} tensor(s)")
         if self.reshaped_by_width:
@@ -92,7 +95,7 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
                 "fitness must be deterministic (seed the evaluation from the seed it is given)"
             )
         if fresh_process:
-            _same_in_a_fresh_process(task, child_genome, child_state, seed, fitness)
+            report.same_in_fresh_process = _same_in_a_fresh_process(task, child_genome, child_state, seed, fitness)
     if train:
         trained, _ = _guarded(task, "train_step", task.train_step, child_genome, child_state, 0, seed)
         check_plain_data(trained.extra, f"{name}: after train, member.extra")
@@ -106,14 +109,14 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
 _SAME_ELSEWHERE: set[str] = set()
 
 
-def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, seed: int, fitness: float) -> None:
+def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, seed: int, fitness: float) -> bool:
     """Evaluate ``state`` in a newly started (spawned) process and require ``fitness`` there.
 
     Workers build the task anew in their own processes. Anything a task file computes when it is
     imported — most often data drawn at random without a seed — then differs from worker to
     worker, and members are silently trained and compared on different data. The same
-    evaluation in two processes finds that before a run starts. Skipped for a task only this
-    process can build (defined in a notebook: in-process runs only).
+    evaluation in two processes finds that before a run starts. Skipped (False) for a task only
+    this process can build (defined in a notebook: in-process runs only) and for a GPU task.
     """
     import dataclasses
     import json
@@ -130,10 +133,10 @@ def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, see
     if not importable_elsewhere(config["name"]) or (isinstance(device, torch.device) and device.type != "cpu"):
         # On a GPU, kernels chosen per process (cuDNN's autotuner) may change the last digits:
         # the check would refuse sound tasks, so it runs on CPU tasks only.
-        return
+        return False
     key = json.dumps(config, sort_keys=True, default=str)
     if key in _SAME_ELSEWHERE:
-        return
+        return True
     name = type(task).__name__
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
@@ -151,6 +154,7 @@ def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, see
             "seed it, e.g. torch.randn(..., generator=torch.Generator().manual_seed(0))"
         )
     _SAME_ELSEWHERE.add(key)
+    return True
 
 
 def _fresh_score(config: dict, path: list[str], threads: int, genome: Genome, state: MemberState, seed: int) -> float:
