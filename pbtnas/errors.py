@@ -48,3 +48,15 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(f"{module} is not installed: install it with  pip install 'pbtnas[{extra}]'") from exc
+
+
+def error_headline(text: str, limit: int = 300) -> str:
+    """One line saying what went wrong: the first line of an error text, joined with the next
+    when the first only introduces it (torch's ``Error(s) in loading state_dict for Net:``)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head = lines[0]
+    if head.endswith(":") and len(lines) > 1 and not lines[1].startswith("Traceback"):
+        head = f"{head} {lines[1]}"
+    return head[:limit]

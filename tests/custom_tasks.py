@@ -100,6 +100,13 @@ class DataDrawnAtImport(Good):
         return -F.mse_loss(member.model(X), Y + NOISE).item()
 
 
+class FailsInTraining(Good):
+    """Passes the checks (which skip training at a run's start) and raises in every train()."""
+
+    def train(self, member):
+        raise ValueError("Invalid learning rate: -1.0")
+
+
 class NotATask(nn.Module):
     pass
 

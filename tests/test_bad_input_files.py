@@ -258,7 +258,8 @@ def test_a_write_refused_on_resume(stopped, capsys, monkeypatch, runs):
 # -- errors only a worker sees --------------------------------------------------------------------
 def test_an_option_that_fails_only_in_training_is_one_line_with_the_traceback_journaled(tmp_path, capsys):
     run_dir = tmp_path / "r"
-    line = one_error(capsys, "run", "simulated", *QUICK, "--set", "task.lr=-1", "--out", run_dir)
+    task = f"{Path(__file__).parent / 'custom_tasks.py'}:FailsInTraining"
+    line = one_error(capsys, "run", task, "--population", "4", "--backend", "inprocess", "--quiet", "--set", "loggers=none", "--out", run_dir)
     assert "every member failed step 0; first error: ValueError: Invalid learning rate: -1.0" in line
     failed = list(RunStore(run_dir).iter_events("member_failed"))
     assert len(failed) == 4 and all("Traceback (most recent call last)" in e["reason"] for e in failed)

@@ -41,7 +41,7 @@ from typing import Any
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import faults, seeding
 from pbtnas.engine.runner import RunError, Runner, SlotRecord
-from pbtnas.errors import ConfigError, require
+from pbtnas.errors import ConfigError, error_headline, require
 from pbtnas.rundir.records import (
     MemberTrained,
     RunStarted,
@@ -286,7 +286,7 @@ class BohbRunner(Runner):
             return end
         if result.error:
             self.study.tell(number, state=TrialState.FAIL)
-            self._end(trial, member, "failed", trained, reason=result.error.strip().splitlines()[0])
+            self._end(trial, member, "failed", trained, reason=error_headline(result.error))
             return "failed"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a redone step: Optuna ignores a value it already has

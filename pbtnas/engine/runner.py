@@ -9,6 +9,7 @@ atomically, which is the commit point a resume continues from.
 from __future__ import annotations
 
 import bisect
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,12 +21,13 @@ from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import faults, seeding
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
-from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, wait_for_syncs
 from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
+from pbtnas.search.state import state_mismatch
 from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
 from pbtnas.tasks.base import Task
 from pbtnas.tasks.devices import prepare_to_train
@@ -452,10 +454,10 @@ class Runner:
             peak_rss_mb=round(result.peak_rss_mb, 1),
             **extra,
             **({"started_early": True} if member.slot in self._early else {}),
-            **({"error": result.error.strip().splitlines()[0], "diverged": result.diverged} if result.error else {}),
+            **({"error": error_headline(result.error), "diverged": result.diverged} if result.error else {}),
         )
         if result.error:
-            self.progress.note(f"{self.unit} {member.uid} failed at step {step}: {result.error.strip().splitlines()[0]}")
+            self.progress.note(f"{self.unit} {member.uid} failed at step {step}: {error_headline(result.error)}")
         if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
             self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
             self.store.save_best(Path(result.state_out), self.best)
@@ -740,6 +742,8 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
     best = damaged_best(store, manifest)
     if best:
         damaged.append((None, BEST_FILE, best))
+    if task is not None:
+        _checkpoints_fit_task(store, manifest, task, skip={rel for _, rel, _ in damaged})
     if damaged and not skip_damaged:
         slot, rel, what = damaged[0]
         whose = f"of member {manifest['members'][slot].get('uid')}" if slot is not None else f"(the best network, member {manifest['best']['uid']})"
@@ -751,6 +755,31 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
             f"({instead})"
         )
     return damaged
+
+
+def _checkpoints_fit_task(store: RunStore, manifest: dict, task: Task, skip: set[str], genomes: int = 4) -> None:
+    """A run resumed after its task was edited (a layer added or resized) would fail every member
+    at its first step; say so once, before anything runs. Reads the checkpoints of up to
+    ``genomes`` distinct architectures of the population and compares their tensors' names and
+    shapes with a fresh network of the same genome."""
+    from pbtnas.errors import CheckpointError
+
+    seen: set[str] = set()
+    for member in manifest["members"]:
+        rel = member.get("checkpoint")
+        key = json.dumps(member.get("genome"), sort_keys=True, default=str)
+        if not rel or rel in skip or key in seen:
+            continue
+        seen.add(key)
+        genome, state, _ = load_member(store.absolute(rel))
+        problem = state_mismatch(task.init_state(task.space.validate(genome), 0), state)
+        if problem:
+            raise CheckpointError(
+                f"checkpoint {store.absolute(rel)} of member {member.get('uid')} does not fit the task's network any more "
+                f"({problem}): the task changed since the run started; restore it to resume, or start a new run"
+            )
+        if len(seen) >= genomes:
+            return
 
 
 def _restart_damaged(runner: "Runner", damaged: list[tuple[int | None, str, str]]) -> None:
@@ -816,7 +845,7 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
             )
     except OSError:  # a full disk: the error line below is what counts
         pass
-    first = (failed[0].error or "unknown error").strip().splitlines()[0]
+    first = error_headline(failed[0].error or "") or "unknown error"
     resume = f"pbtnas resume {runner.store.root}"
     if first.startswith("WriteError: "):
         return RunError(f"{first[len('WriteError: ') :]}; free space (or fix permissions) and continue with: {resume}")

@@ -95,3 +95,21 @@ def all_finite(state: MemberState) -> bool:
             if (torch.is_floating_point(t) or torch.is_complex(t)) and not torch.isfinite(t).all():
                 return False
     return True
+
+
+def state_mismatch(expected: MemberState, found: MemberState) -> str:
+    """The first difference in tensor names or shapes between two states' models ("" if none)."""
+    for key, tensors in expected.models.items():
+        stored = found.models.get(key)
+        if stored is None:
+            return f"it has no model {key!r}"
+        missing = [name for name in tensors if name not in stored]
+        if missing:
+            return f"{key}:{missing[0]} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        extra = [name for name in stored if name not in tensors]
+        if extra:
+            return f"{key}:{extra[0]} is no longer in the network" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+        for name, tensor in tensors.items():
+            if tuple(stored[name].shape) != tuple(tensor.shape):
+                return f"{key}:{name} is {tuple(stored[name].shape)} in the checkpoint and {tuple(tensor.shape)} in the network"
+    return ""
