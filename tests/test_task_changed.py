@@ -10,6 +10,7 @@ import pytest
 import torch
 from run_helpers import StopAfter
 
+import pbtnas
 from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import Runner
 from pbtnas.errors import CheckpointError, error_headline
@@ -32,6 +33,10 @@ def test_resume_after_the_network_changed_is_one_line_and_restoring_the_file_fin
     changed = r"does not fit the task's network any more \(model:head.weight is \(1, 8\) in the checkpoint and \(2, 8\)"
     with pytest.raises(CheckpointError, match=changed):
         Runner.resume(tmp_path / "run", progress=False)
+    # export of the stopped run's best network: the same, one error, nothing written
+    with pytest.raises(CheckpointError, match=r"do not fit the task's network \(model:head.weight is \(1, 8\) stored and \(2, 8\)"):
+        pbtnas.export_run(tmp_path / "run", tmp_path / "exported")
+    assert not (tmp_path / "exported").exists()
     task_file.write_text(original)
     forget_task_files()
     assert Runner.resume(tmp_path / "run", progress=False).run()["steps_done"] == 3

@@ -30,6 +30,7 @@ import torch
 from pbtnas.errors import CheckpointError, PbtnasError
 from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.store import RunStore, load_member
+from pbtnas.search.state import load_weights
 
 EXPORT_FORMAT = "pbtnas-export"
 EXPORT_VERSION = 1
@@ -310,7 +311,7 @@ def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
     genome = task.space.validate(meta["genome"])
     state = task.init_state(genome, 0)
     module = task.build_module(genome, state).cpu()
-    module.load_state_dict(load_file(str(directory / FILES["weights"])), strict=True)
+    load_weights(module, load_file(str(directory / FILES["weights"])))
     module.pbtnas_genome = dict(genome)  # type: ignore[assignment]  # a plain attribute, not a submodule
     if meta.get("classes") is not None:
         module.pbtnas_classes = list(meta["classes"])  # type: ignore[assignment]  # output k means the data's label classes[k]

@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 import torch
 
+from pbtnas.errors import CheckpointError
+
 
 @dataclass
 class MemberState:
@@ -113,3 +115,18 @@ def state_mismatch(expected: MemberState, found: MemberState) -> str:
             if tuple(stored[name].shape) != tuple(tensor.shape):
                 return f"{key}:{name} is {tuple(stored[name].shape)} in the checkpoint and {tuple(tensor.shape)} in the network"
     return ""
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], key: str = "model") -> None:
+    """``module.load_state_dict(weights, strict=True)``, with a stored state that does not fit the
+    network (a task edited since its run was made) as one :class:`CheckpointError` naming the
+    first tensor that differs, instead of torch's many-line error."""
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError:
+        expected = MemberState(models={key: dict(module.state_dict())})
+        problem = state_mismatch(expected, MemberState(models={key: weights})) or "torch refused to load them"
+        raise CheckpointError(
+            f"the stored weights do not fit the task's network ({problem.replace(' in the checkpoint', ' stored')}): "
+            "the task changed since they were saved; restore it, or start a new run"
+        ) from None

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from pbtnas.errors import ConfigError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace
-from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 
 OPS = ("identity", "linear", "mlp2", "mlp4")
@@ -153,7 +153,7 @@ class SimulatedTask(Task):
     def _load(self, genome: Genome, state: MemberState) -> SimNet:
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's RNG alone
             net = self._net(genome)
-        net.load_state_dict(state.models["model"], strict=True)
+        load_weights(net, state.models["model"])
         return net
 
     def build_module(self, genome: Genome, state: MemberState) -> nn.Module:

@@ -44,7 +44,7 @@ import torch.nn as nn
 
 from pbtnas.errors import MemberDiverged, TaskContractError
 from pbtnas.search.space import Genome, SearchSpace
-from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 
 DEFAULT_KEY = "model"
@@ -239,7 +239,7 @@ class TorchTask(Task):
         for key, module in models.items():
             if key not in state.models:
                 raise TaskContractError(f"the member's state has no model {key!r} (it has {sorted(state.models)})")
-            plain_module(module).load_state_dict(state.models[key], strict=True)
+            load_weights(plain_module(module), state.models[key], key)
             module.to(self.device)
         return Member(
             genome=genome,

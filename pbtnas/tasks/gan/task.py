@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from pbtnas.errors import ConfigError, DataError
 from pbtnas.search.space import Genome
-from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 from pbtnas.tasks.data import DATASETS, ImageSet, check_available, image_shape, load_images
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
@@ -199,7 +199,7 @@ class GanTask(Task):
     def _load(self, genome: Genome, state: MemberState, key: str) -> nn.Module:
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave torch's RNG alone
             net = self.build_discriminator(genome) if key == "disc" else self.build_generator(genome)
-        net.load_state_dict(state.models[key], strict=True)
+        load_weights(net, state.models[key], key)
         return net.to(self.device)
 
     def build_module(self, genome: Genome, state: MemberState) -> nn.Module:

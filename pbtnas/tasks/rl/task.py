@@ -24,7 +24,7 @@ import torch
 
 from pbtnas.errors import ConfigError, PbtnasError
 from pbtnas.search.space import Genome
-from pbtnas.search.state import MemberState, capture_optimizer, restore_optimizer, state_dict_cpu
+from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 from pbtnas.tasks.rl.agent import Nets, linear_schedule, noisy_action, update
 from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
@@ -204,7 +204,7 @@ class RLTask(Task):
         for key in ("actor", "critic", "critic_target", "encoder"):
             module = getattr(nets, key)
             if module is not None:
-                module.load_state_dict(state.models[key], strict=True)
+                load_weights(module, state.models[key], key)
                 module.to(dev)
         nets.critic_target.eval()  # its spectral-norm vectors follow the critic by Polyak averaging
         if train:
