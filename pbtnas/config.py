@@ -220,6 +220,31 @@ def is_task_reference(source: str) -> bool:
     return where.endswith(".py") or all(part.isidentifier() for part in where.split("."))
 
 
+def read_yaml(stream, where: str) -> Any:
+    """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is refused
+    (YAML would silently keep the last one), and any error is one line naming where."""
+    import yaml
+
+    class _Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise ConfigError(f"{where}: key {key!r} is given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})")
+                seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep=deep)
+
+    try:
+        return yaml.load(stream, Loader=_Strict)  # a SafeLoader: plain data only
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{where} is not valid YAML{at}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
 def load_config_source(source: str) -> dict:
     """A preset name, the path of a YAML file, or a task (``file.py:Class``,
     ``package.module:Class``, a plugin's name) -> config dict (not yet validated). A task alone
@@ -230,15 +255,10 @@ def load_config_source(source: str) -> dict:
     if is_task_reference(source):
         return {"task": {"name": source}}
     if source.endswith((".yaml", ".yml", ".json")) or os.path.sep in source:
-        import yaml
-
         if not os.path.exists(source):
             raise ConfigError(f"config file {source!r} does not exist")
-        try:
-            with open(source) as fh:
-                data = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {source!r} is not valid YAML: {exc}") from exc
+        with open(source) as fh:
+            data = read_yaml(fh, f"config file {source!r}")
         if not isinstance(data, dict):
             raise ConfigError(f"config file {source!r} must hold a mapping")
         data = with_task_section(data)

@@ -86,3 +86,22 @@ def test_simulated_task_options_are_checked_before_the_run(tmp_path, capsys, opt
     assert main(["run", "simulated", "--set", f"task.{option}", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("task:\n\tname: classification\n", "is not valid YAML (line 2, column 1): found character '\\t' that cannot start any token"),
+        ("task: {name: classification\n", "is not valid YAML (line 2, column 1): expected ',' or '}'"),
+        ("task: classification\nsteps: 3\nsteps: 4\n", "key 'steps' is given twice (lines 2 and 3)"),
+        ("task:\n  name: classification\n  width: 8\n  width: 16\n", "key 'width' is given twice (lines 3 and 4)"),
+    ],
+)
+def test_a_config_file_yaml_would_misread_is_one_line(tmp_path, capsys, text, message):
+    config = tmp_path / "my.yaml"
+    config.write_text(text)
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: config file") and message in err[0], err
+    assert not out.exists()
