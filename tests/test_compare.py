@@ -94,6 +94,16 @@ def test_compare_cli_end_to_end(tmp_path, capsys):
     first = lambda algo: next(RunStore(out / "runs" / f"{algo}-s0").iter_events("member_created"))["genome"]  # noqa: E731
     assert first("pbtnas") == first("random")
     assert main(["compare", "classification-digits", "--algorithms", "nope", "--seeds", "2", "--out", str(out), *TINY]) == 2
+    # status of the comparison folder: one line per run
+    capsys.readouterr()
+    (out / "runs" / "random-s1" / "population.json").unlink()  # as if that run never started
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"comparison {out}: 3 of 4 runs finished"
+    by_run = {line.split()[0]: line.split()[1:] for line in lines[2:6]}
+    assert by_run["pbtnas-s0"][:2] == ["finished", "2/2"] and by_run["random-s1"][:2] == ["not", "started"]
+    assert main(["status", str(out), "--json"]) == 0
+    assert [r["run"] for r in json.loads(capsys.readouterr().out)] == ["pbtnas-s0", "pbtnas-s1", "random-s0", "random-s1"]
 
 
 def test_compare_refuses_a_folder_with_another_budget(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 from pbtnas.errors import PbtnasError
 
@@ -29,6 +31,9 @@ def status_command(args) -> int:
     from pbtnas.rundir.store import RunStore
 
     store = RunStore(args.run_dir)
+    runs = Path(args.run_dir) / "runs"
+    if not store.manifest_path.exists() and runs.is_dir():
+        return _compare_status(Path(args.run_dir), args.json)
     raw = store.read_manifest()  # one error naming population.json if it is missing or damaged
     run_config(store)  # one error naming config.yaml if it is not a valid run config
     if args.json:
@@ -39,14 +44,7 @@ def status_command(args) -> int:
     summary = store.read_summary()
     from pbtnas.analysis.report.history import what_ran
 
-    writer = None if manifest.finished else store.writer()
-    if manifest.finished:
-        state = "finished"
-    elif writer is not None:
-        who = f"PID {writer['pid']} on {writer['host']}, since {writer['since']}" if writer.get("pid") else "by a process starting up"
-        state = f"running ({who})"
-    else:
-        state = f"stopped (no process is writing it); continue with: pbtnas resume {args.run_dir}"
+    state = _state(store, manifest.finished, f"continue with: pbtnas resume {args.run_dir}")
     print(
         f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
         f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
@@ -74,6 +72,55 @@ def status_command(args) -> int:
         print(f"final {summary['final_metric_name']}: {summary['final_metric']}")
     if space:
         print("genome: one character per gene, the index of its option (see 'pbtnas space')")
+    return 0
+
+
+def _state(store, finished: bool, how_to_continue: str) -> str:
+    """finished / running (who) / stopped, as ``pbtnas status`` says it."""
+    writer = None if finished else store.writer()
+    if finished:
+        return "finished"
+    if writer is not None:
+        who = f"PID {writer['pid']} on {writer['host']}, since {writer['since']}" if writer.get("pid") else "by a process starting up"
+        return f"running ({who})"
+    return f"stopped (no process is writing it); {how_to_continue}"
+
+
+def _compare_status(folder: Path, as_json: bool) -> int:
+    """``pbtnas status`` of a ``pbtnas compare`` folder: one line per run (state, steps, best
+    fitness, final metric), from each run's manifest and summary; damaged runs are named, not fatal."""
+    from pbtnas.rundir.store import RunStore
+
+    rows: list[dict[str, Any]] = []
+    for run_dir in sorted(p for p in (folder / "runs").iterdir() if p.is_dir()):
+        store = RunStore(run_dir)
+        row: dict[str, Any] = {"run": run_dir.name, "state": "not started", "steps": "-", "best_fitness": None, "final_metric": None}
+        try:
+            if store.manifest_path.exists():
+                manifest = store.read_manifest_record()
+                summary = store.read_summary() or {}
+                state = _state(store, manifest.finished, "pbtnas compare continues it")
+                row.update(state=state.split(";")[0], steps=f"{manifest.step_done + 1}/{manifest.steps}")
+                row["best_fitness"] = manifest.best.fitness if manifest.best else None
+                row["final_metric"] = summary.get("final_metric")
+        except PbtnasError as exc:
+            row["state"] = f"unreadable ({exc})"
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    done = sum(1 for r in rows if r["state"] == "finished")
+    print(f"comparison {folder}: {done} of {len(rows)} runs finished")
+    table: list[tuple[str, ...]] = [("run", "state", "steps", "best fitness", "final metric")]
+    for r in rows:
+        best = "-" if r["best_fitness"] is None else f"{r['best_fitness']:.4f}"
+        final = "-" if r["final_metric"] is None else f"{r['final_metric']:.4f}"
+        table.append((r["run"], r["state"], r["steps"], best, final))
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    for line in table:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    if (folder / "table.md").exists():
+        print(f"tables: {folder / 'table.md'} (rerun pbtnas compare with the same arguments to continue or refresh them)")
     return 0
 
 
