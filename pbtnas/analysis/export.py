@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from pbtnas.errors import CheckpointError, PbtnasError
+from pbtnas.errors import CheckpointError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.store import RunStore, load_member
 from pbtnas.search.state import load_weights
@@ -157,10 +157,9 @@ def to_torchscript(module: torch.nn.Module, x: torch.Tensor) -> tuple[torch.jit.
             try:
                 expected = module(x)
             except Exception as exc:  # the user's network and an input it does not take: one line
-                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 raise PbtnasError(
                     f"the network does not take the example input (shape {tuple(x.shape)}, {x.dtype}): "
-                    f"{type(exc).__name__}: {first}; pass --input-shape with the shape it takes, or give "
+                    f"{type(exc).__name__}: {error_headline(str(exc))}; pass --input-shape with the shape it takes, or give "
                     "the task an example_input(batch) method that returns a batch of real inputs"
                 ) from None
             errors = []

@@ -90,11 +90,18 @@ def state_dict_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
 
 
+def is_continuous(tensor: torch.Tensor) -> bool:
+    """A real or complex tensor: one that shrink-perturb scales, a slice of which still means
+    something in a tensor of another shape, and that can turn non-finite (integer and boolean
+    tensors, such as counters, indices and masks, are none of these)."""
+    return torch.is_floating_point(tensor) or torch.is_complex(tensor)
+
+
 def all_finite(state: MemberState) -> bool:
     """Whether every floating tensor of every model is finite."""
     for sd in state.models.values():
         for t in sd.values():
-            if (torch.is_floating_point(t) or torch.is_complex(t)) and not torch.isfinite(t).all():
+            if is_continuous(t) and not torch.isfinite(t).all():
                 return False
     return True
 

@@ -16,7 +16,6 @@ directory; call it from your own tests too::
 from __future__ import annotations
 
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from pbtnas.errors import PbtnasError, TaskContractError
+from pbtnas.errors import PbtnasError, TaskContractError, error_headline
 from pbtnas.rundir.store import check_plain_data
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState, keys_under
@@ -140,7 +139,8 @@ def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, see
     name = type(task).__name__
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            there = pool.submit(_fresh_score, config, list(sys.path), torch.get_num_threads(), genome, state, seed).result()
+            # spawn gives the new process this one's sys.path, as it does a local worker
+            there = pool.submit(_fresh_score, config, torch.get_num_threads(), genome, state, seed).result()
         except PbtnasError as exc:
             raise TaskContractError(f"{name}: in a freshly started process (as a worker is), {exc}") from None
         except Exception as exc:  # noqa: BLE001 - the user's code, in another process: one line
@@ -157,11 +157,10 @@ def _same_in_a_fresh_process(task: Task, genome: Genome, state: MemberState, see
     return True
 
 
-def _fresh_score(config: dict, path: list[str], threads: int, genome: Genome, state: MemberState, seed: int) -> float:
+def _fresh_score(config: dict, threads: int, genome: Genome, state: MemberState, seed: int) -> float:
     """Body of :func:`_same_in_a_fresh_process` in the spawned process."""
     from pbtnas.tasks import build_task
 
-    sys.path[:] = path
     torch.set_num_threads(threads)
     return float(build_task(config).score(genome, state, seed))
 
@@ -203,8 +202,7 @@ def _guarded(task: Task, what: str, call: Callable, *args: Any) -> Any:
     except PbtnasError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise TaskContractError(f"{name}.{what} failed: {type(exc).__name__}: {first}") from exc
+        raise TaskContractError(f"{name}.{what} failed: {type(exc).__name__}: {error_headline(str(exc))}") from exc
     changed = _same_rng(before, _rng_snapshot())
     if changed:
         raise TaskContractError(

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
 from pbtnas.tasks.base import doc
-from pbtnas.tasks.data.npz import read_npz_images
+from pbtnas.tasks.data.npz import LAYOUT_DOC, read_npz_images
 from pbtnas.tasks.torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
@@ -45,9 +45,7 @@ class ClassificationOptions:
         "labels y (N,) of any kind (numbers or strings, mapped to classes 0..K-1)",
         "",
     )
-    layout: str = doc(
-        "npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the second does not), 'nchw' or 'nhwc'", "auto"
-    )
+    layout: str = doc(LAYOUT_DOC, "auto")
     in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0)
     n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0)
     width: int = doc("channels of the first cell (doubled after the reduction)", 16)

@@ -44,7 +44,7 @@ import torch.nn as nn
 
 from pbtnas.errors import MemberDiverged, TaskContractError
 from pbtnas.search.space import Genome, SearchSpace
-from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
+from pbtnas.search.state import MemberState, capture_optimizer, is_continuous, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 
 DEFAULT_KEY = "model"
@@ -269,7 +269,7 @@ class TorchTask(Task):
         )
         for key, sd in new.models.items():
             for name, tensor in sd.items():
-                if (torch.is_floating_point(tensor) or torch.is_complex(tensor)) and not torch.isfinite(tensor).all():
+                if is_continuous(tensor) and not torch.isfinite(tensor).all():
                     raise MemberDiverged(f"{key}:{name} holds non-finite values after step {step}")
         return new, metrics
 

@@ -75,15 +75,15 @@ def status_command(args) -> int:
     return 0
 
 
-def _state(store, finished: bool, how_to_continue: str) -> str:
-    """finished / running (who) / stopped, as ``pbtnas status`` says it."""
+def _state(store, finished: bool, how_to_continue: str = "") -> str:
+    """finished / running (who) / stopped (and ``how_to_continue``), as ``pbtnas status`` says it."""
     writer = None if finished else store.writer()
     if finished:
         return "finished"
     if writer is not None:
         who = f"PID {writer['pid']} on {writer['host']}, since {writer['since']}" if writer.get("pid") else "by a process starting up"
         return f"running ({who})"
-    return f"stopped (no process is writing it); {how_to_continue}"
+    return "stopped (no process is writing it)" + (f"; {how_to_continue}" if how_to_continue else "")
 
 
 def _compare_status(folder: Path, as_json: bool) -> int:
@@ -99,8 +99,7 @@ def _compare_status(folder: Path, as_json: bool) -> int:
             if store.manifest_path.exists():
                 manifest = store.read_manifest_record()
                 summary = store.read_summary() or {}
-                state = _state(store, manifest.finished, "pbtnas compare continues it")
-                row.update(state=state.split(";")[0], steps=f"{manifest.step_done + 1}/{manifest.steps}")
+                row.update(state=_state(store, manifest.finished), steps=f"{manifest.step_done + 1}/{manifest.steps}")
                 row["best_fitness"] = manifest.best.fitness if manifest.best else None
                 row["final_metric"] = summary.get("final_metric")
         except PbtnasError as exc:

@@ -14,7 +14,7 @@ import torch
 
 from pbtnas.search.operators.shapes import adapt_to_architecture, drop_moments, fit_to, reference_models
 from pbtnas.search.space import Genome, SearchSpace
-from pbtnas.search.state import MemberState, keys_under
+from pbtnas.search.state import MemberState, is_continuous, keys_under
 from pbtnas.tasks.base import Task
 
 #: where shrink-perturb applies in a transplanted layer: every floating tensor (the paper's
@@ -55,7 +55,7 @@ def choose_donor_genes(space: SearchSpace, rng: np.random.Generator, p_donor: fl
 
 def shrink_perturb(donor: torch.Tensor, fresh: torch.Tensor, lam: float, gam: float) -> torch.Tensor:
     """``lam * donor + gam * fresh`` for floating (and complex) tensors; integer tensors are copied unchanged."""
-    if not (torch.is_floating_point(donor) or torch.is_complex(donor)):
+    if not is_continuous(donor):
         return donor.clone()
     if donor.shape != fresh.shape:
         raise ValueError(f"shape mismatch in shrink-perturb: donor {tuple(donor.shape)} vs fresh {tuple(fresh.shape)}")
@@ -143,7 +143,7 @@ def _inherit(source: torch.Tensor, fresh: torch.Tensor | None, lam: float, gam: 
         if fresh is None:
             raise ValueError("shrink-perturb with gamma != 0 needs a fresh model of the child's architecture")
         return fit_to(source, fresh, lambda d, f: shrink_perturb(d, f, lam, gam))
-    if not perturb or lam == 1.0 or not (torch.is_floating_point(source) or torch.is_complex(source)):
+    if not perturb or lam == 1.0 or not is_continuous(source):
         value = source.clone()
     else:
         # (lambda, 0): no fresh term on the overlap, so the result is the same whether or not a

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from pbtnas.search.state import MemberState
+from pbtnas.search.state import MemberState, is_continuous
 from pbtnas.tasks.base import Task
 
 #: how the overlap of an inherited tensor is made from (inherited part, fresh part)
@@ -52,7 +52,7 @@ def fit_to(source: torch.Tensor, fresh: torch.Tensor, combine: Combine | None = 
     """
     if source.shape == fresh.shape:
         return combine(source, fresh) if combine is not None else source.clone()
-    if source.dim() != fresh.dim() or not _is_continuous(source):
+    if source.dim() != fresh.dim() or not is_continuous(source):
         # A (3, 4) kernel and a (3, 4, 5) kernel share no meaningful slice, and neither do an
         # index or a mask built for another width (sliced, an index may point past the layer's
         # end): start fresh.
@@ -61,11 +61,6 @@ def fit_to(source: torch.Tensor, fresh: torch.Tensor, combine: Combine | None = 
     out = fresh.clone()
     out[region] = combine(source[region], fresh[region]) if combine is not None else source[region]
     return out
-
-
-def _is_continuous(tensor: torch.Tensor) -> bool:
-    """Whether a slice of ``tensor`` still means something in a tensor of another shape."""
-    return torch.is_floating_point(tensor) or torch.is_complex(tensor)
 
 
 def reference_models(task: Task, fresh: MemberState) -> dict[str, dict[str, torch.Tensor]]:

@@ -16,6 +16,8 @@ import numpy as np
 from pbtnas.errors import DataError
 
 LAYOUTS = ("auto", "nchw", "nhwc")
+#: the ``task.layout`` option of every task that reads these files, as ``pbtnas space`` shows it
+LAYOUT_DOC = "npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the second does not), 'nchw' or 'nhwc'"
 
 
 def read_npz_images(path: str, layout: str = "auto", labels: str = "required") -> tuple[np.ndarray, np.ndarray | None]:

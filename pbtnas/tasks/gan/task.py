@@ -21,6 +21,7 @@ from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 from pbtnas.tasks.data import DATASETS, ImageSet, check_available, image_shape, load_images
+from pbtnas.tasks.data.npz import LAYOUT_DOC
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
@@ -45,9 +46,7 @@ class GanOptions:
         "1 or 3 channels, and optionally labels y (N,) for the FD-clf classifier",
         "",
     )
-    layout: str = doc(
-        "npz image layout: 'auto' (channels last when the last axis has 1, 3 or 4 entries and the second does not), 'nchw' or 'nhwc'", "auto"
-    )
+    layout: str = doc(LAYOUT_DOC, "auto")
     channels: int = doc("with dataset 'npz': image channels, 1 or 3 (0: the file's; recorded by export so the generator loads without the file)", 0)
     image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, 48 for stl10, an npz file's side)", 0)
     width: int = doc("generator channels (paper: 256)", 32)

@@ -290,15 +290,13 @@ class GymEnv:
         if not (isinstance(observations, gym.spaces.Box) and len(observations.shape) == 1):
             # A dict or tuple of vectors, or a small matrix, is flattened into one vector; images
             # are not states (their pixels would be thousands of unrelated inputs).
-            image_like = isinstance(observations, gym.spaces.Box) and len(observations.shape) >= 3
+            refused = f"task.env {name!r}: observations must be a vector, or a dict/tuple of vectors (flattened); got {observations}"
+            if isinstance(observations, gym.spaces.Box) and len(observations.shape) >= 3:
+                raise ConfigError(f"{refused} (an image)")
             try:
-                if image_like:
-                    raise ValueError("an image")
                 self._env = gym.wrappers.FlattenObservation(self._env)
             except Exception as exc:  # noqa: BLE001 - spaces gymnasium cannot flatten (Graph, Sequence, ...)
-                raise ConfigError(
-                    f"task.env {name!r}: observations must be a vector, or a dict/tuple of vectors (flattened); got {observations} ({exc})"
-                ) from None
+                raise ConfigError(f"{refused} ({exc})") from None
         self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
         if not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
             raise ConfigError(
