@@ -17,7 +17,8 @@ seconds of every run (all its processes) and its wall time go to ``OUT/cpu_secon
 After every (table, seed) it rewrites, from the runs finished so far:
 
 * ``RESULTS/gan-baselines.csv`` and ``RESULTS/gan-ablation.csv``, columns
-  ``table,algorithm,seed,metric,value`` (one row per run and metric);
+  ``table,algorithm,seed,metric,value`` (one row per run and metric; ``final_made_in_search``
+  is 1.0 when the delivered network was made during the search, ``best_uid >= population``);
 * ``RESULTS/runs/<algorithm>-s<seed>.json``, a copy of each finished run's ``summary.json``;
 * ``RESULTS/gan-evidence.md``: mean ± std per algorithm and the one-sided Wilcoxon signed-rank
   test (``pbtnas.analysis.compare.paired_wilcoxon``) that PBT-NAS has the lower test-split FD-clf;
@@ -43,7 +44,7 @@ TABLES = {
     "gan-ablation": ("pbtnas", "sp-1-0", "sp-0-1", "no-mixing"),
 }
 #: per-run figures written to the CSVs (summary key or final_metrics key)
-METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s", "cpu_s")
+METRICS = ("fd_clf_test", "fd_clf_train", "clf_is", "best_fitness", "wall_time_s", "cpu_s", "final_made_in_search")
 LABELS = {
     "pbtnas": "PBT-NAS, shrink-perturb (0.4, 0.1)",
     "random": "random search",
@@ -193,6 +194,9 @@ def collect(args) -> None:
                 owner = "gan-baselines" if algo == "pbtnas" else table  # the shared runs are made there
                 if (owner, algo, seed) in cpu:
                     figures["cpu_s"] = cpu[owner, algo, seed]
+                made = final_made_in_search(summary)
+                if made is not None:
+                    figures["final_made_in_search"] = float(made)
                 values[table][algo][seed] = figures
                 for metric in METRICS:
                     if figures.get(metric) is not None:
@@ -215,6 +219,16 @@ def collect(args) -> None:
         writer.writerows(rows)
         (results / f"{table}.csv").write_text(buf.getvalue())
     (results / "gan-evidence.md").write_text(markdown(args, values))
+
+
+def final_made_in_search(summary: dict) -> bool | None:
+    """Whether the delivered network was made during the search (a child: uid >= population)
+    rather than being one of the initial population; None when the summary does not say. The
+    same rule as ``benchmarks/evidence.py``, so every table's column means the same."""
+    uid, population = summary.get("best_uid"), summary.get("population")
+    if isinstance(uid, int) and isinstance(population, int):
+        return uid >= population
+    return None
 
 
 def write_grid(path: Path, out: Path) -> None:
@@ -242,7 +256,7 @@ def markdown(args, values) -> str:
         f"# GAN evidence ({args.preset}): tables from the runs finished so far",
         "",
         f"Written by `benchmarks/gan_evidence.py` at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        "FD-clf of 5,000 samples of the delivered generator against the test split (lower is better); "
+        "FD-clf of 5,000 samples of the delivered generator against the test split (lower is better), mean ± sample std (ddof=1); "
         "p: one-sided Wilcoxon signed-rank test that PBT-NAS is lower, on the seeds both finished.",
         "",
     ]
