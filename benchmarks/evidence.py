@@ -12,7 +12,8 @@ where it stopped. For every finished run it records, in ``OUT/cpu_seconds.jsonl`
 of all its processes, its wall time and the commit it ran from (with the number of changed tracked
 files), and it writes:
 
-* ``RESULTS/<table>.csv`` with columns ``table,algorithm,seed,metric,value``;
+* ``RESULTS/<table>.csv`` with columns ``table,algorithm,seed,metric,value``, complete seeds only
+  (a seed appears once every algorithm of the table has finished it);
 * ``RESULTS/runs/<table>/<algorithm>-s<seed>.json``, a copy of the run's ``summary.json`` with the
   run's record (commit, CPU seconds) under ``"evidence"``.
 
@@ -148,15 +149,18 @@ def collect(args, name: str, table: Table) -> None:
     made = records(args.out)
     rows = []
     for seed in range(args.first_seed + args.seeds):
+        summaries = {}
         for algorithm in table.algorithms:
             copy = copies / f"{algorithm}-s{seed}.json"
             summary = finished_summary(run_dir(args.out, name, algorithm, seed) / "summary.json")
             if summary is not None and (name, algorithm, seed) in made:
                 summary["evidence"] = made[name, algorithm, seed]
                 copy.write_text(json.dumps(summary, indent=2) + "\n")
-            summary = finished_summary(copy)
-            if summary is None:
-                continue
+            summaries[algorithm] = finished_summary(copy)
+        if any(summary is None for summary in summaries.values()):
+            continue  # the CSV holds complete seeds only: every row of it is paired
+        for algorithm, summary in summaries.items():
+            assert summary is not None
             figures = {k: summary.get(k) for k in SUMMARY_FIGURES}
             figures.update(summary.get("final_metrics") or {})
             evidence = summary.get("evidence") or {}

@@ -66,7 +66,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--eval", action="store_true", help="also time one fitness evaluation")
-    ap.add_argument("--channels-last", action="store_true", help="task.channels_last=true (not bit-identical)")
+    ap.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="task.channels_last (the default); --no-channels-last trains in the contiguous format (not bit-identical)",
+    )
     ap.add_argument("--flops", action="store_true", help="count FLOPs per iteration and compare with a matmul's rate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -90,7 +95,7 @@ def main() -> None:
                 "device": args.device,
                 "latent_dim": args.latent_dim,
                 "data_root": args.data_root,
-                **({"channels_last": True} if args.channels_last else {}),
+                "channels_last": args.channels_last,
             }
         )
         genomes = task.space.stratified_population(max(2, args.members), np.random.default_rng(0))[: args.members]

@@ -183,7 +183,7 @@ def test_channels_last_trains_the_same_model_up_to_rounding(space):
     # The option changes only the memory format: the same losses and weights up to float
     # rounding, and the stored state is in the default format so any member loads any state.
     kw = dict(space=space, latent_dim=12, dataset="stacked-mnist" if space == "gan-hard" else "mnist")
-    plain, fast = make(**kw), make(channels_last=True, **kw)
+    plain, fast = make(channels_last=False, **kw), make(channels_last=True, **kw)
     g = genome_of(plain, 2)
     a, ma = plain.train_step(g, plain.init_state(g, 0), 0, 3)
     b, mb = fast.train_step(g, fast.init_state(g, 0), 0, 3)
