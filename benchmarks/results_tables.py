@@ -292,7 +292,11 @@ def render_summary(data: TableData) -> str:
         f"From `docs/results/{spec.csv}`, seeds {seed_range(data.seeds())}: {spec.metric_label}, {direction} is better; "
         f"mean ± sample std (ddof=1); p: one-sided Wilcoxon signed-rank test, paired by seed, that "
         + (f"{ref_label} is better." if spec.reference_better else f"the variant is better than {ref_label}.")
-        + (" Made in the search: the delivered network is a child, not one of the initial population." if has_made else "")
+        + (
+            " Made in the search: the delivered network is not one of the initial population (a child, or a trial proposed later)."
+            if has_made
+            else ""
+        )
         + (" CPU s: all processes of a run." if has_cpu else ""),
         "",
         "| " + " | ".join(header) + " |",
