@@ -155,6 +155,7 @@ def collect(args, name: str, table: Table) -> None:
             summary = finished_summary(run_dir(args.out, name, algorithm, seed) / "summary.json")
             if summary is not None and (name, algorithm, seed) in made:
                 summary["evidence"] = made[name, algorithm, seed]
+                summary["task"] = repo_relative(summary.get("task"))
                 copy.write_text(json.dumps(summary, indent=2) + "\n")
             summaries[algorithm] = finished_summary(copy)
         if any(summary is None for summary in summaries.values()):
@@ -176,6 +177,14 @@ def collect(args, name: str, table: Table) -> None:
     writer.writerow(("table", "algorithm", "seed", "metric", "value"))
     writer.writerows(rows)
     (args.results / f"{name}.csv").write_text(buf.getvalue())
+
+
+def repo_relative(task: object) -> object:
+    """A task file named by an absolute path (the checkout the run was made in) as a path inside
+    the repository, so that committed summaries name no machine's folders."""
+    if isinstance(task, str) and os.path.isabs(task) and "/examples/" in task:
+        return "examples/" + task.split("/examples/", 1)[1]
+    return task
 
 
 def final_made_in_search(summary: dict) -> bool | None:
