@@ -11,9 +11,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pbtnas.analysis.report.history import MemberRecord, RunHistory, load_history
+from pbtnas.analysis.report.history import MemberRecord, RunHistory, load_history, sample_step
 
-__all__ = ["MemberRecord", "RunHistory", "build_report", "load_history"]
+__all__ = ["MemberRecord", "RunHistory", "build_report", "load_history", "sample_step"]
 
 MAX_SAMPLES = 8
 

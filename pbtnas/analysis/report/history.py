@@ -72,6 +72,10 @@ class RunHistory:
     gene_options: dict[str, list]
     weight_genes: set[str]
     samples: list[Path]
+    #: the task's facts from the ``run_started`` event (its ``describe()``), empty for older runs
+    task_facts: dict = field(default_factory=dict)
+    #: genes of kind "hyperparameter" (a learning rate ...), as the task's space says
+    hyper_genes: set[str] = field(default_factory=set)
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -81,6 +85,18 @@ class RunHistory:
     @property
     def task_name(self) -> str:
         return str(self.config.get("task", {}).get("name", "?"))
+
+    @property
+    def headline(self) -> str:
+        """What ran (see :func:`headline`)."""
+        return headline(self.config, self.task_facts)
+
+    def gene_kind(self, gene: str) -> str:
+        """The gene's kind in words: layer (owns weights), hyperparameter, or weightless choice
+        (an activation, a flag)."""
+        if gene in self.weight_genes:
+            return "layer"
+        return "hyperparameter" if gene in self.hyper_genes else "weightless choice"
 
     @property
     def trained_steps(self) -> list[int]:
@@ -159,6 +175,48 @@ class WhatRan:
         return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})" for k, v, b in shown) + more
 
 
+def headline(config: dict, task_facts: dict | None = None) -> str:
+    """What ran, in a few words: the environment of an RL run, the data set or data file of a
+    classification or GAN run, the class and file (or module) of a user's task; never the
+    preset's description, which a ``--set`` may have made untrue (a Pendulum run of preset
+    rl-cheetah). ``task_facts`` are the task's ``describe()`` of the ``run_started`` event."""
+    facts = task_facts or {}
+    task = dict(config.get("task") or {})
+    name = str(task.get("name") or "?")
+    if ":" in name and name not in ("rl", "gan", "classification", "simulated"):
+        where, _, cls = name.rpartition(":")
+        kind = "file" if where.endswith(".py") else "module"
+        return f"task {cls or facts.get('task', '?')} from {kind} {where}"
+    values = _with_defaults(name, task)
+    if name == "rl":
+        env = str(facts.get("env") or values.get("env") or "?")
+        pixels = " from pixels" if values.get("pixels") or facts.get("pixels") else ""
+        return f"rl on {_env_words(env)}{pixels}"
+    if name in ("classification", "gan") and values.get("dataset"):
+        dataset = str(values["dataset"])
+        if dataset == "npz":
+            return f"{name} on data file {values.get('data_path') or '?'}"
+        return f"{name} on {dataset}"
+    return name
+
+
+def _env_words(env: str) -> str:
+    """An ``task.env`` value as words (the forms of :func:`pbtnas.tasks.rl.envs.parse_env_name`,
+    told apart by the same patterns without importing the RL task)."""
+    import re
+
+    kind, sep, rest = env.partition(":")
+    if sep and kind == "dmc":
+        return f"dm_control {rest}"
+    if sep and kind == "gym":
+        return f"gymnasium environment {rest}"
+    if sep:
+        return f"environment {rest} (registered by module {kind})"
+    if re.fullmatch(r"[A-Za-z0-9_/]+-v\d+", env):
+        return f"gymnasium environment {env}"
+    return f"dm_control {env}"
+
+
 def _short(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -223,6 +281,19 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def sample_step(name: str) -> int | None:
+    """The step (counted from 1, as the page counts) a sample grid follows, from its file name:
+    ``after_step_NNNN.png`` holds the number itself; ``step_NNNN.png``, the name pbtnas has
+    written so far, counts from 0 like the journal (``step_0000.png`` follows step 1). ``None``
+    for another name."""
+    stem = Path(name).stem
+    for prefix, offset in (("after_step_", 0), ("step_", 1)):
+        number = stem[len(prefix) :]
+        if stem.startswith(prefix) and number.isdigit():
+            return int(number) + offset
+    return None
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -264,8 +335,10 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     task_facts = (started.task if started else None) or {}
     fitness_name = (summary or {}).get("fitness_name") or task_facts.get("fitness") or "fitness"
     final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
-    gene_names, gene_options, weight_genes = _space_facts(config, members, notes)
-    samples = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
+    gene_names, gene_options, weight_genes, hyper_genes = _space_facts(config, members, notes)
+    found = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
+    # by the step they follow: a run resumed by a newer pbtnas may hold both naming schemes
+    samples = sorted(found, key=lambda p: (sample_step(p.name) is None, sample_step(p.name) or 0, p.name))
     return RunHistory(
         root,
         config,
@@ -283,6 +356,8 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         gene_options,
         weight_genes,
         samples,
+        dict(task_facts),
+        hyper_genes,
     )
 
 
@@ -420,14 +495,15 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
-def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str]) -> tuple[list, dict, set]:
-    """Gene order, options and weight-owning genes: from the task's space when it can be built
-    here, otherwise as observed in the genomes (options in order of first appearance)."""
+def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str]) -> tuple[list, dict, set, set]:
+    """Gene order, options, weight-owning genes and hyperparameter genes: from the task's space
+    when it can be built here, otherwise as observed in the genomes (options in order of first
+    appearance; every gene then counts as owning weights, none as a hyperparameter)."""
     try:
         from pbtnas.tasks import build_task
 
         space = build_task(config["task"]).space
-        return space.names, {g.name: list(g.options) for g in space.genes}, set(space.weight_genes)
+        return space.names, {g.name: list(g.options) for g in space.genes}, set(space.weight_genes), set(space.hyperparameters)
     except Exception as exc:  # noqa: BLE001 - any failure only costs the exact option lists
         if config.get("task"):
             notes.append(f"the task's search space could not be built here ({type(exc).__name__}: {exc}); gene options are those seen in the run")
@@ -440,4 +516,4 @@ def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str
                 options[gene] = []
             if option not in options[gene]:
                 options[gene].append(option)
-    return names, options, set(names)
+    return names, options, set(names), set()

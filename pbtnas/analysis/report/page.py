@@ -8,7 +8,7 @@ import math
 import time
 from pathlib import Path
 
-from pbtnas.analysis.report.history import RunHistory, _finite, what_ran
+from pbtnas.analysis.report.history import RunHistory, _finite, sample_step, what_ran
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -54,6 +54,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>pbtnas report: {_e(h.run_dir.name)}"
         f"</title><style>{CSS}</style></head><body>",
         f"<h1>pbtnas report: {_e(h.run_dir.name)}</h1>",
+        f"<p id='what'>{_e(h.headline)}, {_e(h.algorithm)}</p>",
         f'<div class="status {_e(h.status)}" id="status">{_e(h.status_text)}</div>',
     ]
     if h.notes:
@@ -96,9 +97,8 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     if samples:
         parts.append("<h2>Samples of the best member</h2><div class='samples'>")
         for name in samples:
-            stem = Path(name).stem
-            number = stem[len("step_") :]
-            label = f"after step {int(number) + 1}" if stem.startswith("step_") and number.isdigit() else stem
+            step = sample_step(name)
+            label = Path(name).stem if step is None else f"after step {step}"
             parts.append(
                 f"<figure style='display:inline-block;margin:.3em'><img src='{_e(name)}' alt='{_e(label)}'>"
                 f"<figcaption class='muted'>{_e(label)}</figcaption></figure>"
@@ -113,7 +113,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
 def _overview(h: RunHistory) -> str:
     c = h.config
     ran = what_ran(c)
-    rows = [["task", f"{h.task_name} ({c.get('description', '')})"]]
+    rows = [["task", h.headline]]
     if ran.changes:
         rows.append([f"what ran: task options changed from {ran.base}", "; ".join(f"{k} = {v!r} ({ran.label}: {b!r})" for k, v, b in ran.changes)])
     elif ran.base:
@@ -146,7 +146,7 @@ def _best_table(h: RunHistory) -> str:
     genome = h.best_genome()
     if not genome:
         return ""
-    return _table(["gene", "option", "kind"], [[g, o, "layer" if g in h.weight_genes else "weightless"] for g, o in genome.items()])
+    return _table(["gene", "option", "kind"], [[g, o, h.gene_kind(g)] for g, o in genome.items()])
 
 
 def _soup_section(h: RunHistory) -> str:

@@ -62,7 +62,8 @@ def fitness_plot(h: RunHistory, path: Path) -> Path | None:
     ax.set_ylabel(h.fitness_name + " (fitness, higher is better)")
     ax.set_title("Fitness per member (colour: slot) and of the population")
     _step_axis(ax, h.trained_steps)
-    ax.legend(loc="lower right", fontsize=8)
+    # outside the axes: a legend inside covers the members' lines wherever it is put
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -111,8 +112,8 @@ def lineage_plot(h: RunHistory, path: Path) -> Path | None:
 
 def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
     """Which genes (layers) every child took from which parent: one row per child, one column
-    per gene; primary parent, donor (layer weights shrink-perturbed, or weightless choice), or
-    mutated."""
+    per gene; primary parent, donor (layer weights shrink-perturbed, a hyperparameter, or a
+    weightless choice), or mutated."""
     children = h.children
     if not children or not h.gene_names:
         return None
@@ -122,8 +123,8 @@ def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    labels = ["primary parent", "donor: layer + weights", "donor: weightless choice", "mutated / fresh"]
-    colors = ["#dfe7f2", "#e8743b", "#f5c242", "#c0392b"]
+    labels = ["primary parent", "donor: layer + weights", "donor: weightless choice", "mutated / fresh", "donor: hyperparameter"]
+    colors = ["#dfe7f2", "#e8743b", "#f5c242", "#c0392b", "#7fb77e"]
     grid = []
     for child in children:
         row = []
@@ -132,12 +133,12 @@ def inheritance_plot(h: RunHistory, path: Path) -> Path | None:
             if gene == mutated:
                 row.append(3)
             elif gene in child.genes_from_donor:
-                row.append(1 if gene in h.weight_genes else 2)
+                row.append(1 if gene in h.weight_genes else 4 if gene in h.hyper_genes else 2)
             else:
                 row.append(0)
         grid.append(row)
     fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(h.gene_names) + 3), max(2.5, 0.3 * len(children) + 1.8)))
-    ax.imshow(grid, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
+    ax.imshow(grid, cmap=ListedColormap(colors), vmin=0, vmax=len(colors) - 1, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(h.gene_names)))
     ax.set_xticklabels(h.gene_names, rotation=90, fontsize=6 if len(h.gene_names) > 30 else 8)
     ax.set_yticks(range(len(children)))
@@ -199,11 +200,11 @@ def architecture_plot(h: RunHistory, path: Path) -> Path | None:
         ax.text(-1.55, row, group, fontsize=8, va="center", weight="bold")
         for col, (name, option) in enumerate(genes):
             full = f"{group}.{name}" if group != "genes" else name
-            face = "#fde2c8" if full in h.weight_genes else "#e8eef7"
+            face = "#fde2c8" if full in h.weight_genes else "#dcefdc" if full in h.hyper_genes else "#e8eef7"
             ax.add_patch(_plt().Rectangle((col - 0.47, row - 0.4), 0.94, 0.8, facecolor=face, edgecolor="grey"))
             ax.text(col, row - 0.14, name, fontsize=6, ha="center", va="center", color="dimgray")
             ax.text(col, row + 0.16, str(option), fontsize=7, ha="center", va="center")
-    ax.set_title("Best network's architecture (orange: layer genes, blue: weightless choices)", fontsize=9)
+    ax.set_title("Best network's architecture (orange: layer genes, green: hyperparameters, blue: weightless choices)", fontsize=9)
     return _save(fig, path)
 
 
@@ -242,8 +243,15 @@ def metrics_plot(h: RunHistory, path: Path) -> Path | None:
         _step_axis(ax, steps)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6)
+    axes.flat[0].legend(fontsize=6, loc="best")
     return _save(fig, path)
+
+
+def _episodes(member, step: int) -> list[float]:
+    """The finite evaluation-episode returns a member reported at ``step`` (none when it did not
+    train then, or reported something other than a list)."""
+    values = (member.metrics.get(step) or {}).get("eval_returns")
+    return [v for v in values if _finite(v)] if isinstance(values, list) else []
 
 
 def returns_plot(h: RunHistory, path: Path) -> Path | None:
@@ -285,37 +293,50 @@ def returns_plot(h: RunHistory, path: Path) -> Path | None:
     if best:
         best_x = [b[0] for b in best]
         ax.plot(best_x, [b[1] for b in best], color="black", lw=2, label="population best (mean of its episodes)")
-        if all(_finite(b[2]) and _finite(b[3]) for b in best):
-            ax.fill_between(xs, [b[2] for b in best], [b[3] for b in best], color="black", alpha=0.12, label="its episodes: min-max")
-        if all(_finite(b[4]) for b in best):
+        # the band and error bars belong to the best member's points (best_x), whatever member
+        # the loop above drew last; steps whose leader lacks the spread are left out of them
+        band = [b for b in best if _finite(b[2]) and _finite(b[3])]
+        if band:
+            ax.fill_between(
+                [b[0] for b in band], [b[2] for b in band], [b[3] for b in band], color="black", alpha=0.12, label="its episodes: min-max"
+            )
+        bars = [b for b in best if _finite(b[4])]
+        if bars:
             ax.errorbar(
-                xs, [b[1] for b in best], yerr=[b[4] for b in best], fmt="none", ecolor="black", capsize=3, lw=0.8, label="± std over episodes"
+                [b[0] for b in bars],
+                [b[1] for b in bars],
+                yerr=[b[4] for b in bars],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                lw=0.8,
+                label="± std over episodes",
             )
     ax.set_xlabel("environment frames (per member, inherited by children)")
     ax.set_ylabel("evaluation return")
     ax.set_title("Evaluation return against environment frames", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)  # below: inside it covers points
     if episodes:
         ax = axes[0][1]
         for step in steps:
             pop = h.population_at(step)
             for m in pop:
-                values = [v for v in (m.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                values = _episodes(m, step)
                 if values:
                     jitter = [step + 0.25 * ((i + 0.5) / len(values) - 0.5) for i in range(len(values))]
                     ax.scatter(jitter, values, s=5, color="grey", alpha=0.35, lw=0)
             alive = [m for m in pop if _finite(m.fitness[step])]
             if alive:
                 lead = max(alive, key=lambda m: m.fitness[step])
-                values = [v for v in (lead.metrics.get(step, {}).get("eval_returns") or []) if _finite(v)]
+                values = _episodes(lead, step)
                 if values:
                     mean = sum(values) / len(values)
                     std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
                     ax.scatter([step] * len(values), values, s=10, color="crimson", lw=0, zorder=3)
                     ax.errorbar([step], [mean], yerr=[std], fmt="_", color="black", capsize=4, ms=14, zorder=4)
         ax.set_ylabel("return of one evaluation episode")
-        ax.set_title("Every evaluation episode: all members (grey), the fittest (red) with mean ± std", fontsize=9)
+        ax.set_title("Every evaluation episode: all members (grey),\nthe fittest (red) with mean ± std", fontsize=9)
         ax.grid(alpha=0.3)
         _step_axis(ax, steps)
     return _save(fig, path)
