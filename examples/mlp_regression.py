@@ -57,6 +57,7 @@ class DiabetesMLP(pbtnas.TorchTask):
     )
     fitness_name = "neg_val_mse"
     final_metric_name = "test_mse"
+    final_metric_higher_is_better = False  # an error: pbtnas compare tests it the right way round
 
     def build(self, genome):
         return MLP(genome)

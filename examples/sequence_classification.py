@@ -68,6 +68,7 @@ class Waveforms(pbtnas.TorchTask):
     )
     fitness_name = "val_accuracy"
     final_metric_name = "test_accuracy"
+    final_metric_higher_is_better = True
 
     def build(self, genome):
         return WaveNet(genome)

@@ -77,6 +77,8 @@ class Comparison:
     algorithms: list[str]
     seeds: list[int]
     runs: list[RunResult] = field(default_factory=list)
+    #: where the direction came from, as the table says it ("declared by the task", ...)
+    direction_source: str = ""
 
     def values(self, algorithm: str, key: str = "final_metric") -> dict[int, float]:
         out = {}
@@ -112,6 +114,8 @@ class Comparison:
     # -- rendering ----------------------------------------------------------------------------
     def markdown(self, digits: int = 4) -> str:
         arrow = "higher is better" if self.higher_is_better else "lower is better"
+        if self.direction_source:
+            arrow += f", {self.direction_source}"
         lines = [
             f"| algorithm | {self.metric} ({arrow}) | best {self.fitness_name} during search | runs | "
             f"p ({self.reference} better, one-sided Wilcoxon) | mean wall time (s) |",
@@ -151,6 +155,7 @@ class Comparison:
             "metric": self.metric,
             "fitness_name": self.fitness_name,
             "higher_is_better": self.higher_is_better,
+            "direction_source": self.direction_source,
             "reference": self.reference,
             "algorithms": self.algorithms,
             "seeds": self.seeds,
@@ -202,10 +207,24 @@ def paired_wilcoxon(reference: dict[int, float], other: dict[int, float], higher
     return result
 
 
-def metric_direction(fitness_name: str, final_metric_name: str) -> bool:
-    """Whether the final metric is higher-is-better. Fitness is always maximised; a task whose
-    fitness is a negated quantity (``-fd_clf``) reports the plain quantity, lower being better."""
-    return not fitness_name.startswith("-")
+def metric_direction(fitness_name: str, final_metric_name: str, declared: bool | None = None) -> bool:
+    """Whether the final metric is higher-is-better (see :func:`direction_of`)."""
+    return direction_of(fitness_name, final_metric_name, declared)[0]
+
+
+def direction_of(fitness_name: str, final_metric_name: str, declared: bool | None = None) -> tuple[bool, str]:
+    """``(higher_is_better, where that came from)`` for the final metric.
+
+    The task's declaration (``Task.final_metric_higher_is_better``) comes first. Undeclared, a
+    final metric that is the fitness itself is higher-is-better (fitness always is); otherwise the
+    direction is guessed from the fitness name: a negated quantity (``-fd_clf``) reports the plain
+    quantity, lower being better. The guess cannot see that ``test_mse`` is an error when the
+    fitness is ``neg_val_mse``: tasks declare it."""
+    if declared is not None:
+        return bool(declared), "declared by the task"
+    if final_metric_name == fitness_name:
+        return True, "the final metric is the fitness"
+    return not fitness_name.startswith("-"), "guessed from the fitness name (the task does not declare it)"
 
 
 def run_dir_for(out: str | Path, algorithm: str, seed: int) -> Path:
@@ -273,8 +292,13 @@ def compare(
         prepare_to_train(first, task)
     out.mkdir(parents=True, exist_ok=True)
     if higher_is_better is None:
-        higher_is_better = metric_direction(task.fitness_name, task.final_metric_name)
-    comparison = Comparison(task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0], list(algorithms), list(seeds))
+        declared = getattr(type(task), "final_metric_higher_is_better", None)  # a plain Task subclass may predate it
+        higher_is_better, source = direction_of(task.fitness_name, task.final_metric_name, declared)
+    else:
+        source = "as stated for this comparison"
+    comparison = Comparison(
+        task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0], list(algorithms), list(seeds), direction_source=source
+    )
     total = len(configs)
     for i, ((algo, seed), config) in enumerate(configs.items(), 1):
         run_dir = run_dir_for(out, algo, seed)

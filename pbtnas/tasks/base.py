@@ -35,6 +35,12 @@ class Task(ABC):
     fitness_name: ClassVar[str] = "fitness"
     #: key of the headline metric in :meth:`final_evaluate`'s result
     final_metric_name: ClassVar[str] = "metric"
+    #: direction of the final metric: True when higher is better (an accuracy, a return), False
+    #: when lower is better (an error, a distance such as FID), None when undeclared. Fitness is
+    #: always higher-is-better; the final metric need not be (``pbtnas compare`` tests the
+    #: right way round only when it knows). Undeclared, compare takes a final metric named like
+    #: the fitness as higher-is-better and otherwise guesses from the fitness name.
+    final_metric_higher_is_better: ClassVar[bool | None] = None
     #: default choice of the final network: "best-ever" or "best-last"
     default_final_selection: ClassVar[str] = "best-ever"
 

@@ -207,6 +207,7 @@ class ClassificationTask(TorchTask):
     Options = ClassificationOptions
     fitness_name = "val_accuracy"
     final_metric_name = "test_accuracy"
+    final_metric_higher_is_better = True
     default_final_selection = "best-ever"
 
     def __init__(self, options: ClassificationOptions):

@@ -89,6 +89,7 @@ class SimulatedTask(Task):
     Options = SimulatedOptions
     fitness_name = "neg_val_mse"
     final_metric_name = "neg_test_mse"
+    final_metric_higher_is_better = True  # a negated error
     default_final_selection = "best-ever"
 
     def __init__(self, options: SimulatedOptions):

@@ -86,6 +86,7 @@ class GanTask(Task):
     shadow_models = {"gen_ema": "gen"}
     fitness_name = "-fd_clf"
     final_metric_name = "fd_clf_test"
+    final_metric_higher_is_better = False  # a Fréchet distance; the fitness is its negation
     default_final_selection = "best-ever"
 
     def __init__(self, options: GanOptions):

@@ -81,6 +81,7 @@ class RLTask(Task):
     shadow_models = {"critic_target": "critic"}
     fitness_name = "eval_return"
     final_metric_name = "final_return"
+    final_metric_higher_is_better = True
     default_final_selection = "best-last"
 
     def __init__(self, options: RLOptions):
