@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
 from pbtnas.tasks.base import doc
-from pbtnas.tasks.data.npz import LAYOUT_DOC, read_npz_images
+from pbtnas.tasks.data.npz import LAYOUT_DOC, PIXEL_MAX_DOC, read_npz_images
 from pbtnas.tasks.torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
@@ -46,6 +46,7 @@ class ClassificationOptions:
         "",
     )
     layout: str = doc(LAYOUT_DOC, "auto")
+    pixel_max: float = doc(PIXEL_MAX_DOC, 0.0)
     in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0)
     n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0)
     width: int = doc("channels of the first cell (doubled after the reduction)", 16)
@@ -156,7 +157,7 @@ def load_dataset(options: ClassificationOptions) -> tuple[np.ndarray, np.ndarray
         data = load_digits()
         x, y = data.images[:, None] / 16.0, data.target
     elif options.dataset == "npz":
-        x, y = read_npz_images(options.data_path, options.layout)
+        x, y = read_npz_images(options.data_path, options.layout, pixel_max=options.pixel_max)
     else:
         raise DataError(f"unknown dataset {options.dataset!r}; use mnist, digits or npz")
     classes, labels = np.unique(np.asarray(y), return_inverse=True)
@@ -193,7 +194,7 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
 _SCALING = {
     "mnist": "8-bit pixels divided by 255",
     "digits": "scikit-learn digits (0..16) divided by 16",
-    "npz": "X as stored when its maximum is at most 1, else divided by 255; channels-last X is moved to NCHW",
+    "npz": "X as stored when it lies in [0, 1], integers 0..255 divided by 255, or X divided by task.pixel_max; channels-last X is moved to NCHW",
 }
 
 
@@ -293,7 +294,11 @@ class ClassificationTask(TorchTask):
                 "dtype": "float32",
                 "range": [0.0, 1.0],
                 "layout": "NCHW",
-                "scaling": _SCALING.get(self.options.dataset, ""),
+                "scaling": (
+                    f"X divided by task.pixel_max={self.options.pixel_max:g}; channels-last X is moved to NCHW"
+                    if self.options.dataset == "npz" and self.options.pixel_max
+                    else _SCALING.get(self.options.dataset, "")
+                ),
             },
             "classes": self.data["classes"],
         }

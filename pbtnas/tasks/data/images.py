@@ -69,13 +69,14 @@ class ImageSet:
         return h.hexdigest()[:16]
 
 
-def image_shape(name: str, image_size: int = 0, data_path: str = "", layout: str = "auto") -> tuple[int, int]:
-    """(channels, resolution) of a data set; only an ``npz`` set is read for it."""
+def image_shape(name: str, image_size: int = 0, data_path: str = "", layout: str = "auto", pixel_max: float = 0.0) -> tuple[int, int]:
+    """(channels, resolution) of a data set; only an ``npz`` set is read for it (``pixel_max``:
+    ``task.pixel_max``, see :func:`~pbtnas.tasks.data.npz.scale_pixels`)."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     channels, size, _ = DATASETS[name]
     if name == "npz":
-        x, _ = read_npz_images(data_path, layout, labels="optional")
+        x, _ = read_npz_images(data_path, layout, labels="optional", pixel_max=pixel_max)
         channels, height, width = x.shape[1:]
         if channels not in (1, 3):
             raise DataError(f"{data_path}: images have {channels} channels; the GAN task generates 1 (grey) or 3 (RGB): drop the others")
@@ -88,12 +89,12 @@ def image_shape(name: str, image_size: int = 0, data_path: str = "", layout: str
     return channels, (image_size or size)
 
 
-def check_available(name: str, data_root: str = "", data_path: str = "", layout: str = "auto") -> None:
+def check_available(name: str, data_root: str = "", data_path: str = "", layout: str = "auto", pixel_max: float = 0.0) -> None:
     """Raise :class:`DataError` now (cheaply) when a folder-based data set is missing."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     if name == "npz":
-        read_npz_images(data_path, layout, labels="optional")
+        read_npz_images(data_path, layout, labels="optional", pixel_max=pixel_max)
     if name == "cifar10":
         _find(data_root, "cifar-10-batches-py", "data_batch_1", CIFAR_HINT, "cifar10")
     elif name == "stl10":
@@ -111,13 +112,14 @@ def load_images(
     stacked_size: int = 20000,
     data_path: str = "",
     layout: str = "auto",
+    pixel_max: float = 0.0,
 ) -> ImageSet:
     """Split ``"train"`` or ``"test"`` of data set ``name`` (see :data:`DATASETS`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    channels, size = image_shape(name, image_size, data_path, layout)
+    channels, size = image_shape(name, image_size, data_path, layout, pixel_max)
     if name == "npz":
-        out = _npz(data_path, layout, split, test_fraction, split_seed)
+        out = _npz(data_path, layout, split, test_fraction, split_seed, pixel_max)
     elif name == "mnist":
         x, y = _mnist_5k()
         tr, te = _split(y, test_fraction, split_seed)
@@ -241,10 +243,10 @@ def _find(root: str, sub: str, probe: str, hint: str, name: str) -> str:
     raise DataError(f"{name} not found in task.data_root={root!r}: " + hint.format(root=root))
 
 
-def _npz(path: str, layout: str, split: str, test_fraction: float, seed: int) -> ImageSet:
+def _npz(path: str, layout: str, split: str, test_fraction: float, seed: int, pixel_max: float = 0.0) -> ImageSet:
     """A user's images as 8-bit pixels, split like the wheel-based sets (stratified by label
     when the file has labels ``y``; unlabeled images are ``-1`` and split at random)."""
-    x, y = read_npz_images(path, layout, labels="optional")
+    x, y = read_npz_images(path, layout, labels="optional", pixel_max=pixel_max)
     labels = np.full(len(x), -1, dtype=np.int64) if y is None else np.unique(y, return_inverse=True)[1].astype(np.int64).reshape(-1)
     tr, te = _split(labels, test_fraction, seed)
     idx = tr if split == "train" else te

@@ -21,7 +21,7 @@ from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
 from pbtnas.tasks.data import DATASETS, ImageSet, check_available, image_shape, load_images
-from pbtnas.tasks.data.npz import LAYOUT_DOC
+from pbtnas.tasks.data.npz import LAYOUT_DOC, PIXEL_MAX_DOC
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
@@ -47,6 +47,7 @@ class GanOptions:
         "",
     )
     layout: str = doc(LAYOUT_DOC, "auto")
+    pixel_max: float = doc(PIXEL_MAX_DOC, 0.0)
     channels: int = doc("with dataset 'npz': image channels, 1 or 3 (0: the file's; recorded by export so the generator loads without the file)", 0)
     image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, 48 for stl10, an npz file's side)", 0)
     width: int = doc("generator channels (paper: 256)", 32)
@@ -99,7 +100,7 @@ class GanTask(Task):
             self.channels, self.resolution = o.channels, o.image_size
         else:
             try:
-                self.channels, self.resolution = image_shape(o.dataset, o.image_size, o.data_path, o.layout)
+                self.channels, self.resolution = image_shape(o.dataset, o.image_size, o.data_path, o.layout, o.pixel_max)
             except DataError:
                 if o.dataset == "npz":  # the file's own problem, named by the message
                     raise
@@ -137,7 +138,8 @@ class GanTask(Task):
         """In the driver, before any member trains: check the data folder (a missing one fails
         with its download hint) and train or load the cached FD-clf classifier once, so workers
         do not all train it at the same time."""
-        check_available(self.options.dataset, self.options.data_root, self.options.data_path, self.options.layout)
+        o = self.options
+        check_available(o.dataset, o.data_root, o.data_path, o.layout, o.pixel_max)
         if self.options.dataset == "npz":  # a small file of one's own: both splits must hold images
             for name in ("train", "test"):
                 if len(self.split(name)) < 2:
@@ -161,6 +163,7 @@ class GanTask(Task):
                 stacked_size=o.stacked_size,
                 data_path=o.data_path,
                 layout=o.layout,
+                pixel_max=o.pixel_max,
             )
         return self._splits[name]
 
