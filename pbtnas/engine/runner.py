@@ -90,16 +90,24 @@ class Runner:
     # -- entry points -------------------------------------------------------------------------
     @classmethod
     def resume(
-        cls, run_dir: str | Path, backend: Backend | None = None, overrides: dict | None = None, progress: bool = True, skip_damaged: bool = False
+        cls,
+        run_dir: str | Path,
+        backend: Backend | None = None,
+        overrides: dict | None = None,
+        progress: bool = True,
+        skip_damaged: bool = False,
+        remember_check: bool = False,
     ) -> "Runner":
         """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The manifest, its
         genomes, the checkpoints it needs and ``best/member.pt`` are verified first; a damaged one
         stops here with one error naming it, unless ``skip_damaged``: then that member restarts
-        from fresh weights, or the best network is taken from the surviving members (journaled)."""
+        from fresh weights, or the best network is taken from the surviving members (journaled).
+        ``remember_check`` applies when the start is redone (see :attr:`remember_check`)."""
         store = RunStore(run_dir)
         data = store.read_config()
         data.update(overrides or {})
         runner = cls(config_from_dict(data, where=f"{store.config_path}"), run_dir, backend, progress=progress)
+        runner.remember_check = remember_check
         stale = runner.store.lock()
         try:
             if not runner.store.manifest_path.exists():
@@ -152,8 +160,10 @@ class Runner:
 
     def _check_task(self) -> None:
         """The task contract, once in the driver before the run directory exists (a broken task
-        is one error line and leaves nothing behind)."""
-        from pbtnas.tasks.check import check_task
+        is one error line and leaves nothing behind). With :attr:`remember_check` a user's task
+        that passed the same check before (same files, options and versions) skips it
+        (:mod:`pbtnas.tasks.check_memo`); :attr:`check_outcome` says which happened."""
+        from pbtnas.tasks.check_memo import check_once
 
         if self.config.backend != "inprocess" and not importable_elsewhere(self.config.task["name"]):
             raise ConfigError(
@@ -164,8 +174,10 @@ class Runner:
         # members train in worker processes of their own unless in-process: check that the task
         # evaluates the same in a freshly started one (once per task and process)
         fresh = not builtin and self.config.backend != "inprocess"
-        report = check_task(self.task, seed=self.config.seed, train=False, evaluate=not builtin, fresh_process=fresh)
-        self.check_seconds = report.seconds
+        self.check_outcome = check_once(
+            self.task, seed=self.config.seed, train=False, evaluate=not builtin, fresh_process=fresh, recall=self.remember_check
+        )
+        self.check_seconds = self.check_outcome.seconds
 
     def run(self) -> dict:
         """Train until the budget is spent (from wherever the manifest stands); return the summary.
@@ -249,6 +261,11 @@ class Runner:
 
     #: what the progress notes call a member ("trial" for bohb)
     unit = "member"
+    #: skip the start's task check when this exact task passed it before (``pbtnas run``/``resume``
+    #: set it; the library and ``compare`` check every run)
+    remember_check = False
+    #: how the start's task check went (None until :meth:`start` ran it)
+    check_outcome: Any = None
 
     def _tags(self, member: SlotRecord) -> dict:
         """Fields a schedule adds to the journal events of one member's step."""
@@ -852,9 +869,12 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
     return RunError(f"{what}: {first} (traceback in the journal, event member_failed); fix the cause and continue with: {resume}")
 
 
-def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None = None, progress: bool = True) -> Runner:
+def make_runner(
+    config: RunConfig, run_dir: str | Path, backend: Backend | None = None, progress: bool = True, remember_check: bool = False
+) -> Runner:
     """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
-    loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike."""
+    loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike.
+    ``remember_check``: see :attr:`Runner.remember_check`."""
     if config.algorithm == "bohb":
         from pbtnas.engine.bohb import BohbRunner
 
@@ -865,26 +885,32 @@ def make_runner(config: RunConfig, run_dir: str | Path, backend: Backend | None 
         runner = AsyncRunner(config, run_dir, backend, progress=progress)
     else:
         runner = Runner(config, run_dir, backend, progress=progress)
+    runner.remember_check = remember_check
     runner.observers.extend(_loggers(config, run_dir))
     return runner
 
 
 def resume_runner(
-    run_dir: str | Path, overrides: dict | None = None, backend: Backend | None = None, progress: bool = True, skip_damaged: bool = False
+    run_dir: str | Path,
+    overrides: dict | None = None,
+    backend: Backend | None = None,
+    progress: bool = True,
+    skip_damaged: bool = False,
+    remember_check: bool = False,
 ) -> Runner:
     """A runner that continues ``run_dir`` in the mode it was started with."""
     stored = RunStore(run_dir).read_config()
     mode = stored.get("mode", "sync")
+    kind: type[Runner] = Runner
     if stored.get("algorithm") == "bohb":
         from pbtnas.engine.bohb import BohbRunner
 
-        runner: Runner = BohbRunner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
+        kind = BohbRunner
     elif mode == "async":
         from pbtnas.engine.async_runner import AsyncRunner
 
-        runner = AsyncRunner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
-    else:
-        runner = Runner.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged)
+        kind = AsyncRunner
+    runner = kind.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged, remember_check=remember_check)
     runner.observers.extend(_loggers(runner.config, run_dir))
     return runner
 

@@ -9,7 +9,9 @@ def register(sub) -> None:
         help="check that a task keeps the engine's rules (before a run)",
         description="Build a few architectures that together use every option of every gene and check "
         "the task contract: module paths, ownership, strict loading of mixed children, "
-        "global random state, deterministic evaluation, one training step.",
+        "global random state, deterministic evaluation, one training step. Always runs in full; "
+        "a pass is remembered (keyed by the task's files, options and the pbtnas version), so "
+        "'pbtnas run' and 'resume' of the unchanged task skip their own check.",
     )
     p.add_argument(
         "source",
@@ -31,7 +33,7 @@ def register(sub) -> None:
 def check_command(args) -> int:
     from pbtnas.config import apply_overrides, config_from_dict, load_config_source
     from pbtnas.tasks import BUILTIN, build_task
-    from pbtnas.tasks.check import check_task
+    from pbtnas.tasks.check_memo import check_once
     from pbtnas.tasks.devices import prepare_to_train
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
@@ -40,5 +42,9 @@ def check_command(args) -> int:
     prepare_to_train(config, task)
     # workers build the task in processes of their own: a user's task must evaluate the same there
     fresh = config.backend != "inprocess" and config.task["name"] not in BUILTIN
-    print(check_task(task, seed=config.seed, train=not args.no_train, fresh_process=fresh))
+    # always in full; a pass is remembered, so that runs of this unchanged task skip their check
+    outcome = check_once(task, seed=config.seed, evaluate=True, fresh_process=fresh, train=not args.no_train, recall=False)
+    print(outcome.report)
+    if outcome.remembered:
+        print("  remembered: 'pbtnas run' and 'resume' of this unchanged task (files, options, pbtnas version) skip their check")
     return 0

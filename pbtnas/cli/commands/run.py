@@ -17,7 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="start a search", description="Start a search from a preset or a YAML config.")
     add_budget_options(p)
     p.add_argument("--out", help="run directory (default: runs/<preset>-<algorithm>-s<seed>-<time>)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (nor the line on the task check)")
     p.set_defaults(handler=run_command)
 
     r = sub.add_parser("resume", help="continue a run from its last finished step")
@@ -46,7 +46,7 @@ def register(sub) -> None:
         help="continue even if a checkpoint the run needs is damaged or missing: that member "
         "restarts from fresh weights of its genome (journaled as checkpoint_skipped)",
     )
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument("--quiet", action="store_true", help="no progress lines (nor the line on the task check)")
     r.set_defaults(handler=resume_command)
 
 
@@ -58,12 +58,13 @@ def run_command(args) -> int:
     args.out = out  # for the resume hint of an error or an interrupt
     writable_folder(out)
     existed = os.path.exists(out)
-    runner = make_runner(config, out, progress=not args.quiet)
+    runner = make_runner(config, out, progress=not args.quiet, remember_check=True)
     try:
         runner.start()
     except BaseException:
         _remove_if_empty_start(runner, out, existed)
         raise
+    _announce_check(runner, args.quiet)
     share_run(out)
     print(f"run directory: {out}", file=sys.stderr)
     _announce_loggers(runner, out)
@@ -87,7 +88,10 @@ def resume_command(args) -> int:
     done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
     config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done, bool(summary.get("finished")))
     overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
-    runner = resume_runner(args.run_dir, overrides=overrides, progress=not args.quiet, skip_damaged=getattr(args, "skip_damaged", False))
+    runner = resume_runner(
+        args.run_dir, overrides=overrides, progress=not args.quiet, skip_damaged=getattr(args, "skip_damaged", False), remember_check=True
+    )
+    _announce_check(runner, args.quiet)  # a resume checks the task only when it redoes a start cut short
     if not summary.get("finished"):
         # what 'run' checks before it starts (device, data, environment, renderer) may have
         # changed since: fail here with one line rather than in every worker
@@ -127,6 +131,20 @@ def _run_to_end(runner) -> dict:
         close = getattr(getattr(runner, "progress", None), "close", None)
         if close is not None:
             close()
+
+
+def _announce_check(runner, quiet: bool) -> None:
+    """One line on the start's task check of a user's task: what it cost and that it is now
+    remembered, or that it was skipped because this exact task passed it before (not with
+    ``--quiet``, whose output scripts read)."""
+    from pbtnas.tasks.check_memo import outcome_line
+
+    outcome = getattr(runner, "check_outcome", None)
+    if quiet:
+        return
+    line = outcome_line(outcome, runner.config.task["name"]) if outcome is not None else None
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _announce_loggers(runner, out) -> None:
