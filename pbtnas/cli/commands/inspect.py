@@ -45,10 +45,9 @@ def status_command(args) -> int:
     from pbtnas.analysis.report.history import what_ran
 
     state = _state(store, manifest.finished, f"continue with: pbtnas resume {args.run_dir}")
-    print(
-        f"run {args.run_dir}: {config.get('algorithm')} on {config.get('task', {}).get('name')}, "
-        f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
-    )
+    from pbtnas.analysis.report.history import headline
+
+    print(f"run {args.run_dir}: {config.get('algorithm')} on {headline(config)}, step {manifest.step_done + 1}/{manifest.steps} done, {state}")
     ran = what_ran(config)
     if ran.base:
         print(f"what ran: {ran.text()}")
@@ -59,7 +58,7 @@ def status_command(args) -> int:
     for m in manifest.members:
         fitness = "-" if m.fitness is None else f"{m.fitness:.4f}"
         parents = "-" if not m.parents else "+".join(str(p) for p in m.parents)
-        genome = space.summary(m.genome) if space else json.dumps(m.genome)[:60]
+        genome = genome_text(m.genome)  # the manifest holds gene -> option: no task needed to read it
         born = "init" if m.born_step < 0 else str(m.born_step + 1)
         rows.append((str(m.slot), str(m.uid), born, parents, fitness, genome))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -70,9 +69,29 @@ def status_command(args) -> int:
         print(f"best so far: member {best.uid} fitness {best.fitness:.4f} at step {best.step + 1}")
     if summary:
         print(f"final {summary['final_metric_name']}: {summary['final_metric']}")
-    if space:
-        print("genome: one character per gene, the index of its option (see 'pbtnas space')")
     return 0
+
+
+def genome_text(genome: dict) -> str:
+    """A genome as ``gene=option``, compact: genes sharing a prefix (the text before the last dot)
+    in a row are written once under it, e.g. ``cell0[op0=conv3 op1=skip] lr=0.001``."""
+    parts: list[tuple[str, list[str]]] = []
+    for gene, option in genome.items():
+        group, dot, name = str(gene).rpartition(".")
+        item = f"{name if dot else gene}={_option_text(option)}"
+        if dot and parts and parts[-1][0] == group:
+            parts[-1][1].append(item)
+        else:
+            parts.append((group if dot else "", [item]))
+    return " ".join(f"{group}[{' '.join(items)}]" if group else items[0] for group, items in parts)
+
+
+def _option_text(option: Any) -> str:
+    if isinstance(option, float):
+        return f"{option:g}"
+    if isinstance(option, (list, tuple)):
+        return "(" + ",".join(_option_text(o) for o in option) + ")"
+    return str(option)
 
 
 def _state(store, finished: bool, how_to_continue: str = "") -> str:
