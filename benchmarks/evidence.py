@@ -153,8 +153,11 @@ def collect(args, name: str, table: Table) -> None:
         for algorithm in table.algorithms:
             copy = copies / f"{algorithm}-s{seed}.json"
             summary = finished_summary(run_dir(args.out, name, algorithm, seed) / "summary.json")
-            if summary is not None and (name, algorithm, seed) in made:
-                summary["evidence"] = made[name, algorithm, seed]
+            if summary is not None:
+                # the record (commit, CPU seconds) is written when the run's driver returns; a
+                # run finished without one (its driver was stopped) is copied and completed later
+                if (name, algorithm, seed) in made:
+                    summary["evidence"] = made[name, algorithm, seed]
                 summary["task"] = repo_relative(summary.get("task"))
                 copy.write_text(json.dumps(summary, indent=2) + "\n")
             summaries[algorithm] = finished_summary(copy)

@@ -158,6 +158,16 @@ HEADLINES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("gan-ablation", "pbtnas", "sp-0-1"),
         ("gan-ablation", "pbtnas", "no-mixing"),
     ),
+    # the question people bring: at equal compute, is PBT-NAS better than the baselines?
+    "evidence": (
+        ("gan-baselines", "pbtnas", "random"),
+        ("gan-baselines", "pbtnas", "mutation"),
+        ("classification-paired", "pbtnas", "random"),
+        ("classification-paired", "pbtnas", "mutation"),
+        ("classification-paired", "pbtnas", "bohb"),
+        ("sequence", "pbtnas", "random"),
+        ("sequence", "pbtnas", "bohb"),
+    ),
 }
 
 
@@ -359,13 +369,13 @@ def render_headline(tables: dict[str, TableData], comparisons: tuple[tuple[str, 
         spec = data.spec
         a, b = data.metric(first), data.metric(second)
         if not data.runs:
-            lines.append(f"| {spec.short_label(first)} vs {spec.short_label(second)} ({spec.metric_label}) | no runs finished yet | – | – |")
+            lines.append(f"| {table}: {spec.short_label(first)} vs {spec.short_label(second)} ({spec.metric_label}) | no runs finished yet | – | – |")
             continue
         k, n = better(a, b, spec.higher_is_better)
         medians = f"{np.median(list(a.values())):.{spec.digits}f} vs {np.median(list(b.values())):.{spec.digits}f}"
         p = p_text(paired_wilcoxon(a, b, spec.higher_is_better))
         direction = "higher" if spec.higher_is_better else "lower"
-        name = f"{spec.short_label(first)} vs {spec.short_label(second)} ({spec.metric_label}, {direction} is better)"
+        name = f"{table}: {spec.short_label(first)} vs {spec.short_label(second)} ({spec.metric_label}, {direction} is better)"
         lines.append(f"| {name} | {k} of {n} seeds | {medians} | {p} |")
     return "\n".join(lines) + "\n"
 
