@@ -119,7 +119,7 @@ def test_write_then_check_passes_and_an_edit_is_named(rt, tmp_path, capsys):
     assert "Prose stays." in text and "Between the tables." in text and "stale" not in text
     assert "| 2 | 61.0 | 80.0 | 59.0 |" in text
     assert "No runs finished yet (`docs/results/sequence.csv` does not exist yet)." in text
-    assert "| PBT-NAS vs random (FD-clf test, lower is better) | 4 of 5 seeds |" in text
+    assert "| gan-baselines: PBT-NAS vs random (FD-clf test, lower is better) | 4 of 5 seeds |" in text
     capsys.readouterr()
     assert rt.main(["--check", *args]) == 0
     assert rt.main(["--write", *args]) == 0 and doc.read_text() == text  # idempotent
