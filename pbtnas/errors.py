@@ -28,6 +28,11 @@ class CheckpointError(PbtnasError):
     """A checkpoint file is missing, truncated, corrupt or of another format."""
 
 
+class RunFileError(CheckpointError):
+    """A file of a run directory or an export folder is damaged (truncated, not UTF-8, not the
+    JSON it should be), is a symbolic link, or names a path that leads outside the folder."""
+
+
 class DataError(PbtnasError):
     """A data set cannot be found or read."""
 

@@ -20,16 +20,21 @@ eval mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from pbtnas.errors import CheckpointError, PbtnasError, error_headline
+from pbtnas.errors import CheckpointError, PbtnasError, RunFileError, error_headline
 from pbtnas.rundir.atomic import atomic_write_json
-from pbtnas.rundir.store import RunStore, load_member
+from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE, damaged_best
+from pbtnas.rundir.store import RunStore, file_sha256, load_member
 from pbtnas.search.state import load_weights
 
 EXPORT_FORMAT = "pbtnas-export"
@@ -54,20 +59,21 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
     store = RunStore(run_dir)
     store.read_config()  # "not a pbtnas run directory" when it has no config
     notes: list[str] = []
-    summary = store.read_summary()
+    summary = store.read_summary()  # damaged: one error naming it
     try:
         manifest = store.read_manifest()
+    except RunFileError:
+        raise  # a linked manifest is refused, not passed over
     except PbtnasError:
         manifest = None
     steps_done = (manifest or {}).get("step_done", -1) + 1 if manifest else (summary or {}).get("steps_done", 0)
     if not summary and steps_done <= 0:
         raise PbtnasError(f"{run_dir} has no finished step yet: nothing to export (wait for the first step to finish, or resume the run)")
-    if which == "final" and summary and summary.get("finished"):
-        path = store.absolute(str(summary.get("final_checkpoint") or "final/member.pt"))
-        if not store.inside(path):
-            raise CheckpointError(
-                f"{store.root / 'summary.json'} names final_checkpoint {summary.get('final_checkpoint')!r}, outside the run directory: refused"
-            )
+    remedy = "restore it from a copy, or export another network (--which best)"
+    if which == "final" and store.finished():
+        assert summary is not None
+        path = store.verified(summary.get("final_checkpoint", FINAL_FILE), "summary.json", manifest or {}, remedy)
+        _copy_of_recorded(store, path, manifest or {}, remedy)
         info = {
             "selection": summary.get("final_selection"),
             "uid": summary.get("best_uid"),
@@ -81,11 +87,15 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
     if which not in ("final", "best"):
         raise PbtnasError(f"--which must be final, best, soup-uniform or soup-greedy, got {which!r}")
     best = store.read_best()
-    path = store.best_dir / "member.pt"
-    if not store.inside(path):
-        raise CheckpointError(f"{path} leads outside the run directory (a symbolic link?): refused")
+    path = store.resolve(BEST_FILE, "best/best.json")
     if best is None or not path.is_file():
         raise PbtnasError(f"{run_dir} has no best network checkpoint (best/member.pt); the run may be from an older pbtnas or damaged")
+    problem = damaged_best(store, manifest) if manifest is not None else None
+    if problem:
+        raise CheckpointError(
+            f"checkpoint {path} (the best network) is damaged: {problem}; restore it, "
+            f"or let 'pbtnas resume {run_dir} --skip-damaged' take the best of the surviving members"
+        )
     if which == "final":
         notes.append(f"the run has not finished ({steps_done} step(s) done): exporting the best network so far")
     info = {
@@ -99,12 +109,29 @@ def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, 
     return path, info, notes
 
 
+def _copy_of_recorded(store: RunStore, path: Path, manifest: dict, remedy: str) -> None:
+    """A final checkpoint that the manifest holds no checksum for (a run of an older pbtnas, or
+    one stopped between its summary and its last commit) must be a byte copy of a checkpoint the
+    run recorded or still holds: the final network is always a copy of the selected one."""
+    from pbtnas.rundir.checks import _copy_of_a_checkpoint
+
+    records = manifest.get("checkpoints") or {}
+    if store.relative(path) in records:
+        return  # verified against its own checksum
+    size = path.stat().st_size
+    digest = file_sha256(path)
+    if any(r.get("sha256") == digest for r in records.values() if isinstance(r, dict)):
+        return
+    if not _copy_of_a_checkpoint(store, path, size, digest):
+        raise CheckpointError(f"checkpoint {path} is damaged: it is a copy of no checkpoint the run recorded; {remedy}")
+
+
 def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, list[str]]:
-    from pbtnas.analysis.soup import read_soups
+    from pbtnas.analysis.soup import SOUP_FILE, read_soups
 
     soups = read_soups(store.root)
     soup = (soups or {}).get(which.split("-", 1)[1]) or {}
-    if not soup.get("checkpoint"):
+    if not isinstance(soup, dict) or not soup.get("checkpoint"):
         raise PbtnasError(
             f"{run_dir} has no {which.replace('-', ' ')}: make it with  pbtnas soup {run_dir}"
             + (f" ({soups['note']})" if soups and soups.get("note") else "")
@@ -112,11 +139,19 @@ def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, 
     info = {
         "selection": which,
         "uid": (soups or {}).get("delivered_uid"),
-        "fitness": soup["fitness"],
-        "final_metrics": soup["final_metrics"],
-        "soup_members": soup["members"],
+        "fitness": soup.get("fitness"),
+        "final_metrics": soup.get("final_metrics") or {},
+        "soup_members": soup.get("members"),
     }
-    return store.absolute(soup["checkpoint"]), info, []
+    path = store.resolve(soup["checkpoint"], SOUP_FILE)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} (named in {store.root / SOUP_FILE}) is missing; make the soups again with: pbtnas soup {run_dir}")
+    if soup.get("sha256") and file_sha256(path) != soup["sha256"]:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its content differs from what was written (checksum mismatch); "
+            f"make the soups again with: pbtnas soup {run_dir}"
+        )
+    return path, info, []
 
 
 def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -217,14 +252,6 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input
     with torch.no_grad():
         y = module(x)
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / FILES["genome"], dict(genome))
-    weights = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    save_file(weights, str(out / FILES["weights"]), metadata={"format": EXPORT_FORMAT, "genome": json.dumps(genome)})
-    scripted.save(str(out / FILES["torchscript"]))
-    torch.save(_compact(x), out / FILES["example_input"])
-    torch.save(_compact(y), out / FILES["example_output"])
     record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -246,17 +273,55 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input
         "genome": dict(genome),
         "notes": notes,
     }
-    atomic_write_json(out / FILES["meta"], record)
-    _share(out)
+    with _staged(Path(out)) as stage:
+        atomic_write_json(stage / FILES["genome"], dict(genome))
+        weights = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+        save_file(weights, str(stage / FILES["weights"]), metadata={"format": EXPORT_FORMAT, "genome": json.dumps(genome)})
+        scripted.save(str(stage / FILES["torchscript"]))
+        torch.save(_compact(x), stage / FILES["example_input"])
+        torch.save(_compact(y), stage / FILES["example_output"])
+        # what pbtnas.load verifies before it reads a file: a damaged export is one error line
+        record["sha256"] = {name: file_sha256(stage / name) for name in (FILES["weights"], FILES["torchscript"])}
+        atomic_write_json(stage / FILES["meta"], record)
+        _share(stage)
     return record
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A fresh folder next to ``out`` that the export is written into, moved into place only once
+    every file is written: an export is complete or absent, never half-made. On failure it is
+    removed, with the folders above ``out`` this call created."""
+    created = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700; the export is shared like other folders
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        if not out.exists():
+            os.rename(stage, out)
+        else:  # an earlier export in --out: each file is replaced whole
+            for item in stage.iterdir():
+                os.replace(item, out / item.name)
+            stage.rmdir()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created is not None and created != out:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _share(out: Path) -> None:
     """Give the exported files the usual permissions (temporary files are created 0600)."""
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = _umask()
     for name in FILES.values():
         if (out / name).is_file():
             os.chmod(out / name, 0o666 & ~umask)
@@ -264,7 +329,7 @@ def _share(out: Path) -> None:
 
 def read_export(directory: str | Path) -> dict:
     """``export.json`` of an export folder, checked."""
-    path = Path(directory) / FILES["meta"]
+    path = _inside(Path(directory), Path(directory) / FILES["meta"])
     if not path.is_file():
         raise PbtnasError(f"{directory} is not a pbtnas export (no {FILES['meta']}); create one with 'pbtnas export'")
     try:
@@ -287,20 +352,39 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
     warning. ``prefer="torchscript"`` loads the TorchScript file directly.
     """
     directory = Path(directory)
-    meta = read_export(directory)
-    for name in (FILES["weights"], FILES["torchscript"]):
-        _inside(directory, directory / name)
     if prefer not in ("eager", "torchscript"):
         raise PbtnasError(f"prefer must be 'eager' or 'torchscript', got {prefer!r}")
+    meta = read_export(directory)
+    for name in (FILES["weights"], FILES["torchscript"]):
+        _verify(directory, name, meta)
     if prefer == "eager":
         try:
             return _load_eager(directory, meta)
+        except CheckpointError:
+            raise  # damaged weights: the TorchScript file of the same export is no safer bet
         except (PbtnasError, ImportError, RuntimeError, OSError) as exc:
             warnings.warn(f"cannot rebuild {meta.get('module_class')} here ({exc}); using the TorchScript file", stacklevel=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
-        module = torch.jit.load(str(directory / FILES["torchscript"]), map_location="cpu")
+    path = directory / FILES["torchscript"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 flags TorchScript as deprecated
+            module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # torch raises RuntimeError and others for a file it cannot read
+        raise CheckpointError(f"{path} cannot be loaded ({type(exc).__name__}: {error_headline(str(exc))}); export the run again") from None
     return module.eval()
+
+
+def _verify(directory: Path, name: str, meta: dict) -> Path:
+    """``directory/name`` checked before it is read: inside the folder (no symbolic link out of
+    it), present, and (for an export that recorded them) of the SHA-256 ``export.json`` holds."""
+    path = _inside(directory, directory / name)
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: the export is incomplete; export the run again")
+    digests = meta.get("sha256")
+    expected = digests.get(name) if isinstance(digests, dict) else None
+    if expected is not None and file_sha256(path) != expected:
+        raise CheckpointError(f"{path} is damaged: its content differs from what was exported (checksum mismatch); export the run again")
+    return path
 
 
 def _inside(directory: Path, path: Path) -> Path:
@@ -323,7 +407,12 @@ def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
     genome = task.space.validate(meta["genome"])
     state = task.init_state(genome, 0)
     module = task.build_module(genome, state).cpu()
-    load_weights(module, load_file(str(directory / FILES["weights"])))
+    path = directory / FILES["weights"]
+    try:
+        weights = load_file(str(path))
+    except Exception as exc:  # SafetensorError and others: a damaged file, one pbtnas error
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {error_headline(str(exc))}); export the run again") from None
+    load_weights(module, weights)
     module.pbtnas_genome = dict(genome)  # type: ignore[assignment]  # a plain attribute, not a submodule
     if meta.get("classes") is not None:
         module.pbtnas_classes = list(meta["classes"])  # type: ignore[assignment]  # output k means the data's label classes[k]

@@ -15,20 +15,21 @@ soup-greedy`` turns into an exportable network like the run's own.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from pbtnas.engine import seeding
-from pbtnas.errors import PbtnasError
+from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
 from pbtnas.rundir.atomic import atomic_write_json
-from pbtnas.rundir.store import RunStore, load_member, save_member
+from pbtnas.rundir.checks import BEST_FILE, check_summary, damaged_best
+from pbtnas.rundir.store import RunStore, file_sha256, load_member, save_member
 from pbtnas.search.space import SearchSpace
 from pbtnas.search.state import MemberState
 
 SOUP_DIR = "soup"
+SOUP_FILE = f"{SOUP_DIR}/soup.json"
 
 
 @dataclass
@@ -82,13 +83,21 @@ def ingredients(store: RunStore, genome: dict, space: SearchSpace) -> list[Ingre
     # member's genome, so no checkpoint is read to find the ingredients
     candidates = [(m["uid"], m.get("fitness"), m.get("checkpoint"), m.get("genome")) for m in manifest["members"]]
     best = store.read_best()
+    problem = damaged_best(store, manifest) if best else None
+    if problem:
+        raise CheckpointError(
+            f"checkpoint {store.root / BEST_FILE} (the best network) is damaged: {problem}; restore it, or let "
+            f"'pbtnas resume {store.root} --skip-damaged' replace it (on an unfinished run)"
+        )
     if best:
-        candidates.append((best["uid"], best["fitness"], "best/member.pt", best.get("genome")))
+        candidates.append((best.get("uid"), best.get("fitness"), BEST_FILE, best.get("genome")))
     for entry in manifest.get("top") or []:
         candidates.append((entry["uid"], entry["fitness"], entry["checkpoint"], entry.get("genome")))
     for uid, fitness, checkpoint, member_genome in candidates:
-        if checkpoint is None or fitness is None or member_genome is None or not store.absolute(checkpoint).is_file():
+        if checkpoint is None or fitness is None or not isinstance(member_genome, dict) or not store.absolute(checkpoint).is_file():
             continue
+        if checkpoint != BEST_FILE:  # checked against the manifest's checksums before it is read
+            store.verified(checkpoint, "population.json", manifest, "restore it from a copy; a soup reads every member it averages")
         if any(member_genome.get(name) != genome.get(name) for name in arch):
             continue
         if uid not in found or fitness > found[uid].fitness:
@@ -104,8 +113,11 @@ def make_soups(run_dir: str | Path) -> SoupResult:
 
     store = RunStore(run_dir)
     config = store.read_config()  # "not a pbtnas run directory" for a foreign folder
-    summary = store.read_summary()
-    if not summary or not summary.get("finished"):
+    summary = store.read_summary()  # damaged: one error naming it
+    if summary and store.finished():  # what a soup reads of it
+        remedy = f"remove it and run 'pbtnas resume {run_dir}' to evaluate the final network again, or restore it from a copy"
+        check_summary(summary, store.root / "summary.json", remedy, ("best_genome", "best_uid", "best_fitness", "final_metrics"))
+    if not summary or not store.finished():
         raise PbtnasError(
             f"{run_dir} has not finished: soups are made of a finished run's final population (finish it with: pbtnas resume {run_dir})"
         )
@@ -119,7 +131,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
         delivered={"fitness": summary["best_fitness"], "final_metrics": summary["final_metrics"]},
         ingredients=[asdict(i) for i in found],
     )
-    out = store.root / SOUP_DIR
+    out = store.own_file(SOUP_FILE).parent  # a linked soup folder would take the writes elsewhere
     if len(found) < 2:
         result.note = f"no soup: only {len(found)} member(s) of the run share the delivered architecture (a soup needs two)"
         out.mkdir(exist_ok=True)
@@ -130,6 +142,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
     uniform = average([states[i.uid] for i in found])
     result.uniform = _scored(task, genome, uniform, seed, [i.uid for i in found], f"{SOUP_DIR}/uniform.pt")
     save_member(out / "uniform.pt", genome, uniform, summary["best_uid"], {"soup": "uniform"})
+    result.uniform["sha256"] = file_sha256(out / "uniform.pt")  # what export verifies
 
     chosen = [found[0].uid]
     soup, fitness = states[found[0].uid], task.score(genome, states[found[0].uid], seed)
@@ -141,6 +154,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
             soup, fitness = trial, trial_fitness
     result.greedy = _scored(task, genome, soup, seed, chosen, f"{SOUP_DIR}/greedy.pt")
     save_member(out / "greedy.pt", genome, soup, summary["best_uid"], {"soup": "greedy"})
+    result.greedy["sha256"] = file_sha256(out / "greedy.pt")
     atomic_write_json(out / "soup.json", result.to_dict())
     return result
 
@@ -155,8 +169,10 @@ def _scored(task, genome: dict, state: MemberState, seed: int, members: list[int
 
 
 def read_soups(run_dir: str | Path) -> dict | None:
-    """``soup/soup.json`` of a run, or None when no soup was made."""
-    path = Path(run_dir) / SOUP_DIR / "soup.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    """``soup/soup.json`` of a run, or None when no soup was made; damaged (not UTF-8, not JSON,
+    not an object, a symbolic link): one error naming it."""
+    remedy = f"make the soups again with: pbtnas soup {run_dir}"
+    data = RunStore(run_dir).read_json(SOUP_FILE, remedy)
+    if data is not None and not isinstance(data, dict):
+        raise RunFileError(f"{Path(run_dir) / SOUP_FILE} is damaged (not a JSON object); {remedy}")
+    return data

@@ -113,8 +113,11 @@ class Runner:
             if not runner.store.manifest_path.exists():
                 return runner.start()  # the start was cut before its first commit: start it again
             skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task)  # refused: nothing written
+            damaged_lines = _check_journal(runner.store)  # refused: nothing written
             if stale:
                 runner.store.append("lock_taken_over", previous=stale)
+            if damaged_lines:
+                runner.store.append("journal_damaged", skipped_lines=len(damaged_lines), lines=damaged_lines[:20])
             runner._load_manifest()
             _restart_damaged(runner, skipped)
         except BaseException:
@@ -751,7 +754,7 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
     from pbtnas.rundir.checks import BEST_FILE, check_genomes, damaged_best
 
     manifest = store.read_manifest()
-    if manifest.get("finished"):
+    if manifest.get("finished") and store.finished():  # nothing is read: run() returns the summary
         return []
     if task is not None:
         check_genomes(manifest, task.space, store.manifest_path)
@@ -772,6 +775,29 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
             f"({instead})"
         )
     return damaged
+
+
+def _check_journal(store: RunStore) -> list[int]:
+    """The journal a resume appends to: one error when an unfinished run has none (or an empty
+    one: its history is lost); otherwise the numbers of its damaged lines, said in one warning
+    line here and journaled by the caller, so that no line is dropped silently."""
+    import sys
+
+    from pbtnas.errors import RunFileError
+
+    if store.finished():
+        return []
+    store.events(valid_only=False)  # refuses a linked journal; counts the damaged lines
+    path = store.journal_path
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RunFileError(
+            f"{path} is {'empty' if path.is_file() else 'missing'}: the run's history is lost and resuming would start "
+            "a journal that contradicts population.json; restore it from a copy, or start a new run"
+        )
+    damage = store.journal_damage()
+    if damage:
+        print(f"warning: {damage}; the resume goes on (journaled as journal_damaged)", file=sys.stderr)
+    return list(store.skipped_lines)
 
 
 def _checkpoints_fit_task(store: RunStore, manifest: dict, task: Task, skip: set[str], genomes: int = 4) -> None:

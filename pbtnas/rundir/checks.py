@@ -14,7 +14,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from pbtnas.errors import CheckpointError, GenomeError
+from pbtnas.errors import CheckpointError, GenomeError, RunFileError
 
 #: keys of one member of the manifest's ``members`` and what each must hold (None: may be null)
 MEMBER_KEYS: dict[str, tuple] = {
@@ -48,6 +48,22 @@ MANIFEST_OPTIONAL = {
     "budget_member_steps": (int,),
 }
 BEST_FILE = "best/member.pt"
+FINAL_FILE = "final/member.pt"
+#: keys of a finished run's ``summary.json`` that the verbs read, and what each must hold
+SUMMARY_KEYS: dict[str, tuple] = {
+    "finished": (bool,),
+    "steps_done": (int,),
+    "best_uid": (int,),
+    "best_fitness": (float,),
+    "best_genome": (dict,),
+    "final_metric_name": (str,),
+    "final_metric": (float, None),
+    "final_metrics": (dict,),
+    "final_checkpoint": (str,),
+}
+#: what every summary holds (an older pbtnas, or a tool's stand-in, may lack the others; a verb
+#: that needs more names them: :func:`check_summary`'s ``required``)
+SUMMARY_REQUIRED = ("finished",)
 
 
 def _fits(value: Any, kinds: tuple) -> bool:
@@ -138,6 +154,19 @@ def check_manifest(data: Any, path: str | Path) -> dict:
     return data
 
 
+def check_summary(data: Any, path: str | Path, remedy: str, required: tuple = SUMMARY_REQUIRED) -> dict:
+    """``data`` (a parsed ``summary.json``) if it holds the ``required`` keys and every key the
+    verbs read has the kind they expect; else one :class:`RunFileError` naming ``path``, what is
+    wrong and ``remedy``."""
+    try:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, got {type(data).__name__}")
+        _check_keys(data, SUMMARY_KEYS, "it", required=required)
+    except ValueError as exc:
+        raise RunFileError(f"{path} is damaged or not a pbtnas summary: {exc}; {remedy}") from None
+    return data
+
+
 def check_genomes(manifest: dict, space, path: str | Path) -> None:
     """Every genome the manifest holds fits ``space`` (else one :class:`CheckpointError`)."""
     genomes = [(f"member {m['uid']} (slot {m['slot']})", m["genome"]) for m in manifest["members"]]
@@ -161,9 +190,10 @@ def damaged_best(store, manifest: dict) -> str | None:
 
     if manifest.get("best") is None:
         return None
-    path = store.absolute(BEST_FILE)
-    if not store.inside(path):
-        return "it lies outside the run directory"
+    try:
+        path = store.resolve(BEST_FILE, "population.json")
+    except RunFileError:
+        return "it (or the best folder) is a symbolic link"
     if not path.is_file():
         return "it is missing"
     record = (manifest.get("checkpoints") or {}).get(BEST_FILE)

@@ -40,6 +40,7 @@ __all__ = [
     "Record",
     "UnknownEvent",
     "build_record",
+    "journal_problem",
     "optional",
     "record_from_json",
 ]
@@ -332,6 +333,20 @@ def record_from_json(data: Mapping) -> Record:
     return cls.from_dict(data)
 
 
+def journal_problem(data: Mapping) -> str | None:
+    """What makes a journal object read back unusable: a field its event declares holding a value
+    of another kind (a fitness that is a string). None when every declared field it holds fits,
+    and for an event this version does not know (a newer pbtnas wrote it)."""
+    name = data.get("event")
+    cls = EVENTS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        return None
+    for spec in cls.specs():
+        if spec.key in data and not _fits(data[spec.key], spec.hint):
+            return f"field {spec.key!r} is {type(data[spec.key]).__name__} {_short(data[spec.key])}, expected {_name(spec.hint)}"
+    return None
+
+
 # The events, in the order a run writes them. Field types are those of the JSON values written.
 
 
@@ -593,6 +608,15 @@ class JournalRepaired(Record):
     """A torn last journal line (a crash mid-write) was cut before the next event."""
 
     torn_bytes: int
+
+
+@_event("journal_damaged")
+class JournalDamaged(Record):
+    """A resume found damaged lines in the journal (not UTF-8, not JSON, a field of the wrong
+    kind) and skipped them; ``lines`` holds the first line numbers (at most 20)."""
+
+    skipped_lines: int
+    lines: list
 
 
 @_event("pool_resized")

@@ -10,13 +10,20 @@ Layout::
       checkpoints/step_0003/uid0011.pt   member checkpoints (genome travels with the weights)
       best/member.pt, best/best.json     best network seen so far (best-ever)
       samples/              per-step images of the best member (tasks that draw)
+      final/member.pt       the network the run delivers (a copy of the selected checkpoint)
       summary.json          written when the run finishes
       .pbtnas.lock          held (flock) by the one process writing the run; holds its PID
 
 One writer per run directory: ``run``/``resume`` hold ``.pbtnas.lock`` for the run's lifetime; a
 second process is refused with the holder's PID; a lock left by a killed process is released by
 the kernel and simply taken over. The manifest records every checkpoint it needs with its
-SHA-256, size, uid and step, which ``resume`` verifies before training. Checkpoints load with
+SHA-256, size, uid and step, which ``resume``, ``export`` and ``soup`` verify before reading one.
+
+A run directory is data that people share, so nothing in it may lead elsewhere: every path a
+run's own files record is resolved by :meth:`RunStore.resolve`, which refuses absolute paths,
+``..`` and symbolic links, and the files pbtnas reads or appends to (journal, manifest, summary,
+best record, soups) are refused when they are symbolic links (:meth:`RunStore.own_file`).
+Checkpoints load with
 ``torch.load(weights_only=True)``: tensors, numbers, strings, containers and plain numpy arrays
 only, so a crafted file cannot run code.
 """
@@ -38,10 +45,10 @@ from typing import Any, Iterator
 
 import torch
 
-from pbtnas.errors import CheckpointError, PbtnasError
+from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
 from pbtnas.rundir.atomic import FILE_MODE, _json_default, atomic_write_bytes, atomic_write_json, sync_before_commit, writing
-from pbtnas.rundir.checks import BEST_FILE, check_manifest
-from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, record_from_json
+from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE, check_manifest, check_summary
+from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, journal_problem, record_from_json
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState
 
@@ -171,6 +178,16 @@ def load_member(path: str | Path) -> tuple[Genome, MemberState, dict]:
     return data["genome"], MemberState.from_dict(data["state"]), {"uid": data.get("uid"), **data.get("meta", {})}
 
 
+def mismatch(path: Path, record: dict) -> str | None:
+    """How ``path`` differs from the checkpoint a manifest recorded (size, then SHA-256), or None."""
+    size = path.stat().st_size
+    if size != record.get("bytes"):
+        return "it is empty" if size == 0 else f"it has {size} bytes, {record.get('bytes')} were written"
+    if file_sha256(path) != record.get("sha256"):
+        return "its content differs from what was written (checksum mismatch)"
+    return None
+
+
 def _first(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else ""
@@ -230,6 +247,29 @@ def _alive(holder: dict) -> bool:
     return True
 
 
+def _link_below(root: Path, relative: Path) -> Path | None:
+    """The first path from ``root`` down to ``root / relative`` that is a symbolic link, or None
+    (``root`` itself may be a link: the user chose it)."""
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if os.path.islink(current):
+            return current
+    return None
+
+
+def _journal_object(line: bytes) -> dict | None:
+    """One journal line as its object, or None when it is damaged: not UTF-8, not JSON, not an
+    object, or a field of a known event holding a value of the wrong kind (a string fitness)."""
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or journal_problem(data) is not None:
+        return None
+    return data
+
+
 def _step_of(rel: str) -> int | None:
     for part in Path(rel).parts:
         if part.startswith("step_") and part[5:].isdigit():
@@ -247,6 +287,8 @@ class RunStore:
         self._lock_fd: int | None = None
         self._hashes: dict[str, tuple[tuple, str]] = {}  # relative path -> (stat signature, sha256)
         self._journal_checked = False
+        #: line numbers of the damaged journal lines the last :meth:`events` skipped
+        self.skipped_lines: list[int] = []
 
     # -- paths --------------------------------------------------------------------------------
     @property
@@ -275,10 +317,63 @@ class RunStore:
         return str(Path(path).relative_to(self.root))
 
     def absolute(self, relative: str | None) -> Path:
-        """The path of a file recorded relative to the run directory (a member's checkpoint)."""
+        """The path of a file recorded relative to the run directory (a member's checkpoint in
+        ``population.json``), checked by :meth:`resolve`."""
         if relative is None:
             raise CheckpointError(f"{self.root}: a member has no checkpoint yet (the run has not trained its first step)")
-        return self.root / relative
+        return self.resolve(relative, "population.json")
+
+    def resolve(self, relative: object, recorded_in: str) -> Path:
+        """The path of a file that the run's own file ``recorded_in`` names relative to the run
+        directory. Refused with one :class:`RunFileError` naming that file and the path when it
+        is not a relative path, climbs out with ``..``, or passes through a symbolic link: a
+        shared run directory must never make pbtnas read or write another run's or the system's
+        files. The one place every recorded path goes through."""
+        where = self.root / recorded_in
+        if not isinstance(relative, str) or not relative.strip():
+            raise RunFileError(f"{where} records {relative!r} where a file path was expected: the file is damaged; restore it from a copy")
+        rel = Path(relative)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise RunFileError(
+                f"{where} records the path {relative!r}, which leads outside the run directory: refused "
+                "(the file is damaged or was crafted); restore it from a copy"
+            )
+        link = _link_below(self.root, rel)
+        if link is not None:
+            raise RunFileError(
+                f"{where} records the path {relative!r}, which passes through the symbolic link {link}: refused "
+                "(a run directory holds only its own files); replace the link with the real file or folder"
+            )
+        return self.root / rel
+
+    def own_file(self, name: str) -> Path:
+        """``root/name``, one of the files pbtnas itself reads or appends to (journal, manifest,
+        summary, best record, soups), refused with one :class:`RunFileError` when it or a folder
+        on the way is a symbolic link: appending to a linked journal would write into the file it
+        points to, reading a linked summary would show another file as this run's."""
+        link = _link_below(self.root, Path(name))
+        if link is not None:
+            raise RunFileError(
+                f"{link} is a symbolic link: refused (a run directory holds only its own files); "
+                "replace it with the run's own file, or restore the run directory from a copy"
+            )
+        return self.root / name
+
+    def read_json(self, name: str, remedy: str) -> Any:
+        """The JSON content of the run's own file ``name`` (None when it does not exist); a
+        damaged one (truncated, not UTF-8, not JSON, a symbolic link) is one
+        :class:`RunFileError` naming it and ending with ``remedy``."""
+        path = self.own_file(name)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise RunFileError(f"{path} is damaged (byte {exc.start} is not UTF-8 text); {remedy}") from None
+        except json.JSONDecodeError as exc:
+            raise RunFileError(f"{path} is damaged (not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}); {remedy}") from None
+        except OSError as exc:
+            raise RunFileError(f"{path} cannot be read ({exc.strerror or exc}); {remedy}") from None
 
     # -- one writer -------------------------------------------------------------------------
     @property
@@ -421,12 +516,12 @@ class RunStore:
     def read_config(self) -> dict:
         import yaml
 
-        if not self.config_path.is_file():
+        if not self.own_file("config.yaml").is_file():
             raise PbtnasError(f"{self.root} is not a pbtnas run directory (no config.yaml)")
         try:
             with open(self.config_path) as fh:
                 data = yaml.safe_load(fh)
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise PbtnasError(f"{self.config_path} cannot be read: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise PbtnasError(f"{self.config_path} is not a pbtnas config (a mapping of keys was expected)")
@@ -449,8 +544,10 @@ class RunStore:
         # the end (cut by cut_torn_line), never interleaved. The fsync runs in the background
         # and the runner waits for it before the next manifest, so the journal always reaches
         # the disk ahead of the commit point that relies on it.
-        with writing(self.journal_path):  # a full disk: one error naming the file
-            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        path = self.own_file("journal.jsonl")  # a linked journal: refused, never appended through
+        with writing(path):  # a full disk: one error naming the file
+            # O_NOFOLLOW: a link put there after the check is refused by the kernel (ELOOP)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
             try:
                 view = memoryview(line)
                 while view:  # a regular file takes it in one call; the loop is for a short write
@@ -464,7 +561,7 @@ class RunStore:
         """Cut a torn last journal line (a crash or a full disk mid-write), so that the next event
         starts on a line of its own; return how many bytes were cut."""
         try:
-            with open(self.journal_path, "rb+") as fh:
+            with open(self.own_file("journal.jsonl"), "rb+") as fh:
                 size = fh.seek(0, os.SEEK_END)
                 if size == 0:
                     return 0
@@ -490,19 +587,23 @@ class RunStore:
     def events(self, valid_only: bool = True) -> list[dict]:
         """Journal events in order. With ``valid_only``, events of a step that a later resume
         redid are dropped (a ``run_resumed`` event voids earlier events at or after its step),
-        and a torn last line (a crash mid-write) is ignored."""
-        if not self.journal_path.is_file():
+        and a torn last line (a crash mid-write) is ignored. A damaged line elsewhere (not UTF-8,
+        not JSON, a field of the wrong kind) is skipped and its number kept in
+        :attr:`skipped_lines`, for the caller to say so (:meth:`journal_damage`)."""
+        path = self.own_file("journal.jsonl")
+        self.skipped_lines = []
+        if not path.is_file():
             return []
         raw: list[dict] = []
-        with open(self.journal_path) as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
+        with open(path, "rb") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
                     continue
-                try:
-                    raw.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+                event = _journal_object(line)
+                if event is not None:
+                    raw.append(event)
+                elif line.endswith(b"\n"):  # a torn last line has no end: a crash, not damage
+                    self.skipped_lines.append(number)
         if not valid_only:
             return raw
         kept: list[dict] = []
@@ -511,6 +612,18 @@ class RunStore:
                 kept = [e for e in kept if not _voided_by(e, event)]
             kept.append(event)
         return kept
+
+    def journal_damage(self) -> str | None:
+        """What the last :meth:`events` skipped, as one sentence naming the journal (None when
+        nothing was skipped)."""
+        lines = self.skipped_lines
+        if not lines:
+            return None
+        shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        return (
+            f"{self.journal_path}: {len(lines)} damaged line(s) skipped (line {shown}); "
+            "the history shown lacks those events (restore the journal from a copy to see them)"
+        )
 
     def iter_events(self, kind: str) -> Iterator[dict]:
         return (e for e in self.events() if e.get("event") == kind)
@@ -539,6 +652,12 @@ class RunStore:
         best = manifest.get("best")
         if best and (self.root / BEST_FILE).is_file():  # recorded like a checkpoint: resume and export verify it
             records[BEST_FILE] = {**self._checkpoint_record(BEST_FILE, best.get("uid")), "step": best.get("step")}
+        for contender in manifest.get("top") or []:  # what top-k-reevaluated and soups may read
+            rel = contender.get("checkpoint")
+            if rel and rel not in records and self.absolute(rel).is_file():
+                records[rel] = self._checkpoint_record(rel, contender.get("uid"))
+        if manifest.get("finished") and (self.root / FINAL_FILE).is_file():  # the delivered network, as export reads it
+            records[FINAL_FILE] = {**self._checkpoint_record(FINAL_FILE, None), "step": None}
         fields = {k: v for k, v in manifest.items() if k not in ("version", "checkpoints")}
         typed = _strict(Manifest, {"version": MANIFEST_VERSION, **fields, "checkpoints": records}, "population.json")
         atomic_write_json(self.manifest_path, typed.to_dict())
@@ -563,9 +682,10 @@ class RunStore:
             rel = member.get("checkpoint")
             if not rel:
                 continue
-            path = self.absolute(rel)
-            if not self.inside(path):
-                damaged.append((slot, rel, "it lies outside the run directory"))
+            try:
+                path = self.absolute(rel)
+            except RunFileError:  # skippable like any damage: the member restarts from fresh weights
+                damaged.append((slot, rel, "its path leads outside the run directory or through a symbolic link"))
                 continue
             if not path.is_file():
                 damaged.append((slot, rel, "it is missing"))
@@ -583,13 +703,26 @@ class RunStore:
                 if meta.get("uid") is not None and meta.get("uid") != member.get("uid"):
                     damaged.append((slot, rel, f"it holds member {meta.get('uid')}, not member {member.get('uid')}"))
                 continue
-            size = path.stat().st_size
-            if size != record.get("bytes"):
-                what = "it is empty" if size == 0 else f"it has {size} bytes, {record.get('bytes')} were written"
+            what = mismatch(path, record)
+            if what:
                 damaged.append((slot, rel, what))
-            elif file_sha256(path) != record.get("sha256"):
-                damaged.append((slot, rel, "its content differs from what was written (checksum mismatch)"))
         return damaged
+
+    def verified(self, relative: object, recorded_in: str, manifest: dict | None = None, remedy: str = "") -> Path:
+        """A checkpoint named by the run's file ``recorded_in``, resolved (:meth:`resolve`) and
+        checked against the SHA-256 and size the manifest recorded for it; one
+        :class:`CheckpointError` naming it otherwise. ``manifest`` is read when not given; a file
+        it holds no checksum for (a run of an older pbtnas) is left to :func:`load_member`."""
+        path = self.resolve(relative, recorded_in)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} (named in {self.root / recorded_in}) is missing; {remedy or 'restore it from a copy'}")
+        if manifest is None:
+            manifest = self.read_manifest() if self.manifest_path.exists() else {}
+        record = (manifest.get("checkpoints") or {}).get(self.relative(path))
+        what = mismatch(path, record) if record is not None else None
+        if what:
+            raise CheckpointError(f"checkpoint {path} is damaged: {what}; {remedy or 'restore it from a copy'}")
+        return path
 
     def inside(self, path: str | Path) -> bool:
         """Whether ``path`` (symbolic links followed) lies inside the run directory."""
@@ -600,7 +733,7 @@ class RunStore:
         return True
 
     def read_manifest(self) -> dict:
-        if not self.manifest_path.is_file():
+        if not self.own_file("population.json").is_file():
             raise PbtnasError(f"{self.root} has no population.json: not a pbtnas run, or it never started")
         try:
             with open(self.manifest_path) as fh:
@@ -621,16 +754,17 @@ class RunStore:
     # -- best network and summary ------------------------------------------------------------
     def save_best(self, source: Path, info: dict | BestRecord) -> None:
         record = info if isinstance(info, BestRecord) else _strict(BestRecord, info, "best/best.json")
+        self.own_file("best/best.json")  # a linked best folder would take the writes elsewhere
         self.best_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.best_dir / "member.pt", Path(source).read_bytes())
         atomic_write_json(self.best_dir / "best.json", record.to_dict())
 
     def read_best(self) -> dict | None:
-        path = self.best_dir / "best.json"
-        if not path.is_file():
-            return None
-        with open(path) as fh:
-            return json.load(fh)
+        """``best/best.json`` (None if absent); damaged: one error naming it."""
+        data = self.read_json("best/best.json", f"restore it from a copy, or continue the run with: pbtnas resume {self.root}")
+        if data is not None and not isinstance(data, dict):
+            raise RunFileError(f"{self.best_dir / 'best.json'} is damaged (not a JSON object); restore it from a copy")
+        return data
 
     def read_best_record(self) -> BestRecord | None:
         """``best/best.json`` as a :class:`~pbtnas.rundir.records.BestRecord` (None if absent)."""
@@ -641,11 +775,18 @@ class RunStore:
         atomic_write_json(self.root / "summary.json", summary)
 
     def read_summary(self) -> dict | None:
-        path = self.root / "summary.json"
-        if not path.is_file():
-            return None
-        with open(path) as fh:
-            return json.load(fh)
+        """``summary.json`` (None while the run has not finished); damaged, of the wrong shape or
+        a symbolic link: one :class:`RunFileError` naming it and what to do."""
+        remedy = f"remove it and run 'pbtnas resume {self.root}' to evaluate the final network again, or restore it from a copy"
+        data = self.read_json("summary.json", remedy)
+        return None if data is None else check_summary(data, self.root / "summary.json", remedy)
+
+    def finished(self) -> bool:
+        """Whether the run has finished: its ``summary.json`` says so. The one answer of every
+        verb (status, report, export, soup, resume): a manifest marked finished whose summary is
+        gone is a run whose final record was lost, which ``resume`` evaluates and writes again."""
+        summary = self.read_summary()
+        return bool(summary and summary.get("finished") is True)
 
     # -- housekeeping -------------------------------------------------------------------------
     def prune_checkpoints(self, keep_from_step: int, referenced: set[str]) -> None:

@@ -41,10 +41,14 @@ def status_command(args) -> int:
         return 0
     manifest = store.read_manifest_record()
     config = store.read_config()
-    summary = store.read_summary()
+    summary = store.read_summary()  # one error naming summary.json if it is damaged
     from pbtnas.analysis.report.history import what_ran
 
-    state = _state(store, manifest.finished, f"continue with: pbtnas resume {args.run_dir}")
+    # finished is what summary.json says, as report, export, soup and resume decide it
+    finished = store.finished()
+    state = _state(store, finished, f"continue with: pbtnas resume {args.run_dir}")
+    if manifest.finished and not finished:
+        state += " (summary.json is missing: resume evaluates the final network again and writes it)"
     from pbtnas.analysis.report.history import headline
 
     print(f"run {args.run_dir}: {config.get('algorithm')} on {headline(config)}, step {manifest.step_done + 1}/{manifest.steps} done, {state}")
@@ -68,7 +72,7 @@ def status_command(args) -> int:
     if best:
         print(f"best so far: member {best.uid} fitness {best.fitness:.4f} at step {best.step + 1}")
     if summary:
-        print(f"final {summary['final_metric_name']}: {summary['final_metric']}")
+        print(f"final {summary.get('final_metric_name', 'metric')}: {summary.get('final_metric')}")
     return 0
 
 
@@ -118,7 +122,7 @@ def _compare_status(folder: Path, as_json: bool) -> int:
             if store.manifest_path.exists():
                 manifest = store.read_manifest_record()
                 summary = store.read_summary() or {}
-                row.update(state=_state(store, manifest.finished), steps=f"{manifest.step_done + 1}/{manifest.steps}")
+                row.update(state=_state(store, store.finished()), steps=f"{manifest.step_done + 1}/{manifest.steps}")
                 row["best_fitness"] = manifest.best.fitness if manifest.best else None
                 row["final_metric"] = summary.get("final_metric")
         except PbtnasError as exc:

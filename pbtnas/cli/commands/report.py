@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,10 +25,15 @@ def report_command(args) -> int:
 
     # a config.yaml that is there must be valid (a missing one: the report says so and goes on);
     # a damaged manifest is a note of the report, which rebuilds the run from its journal
-    run_config(RunStore(args.run_dir), required=False)
+    store = RunStore(args.run_dir)
+    run_config(store, required=False)
     writable_folder(args.out or f"{args.run_dir}/report")
     path = build_report(args.run_dir, args.out)
     history = load_history(args.run_dir)
+    store.events(valid_only=False)  # the report skipped damaged journal lines: say how many, once
+    damage = store.journal_damage()
+    if damage:
+        print(f"warning: {damage}", file=sys.stderr)
     print(f"{history.status_text}")
     for note in history.notes:
         print(f"note: {note}")
