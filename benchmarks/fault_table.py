@@ -2,7 +2,9 @@
 concurrent resume, each placed with PBTNAS_FAULT (no timing windows), through the pbtnas CLI on the
 simulated task, then bad input files and refused writes (one error line each; a run stopped by a
 full disk resumes to the reference result). Usage: python benchmarks/fault_table.py [N_DRIVER_KILLS]
-(about 30 minutes on 2 cores); python benchmarks/fault_table.py bad-inputs runs only the last group."""
+(about 30 minutes on 2 cores); python benchmarks/fault_table.py bad-inputs runs only the bad-input
+group, python benchmarks/fault_table.py foreign only the damaged or foreign run directories (issue
+20: paths that lead outside, symbolic links, damaged summary, journal and checkpoints)."""
 
 import json
 import os
@@ -144,6 +146,102 @@ def bad_inputs():
     record("bad input (damaged best/member.pt)", held, line[:110])
 
 
+def foreign():
+    """8. damaged or foreign run directories: a path recorded in the run's files that leads
+    outside, a symbolic link in the run, a damaged summary, journal line or final checkpoint.
+    Held: one error line naming the file, exit 2, no output left (report and resume of a damaged
+    journal line: exit 0, one warning line, the count journaled by resume)."""
+    import shutil
+
+    finished, stopped = f"{root}/fr-finished", f"{root}/fr-stopped"
+    cli(BASE + ["--out", finished])
+    cli(BASE + ["--out", stopped], "after-step:1:kill")
+    verbs = {
+        "status": lambda d: ["status", d],
+        "report": lambda d: ["report", d, "--out", f"{d}-x"],
+        "export": lambda d: ["export", d, "--out", f"{d}-x"],
+        "resume": lambda d: ["resume", d, "--quiet"],
+        "soup": lambda d: ["soup", d],
+    }
+
+    def fresh(template, name):
+        d = f"{root}/fr-{name}"
+        shutil.copytree(template, d)
+        return d
+
+    def refused(kind, d, args, names, extra=True):
+        ok, line = one_line(cli(args))
+        record(kind, ok and names in line and not os.path.exists(f"{d}-x") and extra, line[:110])
+
+    def set_summary(d, **fields):
+        summary = json.loads(open(f"{d}/summary.json").read())
+        open(f"{d}/summary.json", "w").write(json.dumps({**summary, **fields}))
+
+    for i, bad in enumerate(["../fr-stopped/best/member.pt", f"{stopped}/best/member.pt", "/etc/passwd"]):
+        d = fresh(finished, f"out{i}")
+        set_summary(d, final_checkpoint=bad)
+        refused(f"path outside the run (summary.json final_checkpoint {bad[:20]}, export)", d, verbs["export"](d), "summary.json")
+    d = fresh(stopped, "outm")
+    manifest = json.loads(open(f"{d}/population.json").read())
+    manifest["members"][0]["checkpoint"] = "../fr-finished/final/member.pt"
+    open(f"{d}/population.json", "w").write(json.dumps(manifest))
+    refused("path outside the run (population.json member checkpoint, resume)", d, verbs["resume"](d), "population.json")
+    for verb in verbs:
+        d = fresh(finished, f"lnsum-{verb}")
+        os.remove(f"{d}/summary.json")
+        os.symlink("/etc/passwd", f"{d}/summary.json")
+        refused(f"symbolic link in the run (summary.json -> /etc/passwd, {verb})", d, verbs[verb](d), "summary.json")
+    d = fresh(stopped, "lnjournal")
+    os.replace(f"{d}/journal.jsonl", f"{d}-outside.jsonl")
+    os.symlink(f"{d}-outside.jsonl", f"{d}/journal.jsonl")
+    before = open(f"{d}-outside.jsonl", "rb").read()
+    ok, line = one_line(cli(verbs["resume"](d)))
+    unchanged = open(f"{d}-outside.jsonl", "rb").read() == before
+    record("symbolic link in the run (journal.jsonl, resume)", ok and "journal.jsonl" in line and unchanged, line[:110])
+    for damage in ("truncated", "not utf-8", "wrong kinds"):
+        for verb in verbs:
+            d = fresh(finished, f"sum-{damage.replace(' ', '')}-{verb}")
+            text = open(f"{d}/summary.json", "rb").read()
+            wrong = b'{"finished": "yes", "best_uid": "seven"}'
+            data = {"truncated": text[: len(text) // 2], "not utf-8": b'{"\xff": 1}', "wrong kinds": wrong}[damage]
+            open(f"{d}/summary.json", "wb").write(data)
+            refused(f"damaged summary.json ({damage}, {verb})", d, verbs[verb](d), "summary.json")
+    for damage in ("not utf-8", "fitness a string"):
+        for verb in ("report", "resume"):
+            d = fresh(stopped, f"jl-{damage.replace(' ', '')}-{verb}")
+            lines = open(f"{d}/journal.jsonl", "rb").read().splitlines(keepends=True)
+            at = next(i for i, line in enumerate(lines) if b'"member_trained"' in line)
+            if damage == "not utf-8":
+                lines[at] = lines[at].rstrip(b"\n") + b"\xff\n"
+            else:
+                lines[at] = lines[at].replace(b'"fitness": -', b'"fitness": "x", "was": -', 1)
+            open(f"{d}/journal.jsonl", "wb").write(b"".join(lines))
+            proc = cli(verbs[verb](d))
+            said = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("run directory:")]
+            # counted in the raw bytes: the journal holds a line no reader may decode
+            counted = verb == "report" or open(f"{d}/journal.jsonl", "rb").read().count(b'"event": "journal_damaged"') == 1
+            ok = proc.returncode == 0 and len(said) == 1 and said[0].startswith("warning: ") and f"line {at + 1})" in said[0] and counted
+            record(f"damaged journal line ({damage}, {verb})", ok and "Traceback" not in proc.stderr, (said or [proc.stderr[-200:]])[0][:110])
+    for state in ("empty", "missing"):
+        d = fresh(stopped, f"journal-{state}")
+        if state == "empty":
+            open(f"{d}/journal.jsonl", "wb").close()
+        else:
+            os.remove(f"{d}/journal.jsonl")
+        refused(f"journal {state} on resume", d, verbs["resume"](d), "journal.jsonl")
+    d = fresh(finished, "flipped")
+    data = bytearray(open(f"{d}/final/member.pt", "rb").read())
+    for k in range(16):
+        data[len(data) // 2 + k] ^= 0xFF
+    open(f"{d}/final/member.pt", "wb").write(bytes(data))
+    refused("damaged final checkpoint (16 bytes flipped, export)", d, verbs["export"](d), "final/member.pt")
+    d = fresh(finished, "nosummary")
+    os.remove(f"{d}/summary.json")
+    said = {verb: cli(verbs[verb](d)) for verb in ("status", "report", "export")}
+    agree = ", finished" not in said["status"].stdout and "finished:" not in said["report"].stdout and "has not finished" in said["export"].stderr
+    record("summary.json gone: every verb says not finished", agree and all(p.returncode == 0 for p in said.values()))
+
+
 def table():
     print()
     kinds = {}
@@ -158,6 +256,10 @@ def table():
 
 if sys.argv[1:] == ["bad-inputs"]:
     bad_inputs()
+    table()
+    sys.exit(0)
+if sys.argv[1:] == ["foreign"]:
+    foreign()
     table()
     sys.exit(0)
 
@@ -259,4 +361,5 @@ for i in range(6):
     )
     record("concurrent resume", ok, lines[0][:100] if lines else "")
 bad_inputs()
+foreign()
 table()
