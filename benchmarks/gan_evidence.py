@@ -159,10 +159,12 @@ def collect(args) -> None:
     (results / "runs").mkdir(parents=True, exist_ok=True)
     values: dict[str, dict[str, dict[int, dict]]] = {}
     cpu: dict[tuple, float] = {}
+    records: dict[tuple, dict] = {}  # commit, changed files, CPU and wall seconds of each run made here
     try:
         for line in (args.out / "cpu_seconds.jsonl").read_text().splitlines():
             r = json.loads(line)
             cpu[r["table"], r["algorithm"], r["seed"]] = r["cpu_s"]
+            records[r["table"], r["algorithm"], r["seed"]] = r
     except (OSError, ValueError):
         pass
     for table in TABLES:  # CPU seconds of runs made in an earlier checkout live only in the CSVs
@@ -203,7 +205,10 @@ def collect(args) -> None:
                         rows.append((table, algo, seed, metric, repr(float(figures[metric]))))
                 copy = results / "runs" / f"{algo}-s{seed}.json"
                 if local and not copy.exists():
-                    shutil.copyfile(path / "summary.json", copy)
+                    if (owner, algo, seed) in records:  # which code made it, as benchmarks/evidence.py records
+                        copy.write_text(json.dumps({**summary, "evidence": records[owner, algo, seed]}, indent=2) + "\n")
+                    else:
+                        shutil.copyfile(path / "summary.json", copy)
                 if seed == 0 and args.grids and local:
                     grid = results / "grids" / f"{algo}-s0.png"
                     if not grid.exists():
@@ -213,6 +218,10 @@ def collect(args) -> None:
                         done = subprocess.run([sys.executable, __file__, "--write-grid", str(path), str(grid)])
                         if done.returncode:
                             log(f"could not write {grid} (exit {done.returncode}); the next collect tries again")
+        # the CSV holds complete seeds only (every algorithm of the table finished it), so that
+        # every row is paired and benchmarks/results_tables.py accepts it while a seed is under way
+        complete = {seed for seed in values[table][algorithms[0]] if all(seed in values[table][a] for a in algorithms)}
+        rows = [row for row in rows if row[2] in complete]
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(("table", "algorithm", "seed", "metric", "value"))
