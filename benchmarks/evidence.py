@@ -34,6 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# the same record of the code a run came from as the GAN tables' runs (benchmarks/ is on sys.path
+# when a script of it runs)
+from gan_evidence import code_version
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -83,21 +87,6 @@ def finished_summary(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) and summary.get("finished") else None
-
-
-def code_version() -> dict:
-    """The commit the run was made from and how many tracked files differed from it."""
-
-    def git(*cmd: str) -> str:
-        try:
-            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {
-        "commit": git("rev-parse", "HEAD").strip()[:12],
-        "changed_files": len([ln for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if ln]),
-    }
 
 
 def run_one(args, name: str, table: Table, algorithm: str, seed: int) -> None:
