@@ -23,4 +23,4 @@ def test_gan_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
     resumed = Runner.resume(tmp_path / "cut", progress=False).run()
     assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]
-    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == ["step_0000.png", "step_0001.png", "step_0002.png"]
+    assert sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == ["after_step_0001.png", "after_step_0002.png", "after_step_0003.png"]

@@ -518,7 +518,8 @@ class Runner:
             return
         leader = max(alive, key=lambda m: (m.fitness, -m.slot))
         genome, state, _ = load_member(self.store.absolute(leader.checkpoint))
-        path = self.store.root / "samples" / f"step_{step:04d}.png"
+        # named by the step it follows as people count steps (from 1), as the report captions it
+        path = self.store.root / "samples" / f"after_step_{step + 1:04d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         draw(genome, state, str(path), seeding.int_seed(self.config.seed, seeding.SAMPLES))
 

@@ -283,8 +283,8 @@ def _same(a: Any, b: Any) -> bool:
 
 def sample_step(name: str) -> int | None:
     """The step (counted from 1, as the page counts) a sample grid follows, from its file name:
-    ``after_step_NNNN.png`` holds the number itself; ``step_NNNN.png``, the name pbtnas has
-    written so far, counts from 0 like the journal (``step_0000.png`` follows step 1). ``None``
+    ``after_step_NNNN.png`` (what pbtnas writes) holds the number itself; ``step_NNNN.png``, in
+    runs made before, counts from 0 like the journal (``step_0000.png`` follows step 1). ``None``
     for another name."""
     stem = Path(name).stem
     for prefix, offset in (("after_step_", 0), ("step_", 1)):
