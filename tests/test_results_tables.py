@@ -214,19 +214,48 @@ def test_gan_collector_writes_final_made_in_search(tmp_path):
     """benchmarks/gan_evidence.py writes the column the summary tables count (uid >= population)."""
     evidence = load_script("gan_evidence")
     out, results = tmp_path / "runs", tmp_path / "results"
-    for algorithm, uid in (("pbtnas", 9), ("random", 3)):
-        path = out / "baselines" / "runs" / f"{algorithm}-s0"
+    runs = [("pbtnas", 0, 9), ("random", 0, 3), ("mutation", 0, 12), ("pbtnas", 1, 9)]  # seed 1 under way
+    for algorithm, seed, uid in runs:
+        path = out / "baselines" / "runs" / f"{algorithm}-s{seed}"
         path.mkdir(parents=True)
         summary = {"finished": True, "best_fitness": -50.0, "wall_time_s": 1.0, "best_uid": uid, "population": 8}
         summary["final_metrics"] = {"fd_clf_test": 50.0, "fd_clf_train": 49.0, "clf_is": 2.0}
         (path / "summary.json").write_text(json.dumps(summary))
-    evidence.collect(Namespace(out=out, results=results, seeds=1, first_seed=0, grids=False, preset="gan-mnist-small"))
+    evidence.collect(Namespace(out=out, results=results, seeds=2, first_seed=0, grids=False, preset="gan-mnist-small"))
     rows = list(csv.DictReader(open(results / "gan-baselines.csv")))
     made = {r["algorithm"]: r["value"] for r in rows if r["metric"] == "final_made_in_search"}
-    assert made == {"pbtnas": "1.0", "random": "0.0"}
+    assert made == {"pbtnas": "1.0", "random": "0.0", "mutation": "1.0"}
+    assert {r["seed"] for r in rows} == {"0"}  # a seed that not every algorithm finished stays out
 
 
 def test_the_repository_docs_agree_with_the_committed_data(rt, capsys):
     """CI keeps docs/RESULTS.md and README.md consistent with docs/results/*.csv: after new runs,
     ``python benchmarks/results_tables.py --write`` and commit."""
     assert rt.main(["--check"]) == 0, capsys.readouterr()
+
+
+def test_evidence_collector_writes_complete_seeds_with_their_record(tmp_path):
+    """benchmarks/evidence.py: a seed enters the CSV once every algorithm finished it; each copy
+    carries its run's record and names a task file inside the repository."""
+    load_script("gan_evidence")  # evidence.py takes code_version from it
+    evidence = load_script("evidence")
+    out, results = tmp_path / "runs", tmp_path / "results"
+    out.mkdir()
+    task = str(tmp_path / "checkout" / "examples" / "sequence_classification.py") + ":Waveforms"
+    records = []
+    for algorithm, seed, uid in [("pbtnas", 0, 9), ("random", 0, 3), ("bohb", 0, 11), ("pbtnas", 1, 2)]:
+        path = out / "sequence" / "runs" / f"{algorithm}-s{seed}"
+        path.mkdir(parents=True)
+        summary = {"finished": True, "task": task, "best_fitness": 0.7, "wall_time_s": 1.0, "best_uid": uid, "population": 8}
+        summary["final_metrics"] = {"test_accuracy": 0.7}
+        (path / "summary.json").write_text(json.dumps(summary))
+        records.append(json.dumps({"table": "sequence", "algorithm": algorithm, "seed": seed, "cpu_s": 30.0, "commit": "abc"}))
+    (out / "cpu_seconds.jsonl").write_text("\n".join(records) + "\n")
+    args = Namespace(out=out, results=results, seeds=2, first_seed=0)
+    evidence.collect(args, "sequence", evidence.TABLES["sequence"])
+    rows = list(csv.DictReader(open(results / "sequence.csv")))
+    assert {r["seed"] for r in rows} == {"0"}
+    made = {r["algorithm"]: r["value"] for r in rows if r["metric"] == "final_made_in_search"}
+    assert made == {"pbtnas": "1.0", "random": "0.0", "bohb": "1.0"}
+    copy = json.loads((results / "runs" / "sequence" / "pbtnas-s1.json").read_text())
+    assert copy["task"] == "examples/sequence_classification.py:Waveforms" and copy["evidence"]["commit"] == "abc"
