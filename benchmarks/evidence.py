@@ -27,16 +27,15 @@ import csv
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# the same record of the code a run came from as the GAN tables' runs (benchmarks/ is on sys.path
+# the same record of each run (CPU seconds, the code it came from) as the GAN tables' runs (benchmarks/ is on sys.path
 # when a script of it runs)
-from gan_evidence import code_version
+from gan_evidence import run_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,23 +96,7 @@ def run_one(args, name: str, table: Table, algorithm: str, seed: int) -> None:
     cmd += [*table.options, "--workers", str(args.workers), "--quiet", "--out", str(args.out / name)]
     for item in table.sets:
         cmd += ["--set", item]
-    log(f"{name} {algorithm} seed {seed}: {' '.join(cmd)}")
-    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    record = {
-        "table": name,
-        "algorithm": algorithm,
-        "seed": seed,
-        "cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
-        **code_version(),
-        "wall_s": round(time.time() - t0, 1),
-        "loadavg_end": os.getloadavg()[0],
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    log(f"{name} {algorithm} seed {seed}: {json.dumps(record)}")
-    with open(args.out / "cpu_seconds.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    run_recorded(cmd, args.out, name, algorithm, seed, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def records(out: Path) -> dict[tuple[str, str, int], dict]:

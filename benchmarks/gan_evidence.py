@@ -133,24 +133,29 @@ def run_table_seed(args, table: str, seed: int) -> None:
         ]
         for item in args.set:
             cmd += ["--set", item]
-        log(f"{table} {algo} seed {seed}: {' '.join(cmd)}")
-        before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
-        subprocess.run(cmd, check=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        record = {
-            "table": table,
-            "algorithm": algo,
-            "seed": seed,
-            "cpu_s": round(cpu, 1),
-            **code_version(),
-            "wall_s": round(time.time() - t0, 1),
-            "loadavg_end": os.getloadavg()[0],
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
-        log(f"{table} {algo} seed {seed}: {json.dumps(record)}")
-        with open(args.out / "cpu_seconds.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        run_recorded(cmd, args.out, table, algo, seed)
+
+
+def run_recorded(cmd: list[str], out: Path, table: str, algorithm: str, seed: int, **run_options) -> None:
+    """Run one comparison command and append its record (CPU seconds of all its processes, wall
+    time, the code it ran from) to ``out/cpu_seconds.jsonl``."""
+    log(f"{table} {algorithm} seed {seed}: {' '.join(cmd)}")
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    subprocess.run(cmd, check=True, **run_options)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    record = {
+        "table": table,
+        "algorithm": algorithm,
+        "seed": seed,
+        "cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
+        **code_version(),
+        "wall_s": round(time.time() - t0, 1),
+        "loadavg_end": os.getloadavg()[0],
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    log(f"{table} {algorithm} seed {seed}: {json.dumps(record)}")
+    with open(out / "cpu_seconds.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
 
 
 def collect(args) -> None:

@@ -41,3 +41,14 @@ def tiny_config():
         return config_from_dict(data)
 
     return make
+
+
+@pytest.fixture()
+def no_fault_left(monkeypatch):
+    """No injected fault (``PBTNAS_FAULT`` or one armed in-process) before or after the test."""
+    from pbtnas.engine import faults
+
+    monkeypatch.delenv("PBTNAS_FAULT", raising=False)
+    faults.reset()
+    yield
+    faults.reset()

@@ -14,7 +14,6 @@ import pytest
 from run_helpers import QUICK, fitness_trace
 
 from pbtnas.cli import main
-from pbtnas.engine import faults
 from pbtnas.rundir.store import RunStore
 
 
@@ -46,12 +45,8 @@ def summary_without_time(run_dir):
     return summary
 
 
-@pytest.fixture(autouse=True)
-def _no_fault_left(monkeypatch):
-    monkeypatch.delenv("PBTNAS_FAULT", raising=False)
-    faults.reset()
-    yield
-    faults.reset()
+# no injected fault leaks into or out of a test (the fixture lives in conftest.py)
+pytestmark = pytest.mark.usefixtures("no_fault_left")
 
 
 @pytest.fixture(scope="module")

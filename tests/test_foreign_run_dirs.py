@@ -14,19 +14,14 @@ from run_helpers import QUICK
 
 import pbtnas
 from pbtnas.cli import main
-from pbtnas.engine import faults
 from pbtnas.errors import CheckpointError, PbtnasError
 from pbtnas.rundir.store import RunStore
 
 VERBS = ("status", "report", "export", "resume", "soup")
 
 
-@pytest.fixture(autouse=True)
-def _no_fault_left(monkeypatch):
-    monkeypatch.delenv("PBTNAS_FAULT", raising=False)
-    faults.reset()
-    yield
-    faults.reset()
+# no injected fault leaks into or out of a test (the fixture lives in conftest.py)
+pytestmark = pytest.mark.usefixtures("no_fault_left")
 
 
 @pytest.fixture(scope="module")
