@@ -141,7 +141,13 @@ def run_recorded(cmd: list[str], out: Path, table: str, algorithm: str, seed: in
     time, the code it ran from) to ``out/cpu_seconds.jsonl``."""
     log(f"{table} {algorithm} seed {seed}: {' '.join(cmd)}")
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
-    subprocess.run(cmd, check=True, **run_options)
+    # `python -m pbtnas` puts the current folder first on sys.path: from a worktree the run
+    # would import whatever package the caller's folder holds. PYTHONSAFEPATH drops that entry
+    # and PYTHONPATH names this script's checkout, so the record's commit is the code that ran.
+    env = dict(run_options.pop("env", os.environ))
+    env["PYTHONSAFEPATH"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    subprocess.run(cmd, check=True, env=env, **run_options)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     record = {
         "table": table,
