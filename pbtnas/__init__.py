@@ -62,19 +62,23 @@ def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
     return resume_runner(run_dir, overrides=overrides, progress=progress).run()
 
 
-def export_run(run_dir: str, out: str, which: str = "final") -> dict:
+def export_run(run_dir: str, out: str, which: str = "final", trust_code: bool = False) -> dict:
     """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``).
-    (Not named ``export``: that is the name of the module :mod:`pbtnas.analysis.export`.)"""
+    (Not named ``export``: that is the name of the module :mod:`pbtnas.analysis.export`.)
+    A task file is imported only if it is the one the run recorded at start and lies outside
+    the run folder, unless ``trust_code`` (see :mod:`pbtnas.rundir.trust`)."""
     from pbtnas.analysis.export import export_run as _export_run
 
-    return _export_run(run_dir, out, which=which)
+    return _export_run(run_dir, out, which=which, trust_code=trust_code)
 
 
-def load(directory: str):
-    """Load an exported network (see ``pbtnas export``) as a ready ``torch.nn.Module``."""
+def load(directory: str, trust_code: bool = False):
+    """Load an exported network (see ``pbtnas export``) as a ready ``torch.nn.Module``. A task
+    file is imported only if it is the one the export recorded and lies outside the folder (or
+    with ``trust_code``); otherwise the export's TorchScript file is loaded, with a warning."""
     from pbtnas.analysis.export import load as _load
 
-    return _load(directory)
+    return _load(directory, trust_code=trust_code)
 
 
 __all__ = [

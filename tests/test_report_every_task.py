@@ -142,7 +142,13 @@ def test_the_best_members_band_is_drawn_at_the_best_members_frames(tmp_path, mon
     ],
 )
 def test_the_headline_names_what_ran(config, facts, expected):
-    assert headline({"task": config, "description": "DrQ-v2-style agent ... dm_control cheetah-run"}, facts) == expected
+    from pbtnas.tasks import BUILTIN, task_class
+    from pbtnas.tasks.base import options_doc
+
+    # the task's option defaults, as run_info.json records them at start (a viewer imports no task)
+    name = config["name"]
+    defaults = {row["name"]: row["default"] for row in options_doc(task_class(name).Options)} if name in BUILTIN else {}
+    assert headline({"task": config, "description": "DrQ-v2-style agent ... dm_control cheetah-run"}, facts, defaults) == expected
 
 
 def test_the_page_names_what_ran_and_calls_hyperparameters_so(tmp_path):

@@ -43,7 +43,9 @@ def test_another_environment_is_named_against_the_preset():
     ran = what_ran(config)
     assert ran.base == "preset rl-cheetah" and ran.changes == [("env", "hopper-hop", "cheetah-run")]
     assert what_ran(get_preset("rl-walker")).text() == "preset rl-walker, unchanged"
-    # a config of its own is told against the task's defaults
-    ran = what_ran({"task": {"name": "simulated", "width": 4}})
+    # a config of its own is told against the task's defaults recorded at start (run_info.json);
+    # without a record nothing is imported to find them
+    ran = what_ran({"task": {"name": "simulated", "width": 4}}, {"width": 8, "step_seconds": 0.2})
     assert ran.base == "the simulated task's defaults" and ran.changes == [("width", 4, 8)]
+    assert what_ran({"task": {"name": "simulated", "width": 4}}).text() == ""
     assert what_ran({"task": {"name": "no-such-task", "x": 1}}).text() == ""

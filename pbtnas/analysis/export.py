@@ -232,11 +232,17 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input_shape: tuple[int, ...] | None = None) -> dict:
+def export_run(
+    run_dir: str | Path, out: str | Path, which: str = "final", input_shape: tuple[int, ...] | None = None, trust_code: bool = False
+) -> dict:
     """Export the final (or best) network of a run into ``out``; return ``export.json``'s content
-    plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step."""
+    plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step, and
+    for a task file that is not the one the run recorded at start or lies inside the run folder
+    (unless ``trust_code``; see :mod:`pbtnas.rundir.trust`)."""
     from safetensors.torch import save_file
 
+    from pbtnas.rundir.runinfo import task_code_record
+    from pbtnas.rundir.trust import check_run_task
     from pbtnas.tasks import build_task, portable_task_config
     from pbtnas.tasks.devices import task_config_here
 
@@ -244,6 +250,7 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input
     store = RunStore(run_dir)
     config = store.read_config()
     genome, state, meta = load_member(path)
+    check_run_task(run_dir, config["task"], trust_code)  # before any task code is imported
     task = build_task(task_config_here(config["task"]))  # a GPU run exports on a CPU machine too
     module = task.build_module(genome, state).cpu().eval()
     info_extra = task.export_info()
@@ -259,6 +266,8 @@ def export_run(run_dir: str | Path, out: str | Path, which: str = "final", input
         "input": info_extra.get("input"),
         **{k: v for k, v in info_extra.items() if k not in ("options", "input")},
         "task_class": type(task).__name__,
+        # the task file this export was made with: pbtnas.load imports only that file
+        "task_code": task_code_record(config["task"].get("name")),
         "module_class": type(module).__name__,
         "space": task.space.name,
         "fitness_name": task.fitness_name,
@@ -344,12 +353,16 @@ def read_export(directory: str | Path) -> dict:
     return meta
 
 
-def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
+def load(directory: str | Path, prefer: str = "eager", trust_code: bool = False) -> torch.nn.Module:
     """A ready ``torch.nn.Module`` (eval mode) from an export folder.
 
     ``prefer="eager"`` rebuilds the task's own module class from the genome and loads the
     safetensors weights; if that is impossible here it falls back to the TorchScript file with a
     warning. ``prefer="torchscript"`` loads the TorchScript file directly.
+
+    A task *file* is imported only when it is the file the export recorded (same path and
+    SHA-256) and lies outside the export folder, or with ``trust_code=True``; otherwise the
+    TorchScript file is used, with a warning naming the file (see :mod:`pbtnas.rundir.trust`).
     """
     directory = Path(directory)
     if prefer not in ("eager", "torchscript"):
@@ -359,7 +372,7 @@ def load(directory: str | Path, prefer: str = "eager") -> torch.nn.Module:
         _verify(directory, name, meta)
     if prefer == "eager":
         try:
-            return _load_eager(directory, meta)
+            return _load_eager(directory, meta, trust_code)
         except CheckpointError:
             raise  # damaged weights: the TorchScript file of the same export is no safer bet
         except (PbtnasError, ImportError, RuntimeError, OSError) as exc:
@@ -397,12 +410,14 @@ def _inside(directory: Path, path: Path) -> Path:
     return path
 
 
-def _load_eager(directory: Path, meta: dict) -> torch.nn.Module:
+def _load_eager(directory: Path, meta: dict, trust_code: bool = False) -> torch.nn.Module:
     from safetensors.torch import load_file
 
+    from pbtnas.rundir.trust import check_task_code
     from pbtnas.tasks import build_task
     from pbtnas.tasks.devices import task_config_here
 
+    check_task_code(meta.get("task"), directory, meta.get("task_code"), trust_code, "export folder")  # before any import
     task = build_task(task_config_here(meta["task"]))
     genome = task.space.validate(meta["genome"])
     state = task.init_state(genome, 0)

@@ -105,9 +105,12 @@ def ingredients(store: RunStore, genome: dict, space: SearchSpace) -> list[Ingre
     return sorted(found.values(), key=lambda i: (-i.fitness, i.uid))
 
 
-def make_soups(run_dir: str | Path) -> SoupResult:
+def make_soups(run_dir: str | Path, trust_code: bool = False) -> SoupResult:
     """Uniform and greedy soups of the members sharing the delivered architecture; write them
-    under ``RUN_DIR/soup/``. Raises :class:`PbtnasError` for an unfinished or foreign run."""
+    under ``RUN_DIR/soup/``. Raises :class:`PbtnasError` for an unfinished or foreign run, and for
+    a task file that is not the one the run recorded (unless ``trust_code``; see
+    :mod:`pbtnas.rundir.trust`)."""
+    from pbtnas.rundir.trust import check_run_task
     from pbtnas.tasks import build_task, import_roots
     from pbtnas.tasks.devices import task_config_here
 
@@ -121,6 +124,7 @@ def make_soups(run_dir: str | Path) -> SoupResult:
         raise PbtnasError(
             f"{run_dir} has not finished: soups are made of a finished run's final population (finish it with: pbtnas resume {run_dir})"
         )
+    check_run_task(run_dir, config["task"], trust_code)  # before any task code is imported
     task = build_task(task_config_here(config["task"]), import_roots(config["task"]))  # a GPU run's soups on a CPU
     genome = task.space.validate(summary["best_genome"])  # the delivered network's architecture
     seed = seeding.int_seed(config.get("seed", 0), seeding.FINAL)

@@ -23,6 +23,7 @@ from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, wait_for_syncs
+from pbtnas.rundir.runinfo import write_run_info
 from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.search.final_selection import Contender, admit, choose
@@ -133,6 +134,7 @@ class Runner:
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
         self.store.create(self.config.to_dict())  # takes the run directory's lock
+        write_run_info(self.store.root, self.task, self.config.task)  # what status and report show, as data
         self.store.append(
             "run_started",
             config=self.config.to_dict(),

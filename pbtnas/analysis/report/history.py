@@ -17,6 +17,7 @@ from typing import Any
 
 from pbtnas.errors import PbtnasError
 from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, MemberTrained, Record, RunStarted, StepDone
+from pbtnas.rundir.runinfo import RUN_INFO_FILE, read_run_info, recorded_defaults, recorded_space
 from pbtnas.rundir.store import MANIFEST_VERSION, RunStore
 
 #: a run whose journal moved less than this many seconds ago is taken to be still running
@@ -76,6 +77,8 @@ class RunHistory:
     task_facts: dict = field(default_factory=dict)
     #: genes of kind "hyperparameter" (a learning rate ...), as the task's space says
     hyper_genes: set[str] = field(default_factory=set)
+    #: the task's option defaults as ``run_info.json`` recorded them at start (empty for older runs)
+    option_defaults: dict = field(default_factory=dict)
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -89,7 +92,7 @@ class RunHistory:
     @property
     def headline(self) -> str:
         """What ran (see :func:`headline`)."""
-        return headline(self.config, self.task_facts)
+        return headline(self.config, self.task_facts, self.option_defaults)
 
     def gene_kind(self, gene: str) -> str:
         """The gene's kind in words: layer (owns weights), hyperparameter, or weightless choice
@@ -175,11 +178,12 @@ class WhatRan:
         return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})" for k, v, b in shown) + more
 
 
-def headline(config: dict, task_facts: dict | None = None) -> str:
+def headline(config: dict, task_facts: dict | None = None, defaults: dict | None = None) -> str:
     """What ran, in a few words: the environment of an RL run, the data set or data file of a
     classification or GAN run, the class and file (or module) of a user's task; never the
     preset's description, which a ``--set`` may have made untrue (a Pendulum run of preset
-    rl-cheetah). ``task_facts`` are the task's ``describe()`` of the ``run_started`` event."""
+    rl-cheetah). ``task_facts`` are the task's ``describe()`` of the ``run_started`` event,
+    ``defaults`` the task's option defaults recorded in ``run_info.json`` (no task is imported)."""
     facts = task_facts or {}
     task = dict(config.get("task") or {})
     name = str(task.get("name") or "?")
@@ -187,7 +191,7 @@ def headline(config: dict, task_facts: dict | None = None) -> str:
         where, _, cls = name.rpartition(":")
         kind = "file" if where.endswith(".py") else "module"
         return f"task {cls or facts.get('task', '?')} from {kind} {where}"
-    values = _with_defaults(name, task)
+    values = {**(defaults or {}), **task}
     if name == "rl":
         env = str(facts.get("env") or values.get("env") or "?")
         pixels = " from pixels" if values.get("pixels") or facts.get("pixels") else ""
@@ -222,8 +226,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def what_ran(config: dict) -> WhatRan:
-    """The task options of ``config`` that differ from its preset (or the task's defaults)."""
+def what_ran(config: dict, defaults: dict | None = None) -> WhatRan:
+    """The task options of ``config`` that differ from its preset (or the task's ``defaults``, as
+    ``run_info.json`` recorded them: a viewer imports no task code)."""
     task = dict(config.get("task") or {})
     name = task.get("name")
     if not name:
@@ -240,24 +245,11 @@ def what_ran(config: dict) -> WhatRan:
         if (p.get("task") or {}).get("name") == name and p.get("description") == config.get("description")
     ]
     if same:
-        pname, preset = min(same, key=lambda item: len(_differences(task, _with_defaults(name, item[1]["task"]))))
-        return WhatRan(f"preset {pname}", _differences(task, _with_defaults(name, preset["task"])))
-    defaults = _with_defaults(name, {"name": name})
-    if len(defaults) <= 1:
+        pname, preset = min(same, key=lambda item: len(_differences(task, {**(defaults or {}), **item[1]["task"]})))
+        return WhatRan(f"preset {pname}", _differences(task, {**(defaults or {}), **preset["task"]}))
+    if not defaults:  # an older run: nothing recorded to compare with, and no task is imported
         return WhatRan("", [])
-    return WhatRan(f"the {name} task's defaults", _differences(task, defaults))
-
-
-def _with_defaults(task_name: str, values: dict) -> dict:
-    """A task section completed with the task's option defaults (when the task class loads)."""
-    try:
-        from pbtnas.tasks import task_class
-        from pbtnas.tasks.base import options_doc
-
-        defaults = {row["name"]: row["default"] for row in options_doc(task_class(task_name).Options)}
-    except Exception:  # noqa: BLE001 - an unknown or unloadable task: compare what is written
-        defaults = {}
-    return {**defaults, **values}
+    return WhatRan(f"the {name} task's defaults", _differences(task, {**defaults, "name": name}))
 
 
 def _differences(task: dict, base: dict) -> list:
@@ -335,7 +327,8 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     task_facts = (started.task if started else None) or {}
     fitness_name = (summary or {}).get("fitness_name") or task_facts.get("fitness") or "fitness"
     final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
-    gene_names, gene_options, weight_genes, hyper_genes = _space_facts(config, members, notes)
+    info = read_run_info(root)
+    gene_names, gene_options, weight_genes, hyper_genes = _space_facts(info, config, members, notes)
     found = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
     # by the step they follow: a run resumed by a newer pbtnas may hold both naming schemes
     samples = sorted(found, key=lambda p: (sample_step(p.name) is None, sample_step(p.name) or 0, p.name))
@@ -358,6 +351,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         samples,
         dict(task_facts),
         hyper_genes,
+        recorded_defaults(info),
     )
 
 
@@ -495,18 +489,16 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
-def _space_facts(config: dict, members: dict[int, MemberRecord], notes: list[str]) -> tuple[list, dict, set, set]:
-    """Gene order, options, weight-owning genes and hyperparameter genes: from the task's space
-    when it can be built here, otherwise as observed in the genomes (options in order of first
-    appearance; every gene then counts as owning weights, none as a hyperparameter)."""
-    try:
-        from pbtnas.tasks import build_task
-
-        space = build_task(config["task"]).space
+def _space_facts(info: dict | None, config: dict, members: dict[int, MemberRecord], notes: list[str]) -> tuple[list, dict, set, set]:
+    """Gene order, options, weight-owning genes and hyperparameter genes: from the search space
+    ``run_info.json`` recorded at start (the task itself is never imported: a run directory is
+    data), otherwise as observed in the genomes (options in order of first appearance; every gene
+    then counts as owning weights, none as a hyperparameter)."""
+    space = recorded_space(info)
+    if space is not None:
         return space.names, {g.name: list(g.options) for g in space.genes}, set(space.weight_genes), set(space.hyperparameters)
-    except Exception as exc:  # noqa: BLE001 - any failure only costs the exact option lists
-        if config.get("task"):
-            notes.append(f"the task's search space could not be built here ({type(exc).__name__}: {exc}); gene options are those seen in the run")
+    if config.get("task"):
+        notes.append(f"the run has no readable {RUN_INFO_FILE} (made by an older pbtnas?): gene options are those seen in the run")
     names: list[str] = []
     options: dict[str, list] = {}
     for m in sorted(members.values(), key=lambda m: m.uid):

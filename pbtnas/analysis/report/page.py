@@ -112,7 +112,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
 
 def _overview(h: RunHistory) -> str:
     c = h.config
-    ran = what_ran(c)
+    ran = what_ran(c, h.option_defaults)
     rows = [["task", h.headline]]
     if ran.changes:
         rows.append([f"what ran: task options changed from {ran.base}", "; ".join(f"{k} = {v!r} ({ran.label}: {b!r})" for k, v, b in ran.changes)])

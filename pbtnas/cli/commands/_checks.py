@@ -45,21 +45,36 @@ def run_config(store, required: bool = True) -> dict:
     data = store.read_config()  # a mapping, parsed with yaml.safe_load
     try:
         config = config_from_dict(dict(data), where="config")
-        _check_task_options(config.task)
+        _check_task_options(config.task, store.root)
     except ConfigError as exc:
         raise ConfigError(f"{store.config_path} is not a valid run config: {exc}; fix or restore the file") from None
     return data
 
 
-def _check_task_options(task: dict) -> None:
-    """The task's options, as the task would parse them (without building the task: no data is
-    loaded). A task whose module cannot be imported here is left to the command that needs it."""
-    from pbtnas.tasks import task_class
-    from pbtnas.tasks.base import parse_options
+def _check_task_options(task: dict, run_dir: Path) -> None:
+    """The task's options, without running task code (a run directory is data): their names
+    against those ``run_info.json`` recorded at start; for an older run of a built-in task, as the
+    task would parse them (pbtnas's own code, no data loaded). Another task's options are left to
+    the command that builds it, after its trust check."""
+    from pbtnas.config import did_you_mean
+    from pbtnas.rundir.runinfo import read_run_info
 
     options = dict(task)
+    name = options.pop("name", None)
+    info = read_run_info(run_dir)
+    if info is not None and isinstance(info.get("option_defaults"), dict) and info["option_defaults"]:
+        known = sorted(info["option_defaults"])
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown task option(s) {unknown}{did_you_mean(unknown, known)}; known: {known}")
+        return
+    from pbtnas.tasks import BUILTIN, task_class
+    from pbtnas.tasks.base import parse_options
+
+    if name not in BUILTIN:
+        return
     try:
-        cls = task_class(options.pop("name"))
+        cls = task_class(name)
     except (PbtnasError, ImportError):
         return
     parse_options(cls.Options, options, where="task")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SHARED_IN_RUN = ("config.yaml", "summary.json", "population.json", "best/best.json")
+SHARED_IN_RUN = ("config.yaml", "run_info.json", "summary.json", "population.json", "best/best.json")
 
 
 def umask() -> int:

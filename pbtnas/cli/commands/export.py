@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from pbtnas.cli.commands._trust import add_trust_code
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,6 +25,7 @@ def register(sub) -> None:
         "soup-uniform / soup-greedy: a model soup made by pbtnas soup",
     )
     p.add_argument("--input-shape", help="input shape without batch dimension, e.g. 1,28,28 (only when it cannot be inferred from the task)")
+    add_trust_code(p)
     p.set_defaults(handler=export_command)
 
 
@@ -40,7 +43,7 @@ def export_command(args) -> int:
         if any(d < 1 for d in shape):
             raise PbtnasError(f"--input-shape dimensions must be at least 1, got {args.input_shape!r}")
     _check_inputs(args)
-    record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape)
+    record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape, trust_code=args.trust_code)
     share_tree(args.out)
     for note in record["notes"]:
         print(f"note: {note}", file=sys.stderr)

@@ -50,12 +50,20 @@ def status_command(args) -> int:
     if manifest.finished and not finished:
         state += " (summary.json is missing: resume evaluates the final network again and writes it)"
     from pbtnas.analysis.report.history import headline
+    from pbtnas.rundir.runinfo import read_run_info, recorded_defaults, recorded_space
 
-    print(f"run {args.run_dir}: {config.get('algorithm')} on {headline(config)}, step {manifest.step_done + 1}/{manifest.steps} done, {state}")
-    ran = what_ran(config)
+    # what only the task knows comes from run_info.json, recorded at start: status runs no task code
+    info = read_run_info(args.run_dir)
+    facts = (info or {}).get("describe") if isinstance((info or {}).get("describe"), dict) else None
+    defaults = recorded_defaults(info)
+    print(
+        f"run {args.run_dir}: {config.get('algorithm')} on {headline(config, facts, defaults)}, "
+        f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
+    )
+    ran = what_ran(config, defaults)
     if ran.base:
         print(f"what ran: {ran.text()}")
-    space = _space_for(config)
+    space = recorded_space(info)
     if space is not None:
         check_genomes(raw, space, store.manifest_path)
     rows = [("slot", "member", "born", "parents", "fitness", "genome")]
@@ -144,17 +152,6 @@ def _compare_status(folder: Path, as_json: bool) -> int:
     if (folder / "table.md").exists():
         print(f"tables: {folder / 'table.md'} (rerun pbtnas compare with the same arguments to continue or refresh them)")
     return 0
-
-
-def _space_for(config: dict):
-    from pbtnas.tasks import build_task
-
-    try:
-        return build_task(config["task"]).space
-    except PbtnasError:
-        return None
-    except ImportError:
-        return None
 
 
 def space_command(args) -> int:

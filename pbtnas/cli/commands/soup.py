@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pbtnas.cli.commands._trust import add_trust_code
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -15,13 +17,14 @@ def register(sub) -> None:
         "pbtnas export RUN_DIR --which soup-greedy).",
     )
     p.add_argument("run_dir", help="a finished run directory")
+    add_trust_code(p)
     p.set_defaults(handler=soup_command)
 
 
 def soup_command(args) -> int:
     from pbtnas.analysis.soup import make_soups
 
-    result = make_soups(args.run_dir)
+    result = make_soups(args.run_dir, trust_code=args.trust_code)
     metric = _metric_name(args.run_dir)
     if result.note:
         print(result.note)
