@@ -55,8 +55,15 @@ def _config_data(source, load_config_source) -> dict:
 
 def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
     """Continue a run from its last finished step (after a crash, a kill or Ctrl-C) and return
-    its summary; a finished run returns its summary at once. ``overrides`` may change where it
-    runs (``workers``, ``backend``, ``ray_address``, ...)."""
+    its summary; a finished run returns its summary at once.
+
+    ``overrides`` change what ``pbtnas resume --set`` may change, under the same policy: the
+    budget and where it runs (``steps``, ``workers``, ``backend``, ``ray_address``, loggers,
+    ``task={"device": "cuda"}``, ...); each change is kept in ``config.yaml`` and journaled
+    (``config_changed``). A change of the search itself (``seed``, ``population``, ``algorithm``,
+    other task options) raises :class:`~pbtnas.errors.ConfigError` with the reason, before
+    anything is written. ``steps`` above the steps done give a finished run more budget: it
+    trains on from its final population and delivers again (the earlier delivery is kept)."""
     from pbtnas.engine.runner import resume_runner
 
     return resume_runner(run_dir, overrides=overrides, progress=progress).run()

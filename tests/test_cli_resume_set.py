@@ -70,8 +70,67 @@ def test_what_may_not_change_is_refused_with_the_reason(stopped, capsys, args, m
     assert not list(RunStore(stopped).iter_events("config_changed"))
 
 
-def test_a_finished_run_keeps_its_budget(stopped, capsys):
+def test_a_finished_run_says_so_and_refuses_a_budget_it_has_spent(stopped, capsys):
     assert main(["resume", str(stopped), "--quiet"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["resume", str(stopped), "--quiet"]) == 0  # nothing to train: says so, prints the summary as before
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == first
+    lines = captured.err.splitlines()
+    delivered = RunStore(stopped).read_summary()["best_uid"]
+    assert len(lines) == 1 and lines[0].startswith(f"the run had finished after 2 steps and delivered member {delivered}:"), captured.err
+    assert f"pbtnas resume {stopped} --set steps=N (N > 2)" in lines[0]
+    for steps in ("2", "1"):
+        assert main(["resume", str(stopped), "--set", f"steps={steps}", "--quiet"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"error: steps={steps} leaves nothing to train: the run has finished after 2 steps (give it more budget with steps=3 or more)"]
+
+
+# -- the library applies the same policy (one implementation, in pbtnas.engine.resume_policy) ------
+@pytest.mark.parametrize(
+    "overrides,args",
+    [
+        ({"seed": 99}, ["--set", "seed=99"]),
+        ({"population": 8}, ["--set", "population=8"]),
+        ({"task": {"width": 4}}, ["--set", "task.width=4"]),
+        ({"task.width": 4, "algorithm": "random"}, ["--set", "task.width=4", "--set", "algorithm=random"]),
+        ({"steps": 1}, ["--steps", "1"]),
+        ({"colour": "red"}, ["--set", "colour=red"]),
+    ],
+)
+def test_the_library_refuses_what_the_cli_refuses_with_its_message(stopped, capsys, overrides, args):
+    import pbtnas
+    from pbtnas.errors import ConfigError
+
+    before = (stopped / "config.yaml").read_text(), (stopped / "journal.jsonl").read_text()
+    assert main(["resume", str(stopped), *args, "--quiet"]) == 2
+    cli = capsys.readouterr().err.strip()
+    with pytest.raises(ConfigError) as refused:
+        pbtnas.resume(str(stopped), **overrides)
+    assert cli == f"error: {refused.value}"
+    assert ((stopped / "config.yaml").read_text(), (stopped / "journal.jsonl").read_text()) == before  # nothing written
+
+
+def test_an_allowed_change_via_the_library_is_kept_and_journaled_like_the_cli(tmp_path, capsys):
+    import pbtnas
+
+    roots = {}
+    for name in ("cli", "library"):
+        roots[name] = root = tmp_path / name
+        runner = Runner(_config(2), root, progress=False, observers=[StopAfter(0)]).start()
+        with pytest.raises(KeyboardInterrupt):
+            runner.run()
+    assert main(["resume", str(roots["cli"]), "--set", "steps=3", "--workers", "1", "--set", "loggers=none", "--device", "cpu", "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["resume", str(stopped), "--set", "steps=5", "--quiet"]) == 2
-    assert "the run has finished" in capsys.readouterr().err
+    summary = pbtnas.resume(str(roots["library"]), steps=3, workers=1, loggers="none", task={"device": "cpu"})
+    assert summary["steps_done"] == 3
+    assert (roots["cli"] / "config.yaml").read_text() == (roots["library"] / "config.yaml").read_text()
+    changed = [list(RunStore(roots[name]).iter_events("config_changed")) for name in ("cli", "library")]
+    assert len(changed[0]) == len(changed[1]) == 1
+    assert changed[0][0]["changes"] == changed[1][0]["changes"] == {
+        "steps": {"from": 2, "to": 3},
+        "workers": {"from": 0, "to": 1},
+        "loggers": {"from": [], "to": ["none"]},
+        "task.device": {"from": None, "to": "cpu"},
+    }
+    assert fitness_trace(roots["cli"]) == fitness_trace(roots["library"])

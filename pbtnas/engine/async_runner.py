@@ -91,6 +91,16 @@ class AsyncRunner(Runner):
         parent_steps = [self.slot_steps[plan.primary] - 1, self.slot_steps[plan.donor] - 1]
         self.members[slot] = self._make_child(step, slot, plan.primary, plan.donor, self._loader(), mode="async", parent_steps=parent_steps)
 
+    def _make_up(self, step: int) -> None:
+        """On reopening a finished run for more steps: each slot's last result is handled, in slot
+        order, as it would have been had it not been the last (replaced if in the bottom, or
+        refreshed)."""
+        for slot in range(len(self.members)):
+            if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
+                self._maybe_replace(slot, step)
+            elif self.algorithm.refresh_every_step:
+                self._refresh_one(self.members[slot], step)
+
     def _advance_step_done(self) -> None:
         """A step counts as done once every slot has passed it (for status, reports, observers)."""
         while self.step_done + 1 < min(self.slot_steps):

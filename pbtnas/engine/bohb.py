@@ -387,6 +387,9 @@ class BohbRunner(Runner):
     def _manifest_fields(self) -> dict:
         return {"member_steps": self.spent, "budget_member_steps": self.budget, "trials": [t.to_dict() for t in self.trials.values()]}
 
+    #: resume refuses other steps (and never reopens a finished bohb run for more)
+    steps_fixed = "its budget and Hyperband brackets follow from them"
+
     def _load_fields(self, manifest: dict) -> None:
         if manifest["steps"] != self.config.steps:
             raise ConfigError(

@@ -21,8 +21,9 @@ from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import faults, seeding
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
+from pbtnas.engine.resume_policy import ResumePlan, plan_resume
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
-from pbtnas.rundir.atomic import atomic_write_bytes, wait_for_syncs
+from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
 from pbtnas.rundir.runinfo import write_run_info
 from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.search.algorithms import Algorithm, algorithm_from_config
@@ -87,6 +88,8 @@ class Runner:
         self._consecutive_failures = 0  # schedules without a barrier: failures in a row
         self.elapsed_before = 0.0
         self._started = time.time()
+        self.had_finished = False  # resume: the run had delivered and is not trained again
+        self.changes: list[tuple[str, Any, Any]] = []  # resume: the config changes it made (key, old, new)
 
     # -- entry points -------------------------------------------------------------------------
     @classmethod
@@ -98,33 +101,61 @@ class Runner:
         progress: bool = True,
         skip_damaged: bool = False,
         remember_check: bool = False,
+        plan: ResumePlan | None = None,
     ) -> "Runner":
         """Continue ``run_dir`` (holding its lock until :meth:`run` ends). The manifest, its
         genomes, the checkpoints it needs and ``best/member.pt`` are verified first; a damaged one
         stops here with one error naming it, unless ``skip_damaged``: then that member restarts
         from fresh weights, or the best network is taken from the surviving members (journaled).
-        ``remember_check`` applies when the start is redone (see :attr:`remember_check`)."""
+        ``remember_check`` applies when the start is redone (see :attr:`remember_check`).
+
+        ``plan`` (what :func:`resume_runner` passes, after :func:`~pbtnas.engine.resume_policy.plan_resume`
+        accepted it) also checks what training needs (device, data), then writes the plan's
+        changes to ``config.yaml`` and journals them; a finished run whose budget grew is reopened
+        (:meth:`_reopen`). ``overrides`` alone change this process's config unchecked and unrecorded."""
         store = RunStore(run_dir)
         data = store.read_config()
-        data.update(overrides or {})
+        data.update(plan.overrides if plan is not None else overrides or {})
         runner = cls(config_from_dict(data, where=f"{store.config_path}"), run_dir, backend, progress=progress)
         runner.remember_check = remember_check
         stale = runner.store.lock()
         try:
             if not runner.store.manifest_path.exists():
-                return runner.start()  # the start was cut before its first commit: start it again
-            skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task)  # refused: nothing written
-            damaged_lines = _check_journal(runner.store)  # refused: nothing written
+                runner.start()  # the start was cut before its first commit: start it again
+                if plan is not None:  # start() wrote config.yaml with the changes
+                    runner._journal_changes(plan)
+                return runner
+            reopening = runner._reopening()
+            # a run that trains again is verified like an unfinished one: refused, nothing written
+            skipped = _verify_checkpoints(runner.store, skip_damaged, runner.task, reopening)
+            damaged_lines = _check_journal(runner.store, reopening)
+            runner.had_finished = runner.store.finished() and not reopening
+            if plan is not None and not runner.had_finished:
+                # what 'run' checks before it starts (device, data, environment, renderer) may
+                # have changed since: fail here with one line rather than in every worker
+                prepare_to_train(runner.config, runner.task)
             if stale:
                 runner.store.append("lock_taken_over", previous=stale)
             if damaged_lines:
                 runner.store.append("journal_damaged", skipped_lines=len(damaged_lines), lines=damaged_lines[:20])
+            if plan is not None and plan.changes:
+                import yaml
+
+                atomic_write_bytes(store.config_path, yaml.safe_dump(plan.config, sort_keys=False).encode())
+                runner._journal_changes(plan)
+            if reopening:
+                runner._reopen()
             runner._load_manifest()
             _restart_damaged(runner, skipped)
         except BaseException:
             runner.store.unlock()
             raise
         return runner
+
+    def _journal_changes(self, plan: ResumePlan) -> None:
+        if plan.changes:
+            self.store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in plan.changes})
+        self.changes = list(plan.changes)
 
     def start(self) -> "Runner":
         """Create the run directory and the initial population (every schedule the same way up to
@@ -644,6 +675,12 @@ class Runner:
 
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
+        self._load_state(manifest)
+        if not manifest.get("finished"):
+            self.store.append("run_resumed", **self._resumed_fields())
+
+    def _load_state(self, manifest: dict) -> None:
+        """The population and everything the run keeps, as the manifest committed them."""
         if manifest.get("mode") != self.schedule:
             written, wanted = manifest.get("mode") or "synchronous", self.schedule or "synchronous"
             raise PbtnasError(f"{self.store.manifest_path} was written by a {written} run, not a {wanted} one: resume it as it was started")
@@ -654,8 +691,91 @@ class Runner:
         self.best = manifest.get("best")
         self.elapsed_before = manifest.get("elapsed_s", 0.0)
         self._load_fields(manifest)
-        if not manifest.get("finished"):
-            self.store.append("run_resumed", **self._resumed_fields())
+
+    # -- more steps for a finished run -------------------------------------------------------
+    #: why this schedule's ``steps`` may never change on resume (None: they may; bohb says why not)
+    steps_fixed: str | None = None
+
+    def _reopening(self) -> bool:
+        """Whether this resume reopens a finished run: the budget (``config.steps``) grew past the
+        steps it delivered after, or a reopen committed but was cut before it removed the earlier
+        delivery's summary (which then names fewer steps than the manifest)."""
+        if self.steps_fixed:
+            return False
+        manifest = self.store.read_manifest()
+        if manifest.get("finished"):
+            return self.config.steps > manifest["steps"]
+        summary = self.store.read_summary()
+        return bool(summary and summary.get("finished") is True and summary.get("steps_done", manifest["steps"]) < manifest["steps"])
+
+    def _reopen(self) -> None:
+        """Give a finished run more steps: it trains on from its final population and delivers
+        again. In order: the earlier delivery (``summary.json``, ``final/member.pt``) is copied
+        to ``deliveries/steps_NNNN/``; ``run_extended`` is journaled (readers drop what an earlier,
+        cut attempt journaled after the last ``run_finished``); what the last step skipped only
+        because it was the last is made up (:meth:`_make_up`), so the run goes on as one started
+        with the larger budget would have; the manifest is committed unfinished with the new
+        budget (the commit point); then the earlier summary and final network go, since the run
+        is unfinished until it delivers again. A cut before the commit redoes it all; after it,
+        only the last part (:meth:`_reopening` sees the summary left behind)."""
+        manifest = self.store.read_manifest()
+        if manifest.get("finished"):
+            self._load_state(manifest)
+            delivered = self.step_done + 1
+            folder = self._keep_delivery(delivered)
+            self.store.append("run_extended", steps_done=delivered, steps=self.config.steps, delivery=folder)
+            self._make_up(self.step_done)
+            self._write_manifest()
+            # the time up to this commit is in the manifest's elapsed_s, which _load_manifest reads
+            self._started = time.time()
+            self.progress.note(f"the run had finished after {delivered} steps; it trains on to {self.config.steps} and delivers again")
+        (self.store.root / "summary.json").unlink(missing_ok=True)
+        (self.store.root / "final" / "member.pt").unlink(missing_ok=True)
+
+    def _keep_delivery(self, steps_done: int) -> str | None:
+        """Copy what the run delivered after ``steps_done`` steps (its summary and final network)
+        to ``deliveries/steps_NNNN/`` so that a later delivery does not overwrite it; the folder,
+        relative to the run directory (None when the summary is gone and nothing was kept)."""
+        folder = f"deliveries/steps_{steps_done:04d}"
+        target = self.store.root / folder
+        summary = self.store.read_summary()
+        final = self.store.root / "final" / "member.pt"
+        if summary is None and not final.is_file():
+            return None
+        target.mkdir(parents=True, exist_ok=True)
+        if final.is_file():
+            atomic_write_bytes(target / "member.pt", final.read_bytes())
+        if summary is not None:
+            atomic_write_json(target / "summary.json", {**summary, "final_checkpoint": f"{folder}/member.pt"})
+        return folder
+
+    def _make_up(self, step: int) -> None:
+        """On reopening: what step ``step`` skipped because it was the last of the budget then -
+        the exploitation (or random-sp's refresh) it would have had with the larger budget."""
+        if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
+            self._exploit(step, self._plan(step, {m.slot: _fitness(m) for m in self.members}))
+        elif self.algorithm.refresh_every_step:
+            self._refresh(step)
+
+    def _earlier_deliveries(self, steps_done: int) -> list[dict]:
+        """What the run delivered before more steps reopened it (kept in ``deliveries/``), oldest
+        first: steps done, the delivered member, its fitness and final metric, where it is kept."""
+        base = self.store.root / "deliveries"
+        if not base.is_dir():
+            return []
+        found = []
+        for folder in base.iterdir():
+            name = folder.name
+            if not name.startswith("steps_") or not name[len("steps_") :].isdigit() or int(name[len("steps_") :]) >= steps_done:
+                continue
+            rel = f"deliveries/{name}"
+            summary = self.store.read_json(f"{rel}/summary.json", "restore it from a copy, or remove its folder") or {}
+            keys = ("final_selection", "best_uid", "best_fitness", "final_metric_name", "final_metric", "wall_time_s")
+            entry = {"steps_done": int(name[len("steps_") :]), **{k: summary.get(k) for k in keys}}
+            entry["final_checkpoint"] = f"{rel}/member.pt" if (folder / "member.pt").is_file() else None
+            entry["summary"] = f"{rel}/summary.json" if summary else None
+            found.append(entry)
+        return sorted(found, key=lambda e: e["steps_done"])
 
     def _load_fields(self, manifest: dict) -> None:
         """A schedule's own part of the manifest."""
@@ -732,9 +852,12 @@ class Runner:
             "wall_time_s": round(elapsed, 2),
             "finished": True,
         }
+        earlier = self._earlier_deliveries(summary["steps_done"])
+        if earlier:  # a finished run that was given more steps: what it delivered before
+            summary["earlier_deliveries"] = earlier
         self.store.write_summary(summary)
         self._write_manifest(finished=True)
-        self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid")})
+        self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid", "steps_done")})
         self._notify("on_finish", summary)
         self.progress.finish(summary)
         return summary
@@ -749,15 +872,16 @@ class Runner:
                 method(*args)
 
 
-def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None = None) -> list[tuple[int | None, str, str]]:
+def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None = None, reopening: bool = False) -> list[tuple[int | None, str, str]]:
     """Damaged checkpoints of the manifest (and ``best/member.pt``, slot None): one error naming
     the first, or, with ``skip_damaged``, the list of them (see :func:`_restart_damaged`). The
-    manifest's genomes must fit the task's space: a manifest of another run is refused."""
+    manifest's genomes must fit the task's space: a manifest of another run is refused.
+    ``reopening``: a finished run given more steps, whose members train again."""
     from pbtnas.errors import CheckpointError
     from pbtnas.rundir.checks import BEST_FILE, check_genomes, damaged_best
 
     manifest = store.read_manifest()
-    if manifest.get("finished") and store.finished():  # nothing is read: run() returns the summary
+    if manifest.get("finished") and store.finished() and not reopening:  # nothing is read: run() returns the summary
         return []
     if task is not None:
         check_genomes(manifest, task.space, store.manifest_path)
@@ -780,15 +904,15 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
     return damaged
 
 
-def _check_journal(store: RunStore) -> list[int]:
-    """The journal a resume appends to: one error when an unfinished run has none (or an empty
-    one: its history is lost); otherwise the numbers of its damaged lines, said in one warning
-    line here and journaled by the caller, so that no line is dropped silently."""
+def _check_journal(store: RunStore, reopening: bool = False) -> list[int]:
+    """The journal a resume appends to: one error when an unfinished (or ``reopening``) run has
+    none (or an empty one: its history is lost); otherwise the numbers of its damaged lines, said
+    in one warning line here and journaled by the caller, so that no line is dropped silently."""
     import sys
 
     from pbtnas.errors import RunFileError
 
-    if store.finished():
+    if store.finished() and not reopening:
         return []
     store.events(valid_only=False)  # refuses a linked journal; counts the damaged lines
     path = store.journal_path
@@ -927,8 +1051,17 @@ def resume_runner(
     skip_damaged: bool = False,
     remember_check: bool = False,
 ) -> Runner:
-    """A runner that continues ``run_dir`` in the mode it was started with."""
-    stored = RunStore(run_dir).read_config()
+    """A runner that continues ``run_dir`` in the mode it was started with: the one resume of
+    ``pbtnas resume`` and :func:`pbtnas.resume`.
+
+    ``overrides`` are the changes asked for (``steps=30``, ``workers=4``, ``task={"device":
+    "cuda"}`` or ``**{"task.device": "cuda"}``); :func:`~pbtnas.engine.resume_policy.plan_resume`
+    decides what may change (a refusal is one :class:`ConfigError` and nothing is written). The
+    accepted changes go to ``config.yaml`` and the journal (``config_changed``) and are listed in
+    the runner's ``changes``; more steps for a finished run reopen it (``run_extended``).
+    ``had_finished`` then says whether the run had delivered and is not trained again."""
+    store = RunStore(run_dir)
+    stored = store.read_config()
     mode = stored.get("mode", "sync")
     kind: type[Runner] = Runner
     if stored.get("algorithm") == "bohb":
@@ -939,7 +1072,11 @@ def resume_runner(
         from pbtnas.engine.async_runner import AsyncRunner
 
         kind = AsyncRunner
-    runner = kind.resume(run_dir, backend, overrides, progress=progress, skip_damaged=skip_damaged, remember_check=remember_check)
+    # no manifest: the start was cut before its first commit, and resume starts it again
+    manifest = store.read_manifest() if store.manifest_path.exists() else {}
+    done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
+    plan = plan_resume(stored, overrides or {}, done, bool(manifest.get("finished")), kind.steps_fixed)
+    runner = kind.resume(run_dir, backend, progress=progress, skip_damaged=skip_damaged, remember_check=remember_check, plan=plan)
     runner.observers.extend(_loggers(runner.config, run_dir))
     return runner
 

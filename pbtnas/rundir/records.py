@@ -639,11 +639,23 @@ class FinalReevaluated(Record):
 
 @_event("run_finished")
 class RunFinished(Record):
-    """The run ended and ``summary.json`` was written."""
+    """The run ended and ``summary.json`` was written (once per delivery: a finished run given
+    more steps delivers again)."""
 
     final_metric: float | None
     best_fitness: float | None
     best_uid: int | None
+    steps_done: int | None = optional()
+
+
+@_event("run_extended")
+class RunExtended(Record):
+    """resume --set steps=N reopened a finished run: it trains on to ``steps`` and delivers again;
+    the delivery after ``steps_done`` steps is kept in ``delivery`` (null when its summary was lost)."""
+
+    steps_done: int
+    steps: int
+    delivery: str | None
 
 
 # -- the best record and the manifest ------------------------------------------------------------

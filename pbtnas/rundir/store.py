@@ -12,6 +12,7 @@ Layout::
       samples/              per-step images of the best member (tasks that draw)
       final/member.pt       the network the run delivers (a copy of the selected checkpoint)
       summary.json          written when the run finishes
+      deliveries/steps_0004/  summary.json, member.pt of an earlier delivery (a finished run given more steps)
       .pbtnas.lock          held (flock) by the one process writing the run; holds its PID
 
 One writer per run directory: ``run``/``resume`` hold ``.pbtnas.lock`` for the run's lifetime; a
@@ -215,6 +216,17 @@ def _voided_by(event: dict, resumed: dict) -> bool:
         slot = event["slot"]
         return 0 <= slot < len(slot_steps) and step >= slot_steps[slot]
     return step >= resumed.get("from_step", 0)
+
+
+def _void_cut_reopen(kept: list[dict]) -> list[dict]:
+    """What an earlier attempt to reopen a finished run for more steps journaled before it was
+    cut (its ``run_extended`` and the events of the steps it made up), dropped when the reopen is
+    done again: everything after the last ``run_finished`` that has a step, or is such an event."""
+    last = max((i for i, e in enumerate(kept) if e.get("event") == "run_finished"), default=None)
+    if last is None:
+        return kept
+    tail = [e for e in kept[last + 1 :] if e.get("step") is None and e.get("event") != "run_extended"]
+    return kept[: last + 1] + tail
 
 
 def _strict(kind, data: dict, what: str):
@@ -610,6 +622,8 @@ class RunStore:
         for event in raw:
             if event.get("event") == "run_resumed":
                 kept = [e for e in kept if not _voided_by(e, event)]
+            elif event.get("event") == "run_extended":
+                kept = _void_cut_reopen(kept)
             kept.append(event)
         return kept
 

@@ -1,88 +1,49 @@
-"""What ``pbtnas resume RUN_DIR --set key=value`` may change, and why the rest may not.
+"""``pbtnas resume RUN_DIR --set key=value``: the command line's side of a resume.
 
-A resumed run must continue the search it started: the same population, seed, algorithm and
-task, so that its result matches an uninterrupted run. What only decides *how long* and *where*
-it runs may change: the budget (``steps``), workers, backend, Ray options, loggers and the
-device. Every accepted change is written to ``config.yaml`` (a later resume keeps it) and
-journaled as ``config_changed``.
+What may change and why the rest may not is decided by the library, once, for the command line
+and :func:`pbtnas.resume` alike (:mod:`pbtnas.engine.resume_policy`, applied by
+:func:`pbtnas.engine.runner.resume_runner`). Here the command's arguments become the changes asked
+for, and what the resume did becomes lines for the user.
 """
 
 from __future__ import annotations
 
-from pbtnas.config import apply_overrides, config_from_dict
-from pbtnas.errors import ConfigError
+from pbtnas.config import apply_overrides
 
-#: run options a resume may change: they decide how long and where the search runs, not what it is
-SAFE = {
-    "steps": "the budget",
-    "workers": "local worker processes",
-    "backend": "where members train",
-    "ray_address": "Ray cluster",
-    "cpus_per_member": "Ray resources",
-    "gpus_per_member": "Ray resources",
-    "storage": "Ray storage",
-    "loggers": "experiment loggers",
-    "threads_per_member": "torch threads per member",
-    "max_retries": "retries of a lost worker",
-    "keep_checkpoints": "checkpoints kept on disk",
-    "final_selection": "which network the run delivers at the end",
-    "description": "free text",
-}
-#: task options a resume may change
-SAFE_TASK = {"device": "torch device"}
-
-#: why the others may not change
-REASONS = {
-    "population": "the population lives in the checkpoints and population.json",
-    "seed": "every random stream of the run derives from it, so the run would no longer match itself",
-    "algorithm": "it changes how the population is searched",
-    "mode": "synchronous and asynchronous runs keep different manifests",
-    "task.name": "the members are networks of this task",
-}
-CHANGES_SEARCH = "it changes the search; start a new run with 'pbtnas run' instead"
+#: ``pbtnas resume`` flags that are short for ``--set KEY=VALUE`` (``--device`` sets ``task.device``)
+FLAGS = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
 
 
-def resume_changes(
-    stored: dict, assignments: list[str], flags: dict, done_steps: int, finished: bool
-) -> tuple[dict, list[tuple[str, object, object]]]:
-    """The config a resume runs with and the changes made: ``(new config dict, [(key, old, new)])``.
-
-    Raises :class:`ConfigError` naming every key that may not change, with the reason."""
-    requested = apply_overrides({}, assignments)
-    for key, value in flags.items():
+def requested_changes(args) -> dict:
+    """The changes ``--set`` and the flags ask for, as keyword overrides of
+    :func:`~pbtnas.engine.runner.resume_runner` (task options in a ``task`` section); a flag
+    wins over a ``--set`` of the same key."""
+    requested = apply_overrides({}, list(getattr(args, "overrides", []) or []))
+    for key in FLAGS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
         if key == "device":
-            requested.setdefault("task", {})["device"] = value
+            task = requested.setdefault("task", {})
+            if isinstance(task, dict):  # --set task=... is refused by the policy, with the reason
+                task["device"] = value
         else:
             requested[key] = value
-    task_requested = requested.pop("task", {}) or {}
-    if not isinstance(task_requested, dict):
-        raise ConfigError("--set task=... is not allowed; set single task options as task.KEY=VALUE")
-    merged = {**stored, **requested, "task": {**stored.get("task", {}), **task_requested}}
-    config = config_from_dict(merged, where="config").to_dict()  # unknown keys and bad types, as 'run' says
-    before = config_from_dict(dict(stored), where="config").to_dict()
+    return requested
 
-    changes, refused = [], []
-    for key in requested:
-        if config[key] != before.get(key):
-            changes.append((key, before.get(key), config[key]))
-            if key not in SAFE:
-                refused.append(f"{key} ({REASONS.get(key, CHANGES_SEARCH)})")
-    for key in task_requested:
-        old, new = before["task"].get(key), config["task"].get(key)
-        if old != new:
-            changes.append((f"task.{key}", old, new))
-            if key not in SAFE_TASK:
-                refused.append(f"task.{key} ({REASONS.get(f'task.{key}', CHANGES_SEARCH)})")
-    if refused:
-        allowed = ", ".join(sorted(SAFE) + [f"task.{k}" for k in SAFE_TASK])
-        raise ConfigError(f"resume cannot change {'; '.join(refused)}. It may change: {allowed}")
-    new_steps = config["steps"]
-    if new_steps != before["steps"]:
-        if finished:
-            raise ConfigError(
-                f"the run has finished ({done_steps} steps) and its final network was evaluated; "
-                "steps cannot change any more: start a new run to search longer"
-            )
-        if new_steps <= done_steps:
-            raise ConfigError(f"steps={new_steps} leaves nothing to train: {done_steps} steps are already done (use at least {done_steps + 1})")
-    return config, changes
+
+def resume_lines(runner, run_dir: str) -> list[str]:
+    """What the resume changed (one line a key), and, for a run that had finished and trains no
+    more, one line saying so and how to give it more budget."""
+    lines = [f"changed {key}: {old!r} -> {new!r}" for key, old, new in runner.changes]
+    if runner.had_finished:
+        done = runner.step_done + 1
+        more = "" if runner.steps_fixed else f"; to train on: pbtnas resume {run_dir} --set steps=N (N > {done})"
+        lines.append(f"the run had finished after {done} steps and delivered member {_delivered(runner)}: its summary follows{more}")
+    return lines
+
+
+def _delivered(runner) -> str:
+    summary = runner.store.read_summary() or {}
+    uid = summary.get("best_uid")
+    return "?" if uid is None else str(uid)

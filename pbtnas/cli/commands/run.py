@@ -10,7 +10,6 @@ import sys
 from pbtnas.cli.commands._files import share_run
 from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
 from pbtnas.engine.runner import make_runner, resume_runner
-from pbtnas.tasks.devices import prepare_to_train
 
 
 def register(sub) -> None:
@@ -74,38 +73,25 @@ def run_command(args) -> int:
 
 
 def resume_command(args) -> int:
-    from pbtnas.cli.commands._checks import run_config, run_manifest
-    from pbtnas.cli.commands._resume import resume_changes
+    from pbtnas.cli.commands._checks import run_config
+    from pbtnas.cli.commands._resume import requested_changes, resume_lines
     from pbtnas.rundir.store import RunStore
 
-    store = RunStore(args.run_dir)
-    stored = run_config(store)
-    keys = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
-    flags = {k: getattr(args, k, None) for k in keys if getattr(args, k, None) is not None}
-    # no manifest: the start was cut before its first commit, and resume starts it again
-    manifest = run_manifest(store, required=False) or {}
-    summary = store.read_summary() or {}
-    done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
-    config, changes = resume_changes(stored, list(getattr(args, "overrides", []) or []), flags, done, bool(summary.get("finished")))
-    overrides = {key.partition(".")[0]: config[key.partition(".")[0]] for key, _, _ in changes}
+    run_config(RunStore(args.run_dir))  # a damaged config.yaml: one line naming it
+    # what may change, the checks before training, config.yaml and the journal: the library's
+    # one resume, as pbtnas.resume() does it
     runner = resume_runner(
-        args.run_dir, overrides=overrides, progress=not args.quiet, skip_damaged=getattr(args, "skip_damaged", False), remember_check=True
+        args.run_dir,
+        overrides=requested_changes(args),
+        progress=not args.quiet,
+        skip_damaged=getattr(args, "skip_damaged", False),
+        remember_check=True,
     )
     _announce_check(runner, args.quiet)  # a resume checks the task only when it redoes a start cut short
-    if not summary.get("finished"):
-        # what 'run' checks before it starts (device, data, environment, renderer) may have
-        # changed since: fail here with one line rather than in every worker
-        prepare_to_train(runner.config, runner.task)
-    if changes:
-        import yaml
-
-        from pbtnas.rundir.atomic import atomic_write_bytes
-
-        atomic_write_bytes(store.config_path, yaml.safe_dump(config, sort_keys=False).encode())
-        store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in changes})
-        for key, old, new in changes:
-            print(f"changed {key}: {old!r} -> {new!r}", file=sys.stderr)
-    _announce_loggers(runner, args.run_dir)
+    for line in resume_lines(runner, args.run_dir):
+        print(line, file=sys.stderr)
+    if not runner.had_finished:  # nothing more is logged
+        _announce_loggers(runner, args.run_dir)
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
