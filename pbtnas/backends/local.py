@@ -8,24 +8,28 @@ the queue, so it always knows which job runs on which worker:
   ``lost_worker`` for the runner to retry (an attempt charged to that member only), the dead
   worker is replaced by a fresh one, and every other job - queued or running on another worker -
   goes on untouched;
-* a worker whose driver died (``kill -9``) exits within about a second (a watch thread notices
-  the re-parenting; an idle worker also sees its pipe close), so nothing is left holding memory.
-  The multiprocessing resource tracker, which only the workers keep open, then exits as well.
+* a worker whose driver died (``kill -9``) exits at once, even while it is still starting up
+  (importing torch): its first instructions, before any heavy import, ask the kernel to kill it
+  with its parent and start a watch thread (:mod:`pbtnas.backends.guard`), so nothing is left
+  holding memory. The multiprocessing resource tracker, which only the workers keep open, then
+  exits as well.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from multiprocessing.connection import wait
 
+from pbtnas.backends import guard
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.backends.worker import execute_job
 from pbtnas.engine import faults
 
 
-def _init_worker(threads: int, parent: int | None = None, start_method: str | None = None) -> None:
+def _init_worker(threads: int, start_method: str | None = None) -> None:
     import signal
 
     import torch
@@ -37,7 +41,7 @@ def _init_worker(threads: int, parent: int | None = None, start_method: str | No
     # multiprocessing refuses in a daemonic process. The driver still starts this worker as a
     # daemon (terminated if the driver exits without closing the backend); only this process's
     # view changes. Its children are torch's DataLoader workers or the task's own, which exit
-    # with it (torch's watch their parent; see also _exit_with_parent).
+    # with it (torch's watch their parent; see also pbtnas.backends.guard).
     multiprocessing.current_process().daemon = False
     # ... and with the driver's start method, not the "spawn" this worker was started with: on
     # Linux a DataLoader's workers are then forked, as in the user's own script, and find the
@@ -47,27 +51,12 @@ def _init_worker(threads: int, parent: int | None = None, start_method: str | No
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    _exit_with_parent(parent if parent is not None else os.getppid())
 
 
-def _exit_with_parent(parent: int, period: float = 1.0) -> None:
-    """A worker whose driver died (``kill -9``) exits within about a second instead of living on
-    as an orphan holding its memory: a daemon thread notices that the process was re-parented."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while True:
-            time.sleep(period)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="pbtnas-parent-watch", daemon=True).start()
-
-
-def _worker_main(conn, threads: int, parent: int, start_method: str | None = None) -> None:
-    """Body of one worker process: receive a job, send its result, until told to stop."""
-    _init_worker(threads, parent, start_method)
+def _worker_main(conn, threads: int, start_method: str | None = None) -> None:
+    """Body of one worker process (entered through :func:`pbtnas.backends.guard.main`, which
+    already watches the driver): receive a job, send its result, until told to stop."""
+    _init_worker(threads, start_method)
     while True:
         try:
             job = conn.recv()
@@ -87,8 +76,14 @@ class _Worker:
 
     def __init__(self, ctx, threads: int, index: int):
         self.conn, child = ctx.Pipe(duplex=True)
-        args = (child, threads, os.getpid(), multiprocessing.get_start_method())
-        self.process = ctx.Process(target=_worker_main, args=args, name=f"pbtnas-worker-{index}", daemon=True)
+        # The child runs guard.BOOT first, which watches this process before torch is imported (a
+        # function of this module as the target would import the pbtnas package, and torch, before
+        # any line of ours ran). The kernel's parent-death signal is asked for only when this is
+        # the main thread: Linux sends it when the forking *thread* ends.
+        pdeathsig = threading.current_thread() is threading.main_thread()
+        args = (child, threads, os.getpid(), multiprocessing.get_start_method(), pdeathsig)
+        namespace = {"GUARD": guard.__file__, "ARGS": args}
+        self.process = ctx.Process(target=exec, args=(guard.BOOT, namespace), name=f"pbtnas-worker-{index}", daemon=True)
         self.process.start()
         child.close()
         self.job: TrainJob | None = None
@@ -138,6 +133,7 @@ class LocalBackend(Backend):
                 idle = _Worker(self._ctx, self.threads, self._started)
                 self._started += 1
                 self._pool.append(idle)
+                faults.at("spawned", self._queue[0].step)  # tests: the driver dies while this worker starts up
             job = self._queue.popleft()
             try:
                 idle.conn.send(job)

@@ -10,7 +10,10 @@ Driver faults (the process running the search):
   ``K`` was committed (manifest written, ``step_done`` journaled);
 * ``after-step:K:interrupt``  the same moment, as Ctrl-C (``KeyboardInterrupt``);
 * ``dispatched:K:kill``        the driver sends itself SIGKILL right after the local backend handed
-  the first job of step ``K`` to a worker (a driver death while a worker is busy).
+  the first job of step ``K`` to a worker (a driver death while a worker is busy);
+* ``spawned:K:kill``           the driver sends itself SIGKILL right after the local backend started
+  a worker process for a job of step ``K``, before handing it the job (a driver death while the
+  worker is still starting up: importing torch and the task).
 
 Worker faults (the process training one member step), fired on the first attempt of that job only,
 so that the runner's retry of it succeeds:
