@@ -127,10 +127,14 @@ def test_an_allowed_change_via_the_library_is_kept_and_journaled_like_the_cli(tm
     assert (roots["cli"] / "config.yaml").read_text() == (roots["library"] / "config.yaml").read_text()
     changed = [list(RunStore(roots[name]).iter_events("config_changed")) for name in ("cli", "library")]
     assert len(changed[0]) == len(changed[1]) == 1
-    assert changed[0][0]["changes"] == changed[1][0]["changes"] == {
-        "steps": {"from": 2, "to": 3},
-        "workers": {"from": 0, "to": 1},
-        "loggers": {"from": [], "to": ["none"]},
-        "task.device": {"from": None, "to": "cpu"},
-    }
+    assert (
+        changed[0][0]["changes"]
+        == changed[1][0]["changes"]
+        == {
+            "steps": {"from": 2, "to": 3},
+            "workers": {"from": 0, "to": 1},
+            "loggers": {"from": [], "to": ["none"]},
+            "task.device": {"from": None, "to": "cpu"},
+        }
+    )
     assert fitness_trace(roots["cli"]) == fitness_trace(roots["library"])

@@ -135,6 +135,14 @@ def _overview(h: RunHistory) -> str:
         for k, v in (s.get("final_metrics") or {}).items():
             rows.append([f"final {k}", _fmt(v)])
         rows.append(["wall time", f"{_fmt(s.get('wall_time_s'), 1)} s"])
+        for d in s.get("earlier_deliveries") or []:  # a finished run given more steps delivered before
+            rows.append(
+                [
+                    f"earlier delivery (after {d.get('steps_done')} steps)",
+                    f"member {d.get('best_uid')} ({d.get('final_selection')}): {h.fitness_name} {_fmt(d.get('best_fitness'))}, "
+                    f"final {d.get('final_metric_name')} {_fmt(d.get('final_metric'))}; kept in {d.get('summary')}",
+                ]
+            )
     elif h.best:
         rows.append(
             [f"best {h.fitness_name} so far", f"{_fmt(h.best.get('fitness'))} (member {h.best.get('uid')}, step {(h.best.get('step') or 0) + 1})"]
