@@ -1028,6 +1028,9 @@ def make_runner(
     """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
     loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike.
     ``remember_check``: see :attr:`Runner.remember_check`."""
+    from pbtnas.engine.memory import check_memory
+
+    check_memory(config)  # options that would exhaust memory: refused before anything is built
     if config.algorithm == "bohb":
         from pbtnas.engine.bohb import BohbRunner
 

@@ -16,6 +16,7 @@ import torch
 from pbtnas.errors import ConfigError
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState
+from pbtnas.tasks.memory import MemoryNeed
 
 
 class Task(ABC):
@@ -107,6 +108,15 @@ class Task(ABC):
         Raise :class:`~pbtnas.errors.DataError` / ``ConfigError`` here so a bad data path or
         option stops the run with one message before any member trains.
         """
+
+    @classmethod
+    def memory_needs(cls, options: Any) -> list[MemoryNeed]:
+        """The largest allocations these options lead to (a batch, a buffer, a set of samples),
+        as lower bounds estimated from the options alone: called in the driver before the task is
+        built or the run directory exists, so it must neither read data nor allocate. A need
+        larger than the machine's memory refuses the run in one line naming the options
+        (:mod:`pbtnas.tasks.memory`). Default: none declared."""
+        return []
 
     def mutable_tensors(self, state: MemberState) -> list[tuple[str, str]]:
         """``(model key, tensor name)`` pairs the mutation baseline may perturb.

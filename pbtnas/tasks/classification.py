@@ -28,6 +28,7 @@ from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
 from pbtnas.tasks.base import doc
 from pbtnas.tasks.data.npz import LAYOUT_DOC, PIXEL_MAX_DOC, read_npz_images
+from pbtnas.tasks.memory import F32, I64, MemoryNeed
 from pbtnas.tasks.torch_task import Member, TorchTask
 
 OPS = ("none", "skip", "conv3x3", "conv5x5", "sepconv3x3", "dilconv3x3")
@@ -191,6 +192,10 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
     return np.sort(train), np.sort(val), np.sort(test), np.sort(np.asarray(selection, dtype=np.int64))
 
 
+#: (channels, height, width) of the built-in data sets, for memory estimates before loading
+_IMAGE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8)}
+
+
 _SCALING = {
     "mnist": "8-bit pixels divided by 255",
     "digits": "scikit-learn digits (0..16) divided by 16",
@@ -245,6 +250,21 @@ class ClassificationTask(TorchTask):
         self.space = SearchSpace(genes, name=f"classification-{options.cells}cells")
         self.module_paths = paths
         self._data: dict[str, Any] | None = None
+
+    @classmethod
+    def memory_needs(cls, options: ClassificationOptions) -> list[MemoryNeed]:
+        # an npz file's image size is not read here (no data may be touched): 1x1 is the bound
+        c, h, w = _IMAGE_SHAPES.get(options.dataset, (max(1, options.in_channels), 1, 1))
+        # per sample: its index, its pixels and the stem's activations (width channels at half size)
+        images = f"{c}x{h}x{w} images" if options.dataset in _IMAGE_SHAPES else "images (counted as one pixel each: the file is not read first)"
+        sample = I64 + F32 * (c * h * w + options.width * ((h + 1) // 2) * ((w + 1) // 2))
+        return [
+            MemoryNeed(("batch_size",), options.batch_size * sample, f"a training batch of {images}"),
+            # per cell: 4 genes in the space and at least 4 modules (~1 kB each)
+            MemoryNeed(("cells",), options.cells * 4000, "its search space and network"),
+            # the reduction convolution (width -> 2 width, 3x3) is in every network, with Adam's moments
+            MemoryNeed(("width",), 3 * F32 * 18 * options.width**2, "the reduction convolution with Adam's moments"),
+        ]
 
     # -- data ---------------------------------------------------------------------------------
     @property

@@ -27,6 +27,7 @@ from pbtnas.errors import ConfigError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.memory import F32, I64, MemoryNeed
 
 OPS = ("identity", "linear", "mlp2", "mlp4")
 COST = {"identity": 0.0, "linear": 1.0, "mlp2": 2.0, "mlp4": 4.0}
@@ -113,6 +114,17 @@ class SimulatedTask(Task):
             genes.append(Gene(f"layer{i}.act", ACTIVATIONS, False, f"activation after block {i}"))
         self.space = SearchSpace(genes, name=f"simulated-{options.layers}layers")
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @classmethod
+    def memory_needs(cls, options: SimulatedOptions) -> list[MemoryNeed]:
+        # per layer: two genes in the space (~0.6 kB measured) and at least an empty block
+        # module (~1 kB); per sample: its index, its 6 inputs and the stem's activations
+        o = options
+        return [
+            MemoryNeed(("layers",), o.layers * 1600, "its search space and network"),
+            MemoryNeed(("batch_size",), o.batch_size * (I64 + F32 * (6 + o.width)), "a training batch"),
+            MemoryNeed(("width",), 3 * F32 * 7 * o.width, "the stem and head weights with Adam's moments"),
+        ]
 
     # -- data: a fixed nonlinear regression problem --------------------------------------------
     @property

@@ -43,7 +43,11 @@ _DIRECT = ("algorithm", "population", "steps", "seed", "workers", "backend", "mo
 
 
 def config_from_args(args: argparse.Namespace, **forced) -> RunConfig:
-    """Preset or file, then ``--set`` overrides, then explicit flags; validated."""
+    """Preset or file, then ``--set`` overrides, then explicit flags (which must agree with a
+    ``--set`` of the same key); validated."""
+    from pbtnas.cli.commands._agree import refuse_disagreeing
+
+    refuse_disagreeing(args.overrides, {key: getattr(args, key, None) for key in (*_DIRECT, "device")})
     data = load_config_source(args.source)
     apply_overrides(data, args.overrides)
     for key in _DIRECT:

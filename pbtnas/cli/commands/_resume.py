@@ -17,7 +17,10 @@ FLAGS = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_membe
 def requested_changes(args) -> dict:
     """The changes ``--set`` and the flags ask for, as keyword overrides of
     :func:`~pbtnas.engine.runner.resume_runner` (task options in a ``task`` section); a flag
-    wins over a ``--set`` of the same key."""
+    and a ``--set`` of the same key that disagree are refused."""
+    from pbtnas.cli.commands._agree import refuse_disagreeing
+
+    refuse_disagreeing(list(getattr(args, "overrides", []) or []), {key: getattr(args, key, None) for key in FLAGS})
     requested = apply_overrides({}, list(getattr(args, "overrides", []) or []))
     for key in FLAGS:
         value = getattr(args, key, None)

@@ -38,6 +38,9 @@ def check_command(args) -> int:
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
     config = config_from_dict(data)  # one error line for a config that a run would refuse
+    from pbtnas.engine.memory import check_memory
+
+    check_memory(config)  # a check trains one member: options that exhaust memory are refused
     task = build_task(config.task)
     prepare_to_train(config, task)
     # workers build the task in processes of their own: a user's task must evaluate the same there

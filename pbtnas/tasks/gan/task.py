@@ -26,6 +26,7 @@ from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminat
 from pbtnas.tasks.gan.generator import Generator
 from pbtnas.tasks.gan.space import SPACES, build_space, gene_modules
 from pbtnas.tasks.gan.training import TrainSettings, train_gan
+from pbtnas.tasks.memory import F32, MemoryNeed
 
 if TYPE_CHECKING:
     from pbtnas.tasks.gan.evaluation import GanMetrics
@@ -133,6 +134,27 @@ class GanTask(Task):
         self.hard = o.space == "gan-hard"
         self._splits: dict[str, ImageSet] = {}
         self._metrics: GanMetrics | None = None
+
+    @classmethod
+    def memory_needs(cls, options: GanOptions) -> list[MemoryNeed]:
+        o = options
+        default_channels, default_size, _ = DATASETS.get(o.dataset, (0, 0, ""))
+        # an npz file's own shape is not read here (no data may be touched): 1 channel of 8x8 is the bound
+        c, side = o.channels or default_channels or 1, o.image_size or default_size or 8
+        image = F32 * c * side * side
+        shape = f"{c}x{side}x{side}"
+        sized = ("image_size",) if o.image_size else ()  # named only when it was set
+        needs = [
+            # the generator's update draws twice the discriminator's batch
+            MemoryNeed(("batch_size", *sized), 2 * o.batch_size * image, f"a generator batch of {2 * o.batch_size} {shape} images"),
+            # samples are generated in chunks and then joined: both are held at once
+            MemoryNeed(("eval_samples", *sized), 2 * o.eval_samples * image, f"the {shape} images generated for each fitness"),
+            MemoryNeed(("final_samples", *sized), 2 * o.final_samples * image, f"the {shape} images generated for the final metric"),
+            MemoryNeed(("grid_size", *sized), o.grid_size**2 * image, f"the sample grid of {shape} images"),
+        ]
+        if o.dataset == "stacked-mnist":
+            needs.append(MemoryNeed(("stacked_size",), o.stacked_size * 3 * 32 * 32, "the stacked 3x32x32 training images"))
+        return needs
 
     def prepare(self) -> None:
         """In the driver, before any member trains: check the data folder (a missing one fails

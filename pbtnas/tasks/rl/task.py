@@ -26,6 +26,7 @@ from pbtnas.errors import ConfigError, PbtnasError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.memory import F32, I64, MemoryNeed
 from pbtnas.tasks.rl.agent import Nets, linear_schedule, noisy_action, update
 from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
 from pbtnas.tasks.rl.networks import Actor, Critic, DeployedActor, Encoder
@@ -131,6 +132,18 @@ class RLTask(Task):
         # (weak reference to the state train_step returned, its evaluation episode returns): the
         # step evaluates its result once and `evaluate` reuses it for that very state
         self._evaluated: tuple | None = None
+
+    @classmethod
+    def memory_needs(cls, options: RLOptions) -> list[MemoryNeed]:
+        o = options
+        # per slot of a replay buffer: the observation (one uint8 frame with pixels, else at least
+        # one float), at least one action, reward, discount, episode step, and the two int64
+        # index arrays a sample builds over the whole buffer (ReplayBuffer.valid_starts)
+        obs = 3 * o.image_size**2 if o.pixels else F32
+        slot = obs + F32 + F32 + F32 + I64 + 2 * I64
+        sized = ("image_size",) if o.pixels else ()
+        what = "a replay buffer" + (f" of 3x{o.image_size}x{o.image_size} frames" if o.pixels else "")
+        return [MemoryNeed(("buffer_capacity", *sized), o.buffer_capacity * slot, what)]
 
     def prepare(self) -> None:
         """Checks made once in the driver before a run: the environment's name (with
