@@ -30,7 +30,7 @@ from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
 from pbtnas.search.state import state_mismatch
-from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config
+from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config, start_dir_for
 from pbtnas.tasks.base import Task
 from pbtnas.tasks.devices import prepare_to_train
 
@@ -66,9 +66,12 @@ class Runner:
         # A task file is recorded by its absolute path, so resume, report and export find it from
         # any working directory (and workers started elsewhere receive the same name).
         config.task = portable_task_config(config.task)
+        # The folder the run starts from (a resume: the one recorded then) is importable here and
+        # in every worker, as is the task file's: task.env=my_envs:Name-v0, a task file's imports.
+        self.start_dir = start_dir_for(run_dir)
         self.task: Task = build_task(config.task)
         self._task_config = config.task
-        self._task_roots = import_roots(config.task)
+        self._task_roots = import_roots(config.task, self.start_dir)
         self.algorithm: Algorithm = algorithm_from_config(config)
         self._backend = backend
         self.observers = list(observers or [])
@@ -165,7 +168,7 @@ class Runner:
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
         self.store.create(self.config.to_dict())  # takes the run directory's lock
-        write_run_info(self.store.root, self.task, self.config.task)  # what status and report show, as data
+        write_run_info(self.store.root, self.task, self.config.task, self.start_dir)  # what status and report show, as data
         self.store.append(
             "run_started",
             config=self.config.to_dict(),

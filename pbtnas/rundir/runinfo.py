@@ -60,9 +60,10 @@ def task_code_record(name: object) -> dict:
         return {"file": full, "sha256": None}
 
 
-def run_info_of(task: Any, task_config: dict) -> dict:
+def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> dict:
     """The ``run_info.json`` content for a task built from ``task_config`` (called at run start,
-    when the task is built anyway)."""
+    when the task is built anyway); ``start_dir`` is the folder the run started from, importable
+    in a resume from elsewhere (:func:`pbtnas.tasks.start_dir_for`)."""
     from pbtnas.tasks.base import options_doc
 
     try:
@@ -78,15 +79,16 @@ def run_info_of(task: Any, task_config: dict) -> dict:
         "fitness_name": task.fitness_name,
         "final_metric_name": task.final_metric_name,
         "final_metric_higher_is_better": getattr(task, "final_metric_higher_is_better", None),
+        "start_dir": start_dir,
     }
 
 
-def write_run_info(run_dir: str | Path, task: Any, task_config: dict) -> None:
+def write_run_info(run_dir: str | Path, task: Any, task_config: dict, start_dir: str | None = None) -> None:
     """Write ``run_info.json`` into ``run_dir`` atomically (at run start)."""
     from pbtnas.rundir.atomic import atomic_write_bytes
 
     # a user's option default or describe() may hold anything: written as its repr, never a crash
-    text = json.dumps(run_info_of(task, task_config), indent=2, default=_plain)
+    text = json.dumps(run_info_of(task, task_config, start_dir), indent=2, default=_plain)
     atomic_write_bytes(Path(run_dir) / RUN_INFO_FILE, (text + "\n").encode())
 
 

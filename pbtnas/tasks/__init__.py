@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 
 from pbtnas.errors import ConfigError, PbtnasError
@@ -67,8 +68,8 @@ def task_class(name: str) -> type[Task]:
     if name in plugins:
         try:
             cls = plugins[name].load()
-        except Exception as exc:
-            raise ConfigError(f"task plugin {name!r} ({plugins[name].value}) failed to load: {type(exc).__name__}: {exc}") from None
+        except (Exception, SystemExit) as exc:
+            raise ConfigError(f"task plugin {name!r} ({plugins[name].value}) failed to load: {_why(exc)}") from None
         return _checked(cls, f"plugin {name!r}")
     if ":" not in name:
         raise ConfigError(
@@ -108,8 +109,17 @@ def _import_module(module_name: str) -> ModuleType:
                 "'path/to/file.py:ClassName'"
             ) from None
         raise ConfigError(f"task module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:
-        raise ConfigError(f"task module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        raise ConfigError(f"task module {module_name!r} failed to import: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong in a user's code, for one error line. A ``sys.exit()`` at import time is
+    named as such: caught like any error, it would otherwise end pbtnas itself, with that exit
+    status and no output (exit 0 looked like a finished run)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}); a task's module must not exit when imported (put script code under if __name__ == '__main__':)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _import_file(path: str) -> ModuleType:
@@ -134,9 +144,9 @@ def _import_file(path: str) -> ModuleType:
     sys.path.insert(0, os.path.dirname(full))  # the file may import modules next to it
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[module_name]
-        raise ConfigError(f"task file {path!r} failed to import: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(f"task file {path!r} failed to import: {_why(exc)}") from None
     return module
 
 
@@ -218,28 +228,67 @@ def portable_task_config(task_config: dict) -> dict:
     return config
 
 
-def import_roots(task_config: dict) -> list[str]:
+def import_roots(task_config: dict, start_dir: str | None = None) -> list[str]:
     """Folders a worker adds to ``sys.path`` before building the task: where a user's task
-    module was found in the driver (not needed for built-in tasks or installed plugins)."""
+    module was found in the driver (not needed for built-in tasks or installed plugins), the
+    task file's folder (the modules it imports from beside it) and ``start_dir``, the folder the
+    run started from (a ``task.env=my_envs:Name-v0`` module there)."""
+    roots = []
     name = str(task_config.get("name", ""))
     where, sep, _ = name.rpartition(":")
-    if not sep or where.endswith(".py") or name in BUILTIN:
-        return []
-    module = sys.modules.get(where)
-    path = getattr(module, "__file__", None) if module else None
-    if not path:
-        return []
-    root = os.path.dirname(os.path.abspath(path))
-    for _ in range(where.count(".") + (1 if os.path.basename(path) == "__init__.py" else 0)):
-        root = os.path.dirname(root)
-    return [root]
+    if sep and where.endswith(".py"):
+        roots.append(os.path.dirname(os.path.abspath(where)))
+    elif sep and name not in BUILTIN:
+        module = sys.modules.get(where)
+        path = getattr(module, "__file__", None) if module else None
+        if path:
+            root = os.path.dirname(os.path.abspath(path))
+            for _ in range(where.count(".") + (1 if os.path.basename(path) == "__init__.py" else 0)):
+                root = os.path.dirname(root)
+            roots.append(root)
+    if start_dir:
+        roots.append(os.path.abspath(start_dir))
+    return list(dict.fromkeys(roots))
+
+
+def add_import_roots(roots: list[str] | tuple[str, ...]) -> None:
+    """Put the folders ``roots`` (see :func:`import_roots`) on this process's ``sys.path``. They
+    go last: a file that happens to lie in the start folder never hides an installed package."""
+    for root in roots:
+        if root not in sys.path and os.path.isdir(root):
+            sys.path.append(root)
+
+
+def recorded_start_dir(run_dir: str | Path) -> str | None:
+    """The folder the run in ``run_dir`` was started from, as its ``run_info.json`` recorded it;
+    ``None`` for a new run, a run made before it was recorded, or a folder that is gone. A
+    recorded folder inside the run directory is ignored: a run directory is data, and code it
+    brings is not put on the import path (docs/custom-task.md)."""
+    from pbtnas.rundir.runinfo import read_run_info
+
+    info = read_run_info(run_dir) or {}
+    start = info.get("start_dir")
+    if not isinstance(start, str) or not os.path.isabs(start) or not os.path.isdir(start):
+        return None
+    run = os.path.realpath(run_dir)
+    if os.path.commonpath([os.path.realpath(start), run]) == run:
+        return None
+    return start
+
+
+def start_dir_for(run_dir: str | Path) -> str:
+    """The start folder of the run in ``run_dir`` (:func:`recorded_start_dir`; this process's
+    working directory for a new run), put on ``sys.path`` here: a ``task.env=my_envs:Name-v0``
+    module beside where the run started is found even by the ``pbtnas`` command (whose
+    ``sys.path`` does not hold the working directory) and by a resume from another folder."""
+    start = recorded_start_dir(run_dir) or os.getcwd()
+    add_import_roots([start])
+    return start
 
 
 def build_task(task_config: dict, roots: list[str] | None = None) -> Task:
     """Build (or reuse, per process) the task described by a config's ``task`` section."""
-    for root in roots or ():
-        if root not in sys.path and os.path.isdir(root):
-            sys.path.append(root)
+    add_import_roots(roots or ())
     config = dict(task_config)
     name = config.pop("name", None)
     if not name:
@@ -252,7 +301,7 @@ def build_task(task_config: dict, roots: list[str] | None = None) -> Task:
             task = cls(options)
         except PbtnasError:
             raise
-        except Exception as exc:  # a user's constructor: one line, not a traceback
-            raise ConfigError(f"task class {cls.__name__} failed to build: {type(exc).__name__}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # a user's constructor: one line, not a traceback
+            raise ConfigError(f"task class {cls.__name__} failed to build: {_why(exc)}") from None
         _CACHE[key] = task
     return _CACHE[key]
