@@ -4,7 +4,10 @@ Mixing moves the tensors a gene owns from one parent to a child by exact module 
 misspelt path moves nothing, two genes owning one tensor move it twice, and a layer that exists
 only in some architectures without a gene owning it leaves a child that cannot be loaded. The
 engine also relies on a task never touching the global random state (results must not depend on
-which member ran before on the same worker) and on ``evaluate`` giving one value for one state.
+which member ran before on the same worker), on ``evaluate`` giving one value for one state and,
+for a :class:`~pbtnas.tasks.torch_task.TorchTask`, on evaluating in eval mode: an evaluation with
+dropout on is deterministic under the engine's seeding, so only watching the forward passes finds
+it (:func:`_train_mode_watch`).
 :func:`check_task` builds a few architectures that together hold every option of every gene and
 tests these rules on real states. A run calls it once in the driver before it creates the run
 directory; call it from your own tests too::
@@ -28,6 +31,11 @@ from pbtnas.rundir.store import check_plain_data
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState, keys_under
 from pbtnas.tasks.base import Task
+from pbtnas.tasks.torch_task import MODE_DEPENDENT, TRAIN_MODE_SEEN, plain_module
+
+#: the version of what :func:`check_task` verifies, part of a remembered pass's key: a task that
+#: passed an older check (2: evaluations in eval mode) is checked again
+RULES = 2
 
 
 @dataclass
@@ -86,19 +94,20 @@ def check_task(task: Task | type | str, *, seed: int = 0, train: bool = True, ev
     child_genome, child_state = _mixed_child(task, genomes, states, seed)
     _guarded(task, "build_module", task.build_module, child_genome, child_state)
     if evaluate:
-        fitness = _guarded(task, "evaluate", task.score, child_genome, child_state, seed)
-        again = _guarded(task, "evaluate", task.score, child_genome, child_state, seed)
+        fitness = _evaluated(task, "evaluate", task.score, child_genome, child_state, seed)
+        again = _evaluated(task, "evaluate", task.score, child_genome, child_state, seed)
         if not (fitness == again or (np.isnan(fitness) and np.isnan(again))):
             raise TaskContractError(
                 f"{name}.evaluate gave {fitness} and then {again} for the same state and seed: "
                 "fitness must be deterministic (seed the evaluation from the seed it is given)"
             )
+        _other_evaluations(task, child_genome, child_state, seed)
         if fresh_process:
             report.same_in_fresh_process = _same_in_a_fresh_process(task, child_genome, child_state, seed, fitness)
     if train:
         trained, _ = _guarded(task, "train_step", task.train_step, child_genome, child_state, 0, seed)
         check_plain_data(trained.extra, f"{name}: after train, member.extra")
-        _guarded(task, "evaluate", task.score, child_genome, trained, seed)
+        _evaluated(task, "evaluate", task.score, child_genome, trained, seed)
         report.trained = True
     report.seconds = time.perf_counter() - started
     return report
@@ -211,6 +220,48 @@ def _guarded(task: Task, what: str, call: Callable, *args: Any) -> Any:
             "wrap the code in torch.random.fork_rng() (pbtnas.TorchTask does this for you)"
         )
     return result
+
+
+def _evaluated(task: Task, what: str, call: Callable, *args: Any) -> Any:
+    """:func:`_guarded` for an evaluation: a TorchTask's forward passes in its own evaluation
+    methods must run in eval mode, unless the task declares ``evaluates_in_train_mode = True``
+    (see :func:`~pbtnas.tasks.torch_task.watch_train_mode`)."""
+
+    seen: list[tuple[str, str, torch.nn.Module]] = []
+    token = TRAIN_MODE_SEEN.set(seen)
+    try:
+        result = _guarded(task, what, call, *args)
+    finally:
+        TRAIN_MODE_SEEN.reset(token)
+    if seen:
+        method, path, module = next((s for s in seen if isinstance(s[2], MODE_DEPENDENT)), seen[0])
+        name = type(task).__name__
+        kind = type(plain_module(module)).__name__
+        which = f"module {path} ({kind})" if path else kind
+        raise TaskContractError(
+            f"{name}.{method} ran a forward pass of {which} in train mode: the engine calls it with the models in "
+            "eval mode, so do not call .train() there (dropout would be on, BatchNorm would use batch statistics); "
+            f"if the task truly evaluates in train mode, set evaluates_in_train_mode = True on {name}"
+        )
+    return result
+
+
+def _other_evaluations(task: Task, genome: Genome, state: MemberState, seed: int) -> None:
+    """A TorchTask's own ``final_evaluate`` and ``select`` (when it writes them), once each,
+    watched for forward passes in train mode like ``evaluate``."""
+    from pbtnas.tasks.torch_task import TorchTask
+
+    if not isinstance(task, TorchTask):
+        return
+    cls = type(task)
+    if cls.final_evaluate is not TorchTask.final_evaluate:  # the default calls evaluate: seen above
+        _evaluated(task, "final_evaluate", task.final_score, genome, state, seed)
+    if cls.select is not TorchTask.select:
+        try:
+            task.check_selection_split()
+        except PbtnasError:
+            return  # no selection split with these options: a run that needs one says so at its start
+        _evaluated(task, "select", task.selection_score, genome, state, seed)
 
 
 def _ownership(task: Task, genomes: list[Genome], states: list[MemberState], report: CheckReport) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ answer can only change when the task does. A pass is therefore written to
 * the SHA-256 of the file that defines the task class, and of every other module loaded from that
   file's folder (or below it) when the key is taken: the sibling modules the task file imports;
 * the task's options (as parsed, defaults filled in; paths made absolute as a run records them);
-* the class name and the versions of pbtnas, torch and Python.
+* the class name, the versions of pbtnas, torch and Python, and the check's :data:`~pbtnas.tasks.check.RULES`.
 
 Not part of the key: data files the task reads, installed packages other than torch, modules the
 task imports only later (inside ``train``), and the run's seed (the check's architectures cover
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from pbtnas.errors import PbtnasError
 from pbtnas.tasks.base import Task
-from pbtnas.tasks.check import CheckReport, check_task
+from pbtnas.tasks.check import RULES, CheckReport, check_task
 
 #: the parts of a check a memo may cover
 PARTS = ("evaluate", "fresh_process", "train")
@@ -79,6 +79,7 @@ def memo_key(task: Task) -> MemoKey | None:
         return None
     material = {
         "format": _FORMAT,
+        "rules": RULES,
         "task": cls.__qualname__,
         "options": _options(task),
         "files": files,

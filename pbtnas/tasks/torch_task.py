@@ -33,8 +33,10 @@ from __future__ import annotations
 import copy
 import math
 import random
+import warnings
 from abc import abstractmethod
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
@@ -109,6 +111,8 @@ class TorchTask(Task):
     * ``module_paths``: gene -> module path(s) it owns, where a gene's name is not the path
       (``"model_key:path"`` picks the model when there are several);
     * ``deploy``: the model key ``pbtnas export`` delivers (default: the only model, or ``"model"``);
+    * ``evaluates_in_train_mode``: ``True`` when ``evaluate`` / ``final_evaluate`` / ``select`` run
+      forward passes in train mode on purpose (``pbtnas check`` refuses that otherwise);
     * ``fitness_name``, ``final_metric_name``, ``default_final_selection`` as in :class:`Task`.
 
     The engine calls :meth:`score` and :meth:`final_score` (the low-level seam's evaluation); they
@@ -118,6 +122,9 @@ class TorchTask(Task):
     Options: ClassVar[type] = TorchOptions
     module_paths: dict[str, str | list[str]] = {}
     deploy: ClassVar[str | None] = None
+    #: the evaluations switch models to train mode on purpose (e.g. Monte Carlo dropout); without
+    #: it ``check_task`` refuses a forward pass in train mode during them, the usual mistake
+    evaluates_in_train_mode: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -296,12 +303,12 @@ class TorchTask(Task):
 
     def score(self, genome: Genome, state: MemberState, seed: int) -> float:
         member = self._score(genome, state, seed)
-        with torch.no_grad(), seeded(seed, self.device):
+        with torch.no_grad(), seeded(seed, self.device), self._watched("evaluate", member):
             return _fitness(self.evaluate(member), f"{type(self).__name__}.evaluate")
 
     def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         member = self._score(genome, state, seed)
-        with torch.no_grad(), seeded(seed, self.device):
+        with torch.no_grad(), seeded(seed, self.device), self._watched("final_evaluate", member):
             result = self.final_evaluate(member)
         if not isinstance(result, dict):
             raise TaskContractError(f"{type(self).__name__}.final_evaluate must return a dict of metrics")
@@ -311,8 +318,26 @@ class TorchTask(Task):
         if type(self).select is TorchTask.select:
             return super().selection_score(genome, state, seed)
         member = self._score(genome, state, seed)
-        with torch.no_grad(), seeded(seed, self.device):
+        with torch.no_grad(), seeded(seed, self.device), self._watched("select", member):
             return _fitness(self.select(member), f"{type(self).__name__}.select")
+
+    @contextmanager
+    def _watched(self, method: str, member: Member) -> Iterator[None]:
+        """While ``check_task`` watches (:data:`TRAIN_MODE_SEEN` set), report the modules that one
+        of the task's own evaluation methods runs in train mode; otherwise nothing."""
+        seen = TRAIN_MODE_SEEN.get()
+        if seen is None or self.evaluates_in_train_mode:
+            yield
+            return
+        names: dict[int, str] = {}
+        for key, model in member.models.items():
+            for path, module in plain_module(model).named_modules():
+                prefix = "" if list(member.models) == [DEFAULT_KEY] else f"{key}."
+                names.setdefault(id(module), f"{prefix}{path}" if path else key)
+            names.setdefault(id(model), key)  # a torch.compile wrapper
+        with watch_train_mode(names) as found:
+            yield
+        seen.extend((method, path, module) for path, module in found)
 
     def check_selection_split(self) -> None:
         if type(self).select is TorchTask.select and type(self).selection_score is TorchTask.selection_score:
@@ -353,6 +378,65 @@ class TorchTask(Task):
             for key in self.trained_keys:
                 owned.setdefault(key, []).append(path)
         return owned
+
+
+#: while ``check_task`` checks a task: (method, module path, module) of every forward pass in train
+#: mode during the task's own ``evaluate``, ``final_evaluate`` or ``select`` (None otherwise)
+TRAIN_MODE_SEEN: ContextVar[list[tuple[str, str, nn.Module]] | None] = ContextVar("pbtnas_train_mode_seen", default=None)
+
+#: module kinds whose forward pass differs in train mode, named first when several run in it
+MODE_DEPENDENT = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._NormBase, torch.nn.RNNBase)
+
+
+@contextmanager
+def watch_train_mode(names: dict[int, str]) -> Iterator[list[tuple[str, torch.nn.Module]]]:
+    """Record ``(path, module)`` of the modules whose forward pass runs in train mode while the
+    block runs: the member's own modules (``names``: ``id(module)`` -> its path) and, anywhere
+    (a feature extractor the task keeps), the kinds that behave differently in train mode.
+
+    The engine puts a :class:`TorchTask`'s models in eval mode before ``evaluate``; a
+    ``model.train()`` inside it turns dropout on and makes BatchNorm use (and update) batch
+    statistics. Per-call seeding keeps such an evaluation deterministic, so the determinism check
+    cannot see it: every member would silently be scored with dropout on. A module made inside
+    the method (``nn.Softmax(1)(x)``: in train mode from birth, behaving the same in both) is not
+    counted. Global forward hooks see every module; the path of one that is not the member's
+    comes from the modules whose forward passes enclose it (a stack)."""
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    found: list[tuple[str, torch.nn.Module]] = []
+    stack: list[tuple[str, torch.nn.Module]] = []
+
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        if torch.compiler.is_compiling():
+            # torch.compile traces global hooks into its graph and refuses their closure; the
+            # compiled wrapper's own call (outside the graph) is still watched
+            return
+        path = names.get(id(module), "")  # "": a module called on its own
+        if not path and stack:
+            parent_path, parent = stack[-1]
+            child = next((n for n, c in parent.named_children() if c is module), None)
+            if child is not None:
+                path = f"{parent_path}.{child}" if parent_path else child
+        stack.append((path, module))
+        counts = id(module) in names or isinstance(module, MODE_DEPENDENT)
+        if module.training and counts and len(found) < 64 and all(m is not module for _, m in found):
+            found.append((path, module))
+
+    def leave(module: torch.nn.Module, args: Any, output: Any) -> None:
+        if not torch.compiler.is_compiling() and stack and stack[-1][1] is module:
+            stack.pop()
+
+    before = register_module_forward_pre_hook(enter)
+    # always_call: a forward that raises still leaves the stack
+    after = register_module_forward_hook(leave, always_call=True)
+    try:
+        with warnings.catch_warnings():
+            # torch.compile warns that global hooks also fire for its wrapper: wanted here
+            warnings.filterwarnings("ignore", message=".*global hooks on modules.*")
+            yield found
+    finally:
+        before.remove()
+        after.remove()
 
 
 def _has_lazy_tensors(module: nn.Module) -> bool:
