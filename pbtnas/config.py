@@ -4,6 +4,7 @@ a YAML file and overridden from the command line (``--set key=value``, ``--set t
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import os
@@ -245,6 +246,48 @@ def read_yaml(stream, where: str) -> Any:
         raise ConfigError(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from None
 
 
+#: the largest config file read: a config is a few lines of YAML, and a file of gigabytes (or
+#: /dev/zero) must not be read into memory to find that out
+MAX_CONFIG_BYTES = 1 << 20
+#: byte-order marks of text that is not UTF-8, longest first (UTF-32's starts like UTF-16's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def read_config_text(path: str) -> str:
+    """The text of a config file, or one :class:`ConfigError` saying why it is not a YAML text
+    file: missing, a folder (a run directory: how to resume it), too large, UTF-16/32, binary or
+    not UTF-8. Read at most one byte past the limit, so a pipe or a device (``<(...)``, /dev/zero)
+    is read safely. A UTF-8 byte-order mark is allowed (Windows editors write it)."""
+    where = f"config file {path!r}"
+    if not os.path.exists(path):
+        raise ConfigError(f"{where} does not exist")
+    if os.path.isdir(path):
+        is_run = os.path.isfile(os.path.join(path, "config.yaml"))
+        hint = f"; it is a run directory: continue it with  pbtnas resume {path}" if is_run else ""
+        raise ConfigError(f"{where} is a folder, not a YAML file{hint}")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where} is larger than {MAX_CONFIG_BYTES // 1024} KiB: a config is a few lines of YAML; is it the right file?")
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            raise ConfigError(f"{where} is {encoding} text: save it as UTF-8")
+    if b"\0" in raw:
+        raise ConfigError(f"{where} is not a text file (it holds NUL bytes: binary data, or UTF-16/32 text): give a YAML file in UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}): save it as UTF-8") from None
+
+
 def load_config_source(source: str) -> dict:
     """A preset name, the path of a YAML file, or a task (``file.py:Class``,
     ``package.module:Class``, a plugin's name) -> config dict (not yet validated). A task alone
@@ -255,10 +298,7 @@ def load_config_source(source: str) -> dict:
     if is_task_reference(source):
         return {"task": {"name": source}}
     if source.endswith((".yaml", ".yml", ".json")) or os.path.sep in source:
-        if not os.path.exists(source):
-            raise ConfigError(f"config file {source!r} does not exist")
-        with open(source) as fh:
-            data = read_yaml(fh, f"config file {source!r}")
+        data = read_yaml(read_config_text(source), f"config file {source!r}")
         if not isinstance(data, dict):
             raise ConfigError(f"config file {source!r} must hold a mapping")
         data = with_task_section(data)

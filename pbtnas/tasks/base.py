@@ -239,6 +239,8 @@ def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
                 raise ValueError(value)
             if kind in (int, float) and isinstance(value, bool):
                 raise ValueError(value)
+            if kind is str and isinstance(value, (bool, list, tuple, dict, set)):
+                raise ValueError(value)  # a name or path: a number or a date may stand for one, true or a list may not
             return kind(value)
         if kind in (tuple, list):
             if isinstance(value, str):
@@ -246,7 +248,7 @@ def coerce_value(value: Any, field: dataclasses.Field, where: str) -> Any:
             if isinstance(value, (list, tuple)):
                 return kind(value)
             raise ValueError(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite integer (.inf, 1e400)
         what = f"config key {field.name!r}" if where == "config" else f"{where}.{field.name}"
         raise ConfigError(f"{what} must be {_KIND_NAMES.get(kind, 'a ' + kind.__name__)}, got {value!r}") from None
     return value

@@ -192,6 +192,21 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
     return np.sort(train), np.sort(val), np.sort(test), np.sort(np.asarray(selection, dtype=np.int64))
 
 
+def _check_splits(n: int, n_classes: int, splits: dict[str, np.ndarray], options: ClassificationOptions) -> None:
+    """Every split a run uses must hold images: an empty one (too few images, or a class per
+    image) would fail later as an IndexError in training or a NaN accuracy."""
+    needed = ("train", "val", "test") + (("selection",) if options.selection_fraction > 0 else ())
+    empty = [name for name in needed if len(splits[name]) == 0]
+    if empty:
+        where = f"{options.data_path}: " if options.dataset == "npz" else ""
+        raise DataError(
+            f"{where}the data set's {', '.join(empty)} split(s) would be empty: {n} images in {n_classes} classes, split per class with "
+            f"task.val_fraction={options.val_fraction:g} and task.test_fraction={options.test_fraction:g}"
+            + (f" and task.selection_fraction={options.selection_fraction:g}" if options.selection_fraction > 0 else "")
+            + "; give more images per class, or larger fractions"
+        )
+
+
 #: (channels, height, width) of the built-in data sets, for memory estimates before loading
 _IMAGE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8)}
 
@@ -273,6 +288,7 @@ class ClassificationTask(TorchTask):
             x, y, classes = load_dataset(self.options)
             o = self.options
             tr, va, te, se = stratified_split(y, o.val_fraction, o.test_fraction, o.split_seed, o.selection_fraction)
+            _check_splits(len(y), len(classes), {"train": tr, "val": va, "test": te, "selection": se}, o)
             t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
             self._data = {
                 "train": (t(x[tr]), t(y[tr])),

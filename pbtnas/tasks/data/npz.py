@@ -76,6 +76,10 @@ def _read(path: str, mtime_ns: int, size: int, layout: str, pixel_max: float) ->
         x = np.moveaxis(x, -1, 1)
     if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
         raise DataError(f"{path}: X must hold numbers, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):  # casting would drop the imaginary part with only a warning
+        raise DataError(f"{path}: X holds complex numbers (dtype {x.dtype}); pixels are real: store abs(X) or X.real if that is what you mean")
+    if y is not None:
+        check_labels(y, path)
     stored = x.dtype
     x = x.astype(np.float32)
     if not np.isfinite(x).all():
@@ -83,6 +87,30 @@ def _read(path: str, mtime_ns: int, size: int, layout: str, pixel_max: float) ->
     x = scale_pixels(x, stored, pixel_max, path)
     x.setflags(write=False)  # shared by every caller through the cache
     return x, y
+
+
+#: the largest whole number a float64 holds exactly: labels beyond it may merge or split classes
+_EXACT_FLOAT_INT = 2**53
+
+
+def check_labels(y: np.ndarray, path: str) -> None:
+    """Labels name classes: integers, booleans or strings. Floats pass only when every one is a
+    whole number that a float holds exactly (0.0/1.0 from a data frame); a fractional, huge or
+    NaN label is refused, as continuous targets (a regression data set) would otherwise become
+    one class per image and splits too small to train on."""
+    if y.dtype == np.bool_ or np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "US":
+        return
+    if np.issubdtype(y.dtype, np.floating):
+        values = y.astype(np.float64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > _EXACT_FLOAT_INT)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{path}: y holds {int(bad.sum())} label(s) that are not class names (y[{first}] = {float(values[first])!r}, dtype {y.dtype}): "
+                f"labels must be integers or strings naming classes (whole-number floats up to 2**53 are accepted)"
+            )
+        return
+    raise DataError(f"{path}: y must hold class labels (integers or strings), got dtype {y.dtype}")
 
 
 def scale_pixels(x: np.ndarray, stored: np.dtype, pixel_max: float, path: str) -> np.ndarray:
