@@ -19,6 +19,7 @@ from typing import Any
 from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import faults, seeding
+from pbtnas.engine.divergence import diverged_fraction
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.engine.resume_policy import ResumePlan, plan_resume
@@ -853,6 +854,7 @@ class Runner:
             "final_checkpoint": "final/member.pt",
             **({"reevaluated": info["reevaluated"]} if "reevaluated" in info else {}),
             "wall_time_s": round(elapsed, 2),
+            "diverged_steps": diverged_fraction(self.store.events()),  # said past half: see pbtnas.engine.divergence
             "finished": True,
         }
         earlier = self._earlier_deliveries(summary["steps_done"])

@@ -60,6 +60,7 @@ SUMMARY_KEYS: dict[str, tuple] = {
     "final_metric": (float, None),
     "final_metrics": (dict,),
     "final_checkpoint": (str,),
+    "diverged_steps": (float,),
 }
 #: what every summary holds (an older pbtnas, or a tool's stand-in, may lack the others; a verb
 #: that needs more names them: :func:`check_summary`'s ``required``)

@@ -110,13 +110,19 @@ def _remove_if_empty_start(runner, out: str, existed: bool) -> None:
 def _run_to_end(runner) -> dict:
     """Run, closing the live progress bar however the run ends (so an error or 'interrupted'
     line starts on a line of its own)."""
+    from pbtnas.engine.divergence import divergence_warning
+
     try:
-        return runner.run()
+        summary = runner.run()
     finally:
         share_run(runner.store.root)
         close = getattr(getattr(runner, "progress", None), "close", None)
         if close is not None:
             close()
+    warning = divergence_warning(summary)  # a run mostly diverged still ends with exit 0: say it once
+    if warning:
+        print(warning, file=sys.stderr)
+    return summary
 
 
 def _announce_check(runner, quiet: bool) -> None:
