@@ -104,6 +104,16 @@ def test_the_recorded_start_folder_is_used_unless_it_lies_inside_the_run(tmp_pat
     assert sys.path.count(str(start)) == 1 and str(tmp_path / "gone") not in sys.path
 
 
+def test_a_task_module_in_the_start_folder_is_found_by_the_pbtnas_command_and_by_a_resume_from_elsewhere(folders, tmp_path):
+    """``my_tasks:Good`` lies in the start folder (was: ModuleNotFoundError without PYTHONPATH=.)."""
+    start, elsewhere = folders
+    shutil.copy(HERE / "custom_tasks.py", start / "my_tasks.py")
+    args = ["my_tasks:Good", "--population", "4", "--steps", "2", "--backend", "inprocess", "--quiet", "--set", "loggers=none"]
+    summary = run_killed_then_resumed(args, start, elsewhere, tmp_path / "run")
+    assert summary["steps_done"] == 2
+
+
+@pytest.mark.slow
 def test_a_task_file_importing_a_module_beside_it_runs_from_another_folder_and_resumes(folders, tmp_path):
     """``../tasks/my_task.py:Sibling`` imports ``helpers`` from its own folder; the run starts
     in one folder on local workers and is resumed from another."""

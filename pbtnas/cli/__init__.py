@@ -31,9 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that start from the user's own input (a config, a task name), so the folder they are
+#: started in is importable (docs/custom-task.md)
+STARTS_FROM_HERE = ("run", "check", "compare", "space")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in STARTS_FROM_HERE:
+        from pbtnas.tasks import add_import_roots
+
+        # As under `python -m pbtnas`: a task module or a gymnasium environment module beside where
+        # a run starts is importable (this command's own sys.path holds its bin folder instead).
+        # Not for verbs that open a run directory: resume uses the start folder the run recorded.
+        add_import_roots([os.getcwd()])
     try:
         return int(args.handler(args) or 0)
     except PbtnasError as exc:
