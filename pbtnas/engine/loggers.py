@@ -17,7 +17,18 @@ same tags, with the PBT step (1-based: "after step s") as the x axis:
 * ``final/<metric>`` - the final evaluation of the delivered network;
 * text ``lineage`` - one line per child: parents and the genes taken from the donor;
 * text ``best_genome`` - the best network's genome (a gene/option table) whenever the best
-  changes, and ``final_genome`` - the delivered network's, at the end.
+  changes, and ``final_genome`` - the delivered network's, at the end;
+* image ``samples`` - a task's sample grid of the best member after each step (the GAN's
+  ``samples/after_step_NNNN.png``);
+* video ``episode/final`` - one evaluation episode of the delivered agent (RL tasks whose
+  environment renders: dm_control with a renderer, gymnasium with ``rgb_array``), at the end.
+
+What a logger writes is what the run has committed: a step's scalars, texts and images are held
+until the step is committed (``on_step_end``; in ``mode: async`` and with BOHB each result is
+committed before it is reported) and then written in one go. A run killed in the middle of a step
+redoes that step when it resumes, and the step reaches every backend once, never twice; the
+config (text ``config``) is written at the step a process starts from (0 for a new run), so a
+resume that changed it (``--set steps=...``) shows where.
 
 Where they write: TensorBoard ``RUN_DIR/tensorboard``; W&B its usual place under ``RUN_DIR``
 (project ``$WANDB_PROJECT`` or ``pbtnas``; ``WANDB_MODE=offline`` works without a server);
@@ -32,7 +43,7 @@ import math
 import os
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pbtnas.engine.observers import RunObserver
 from pbtnas.errors import ConfigError, require
@@ -45,9 +56,10 @@ def _finite(value: Any) -> bool:
 
 
 class MetricLogger(RunObserver):
-    """Base of every logger: turns runner events into tagged scalars and text. Subclasses
-    implement :meth:`log_scalars` (and optionally :meth:`log_text`, :meth:`close`); they must not
-    raise on a missing value and never change the run."""
+    """Base of every logger: turns runner events into tagged scalars, text, images and videos.
+    Subclasses implement :meth:`log_scalars` (and optionally :meth:`log_text`, :meth:`log_image`,
+    :meth:`log_video`, :meth:`close`); they must not raise on a missing value and never change the
+    run. What they are given has been committed (see the module docstring)."""
 
     name = "logger"
 
@@ -58,6 +70,11 @@ class MetricLogger(RunObserver):
         self._config_logged = False
         self._opened = False
         self._best_logged: tuple | None = None
+        self._held: list[tuple[int, Callable[[], None]]] = []  # (PBT step it belongs to, the write)
+        self._each_result_committed = False  # async and BOHB commit a result before reporting it
+        self._task: Any = None  # the runner's task, for the final episode
+        #: the step the config is logged at: where this process starts (0 for a new run)
+        self.config_step = 0
 
     # -- what a backend implements ------------------------------------------------------------
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
@@ -71,8 +88,15 @@ class MetricLogger(RunObserver):
     def log_text(self, tag: str, text: str, step: int) -> None:
         """Optional: a line of text (default: ignored)."""
 
+    def log_image(self, tag: str, path: Path, step: int) -> None:
+        """Optional: an image file (a PNG sample grid; default: ignored)."""
+
+    def log_video(self, tag: str, frames: list, fps: int, step: int) -> None:
+        """Optional: a video from ``frames`` (H, W, 3 uint8 arrays; default: ignored)."""
+
     def log_config(self, config: dict) -> None:
-        """Optional: the run's resolved config, once, at the first event (default: ignored)."""
+        """Optional: the run's resolved config, once per process (:attr:`config_step`: the step
+        it starts from; default: ignored)."""
 
     def open(self) -> None:
         """Start the backend (files, run); called once, at the first event, so a run that stops
@@ -81,20 +105,37 @@ class MetricLogger(RunObserver):
     def close(self) -> None:
         """Flush and release the backend."""
 
-    def _config_once(self) -> None:
+    # -- holding until committed --------------------------------------------------------------
+    def _config_once(self, step: int) -> None:
+        # Loggers are made before the run directory is written, so the config is read lazily.
+        if self._config_logged:
+            return
+        self._config_logged = True
+        config = _read_config(self.run_dir)
+        self._each_result_committed = config.get("mode") == "async" or config.get("algorithm") == "bohb"
+        self.config_step = step
+        if config:
+            self._hold(step, lambda: self.log_config(config))
+
+    def _hold(self, step: int, write: Callable[[], None]) -> None:
+        """Keep ``write`` until PBT step ``step`` (1-based x value) is committed."""
+        self._held.append((step, write))
+
+    def _release(self, upto: float) -> None:
+        """Write what was held for the committed steps (x up to ``upto``), in the order it came."""
+        ready = [write for step, write in self._held if step <= upto]
+        if not ready:
+            return
+        self._held = [(step, write) for step, write in self._held if step > upto]
         if not self._opened:
             self._opened = True
             self.open()
-        # Loggers are made before the run directory is written, so the config is read lazily.
-        if not self._config_logged:
-            self._config_logged = True
-            config = _read_config(self.run_dir)
-            if config:
-                self.log_config(config)
+        for write in ready:
+            write()
 
     # -- runner observer hooks ----------------------------------------------------------------
     def on_member_result(self, step: int, member, result) -> None:
-        self._config_once()
+        self._config_once(step)
         prefix = f"member/slot{result.slot:02d}"
         scalars = {f"{prefix}/uid": float(result.uid), f"{prefix}/seconds": float(result.seconds)}
         if _finite(result.fitness):
@@ -102,25 +143,33 @@ class MetricLogger(RunObserver):
         for key, value in (result.metrics or {}).items():
             if _finite(value):
                 scalars[f"{prefix}/{key}"] = float(value)
-        self.log_scalars(scalars, step + 1)
+        self._hold(step + 1, lambda: self.log_scalars(scalars, step + 1))
         frames = (result.metrics or {}).get("frames")
         if frames is not None and _finite(frames) and _finite(result.fitness):
             # RL: the return against environment frames, as CleanRL and DrQ-v2 plot it
-            self.log_scalars_at({f"{prefix}/fitness_by_frames": float(result.fitness)}, int(frames))
+            by_frames = {f"{prefix}/fitness_by_frames": float(result.fitness)}
+            self._hold(step + 1, lambda: self.log_scalars_at(by_frames, int(frames)))
+        if self._each_result_committed:
+            self._release(math.inf)
 
     def on_child(self, step: int, member, record) -> None:
-        self._config_once()
+        self._config_once(step)
         self._children[step] = self._children.get(step, 0) + 1
         genes = ", ".join(record.genes_from_donor) or "-"
         line = (
             f"after step {step + 1}: uid {member.uid} in slot {member.slot} <- primary {record.primary}, "
             f"donor {record.donor} ({record.operator}); genes from donor: {genes}"
         )
-        self._lineage.append(line)
-        self.log_text("lineage", line, step + 1)
+
+        def write() -> None:
+            self._lineage.append(line)
+            self.log_text("lineage", line, step + 1)
+
+        self._hold(step + 1, write)
 
     def on_step_end(self, step: int, runner) -> None:
-        self._config_once()
+        self._config_once(step)
+        self._task = getattr(runner, "task", None)
         values = [m.fitness for m in runner.members if _finite(m.fitness)]
         scalars = {"population/children": float(self._children.get(step, 0)), "population/failed": float(len(runner.members) - len(values))}
         if values:
@@ -135,20 +184,27 @@ class MetricLogger(RunObserver):
         best = getattr(runner, "best", None)
         if best and _finite(best.get("fitness")):
             scalars["population/best_ever"] = float(best["fitness"])
-        self.log_scalars(scalars, step + 1)
+        self._hold(step + 1, lambda: self.log_scalars(scalars, step + 1))
         if best and best.get("genome") and (best.get("uid"), best.get("fitness")) != self._best_logged:
             self._best_logged = (best.get("uid"), best.get("fitness"))
-            self.log_text(
-                "best_genome",
-                genome_text(best["genome"], f"member {best.get('uid')}, fitness {best.get('fitness'):.6g}, after step {step + 1}"),
-                step + 1,
-            )
+            text = genome_text(best["genome"], f"member {best.get('uid')}, fitness {best.get('fitness'):.6g}, after step {step + 1}")
+            self._hold(step + 1, lambda: self.log_text("best_genome", text, step + 1))
+        # the runner draws a task's samples (GAN grids) before it reports the step
+        grid = self.run_dir / "samples" / f"after_step_{step + 1:04d}.png"
+        if grid.is_file():
+            self._hold(step + 1, lambda: self.log_image("samples", grid, step + 1))
+        self._release(step + 1)
 
     def on_finish(self, summary: dict) -> None:
-        self._config_once()
+        steps = int(summary.get("steps_done") or 0)
+        self._config_once(steps)
+        self._release(math.inf)
+        if not self._opened:
+            self._opened = True
+            self.open()
         scalars = {f"final/{k}": float(v) for k, v in (summary.get("final_metrics") or {}).items() if _finite(v)}
         if scalars:
-            self.log_scalars(scalars, int(summary.get("steps_done") or 0))
+            self.log_scalars(scalars, steps)
         if summary.get("best_genome"):
             self.log_text(
                 "final_genome",
@@ -159,9 +215,36 @@ class MetricLogger(RunObserver):
                         f"{summary.get('final_metric_name')} {summary.get('final_metric')}"
                     ),
                 ),
-                int(summary.get("steps_done") or 0),
+                steps,
             )
+        self._final_episode(steps)
         self.close()
+
+    def _final_episode(self, step: int) -> None:
+        """One evaluation episode of the delivered agent as a video, for tasks that record one
+        (RL) and loggers that show videos; why there is none otherwise, as text ``episode``."""
+        record = getattr(self._task, "record_episode", None)
+        final = self.run_dir / "final" / "member.pt"
+        if record is None or type(self).log_video is MetricLogger.log_video or not final.is_file():
+            return
+        from pbtnas.errors import PbtnasError
+        from pbtnas.rundir.store import load_member
+
+        try:
+            genome, state, _ = load_member(final)
+            frames, total = record(genome, state, size=EPISODE_SIZE, max_frames=EPISODE_FRAMES)
+        except PbtnasError as exc:
+            self.log_text("episode", f"no video of the delivered agent: {exc}", step)
+            return
+        except Exception as exc:  # noqa: BLE001 - a video must never fail a finished run
+            self.log_text("episode", f"no video of the delivered agent: {type(exc).__name__}: {exc}", step)
+            return
+        self.log_video("episode/final", frames, EPISODE_FPS, step)
+        self.log_text("episode", f"delivered agent: one deterministic evaluation episode, return {total:.1f}, {len(frames)} frames", step)
+
+
+#: the delivered agent's episode video: frames per second, side in pixels, most frames
+EPISODE_FPS, EPISODE_SIZE, EPISODE_FRAMES = 25, 128, 200
 
 
 class TensorBoardLogger(MetricLogger):
@@ -189,10 +272,31 @@ class TensorBoardLogger(MetricLogger):
     def log_text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
 
+    def log_image(self, tag: str, path: Path, step: int) -> None:
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        self.writer.add_image(tag, pixels, step, dataformats="HWC")
+        self.writer.flush()
+
+    def log_video(self, tag: str, frames: list, fps: int, step: int) -> None:
+        """An animated GIF in an image summary: what ``SummaryWriter.add_video`` writes, without
+        the moviepy 1.x it needs (moviepy 2 dropped the ``moviepy.editor`` torch imports);
+        TensorBoard's Images tab plays it."""
+        from torch.utils.tensorboard.summary import Summary
+
+        gif = gif_bytes(frames, fps)
+        height, width = frames[0].shape[:2]
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+        self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        self.writer.flush()
+
     def log_config(self, config: dict) -> None:
         import yaml
 
-        self.writer.add_text("config", "```\n" + yaml.safe_dump(config, sort_keys=False) + "```", 0)
+        self.writer.add_text("config", "```\n" + yaml.safe_dump(config, sort_keys=False) + "```", self.config_step)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -327,6 +431,18 @@ def make_loggers(names, run_dir: str | Path) -> list[MetricLogger]:
     if unknown:
         raise ConfigError(f"unknown logger(s) {unknown} in 'loggers'; known: {', '.join(KNOWN)} (or none)")
     return [LOGGERS[n](run_dir) for n in dict.fromkeys(names)]
+
+
+def gif_bytes(frames: list, fps: int) -> bytes:
+    """``frames`` (H, W, 3 uint8 arrays) as an animated GIF that loops, written by PIL."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(frame) for frame in frames]
+    out = io.BytesIO()
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return out.getvalue()
 
 
 def genome_text(genome: dict, title: str) -> str:

@@ -2,8 +2,8 @@
 (or, while running, best-so-far) member, rendered and written as an animated GIF with imageio.
 
 Any task with a ``record_episode(genome, state)`` method returning ``(frames, return)`` gets one.
-Where nothing can render (no OpenGL backend, no display for GLFW, a gymnasium environment) the
-report says why instead.
+Where nothing can render (no OpenGL backend, no display for GLFW, a gymnasium environment without
+``rgb_array`` rendering) the report says why instead.
 """
 
 from __future__ import annotations

@@ -273,14 +273,21 @@ class DMCEnv:
 
 
 class GymEnv:
-    """A gymnasium (MuJoCo) environment from states."""
+    """A gymnasium (MuJoCo) environment from states; with ``render``, made with
+    ``render_mode="rgb_array"`` so that :meth:`render` gives frames (for videos)."""
 
-    def __init__(self, name: str, action_repeat: int, pixels: bool, episode_frames: int):
+    def __init__(self, name: str, action_repeat: int, pixels: bool, episode_frames: int, render: bool = False):
         gym = require("gymnasium", "rl")
         if pixels:
             raise ConfigError("task.pixels is supported for dm_control tasks only; use e.g. env 'quadruped-run'")
+        self.name = name
         try:
-            self._env = gym.make(name)
+            if render:
+                # gymnasium only warns when asked for a mode the environment lacks; say it once
+                modes = _render_modes(gym, name)
+                if "rgb_array" not in modes:
+                    raise PbtnasError(f"gymnasium environment {name!r} does not render rgb_array frames (its render modes: {list(modes) or 'none'})")
+            self._env = gym.make(name, render_mode="rgb_array") if render else gym.make(name)
         except gym.error.Error as exc:
             raise ConfigError(f"task.env: gymnasium cannot make {name!r}: {exc}") from None
         space = self._env.action_space
@@ -311,6 +318,22 @@ class GymEnv:
     def close(self) -> None:
         self._env.close()
 
+    def render(self, size: int) -> np.ndarray:
+        """An RGB frame of the current state, scaled so that its longer side is ``size``."""
+        try:
+            frame = self._env.render()
+        except Exception as exc:  # noqa: BLE001 - renderers (pygame, MuJoCo's GL) raise many types
+            raise PbtnasError(f"gymnasium environment {self.name!r} cannot render: {type(exc).__name__}: {exc}") from None
+        if frame is None:
+            raise PbtnasError(f"gymnasium environment {self.name!r} rendered no rgb_array frame")
+        from PIL import Image
+
+        image = Image.fromarray(np.asarray(frame, dtype=np.uint8)[..., :3])
+        scale = size / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR)
+        # even sides: what video encoders ask for, harmless for a GIF
+        return np.asarray(image)[: image.height // 2 * 2 or 1, : image.width // 2 * 2 or 1]
+
     def reset(self, seed: int) -> np.ndarray:
         self._t = 0
         obs, _ = self._env.reset(seed=int(seed % 2**31))
@@ -333,12 +356,22 @@ class GymEnv:
         return np.asarray(obs, dtype=np.float32), reward, discount, last
 
 
-def make_env(name: str, action_repeat: int, pixels: bool, image_size: int, episode_frames: int):
-    """An adapter for ``name`` (see :func:`parse_env_name`)."""
+def make_env(name: str, action_repeat: int, pixels: bool, image_size: int, episode_frames: int, render: bool = False):
+    """An adapter for ``name`` (see :func:`parse_env_name`); ``render``: one whose ``render(size)``
+    gives frames (dm_control always can, given a renderer)."""
     kind, rest = parse_env_name(name)
     if kind == "dmc":
         return DMCEnv(rest, action_repeat, pixels, image_size, episode_frames)
-    return GymEnv(rest, action_repeat, pixels, episode_frames)
+    return GymEnv(rest, action_repeat, pixels, episode_frames, render=render)
+
+
+def _render_modes(gym, name: str) -> list[str]:
+    """The render modes an environment declares (``metadata["render_modes"]``), by making it once."""
+    env = gym.make(name)
+    try:
+        return list(env.metadata.get("render_modes") or [])
+    finally:
+        env.close()
 
 
 class FrameStack:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.errors import ConfigError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
@@ -382,16 +382,17 @@ class RLTask(Task):
     def record_episode(
         self, genome: Genome, state: MemberState, size: int = 128, max_frames: int = 250, seed: int = FINAL_SEED_BASE
     ) -> tuple[list[np.ndarray], float]:
-        """Frames (H, W, 3 uint8, one per agent step, at most ``max_frames``) of one deterministic
-        evaluation episode, and its return. Needs a renderer (EGL, OSMesa or GLFW with a display);
-        raises :class:`~pbtnas.errors.PbtnasError` saying why when there is none."""
+        """Frames (H, W, 3 uint8, one per agent step, at most ``max_frames``, longer side
+        ``size``) of one deterministic evaluation episode, and its return. dm_control needs a
+        renderer (EGL, OSMesa or GLFW with a display); a gymnasium environment must render
+        ``rgb_array`` frames (MuJoCo's need a renderer too, classic control needs pygame). Raises
+        :class:`~pbtnas.errors.PbtnasError` saying why when it cannot render."""
         o = self.options
-        if parse_env_name(o.env)[0] != "dmc":
-            raise PbtnasError("videos are recorded for dm_control environments only")
-        dm_suite(True)  # rendering: EGL unless MUJOCO_GL says otherwise
-        check_renderer()
+        if parse_env_name(o.env)[0] == "dmc":
+            dm_suite(True)  # rendering: EGL unless MUJOCO_GL says otherwise
+            check_renderer()
         nets = self.load_nets(genome, state, train=False)
-        env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames)
+        env = make_env(o.env, o.action_repeat, o.pixels, o.image_size, o.episode_frames, render=True)
         try:
             stacker = FrameStack(o.frame_stack) if o.pixels else None
             frame = env.reset(seed)
