@@ -10,16 +10,44 @@ Library entry points::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import PbtnasError, TaskContractError
-from pbtnas.search.operators import mix, mutate, shrink_perturb
 from pbtnas.search.space import Gene, SearchSpace, hyperparameter
-from pbtnas.search.state import MemberState
 from pbtnas.tasks.base import Task
-from pbtnas.tasks.check import CheckReport, check_task
-from pbtnas.tasks.torch_task import Member, TorchTask
+
+if TYPE_CHECKING:
+    from pbtnas.search.operators import mix, mutate, shrink_perturb
+    from pbtnas.search.state import MemberState
+    from pbtnas.tasks.check import CheckReport, check_task
+    from pbtnas.tasks.torch_task import Member, TorchTask
 
 __version__ = "0.1.0"
+
+#: names imported on first use (PEP 562): they import torch, which ``pbtnas status`` and the
+#: command line's start never need (torch takes seconds to import)
+_LAZY = {
+    "mix": "pbtnas.search.operators",
+    "mutate": "pbtnas.search.operators",
+    "shrink_perturb": "pbtnas.search.operators",
+    "MemberState": "pbtnas.search.state",
+    "CheckReport": "pbtnas.tasks.check",
+    "check_task": "pbtnas.tasks.check",
+    "Member": "pbtnas.tasks.torch_task",
+    "TorchTask": "pbtnas.tasks.torch_task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pbtnas' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
 
 
 def run(source: "str | dict | type[Task]", out: str, progress: bool = False, **overrides) -> dict:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pbtnas.errors import ConfigError
-from pbtnas.search.operators.mixing import SP_BUFFERS
+from pbtnas.search.constants import SP_BUFFERS
 from pbtnas.tasks.base import coerce_value, doc
 
 ALGORITHMS = {

@@ -13,7 +13,7 @@ from run_helpers import StopAfter
 import pbtnas
 from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import Runner
-from pbtnas.errors import CheckpointError, error_headline
+from pbtnas.errors import CheckpointError, ConfigError, error_headline
 from pbtnas.search.state import MemberState, state_mismatch
 
 HERE = os.path.dirname(__file__)
@@ -33,9 +33,12 @@ def test_resume_after_the_network_changed_is_one_line_and_restoring_the_file_fin
     changed = r"does not fit the task's network any more \(model:head.weight is \(1, 8\) in the checkpoint and \(2, 8\)"
     with pytest.raises(CheckpointError, match=changed):
         Runner.resume(tmp_path / "run", progress=False)
-    # export of the stopped run's best network: the same, one error, nothing written
-    with pytest.raises(CheckpointError, match=r"do not fit the task's network \(model:head.weight is \(1, 8\) stored and \(2, 8\)"):
+    # export of the stopped run's best network: a changed task file is refused unless trusted
+    # (issue 20.1); trusted, the network that no longer fits is one error and nothing is written
+    with pytest.raises(ConfigError, match="has changed since the run started"):
         pbtnas.export_run(tmp_path / "run", tmp_path / "exported")
+    with pytest.raises(CheckpointError, match=r"do not fit the task's network \(model:head.weight is \(1, 8\) stored and \(2, 8\)"):
+        pbtnas.export_run(tmp_path / "run", tmp_path / "exported", trust_code=True)
     assert not (tmp_path / "exported").exists()
     task_file.write_text(original)
     forget_task_files()

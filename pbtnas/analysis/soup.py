@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from pbtnas.engine import seeding
 from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
@@ -26,7 +25,9 @@ from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.checks import BEST_FILE, check_summary, damaged_best
 from pbtnas.rundir.store import RunStore, file_sha256, load_member, save_member
 from pbtnas.search.space import SearchSpace
-from pbtnas.search.state import MemberState
+
+if TYPE_CHECKING:  # the report reads soup.json through this module and imports no torch
+    from pbtnas.search.state import MemberState
 
 SOUP_DIR = "soup"
 SOUP_FILE = f"{SOUP_DIR}/soup.json"
@@ -60,6 +61,10 @@ class SoupResult:
 def average(states: list[MemberState]) -> MemberState:
     """The element-wise mean of the floating tensors of every model; integer tensors (counters)
     and everything else (optimizer state, extras) are the first state's."""
+    import torch
+
+    from pbtnas.search.state import MemberState
+
     first = states[0]
     models: dict[str, dict] = {}
     for key, sd in first.models.items():

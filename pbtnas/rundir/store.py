@@ -42,16 +42,16 @@ import socket
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
 from pbtnas.rundir.atomic import FILE_MODE, _json_default, atomic_write_bytes, atomic_write_json, sync_before_commit, writing
 from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE, check_manifest, check_summary
 from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, journal_problem, record_from_json
 from pbtnas.search.space import Genome
-from pbtnas.search.state import MemberState
+
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written: viewing a run needs none
+    from pbtnas.search.state import MemberState
 
 CHECKPOINT_FORMAT = "pbtnas-member"
 CHECKPOINT_VERSION = 1
@@ -71,7 +71,10 @@ def _is_plain_numpy(value: object) -> bool:
     return False
 
 
-_PLAIN_TYPES = (bool, int, float, complex, str, bytes, torch.Size, torch.dtype, torch.device)
+def _plain_types() -> tuple:
+    import torch
+
+    return (bool, int, float, complex, str, bytes, torch.Size, torch.dtype, torch.device)
 
 
 def check_plain_data(value: object, where: str) -> None:
@@ -79,13 +82,16 @@ def check_plain_data(value: object, where: str) -> None:
     cannot hold: checkpoints load with ``weights_only=True``, which reads tensors, numbers,
     strings, numeric numpy arrays and lists, tuples and dicts of these, and nothing else. Checked
     when a member is saved, so the task's author hears it there rather than from a refused load."""
+    import torch
+
     from pbtnas.errors import TaskContractError
 
+    plain_types = _plain_types()
     stack: list[tuple[object, str]] = [(value, where)]
     while stack:
         item, path = stack.pop()
         # exact types: a subclass (an IntEnum, a str subclass) is a global that will not load
-        if item is None or type(item) in _PLAIN_TYPES or isinstance(item, torch.Tensor):
+        if item is None or type(item) in plain_types or isinstance(item, torch.Tensor):
             continue
         if type(item) in (list, tuple, set):
             assert isinstance(item, (list, tuple, set))
@@ -111,6 +117,8 @@ def save_member(path: str | Path, genome: Genome, state: MemberState, uid: int, 
     """Atomically write one member's checkpoint: genome, state and metadata in one file.
     ``durable=False`` (the driver's children and refreshed members) fsyncs it in the background
     instead; the next commit point waits for it (:func:`~pbtnas.rundir.atomic.wait_for_syncs`)."""
+    import torch
+
     check_plain_data(state.extra, "member.extra")
     buffer = io.BytesIO()
     torch.save(
@@ -149,6 +157,10 @@ def load_member(path: str | Path) -> tuple[Genome, MemberState, dict]:
 
     Loaded with ``weights_only=True`` (and numpy arrays allowed): a file crafted to run code when
     unpickled is refused, never executed."""
+    import torch
+
+    from pbtnas.search.state import MemberState
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pbtnas.errors import ConfigError
 from pbtnas.search.space import Genome, SearchSpace
-from pbtnas.search.state import MemberState
 from pbtnas.tasks.memory import MemoryNeed
+
+if TYPE_CHECKING:  # torch is imported where a task uses it: reading a config or a run needs none
+    import torch
+
+    from pbtnas.search.state import MemberState
 
 
 class Task(ABC):
@@ -51,6 +53,8 @@ class Task(ABC):
 
     @property
     def device(self) -> torch.device:
+        import torch
+
         return torch.device(getattr(self.options, "device", "cpu"))
 
     # -- architecture ------------------------------------------------------------------------
@@ -124,6 +128,8 @@ class Task(ABC):
         Default: every tensor with more than one dimension of every non-shadow model, except
         tensors of normalisation layers (named in :meth:`is_norm_tensor`).
         """
+        import torch
+
         out = []
         for key, sd in state.models.items():
             if key in self.shadow_models:

@@ -18,15 +18,16 @@ __all__ = ["MemberRecord", "RunHistory", "build_report", "load_history", "sample
 MAX_SAMPLES = 8
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def build_report(run_dir: str | Path, out: str | Path | None = None, history: RunHistory | None = None) -> Path:
     """Write the report of ``run_dir`` into ``out`` (default ``RUN_DIR/report``); return the
-    path of ``index.html``."""
+    path of ``index.html``. ``history`` is the run's :func:`load_history`, when the caller has
+    read it already."""
     from pbtnas.analysis.report import plots
     from pbtnas.analysis.report.page import render
     from pbtnas.analysis.report.video import episode_video
     from pbtnas.rundir.atomic import atomic_write_bytes
 
-    history = load_history(run_dir)
+    history = history if history is not None else load_history(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures = {

@@ -79,6 +79,8 @@ class RunHistory:
     hyper_genes: set[str] = field(default_factory=set)
     #: the task's option defaults as ``run_info.json`` recorded them at start (empty for older runs)
     option_defaults: dict = field(default_factory=dict)
+    #: the damaged journal lines reading skipped, as one sentence (None: none)
+    journal_damage: str | None = None
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -303,6 +305,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         config = store.read_config() or {}
     manifest = _read_manifest(store, notes)
     events = store.records()
+    damage = store.journal_damage()  # what reading skipped, said once by the caller
     started = next((e for e in events if isinstance(e, RunStarted)), None)
     if not config and not events and manifest is None:
         raise PbtnasError(f"{run_dir} is not a pbtnas run directory (no config.yaml, journal.jsonl or population.json)")
@@ -352,6 +355,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         dict(task_facts),
         hyper_genes,
         recorded_defaults(info),
+        damage,
     )
 
 

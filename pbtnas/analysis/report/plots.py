@@ -13,6 +13,13 @@ from pbtnas.errors import require
 DPI = 100
 #: rows of the gene-origin figure; older children are left out (the page's table lists them all)
 MAX_CHILD_ROWS = 150
+#: the lineage figure labels each bar with its uid up to this many individuals (beyond, labels
+#: overlap and thousands of text artists make the report slow; the page's tables list every uid)
+MAX_LINEAGE_LABELS = 300
+#: the lineage figure's height in inches at most (a 256-member run would otherwise be 117 inches)
+MAX_LINEAGE_HEIGHT = 30.0
+#: slot names on the lineage figure's axis at most (every k-th slot beyond)
+MAX_SLOT_TICKS = 40
 
 
 def _plt():
@@ -46,16 +53,27 @@ def fitness_plot(h: RunHistory, path: Path) -> Path | None:
     if not curve:
         return None
     plt = _plt()
+    from matplotlib.collections import LineCollection
+
     fig, ax = plt.subplots(figsize=(9, 4.5))
     cmap = plt.get_cmap("tab20")
+    # one collection for all members' lines and one for their points: thousands of separate
+    # artists made a large run's report take tens of seconds
+    lines, colors, points, point_colors = [], [], [], []
     for m in sorted(h.members.values(), key=lambda m: m.uid):
         pts = [(s, f) for s, f in sorted(m.fitness.items()) if _finite(f)]
         parent = h.members.get(m.primary) if m.primary is not None else None
         if parent is not None and _finite(parent.fitness.get(m.born_step)):
             pts.insert(0, (m.born_step, parent.fitness[m.born_step]))
         if pts:
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, "-o", color=cmap(m.slot % 20), lw=0.8, ms=2.5, alpha=0.6)
+            lines.append(pts)
+            colors.append(cmap(m.slot % 20))
+            points += pts
+            point_colors += [cmap(m.slot % 20)] * len(pts)
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=colors, linewidths=0.8, alpha=0.6))
+        xs, ys = zip(*points)
+        ax.scatter(xs, ys, s=6, c=point_colors, alpha=0.6, linewidths=0)
     steps = [c[0] for c in curve]
     ax.plot(steps, [c[1] for c in curve], color="black", lw=2.2, label="population best at step")
     ax.plot(steps, [c[2] for c in curve], color="crimson", lw=1.5, ls="--", label="best so far")
@@ -75,36 +93,54 @@ def lineage_plot(h: RunHistory, path: Path) -> Path | None:
     if not members:
         return None
     plt = _plt()
+    from matplotlib.collections import LineCollection
+
     steps = h.trained_steps or [0]
     slots = sorted({m.slot for m in members})
-    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(steps) + 3), max(3.5, 0.45 * len(slots) + 1.5)))
+    height = min(MAX_LINEAGE_HEIGHT, max(3.5, 0.45 * len(slots) + 1.5))
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(steps) + 3), height))
+    bar_width = min(7.0, 0.6 * 72 * (height - 1.5) / max(1, len(slots)))  # points: bars of neighbouring slots stay apart
     finite = [f for m in members for f in m.fitness.values() if _finite(f)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     norm = plt.Normalize(lo, hi if hi > lo else lo + 1e-9)
     cmap = plt.get_cmap("viridis")
+    labelled = len(members) <= MAX_LINEAGE_LABELS
     where = {}
+    bars, colors = [], []
     for m in members:
         start = m.born_step + 0.5 if m.is_child else -0.5
         end = (m.removed_step + 0.5) if m.removed_step is not None else max(steps) + 0.5
         where[m.uid] = (start, end, m.slot)
         last = m.last_fitness
-        color = cmap(norm(last)) if _finite(last) else "lightgrey"
-        ax.plot([start + 0.03, end - 0.03], [m.slot, m.slot], color=color, lw=7, solid_capstyle="butt")
-        ax.text(start + 0.05, m.slot - 0.25, str(m.uid), fontsize=7, va="center")
+        bars.append([(start + 0.03, m.slot), (end - 0.03, m.slot)])
+        colors.append(cmap(norm(last)) if _finite(last) else "lightgrey")
+        if labelled:
+            ax.text(start + 0.05, m.slot - 0.25, str(m.uid), fontsize=7, va="center")
+    # collections, not one artist per bar and arrow: a 256-member run has thousands of each
+    ax.add_collection(LineCollection(bars, colors=colors, linewidths=bar_width, capstyle="butt"))
+    links: dict[str, list] = {"solid": [], "dashed": []}
     for m in members:
         if not m.is_child:
             continue
         x = m.born_step + 0.5
-        for parent, style in ((m.primary, "-"), (m.donor, "--")):
-            if parent not in where or (style == "--" and parent == m.primary):
+        for parent, style in ((m.primary, "solid"), (m.donor, "dashed")):
+            if parent not in where or (style == "dashed" and parent == m.primary):
                 continue  # unknown parent, or no-mixing (the donor is the primary parent)
-            ax.annotate("", xy=(x, m.slot), xytext=(x - 0.35, where[parent][2]), arrowprops=dict(arrowstyle="->", ls=style, color="black", lw=0.8))
-    ax.set_yticks(slots)
-    ax.set_yticklabels([f"slot {s}" for s in slots])
+            links[style].append([(x - 0.35, where[parent][2]), (x, m.slot)])
+    for style, segments in links.items():
+        if segments:
+            ax.add_collection(LineCollection(segments, colors="black", linewidths=0.8, linestyles=style))
+    heads = links["solid"] + links["dashed"]
+    if heads:  # the arrows' heads: one marker at each child's end
+        ax.plot([s[1][0] for s in heads], [s[1][1] for s in heads], ">", color="black", ms=3, ls="none")
+    every = max(1, math.ceil(len(slots) / MAX_SLOT_TICKS))
+    ax.set_yticks(slots[::every])
+    ax.set_yticklabels([f"slot {s}" for s in slots[::every]])
     ax.set_xlim(-0.6, max(steps) + 0.6)
-    ax.invert_yaxis()
+    ax.set_ylim(max(slots) + 0.7, min(slots) - 0.7)  # slot 0 on top
     _step_axis(ax, steps)
-    ax.set_title("Lineage: bars = individuals (label: uid, colour: last fitness); arrows: primary parent (solid), donor (dashed)", fontsize=9)
+    label = "Lineage: bars = individuals (label: uid, " if labelled else f"Lineage of {len(members)} individuals: bars ("
+    ax.set_title(f"{label}colour: last fitness); arrows: primary parent (solid), donor (dashed)", fontsize=9)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, label=h.fitness_name, fraction=0.03)
     return _save(fig, path)

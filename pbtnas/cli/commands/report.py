@@ -28,12 +28,10 @@ def report_command(args) -> int:
     store = RunStore(args.run_dir)
     run_config(store, required=False)
     writable_folder(args.out or f"{args.run_dir}/report")
-    path = build_report(args.run_dir, args.out)
-    history = load_history(args.run_dir)
-    store.events(valid_only=False)  # the report skipped damaged journal lines: say how many, once
-    damage = store.journal_damage()
-    if damage:
-        print(f"warning: {damage}", file=sys.stderr)
+    history = load_history(args.run_dir)  # once: the journal of a large run takes a while to read
+    path = build_report(args.run_dir, args.out, history=history)
+    if history.journal_damage:  # the report skipped damaged journal lines: say how many, once
+        print(f"warning: {history.journal_damage}", file=sys.stderr)
     print(f"{history.status_text}")
     for note in history.notes:
         print(f"note: {note}")

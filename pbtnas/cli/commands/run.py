@@ -9,7 +9,6 @@ import sys
 
 from pbtnas.cli.commands._files import share_run
 from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
-from pbtnas.engine.runner import make_runner, resume_runner
 
 
 def register(sub) -> None:
@@ -51,6 +50,7 @@ def register(sub) -> None:
 
 def run_command(args) -> int:
     from pbtnas.cli.commands._checks import writable_folder
+    from pbtnas.engine.runner import make_runner  # here, not above: 'pbtnas status' must not import torch
 
     config = config_from_args(args)
     out = args.out or default_run_dir(args.source, config)
@@ -75,6 +75,7 @@ def run_command(args) -> int:
 def resume_command(args) -> int:
     from pbtnas.cli.commands._checks import run_config
     from pbtnas.cli.commands._resume import requested_changes, resume_lines
+    from pbtnas.engine.runner import resume_runner
     from pbtnas.rundir.store import RunStore
 
     run_config(RunStore(args.run_dir))  # a damaged config.yaml: one line naming it

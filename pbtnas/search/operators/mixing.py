@@ -12,14 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from pbtnas.search.constants import SP_BUFFERS
 from pbtnas.search.operators.shapes import adapt_to_architecture, drop_moments, fit_to, reference_models
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState, is_continuous, keys_under
 from pbtnas.tasks.base import Task
-
-#: where shrink-perturb applies in a transplanted layer: every floating tensor (the paper's
-#: choice, BatchNorm statistics included) or learnable parameters only, buffers copied
-SP_BUFFERS = ("all", "parameters")
 
 
 @dataclass
