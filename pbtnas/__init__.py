@@ -81,7 +81,7 @@ def _config_data(source, load_config_source) -> dict:
     return dict(source) if isinstance(source, dict) else load_config_source(source)
 
 
-def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
+def resume(run_dir: str, progress: bool = False, trust_code: bool = False, **overrides) -> dict:
     """Continue a run from its last finished step (after a crash, a kill or Ctrl-C) and return
     its summary; a finished run returns its summary at once.
 
@@ -91,10 +91,12 @@ def resume(run_dir: str, progress: bool = False, **overrides) -> dict:
     (``config_changed``). A change of the search itself (``seed``, ``population``, ``algorithm``,
     other task options) raises :class:`~pbtnas.errors.ConfigError` with the reason, before
     anything is written. ``steps`` above the steps done give a finished run more budget: it
-    trains on from its final population and delivers again (the earlier delivery is kept)."""
+    trains on from its final population and delivers again (the earlier delivery is kept).
+    A task file is imported only if it is the one the run recorded at start and lies outside the
+    run folder, unless ``trust_code`` (see :mod:`pbtnas.rundir.trust`)."""
     from pbtnas.engine.runner import resume_runner
 
-    return resume_runner(run_dir, overrides=overrides, progress=progress).run()
+    return resume_runner(run_dir, overrides=overrides, progress=progress, trust_code=trust_code).run()
 
 
 def export_run(run_dir: str, out: str, which: str = "final", trust_code: bool = False) -> dict:

@@ -248,6 +248,22 @@ def test_soup_refuses_a_changed_task_file(run, capsys):
     assert str(task_file) in line and not _marker(run).exists()
 
 
+def test_resume_refuses_a_changed_task_file_unless_trusted(run, capsys):
+    import pbtnas
+    from pbtnas.errors import ConfigError
+
+    task_file = run.parent / "code" / "marked.py"
+    task_file.write_text(task_file.read_text() + "\n# changed\n")
+    line = _one_error(capsys, "resume", run, "--quiet")
+    assert str(task_file) in line and "changed since the run started" in line
+    with pytest.raises(ConfigError, match="changed since the run started"):
+        pbtnas.resume(str(run))  # the library applies the same policy
+    assert not _marker(run).exists()
+    code, _, err = _cli(capsys, "resume", run, "--quiet", "--trust-code")
+    assert code == 0, err
+    assert _marker(run).exists()
+
+
 def test_load_uses_torchscript_for_a_file_it_may_not_import(run, tmp_path, capsys, fresh_imports):
     import torch
 

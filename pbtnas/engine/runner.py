@@ -27,6 +27,7 @@ from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
 from pbtnas.rundir.runinfo import write_run_info
 from pbtnas.rundir.store import RunStore, load_member, save_member
+from pbtnas.rundir.trust import check_run_task
 from pbtnas.search.algorithms import Algorithm, algorithm_from_config
 from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
@@ -1058,9 +1059,12 @@ def resume_runner(
     progress: bool = True,
     skip_damaged: bool = False,
     remember_check: bool = False,
+    trust_code: bool = False,
 ) -> Runner:
     """A runner that continues ``run_dir`` in the mode it was started with: the one resume of
-    ``pbtnas resume`` and :func:`pbtnas.resume`.
+    ``pbtnas resume`` and :func:`pbtnas.resume`. A task file is imported only if it is the one
+    the run recorded at start and lies outside the run folder, unless ``trust_code``
+    (:mod:`pbtnas.rundir.trust`).
 
     ``overrides`` are the changes asked for (``steps=30``, ``workers=4``, ``task={"device":
     "cuda"}`` or ``**{"task.device": "cuda"}``); :func:`~pbtnas.engine.resume_policy.plan_resume`
@@ -1070,6 +1074,7 @@ def resume_runner(
     ``had_finished`` then says whether the run had delivered and is not trained again."""
     store = RunStore(run_dir)
     stored = store.read_config()
+    check_run_task(run_dir, stored.get("task"), trust_code)  # before any task code is imported
     mode = stored.get("mode", "sync")
     kind: type[Runner] = Runner
     if stored.get("algorithm") == "bohb":

@@ -9,6 +9,7 @@ import sys
 
 from pbtnas.cli.commands._files import share_run
 from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
+from pbtnas.cli.commands._trust import add_trust_code
 
 
 def register(sub) -> None:
@@ -45,6 +46,7 @@ def register(sub) -> None:
         "restarts from fresh weights of its genome (journaled as checkpoint_skipped)",
     )
     r.add_argument("--quiet", action="store_true", help="no progress lines (nor the line on the task check)")
+    add_trust_code(r)
     r.set_defaults(handler=resume_command)
 
 
@@ -87,6 +89,7 @@ def resume_command(args) -> int:
         progress=not args.quiet,
         skip_damaged=getattr(args, "skip_damaged", False),
         remember_check=True,
+        trust_code=args.trust_code,
     )
     _announce_check(runner, args.quiet)  # a resume checks the task only when it redoes a start cut short
     for line in resume_lines(runner, args.run_dir):
