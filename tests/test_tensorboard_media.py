@@ -70,3 +70,30 @@ def test_an_rl_episode_is_a_video_in_tensorboard_and_the_report(tmp_path, capsys
     assert (run / "report" / "episode.gif").stat().st_size > 0
     page = (run / "report" / "index.html").read_text()
     assert "<img src='episode.gif'" in page and "one deterministic evaluation episode" in page
+
+
+@pytest.mark.parametrize("schedule", [{"mode": "async"}, {"algorithm": "bohb"}])
+def test_schedules_that_commit_each_result_log_it_at_once(tmp_path, schedule):
+    """Async and BOHB commit a result before they report it: the logger writes it right away
+    (held until a step ended, a kill would lose results that a resume does not redo)."""
+    from test_loggers import Recorder
+
+    from pbtnas.config import config_from_dict
+    from pbtnas.engine.runner import make_runner
+
+    class Watch(Recorder):
+        late = 0
+
+        def on_member_result(self, step, member, result):
+            super().on_member_result(step, member, result)
+            self.late += (f"member/slot{result.slot:02d}/uid", step + 1, float(result.uid)) not in self.scalars
+
+    data = {"task": {"name": "simulated", "step_seconds": 0}, "population": 4, "steps": 3, "seed": 2, "backend": "inprocess", "loggers": "none"}
+    runner = make_runner(config_from_dict({**data, **schedule}), tmp_path / "run", progress=False)
+    watch = Watch(tmp_path / "run")
+    runner.observers.append(watch)
+    runner.start().run()
+    counted = collections.Counter((tag, step) for tag, step, _ in watch.scalars)
+    assert counted and max(counted.values()) == 1
+    assert watch.late == 0
+    assert watch.config is not None and watch.closed
