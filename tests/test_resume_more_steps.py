@@ -181,3 +181,14 @@ def test_bohb_runs_are_refused_with_one_line(tmp_path, capsys):
     assert main(["resume", str(root), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "the run had finished after 4 steps" in err and "--set steps=N" not in err
+
+
+def test_the_new_delivery_is_what_export_reads(tmp_path):
+    task = {"name": "classification", "dataset": "digits", "width": 4, "cells": 2, "batch_size": 32, "batches_per_step": 3}
+    root = tmp_path / "run"
+    pbtnas.run({"task": task}, out=str(root), population=4, steps=2, seed=2, backend="inprocess", loggers=["none"])
+    summary = pbtnas.resume(str(root), steps=3)
+    info = pbtnas.export_run(str(root), str(tmp_path / "exported"))
+    member = info["member"]
+    assert member["uid"] == summary["best_uid"] and member["steps_done"] == 3 and member["checkpoint"] == "final/member.pt"
+    assert pbtnas.load(str(tmp_path / "exported")) is not None
