@@ -192,3 +192,20 @@ def test_the_new_delivery_is_what_export_reads(tmp_path):
     member = info["member"]
     assert member["uid"] == summary["best_uid"] and member["steps_done"] == 3 and member["checkpoint"] == "final/member.pt"
     assert pbtnas.load(str(tmp_path / "exported")) is not None
+
+
+def test_a_damaged_checkpoint_stops_the_reopen_before_anything_is_written(tmp_path, capsys):
+    root = tmp_path / "run"
+    _run(root, 3)
+    manifest = RunStore(root).read_manifest()
+    damaged = root / manifest["members"][1]["checkpoint"]
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    before = {name: (root / name).read_bytes() for name in ("config.yaml", "journal.jsonl", "population.json", "summary.json")}
+    assert main(["resume", str(root), "--set", "steps=5", "--quiet"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: checkpoint {damaged} of member {manifest['members'][1]['uid']} is damaged") and "--skip-damaged" in line
+    assert {name: (root / name).read_bytes() for name in before} == before
+    assert main(["resume", str(root), "--set", "steps=5", "--skip-damaged", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps_done"] == 5
+    [skipped] = RunStore(root).iter_events("checkpoint_skipped")
+    assert skipped["slot"] == 1 and skipped["restarts"] == "fresh weights"

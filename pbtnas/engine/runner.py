@@ -149,7 +149,7 @@ class Runner:
                 atomic_write_bytes(store.config_path, yaml.safe_dump(plan.config, sort_keys=False).encode())
                 runner._journal_changes(plan)
             if reopening:
-                runner._reopen()
+                skipped = runner._reopen(skipped)
             runner._load_manifest()
             _restart_damaged(runner, skipped)
         except BaseException:
@@ -713,7 +713,7 @@ class Runner:
         summary = self.store.read_summary()
         return bool(summary and summary.get("finished") is True and summary.get("steps_done", manifest["steps"]) < manifest["steps"])
 
-    def _reopen(self) -> None:
+    def _reopen(self, damaged: list[tuple[int | None, str, str]]) -> list[tuple[int | None, str, str]]:
         """Give a finished run more steps: it trains on from its final population and delivers
         again. In order: the earlier delivery (``summary.json``, ``final/member.pt``) is copied
         to ``deliveries/steps_NNNN/``; ``run_extended`` is journaled (readers drop what an earlier,
@@ -722,13 +722,18 @@ class Runner:
         with the larger budget would have; the manifest is committed unfinished with the new
         budget (the commit point); then the earlier summary and final network go, since the run
         is unfinished until it delivers again. A cut before the commit redoes it all; after it,
-        only the last part (:meth:`_reopening` sees the summary left behind)."""
+        only the last part (:meth:`_reopening` sees the summary left behind).
+
+        ``damaged`` (``--skip-damaged``): members whose checkpoints are damaged restart from fresh
+        weights before the make-up, which may read them; returns those still to restart."""
         manifest = self.store.read_manifest()
         if manifest.get("finished"):
             self._load_state(manifest)
             delivered = self.step_done + 1
             folder = self._keep_delivery(delivered)
             self.store.append("run_extended", steps_done=delivered, steps=self.config.steps, delivery=folder)
+            _restart_damaged(self, damaged)
+            damaged = []
             self._make_up(self.step_done)
             self._write_manifest()
             # the time up to this commit is in the manifest's elapsed_s, which _load_manifest reads
@@ -736,6 +741,7 @@ class Runner:
             self.progress.note(f"the run had finished after {delivered} steps; it trains on to {self.config.steps} and delivers again")
         (self.store.root / "summary.json").unlink(missing_ok=True)
         (self.store.root / "final" / "member.pt").unlink(missing_ok=True)
+        return damaged
 
     def _keep_delivery(self, steps_done: int) -> str | None:
         """Copy what the run delivered after ``steps_done`` steps (its summary and final network)
