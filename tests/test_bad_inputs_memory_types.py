@@ -280,17 +280,17 @@ def test_healthy_run_records_no_divergence(capsys, tmp_path):
 def test_what_counts_as_a_diverged_step():
     from pbtnas.engine.divergence import diverged_fraction, diverged_step, divergence_warning
 
-    event = {"event": "member_trained", "fitness": 1.0, "metrics": {"train_loss": 0.5}}
+    event: dict = {"event": "member_trained", "fitness": 1.0, "metrics": {"train_loss": 0.5}}
     assert not diverged_step(event)
     assert diverged_step({**event, "diverged": True, "error": "loss became nan"})
     assert diverged_step({**event, "fitness": float("-inf")})  # e.g. a Fréchet distance of inf
     assert diverged_step({**event, "metrics": {"d_loss": float("nan")}})
     assert not diverged_step({**event, "fitness": float("-inf"), "error": "worker died"})  # a failure
-    steps = [event, event, {**event, "diverged": True}, {"event": "step_done"}]
+    steps: list[dict] = [event, event, {**event, "diverged": True}, {"event": "step_done"}]
     assert diverged_fraction(steps) == pytest.approx(1 / 3, abs=1e-4)
     assert diverged_fraction([]) == 0.0
     assert divergence_warning({"diverged_steps": 0.5}) is None  # half is not "more than half"
-    assert divergence_warning({"diverged_steps": 0.7, "best_fitness": -6.5e23}).startswith("warning: 70% ")
+    assert str(divergence_warning({"diverged_steps": 0.7, "best_fitness": -6.5e23})).startswith("warning: 70% ")
     assert divergence_warning({}) is None  # a summary from before diverged_steps
 
 
