@@ -132,12 +132,14 @@ def _own_env_module(start: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_users_env_module_in_the_start_folder_on_local_workers_and_in_a_resume_from_elsewhere(folders, tmp_path):
+def test_a_users_env_module_in_the_start_folder_on_local_workers_and_in_a_resume_and_export_from_elsewhere(folders, tmp_path):
     start, elsewhere = folders
     _own_env_module(start)
     args = ["rl-cheetah", *RL_TINY, "--backend", "local", "--workers", "2", "--set", "task.env=my_envs:PointMass-v0"]
     summary = run_killed_then_resumed(args, start, elsewhere, tmp_path / "run")
     assert summary["steps_done"] == 2
+    exported = pbtnas_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "actor")], elsewhere)
+    assert exported.returncode == 0, exported.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -243,7 +243,7 @@ def export_run(
 
     from pbtnas.rundir.runinfo import task_code_record
     from pbtnas.rundir.trust import check_run_task
-    from pbtnas.tasks import build_task, portable_task_config
+    from pbtnas.tasks import add_import_roots, build_task, portable_task_config, recorded_start_dir
     from pbtnas.tasks.devices import task_config_here
 
     path, info, notes = choose_checkpoint(run_dir, which)
@@ -251,6 +251,9 @@ def export_run(
     config = store.read_config()
     genome, state, meta = load_member(path)
     check_run_task(run_dir, config["task"], trust_code)  # before any task code is imported
+    start = recorded_start_dir(run_dir)
+    if start:  # a task module or a task.env module beside where the run started, from any folder
+        add_import_roots([start])
     task = build_task(task_config_here(config["task"]))  # a GPU run exports on a CPU machine too
     module = task.build_module(genome, state).cpu().eval()
     info_extra = task.export_info()
