@@ -209,3 +209,25 @@ def test_a_damaged_checkpoint_stops_the_reopen_before_anything_is_written(tmp_pa
     assert json.loads(capsys.readouterr().out)["steps_done"] == 5
     [skipped] = RunStore(root).iter_events("checkpoint_skipped")
     assert skipped["slot"] == 1 and skipped["restarts"] == "fresh weights"
+
+
+def test_a_reopened_run_stopped_mid_way_reads_as_stopped_and_resumes(reference, tmp_path, capsys):
+    from run_helpers import StopAfter
+
+    from pbtnas.engine.runner import resume_runner
+
+    six, full = reference
+    root = tmp_path / "four"
+    _run(root, 4)
+    runner = resume_runner(root, overrides={"steps": 6}, progress=False)
+    runner.observers.append(StopAfter(4))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    assert not RunStore(root).finished()
+    assert main(["status", str(root)]) == 0
+    assert "step 5/6 done, stopped" in capsys.readouterr().out
+    assert main(["report", str(root), "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    summary = pbtnas.resume(str(root))
+    assert summary["steps_done"] == 6 and fitness_trace(root) == fitness_trace(six)
+    assert [d["steps_done"] for d in summary["earlier_deliveries"]] == [4]
