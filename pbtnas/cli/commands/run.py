@@ -27,7 +27,7 @@ def register(sub) -> None:
     r.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member")
     r.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member")
     r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
-    r.add_argument("--steps", type=int, help="change the budget (more steps, or fewer but more than those done)")
+    r.add_argument("--steps", type=int, help="change the budget: more steps (a finished run trains on, delivers again), or fewer but more than done")
     r.add_argument("--device", help="change the torch device members train on (sets task.device)")
     r.add_argument(
         "--set",
