@@ -331,3 +331,17 @@ def test_built_in_tasks_need_no_trust(tmp_path, capsys):
 
     check_run_task(out, yaml.safe_load((out / "config.yaml").read_text())["task"])
     make_soups(out)
+
+
+@pytest.mark.parametrize("env", ["evil_envs:Maze-v0", "gym:evil_envs:Maze-v0"])
+def test_the_report_video_never_imports_an_environment_module_a_run_names(tmp_path, monkeypatch, env):
+    from types import SimpleNamespace
+
+    from pbtnas.analysis.report.video import episode_video
+
+    (tmp_path / "evil_envs.py").write_text("open(__file__ + '.RAN', 'w').write('ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    history = SimpleNamespace(config={"task": {"name": "rl", "env": env}}, task_name="rl", run_dir=tmp_path)
+    video, caption = episode_video(history, tmp_path / "episode.gif")  # type: ignore[arg-type]
+    assert video is None and "does not import" in caption
+    assert "evil_envs" not in sys.modules and not (tmp_path / "evil_envs.py.RAN").exists()

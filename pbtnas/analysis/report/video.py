@@ -23,8 +23,9 @@ def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
     task_config = (h.config or {}).get("task") or {}
     if h.task_name != "rl":
         return None, ""
-    module, sep, _ = str(task_config.get("env") or "").partition(":")
-    if sep and module not in ("dmc", "gym"):  # a report runs no code a run directory names
+    env = str(task_config.get("env") or "")
+    module = env.rpartition(":")[0]
+    if module and module not in ("dmc", "gym"):  # a report runs no code a run directory names ("gym:pkg:Env-v0" too)
         return None, f"no video: the environment comes from module {module}, which a report does not import (a run directory is data, not code)"
     root = h.run_dir
     checkpoint = next((p for p in (root / "final" / "member.pt", root / "best" / "member.pt") if p.is_file()), None)
