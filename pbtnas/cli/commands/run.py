@@ -94,8 +94,7 @@ def resume_command(args) -> int:
     _announce_check(runner, args.quiet)  # a resume checks the task only when it redoes a start cut short
     for line in resume_lines(runner, args.run_dir):
         print(line, file=sys.stderr)
-    if not runner.had_finished:  # nothing more is logged
-        _announce_loggers(runner, args.run_dir)
+    _announce_loggers(runner, args.run_dir)  # also for a finished run: where its logs are
     summary = _run_to_end(runner)
     print(json.dumps(_brief(summary), indent=2))
     return 0
