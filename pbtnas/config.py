@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pbtnas.errors import ConfigError
+from pbtnas.options import coerce_value, did_you_mean, doc
 from pbtnas.search.constants import SP_BUFFERS
-from pbtnas.tasks.base import coerce_value, doc
 
 ALGORITHMS = {
     "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
@@ -161,14 +161,6 @@ def with_task_section(data: dict) -> dict:
     if "task" in data and not isinstance(task, dict):
         raise ConfigError(f"config needs a 'task' section with a 'name' (or 'task: NAME'), got task: {task!r}")
     return data
-
-
-def did_you_mean(unknown: list[str], known) -> str:
-    """``" (did you mean 'population'?)"`` for misspelt keys that are close to a known one."""
-    import difflib
-
-    guesses = [match[0] for key in unknown if (match := difflib.get_close_matches(key, list(known), n=1, cutoff=0.75))]
-    return f" (did you mean {', '.join(repr(g) for g in guesses)}?)" if guesses else ""
 
 
 def config_from_dict(data: dict, where: str = "config") -> RunConfig:

@@ -46,7 +46,7 @@ def tiny_config():
 @pytest.fixture()
 def no_fault_left(monkeypatch):
     """No injected fault (``PBTNAS_FAULT`` or one armed in-process) before or after the test."""
-    from pbtnas.engine import faults
+    from pbtnas import faults
 
     monkeypatch.delenv("PBTNAS_FAULT", raising=False)
     faults.reset()

@@ -23,10 +23,10 @@ import threading
 from collections import deque
 from multiprocessing.connection import wait
 
+from pbtnas import faults
 from pbtnas.backends import guard
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.backends.worker import execute_job
-from pbtnas.engine import faults
 
 
 def _init_worker(threads: int, start_method: str | None = None) -> None:

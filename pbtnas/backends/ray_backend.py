@@ -47,8 +47,8 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
+from pbtnas import faults
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
-from pbtnas.engine import faults
 from pbtnas.errors import PbtnasError, require
 from pbtnas.rundir.atomic import atomic_write_bytes, sync_before_commit
 

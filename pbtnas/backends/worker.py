@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
+from pbtnas import faults
 from pbtnas.backends.base import TrainJob, TrainResult
-from pbtnas.engine import faults
 from pbtnas.errors import MemberDiverged
 from pbtnas.rundir.atomic import atomic_write_bytes
 from pbtnas.rundir.store import load_member, save_member

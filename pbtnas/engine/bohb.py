@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
-from pbtnas.engine import faults, seeding
+from pbtnas.engine import seeding
 from pbtnas.engine.runner import RunError, Runner, SlotRecord
 from pbtnas.errors import ConfigError, error_headline, require
 from pbtnas.rundir.records import (

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pbtnas import faults
 from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
-from pbtnas.engine import faults, seeding
+from pbtnas.engine import seeding
 from pbtnas.engine.divergence import diverged_fraction
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pbtnas.engine import faults
+from pbtnas import faults
 from pbtnas.errors import PbtnasError
 
 #: errors of the file system rather than of pbtnas: the user frees space or fixes permissions

@@ -64,7 +64,7 @@ def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> d
     """The ``run_info.json`` content for a task built from ``task_config`` (called at run start,
     when the task is built anyway); ``start_dir`` is the folder the run started from, importable
     in a resume from elsewhere (:func:`pbtnas.tasks.start_dir_for`)."""
-    from pbtnas.tasks.base import options_doc
+    from pbtnas.options import options_doc
 
     try:
         defaults = {row["name"]: row["default"] for row in options_doc(type(task.options))}

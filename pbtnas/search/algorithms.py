@@ -7,15 +7,14 @@ how a replaced slot gets its new member.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from pbtnas.config import RunConfig
 from pbtnas.search.operators import ChildRecord, mix, mutate, shrink_perturb_whole
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState
-from pbtnas.tasks.base import Task
+from pbtnas.search.task_protocol import TaskProtocol
 
 
 @dataclass
@@ -35,7 +34,7 @@ class Algorithm:
 
     def make_child(
         self,
-        task: Task,
+        task: TaskProtocol,
         primary: tuple[Genome, MemberState],
         donor: tuple[Genome, MemberState],
         rng: np.random.Generator,
@@ -63,12 +62,24 @@ class Algorithm:
             return mutate(task, primary, rng)
         raise RuntimeError(f"algorithm {self.name!r} makes no children")
 
-    def refresh(self, task: Task, genome: Genome, state: MemberState, rng: np.random.Generator):
+    def refresh(self, task: TaskProtocol, genome: Genome, state: MemberState, rng: np.random.Generator):
         """Shrink-perturb a whole member (random-sp ablation)."""
         return shrink_perturb_whole(task, genome, state, rng, self.lam, self.gam)
 
 
-def algorithm_from_config(config: RunConfig) -> Algorithm:
+class AlgorithmSettings(Protocol):
+    """The run config's keys an algorithm is built from (:class:`~pbtnas.config.RunConfig` has
+    them); declared here so that the search layer does not import the config above it."""
+
+    algorithm: str
+    p_donor: float
+    donor_moments: bool
+    sp_buffers: str
+    sp_lambda: float
+    sp_gamma: float
+
+
+def algorithm_from_config(config: AlgorithmSettings) -> Algorithm:
     common: dict[str, Any] = {"p_donor": config.p_donor, "donor_moments": config.donor_moments, "sp_buffers": config.sp_buffers}
     lam, gam = config.sp_lambda, config.sp_gamma
     name = config.algorithm

@@ -16,7 +16,7 @@ from pbtnas.search.constants import SP_BUFFERS
 from pbtnas.search.operators.shapes import adapt_to_architecture, drop_moments, fit_to, reference_models
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.search.state import MemberState, is_continuous, keys_under
-from pbtnas.tasks.base import Task
+from pbtnas.search.task_protocol import TaskProtocol
 
 
 @dataclass
@@ -62,7 +62,7 @@ def shrink_perturb(donor: torch.Tensor, fresh: torch.Tensor, lam: float, gam: fl
 
 
 def transplant(
-    task: Task,
+    task: TaskProtocol,
     child: MemberState,
     donor: MemberState,
     fresh: MemberState | None,
@@ -150,7 +150,7 @@ def _inherit(source: torch.Tensor, fresh: torch.Tensor | None, lam: float, gam: 
 
 
 def mix(
-    task: Task,
+    task: TaskProtocol,
     primary: tuple[Genome, MemberState],
     donor: tuple[Genome, MemberState],
     rng: np.random.Generator,
@@ -196,7 +196,7 @@ def mix(
 
 
 def shrink_perturb_whole(
-    task: Task, genome: Genome, state: MemberState, rng: np.random.Generator, lam: float = 0.4, gam: float = 0.1
+    task: TaskProtocol, genome: Genome, state: MemberState, rng: np.random.Generator, lam: float = 0.4, gam: float = 0.1
 ) -> tuple[MemberState, ChildRecord]:
     """Shrink-perturb every floating tensor of every trained (non-shadow) model of a member.
 

@@ -13,13 +13,13 @@ from pbtnas.search.operators.mixing import ChildRecord
 from pbtnas.search.operators.shapes import adapt_to_architecture, reference_models
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, keys_under
-from pbtnas.tasks.base import Task
+from pbtnas.search.task_protocol import TaskProtocol
 
 BRANCHES = ("none", "weights", "architecture")
 
 
 def mutate(
-    task: Task,
+    task: TaskProtocol,
     parent: tuple[Genome, MemberState],
     rng: np.random.Generator,
     branch: str | None = None,
@@ -41,7 +41,7 @@ def mutate(
     return genome, state, record
 
 
-def mutate_weights(task: Task, state: MemberState, rng: np.random.Generator, seed: int) -> dict:
+def mutate_weights(task: TaskProtocol, state: MemberState, rng: np.random.Generator, seed: int) -> dict:
     """Gaussian weight mutation of k random multi-dimensional, non-normalisation tensors."""
     candidates = task.mutable_tensors(state)
     if not candidates:
@@ -74,7 +74,7 @@ def mutate_weights(task: Task, state: MemberState, rng: np.random.Generator, see
     return {"tensors": names, "elements": changed}
 
 
-def mutate_architecture(task: Task, genome: Genome, state: MemberState, rng: np.random.Generator, seed: int) -> tuple[Genome, dict]:
+def mutate_architecture(task: TaskProtocol, genome: Genome, state: MemberState, rng: np.random.Generator, seed: int) -> tuple[Genome, dict]:
     """Give one random gene a different random option; its layer (and shadow copy) starts fresh.
 
     Called by :func:`mutate` on the child's copy of ``state`` (edited in place). The fresh

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 
 from pbtnas.search.state import MemberState, is_continuous
-from pbtnas.tasks.base import Task
+from pbtnas.search.task_protocol import TaskProtocol
 
 #: how the overlap of an inherited tensor is made from (inherited part, fresh part)
 Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -63,7 +63,7 @@ def fit_to(source: torch.Tensor, fresh: torch.Tensor, combine: Combine | None = 
     return out
 
 
-def reference_models(task: Task, fresh: MemberState) -> dict[str, dict[str, torch.Tensor]]:
+def reference_models(task: TaskProtocol, fresh: MemberState) -> dict[str, dict[str, torch.Tensor]]:
     """The fresh state dict every model key of a child must match.
 
     A shadow model (EMA, target copy) the task's fresh state does not carry is matched against
@@ -76,7 +76,7 @@ def reference_models(task: Task, fresh: MemberState) -> dict[str, dict[str, torc
     return refs
 
 
-def adapt_to_architecture(task: Task, state: MemberState, fresh: MemberState) -> list[str]:
+def adapt_to_architecture(task: TaskProtocol, state: MemberState, fresh: MemberState) -> list[str]:
     """Make ``state`` (edited in place) load strictly into the architecture ``fresh`` was built for.
 
     Called by the operators after a child's genome and tensors were assembled and whenever a

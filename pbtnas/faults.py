@@ -36,6 +36,9 @@ read-only mid-run:
   backend when the target is a checkpoint a worker writes.
 
 Local workers inherit the variable; the Ray backend hands it to its actors with each job.
+
+A leaf module (it imports nothing from pbtnas): the engine, the backends and the run directory's
+atomic writes all call it, so it sits below all of them (docs/architecture.md).
 """
 
 from __future__ import annotations
