@@ -345,3 +345,169 @@ def test_the_report_video_never_imports_an_environment_module_a_run_names(tmp_pa
     video, caption = episode_video(history, tmp_path / "episode.gif")  # type: ignore[arg-type]
     assert video is None and "does not import" in caption
     assert "evil_envs" not in sys.modules and not (tmp_path / "evil_envs.py.RAN").exists()
+
+
+# -- a task named as a module (package.module:Class) is checked like a task file -----------------
+
+
+@pytest.fixture
+def module_imports(monkeypatch, fresh_imports):
+    """Forget the test modules below before and after, and restore ``sys.path`` afterwards (a run
+    adds its start folder to it)."""
+    names = ("evil_mod", "evilpkg", "mine_mod")
+
+    def forget() -> None:
+        for name in [n for n in sys.modules if n.split(".")[0] in names]:
+            del sys.modules[name]
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    forget()
+    yield
+    forget()
+
+
+def _name_task(run_dir: Path, name: str, record: dict | None = None) -> None:
+    """Set the run's ``task.name`` to ``name`` (an edited config.yaml); ``record`` replaces the
+    task record of its run_info.json."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["task"]["name"] = name
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if record is not None:
+        info = json.loads((run_dir / "run_info.json").read_text())
+        info["task"] = {"name": name, "class": "Marked", **record}
+        (run_dir / "run_info.json").write_text(json.dumps(info))
+
+
+def test_locating_a_module_runs_none_of_its_code(tmp_path, module_imports):
+    from pbtnas.rundir.trust import locate_module
+
+    package = tmp_path / "evilpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("open(__file__ + '.RAN', 'w').write('ran')\n")
+    (package / "sub.py").write_text("open(__file__ + '.RAN', 'w').write('ran')\n")
+    found = locate_module("evilpkg.sub", [str(tmp_path)])
+    assert found.file == package / "sub.py" and found.parents == [package / "__init__.py"]
+    assert "evilpkg" not in sys.modules and not list(package.glob("*.RAN"))
+    assert locate_module("evilpkg.sub").file is None  # not on sys.path without the root
+
+
+def test_export_refuses_a_task_module_inside_the_run_folder(run, tmp_path, capsys, monkeypatch, module_imports):
+    """Run from inside the run folder, as ``python -m pbtnas`` (the working directory first on
+    ``sys.path``), even with run_info.json forged to record the planted module and its hash."""
+    from pbtnas.rundir.runinfo import sha256_of
+
+    planted = run / "evil_mod.py"
+    planted.write_text(TASK_SOURCE)
+    _name_task(run, "evil_mod:Marked", {"module": "evil_mod", "file": str(planted.resolve()), "sha256": sha256_of(planted)})
+    monkeypatch.chdir(run)
+    monkeypatch.syspath_prepend(str(run))
+    line = _one_error(capsys, "export", run, "--out", tmp_path / "x")
+    assert str(planted) in line and "inside the run folder" in line and "--trust-code" in line
+    assert not (run / "IMPORTED").exists() and not (tmp_path / "x").exists() and "evil_mod" not in sys.modules
+
+
+def test_export_refuses_a_module_in_a_package_inside_the_run_folder(run, tmp_path, capsys, monkeypatch, module_imports):
+    package = run / "evilpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("open(__file__ + '.RAN', 'w').write('ran')\n")
+    (package / "sub.py").write_text(TASK_SOURCE)
+    _name_task(run, "evilpkg.sub:Marked")
+    monkeypatch.chdir(run)
+    monkeypatch.syspath_prepend(str(run))
+    line = _one_error(capsys, "export", run, "--out", tmp_path / "x")
+    assert str(package / "__init__.py") in line and "inside the run folder" in line and "--trust-code" in line
+    assert not (package / "__init__.py.RAN").exists() and not (package / "IMPORTED").exists()
+
+
+@pytest.mark.parametrize("where", ["working directory", "recorded start folder"])
+def test_export_refuses_a_task_module_the_run_did_not_record(run, tmp_path, capsys, monkeypatch, module_imports, where):
+    """A module beside where the command runs (first on ``sys.path`` under ``python -m pbtnas``)
+    or in the run's recorded start folder: the run recorded a different task, so it is not run."""
+    folder = tmp_path / "here"
+    folder.mkdir()
+    planted = folder / "evil_mod.py"
+    planted.write_text(TASK_SOURCE)
+    _name_task(run, "evil_mod:Marked")
+    if where == "working directory":
+        monkeypatch.chdir(folder)
+        monkeypatch.syspath_prepend(str(folder))
+    else:
+        info = json.loads((run / "run_info.json").read_text())
+        info["start_dir"] = str(folder)
+        (run / "run_info.json").write_text(json.dumps(info))
+    line = _one_error(capsys, "export", run, "--out", tmp_path / "x")
+    assert str(planted) in line and "not the file the run recorded" in line and "--trust-code" in line
+    assert not (folder / "IMPORTED").exists() and not (tmp_path / "x").exists() and "evil_mod" not in sys.modules
+    (run / "run_info.json").unlink()  # a run made before modules were recorded: no hash to check
+    line = _one_error(capsys, "export", run, "--out", tmp_path / "x")
+    if where == "working directory":
+        assert str(planted) in line and "was not recorded" in line
+    else:  # nor a start folder: the module is not looked for there at all
+        assert "cannot be imported" in line
+    assert not (folder / "IMPORTED").exists() and "evil_mod" not in sys.modules
+
+
+def test_a_recorded_task_module_is_imported_while_unchanged(tmp_path, capsys, monkeypatch, module_imports):
+    """A run of the user's own module, started in its folder: export from elsewhere imports it
+    (found in the recorded start folder) while it is unchanged; changed, export refuses and
+    ``pbtnas.load`` falls back to TorchScript, unless trusted."""
+    import torch
+
+    import pbtnas
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    module_file = project / "mine_mod.py"
+    module_file.write_text(TASK_SOURCE)
+    marker = project / "IMPORTED"
+    monkeypatch.chdir(project)
+    assert _cli(capsys, "run", "mine_mod:Marked", *QUICK, "--out", tmp_path / "run")[0] == 0
+    record = json.loads((tmp_path / "run" / "run_info.json").read_text())["task"]
+    assert record["module"] == "mine_mod" and record["file"] == str(module_file.resolve()) and len(record["sha256"]) == 64
+
+    def fresh() -> None:
+        _forget_imported_tasks()
+        sys.modules.pop("mine_mod", None)
+        marker.unlink(missing_ok=True)
+
+    fresh()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = _cli(capsys, "export", tmp_path / "run", "--out", tmp_path / "x")
+    assert code == 0, err
+    assert marker.exists()
+    assert json.loads((tmp_path / "x" / "export.json").read_text())["task_code"] == {k: record[k] for k in ("module", "file", "sha256")}
+
+    fresh()
+    module_file.write_text(module_file.read_text() + "\n# changed\n")
+    line = _one_error(capsys, "export", tmp_path / "run", "--out", tmp_path / "y")
+    assert str(module_file) in line and "changed since the run started" in line and "--trust-code" in line
+    assert not marker.exists() and not (tmp_path / "y").exists()
+    monkeypatch.syspath_prepend(str(project))  # pbtnas.load imports from sys.path, like any import
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scripted = pbtnas.load(str(tmp_path / "x"))
+    assert isinstance(scripted, torch.jit.ScriptModule) and not marker.exists()
+    assert any(str(module_file) in str(w.message) for w in caught)
+
+    code, _, err = _cli(capsys, "export", tmp_path / "run", "--out", tmp_path / "y", "--trust-code")
+    assert code == 0, err
+    assert marker.exists()
+
+
+def test_installed_task_modules_need_no_trust(tmp_path, capsys):
+    """A built-in task named by its module, and installed or standard-library modules: nothing is
+    recorded and nothing is asked, even for a run without run_info.json."""
+    from pbtnas.analysis.soup import make_soups
+    from pbtnas.rundir.trust import check_run_task, check_task_code
+
+    name = "pbtnas.tasks.simulated:SimulatedTask"
+    out = tmp_path / "sim"
+    assert _cli(capsys, "run", name, *QUICK, "--set", "task.step_seconds=0", "--out", out)[0] == 0
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["task"] == {"name": name, "class": "SimulatedTask"}
+    (out / "run_info.json").unlink()
+    check_run_task(out, yaml.safe_load((out / "config.yaml").read_text())["task"])
+    make_soups(out)
+    for installed in ("yaml:YAMLObject", "json.decoder:JSONDecoder", "torch.nn:Linear"):
+        check_task_code({"name": installed}, out, None)

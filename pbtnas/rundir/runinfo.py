@@ -7,9 +7,9 @@ metric names and the final metric's direction - is written here once, atomically
 starts. A run made before this file existed is shown from its raw data (genomes as they are,
 options as seen in the run), never by importing its task.
 
-The file also records a task *file*'s absolute path and SHA-256 at start: the verbs that must
-import task code (export, soup, resume, ``pbtnas.load``) import it only if it is still that file
-(see :mod:`pbtnas.rundir.trust`).
+The file also records, at start, a task *file*'s absolute path and SHA-256, and those of a task
+*module*'s file unless it is installed code: the verbs that must import task code (export, soup,
+resume, ``pbtnas.load``) import it only if it is still that file (see :mod:`pbtnas.rundir.trust`).
 
 This module imports neither torch nor a task, so ``pbtnas status`` stays quick.
 """
@@ -38,6 +38,15 @@ def task_file(name: object) -> str | None:
     return where if sep and where.endswith(".py") else None
 
 
+def task_module(name: object) -> str | None:
+    """The module of a ``task.name`` of the form ``package.module:Class``; ``None`` for a task
+    file, a built-in task or an installed plugin (names without a colon)."""
+    if not isinstance(name, str):
+        return None
+    where, sep, attr = name.rpartition(":")
+    return where if sep and where and attr and not where.endswith(".py") else None
+
+
 def sha256_of(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()
@@ -48,11 +57,24 @@ def sha256_of(path: str | Path) -> str:
 
 
 def task_code_record(name: object) -> dict:
-    """``{"file": absolute path, "sha256": hex}`` of a task file (nothing for other tasks); what
-    the trust check compares against later."""
+    """``{"file": absolute path, "sha256": hex}`` of a task file, and ``{"module": name, "file":
+    resolved path, "sha256": hex}`` of a task module that is not installed code (nothing for
+    other tasks); what the trust check compares against later. Called where the task was just
+    built, so a module is recorded as the file that was imported."""
     where = task_file(name)
     if where is None:
-        return {}
+        module = task_module(name)
+        if module is None:
+            return {}
+        from pbtnas.rundir.trust import user_module_file  # trust imports this module
+
+        found = user_module_file(module)
+        if found is None:  # installed code, or nothing a file provides: no trust needed
+            return {}
+        try:
+            return {"module": module, "file": str(found), "sha256": sha256_of(found)}
+        except OSError:
+            return {"module": module, "file": str(found), "sha256": None}
     full = os.path.abspath(where)
     try:
         return {"file": full, "sha256": sha256_of(full)}

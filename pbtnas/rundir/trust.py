@@ -1,72 +1,230 @@
-"""Whether a verb may import the task file a run (or an export) names.
+"""Whether a verb may import the task code a run (or an export) names.
 
 A run directory or an export folder is data that people share; its ``config.yaml`` or
-``export.json`` may name any file as the task (``task.name: /path/evil.py:Cls``), and importing
-it runs that file. ``export``, ``soup``, ``resume`` and ``pbtnas.load`` therefore import a task
-file only when
+``export.json`` may name any file as the task (``task.name: /path/evil.py:Cls``), or any module
+(``task.name: evil:Cls``) that a file in the run folder, in the folder the command runs from
+(``python -m pbtnas`` puts it first on ``sys.path``) or in the run's recorded start folder would
+provide; importing it runs that file. ``export``, ``soup``, ``resume`` and ``pbtnas.load``
+therefore import a task file, or a module that is not installed code, only when
 
 * it lies outside the run (or export) folder - a folder someone handed over cannot bring its own
   code - and
-* it is the file the run recorded when it started: same absolute path, same SHA-256 (see
+* it is the file the run recorded when it started: same path, same SHA-256 (see
   :mod:`pbtnas.rundir.runinfo`), so a file changed since then is not run in its place;
 
 otherwise they refuse with one line naming the file, unless the user says ``--trust-code``
 (``trust_code=True``), the convention Hugging Face's ``trust_remote_code`` made familiar.
-Built-in tasks, installed entry points and importable modules (``package.module:Class``) are
-code the user installed and need no trust. ``status`` and ``report`` never import a task at all.
+Built-in tasks, installed entry points and modules whose file belongs to an installed
+distribution (site-packages or dist-packages, the standard library, pbtnas itself) are code the
+user installed and need no trust. ``status`` and ``report`` never import a task at all.
+
+A module's file is found without running any code (:func:`locate_module`): the dotted name is
+walked one component at a time with :class:`importlib.machinery.PathFinder`, over the same
+``sys.path`` and import roots the real import uses; ``importlib.util.find_spec`` would import
+the parent packages - the very code being checked.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
+import site
+import sys
+import sysconfig
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pbtnas.errors import ConfigError
-from pbtnas.rundir.runinfo import sha256_of, task_file
+from pbtnas.rundir.runinfo import sha256_of, task_file, task_module
 
 #: how the refusal tells the user to go on anyway
 HOW_TO_TRUST = "if you trust it, pass --trust-code (trust_code=True in Python)"
 
 
 class UntrustedCodeError(ConfigError):
-    """A run or export names a task file that is not the one recorded at start, or lies inside
+    """A run or export names task code that is not the one recorded at start, or lies inside
     the folder being opened; nothing was imported."""
 
 
-def check_task_code(task_config: object, folder: str | Path, recorded: dict | None, trust_code: bool = False, what: str = "run folder") -> None:
+@dataclass
+class LocatedModule:
+    """Where importing a dotted module name would take its code from, found without importing."""
+
+    #: the module's own file (its ``__init__.py`` for a package); ``None`` when importing it runs
+    #: no file found on the path: a module built into Python, a namespace package, one an
+    #: installed import hook provides (an editable install), or none at all
+    file: Path | None
+    #: ``__init__.py`` files of parent packages not imported yet, which importing it would run
+    parents: list[Path] = field(default_factory=list)
+
+
+def search_path(roots: Sequence[str] = ()) -> list[str]:
+    """``sys.path`` with ``roots`` added last, as :func:`pbtnas.tasks.add_import_roots` adds them."""
+    path = list(sys.path)
+    return path + [root for root in dict.fromkeys(roots) if root and root not in path and os.path.isdir(root)]
+
+
+def locate_module(dotted: str, roots: Sequence[str] = ()) -> LocatedModule:
+    """The file(s) ``import dotted`` would run, with ``roots`` (see :func:`search_path`) on the
+    path; no code is executed. A module or parent package imported already is taken from
+    ``sys.modules``, as the import itself would (its code has run; only a leaf's file is
+    reported, to be checked like any other)."""
+    parents: list[Path] = []
+    path: list[str] = search_path(roots)
+    parts = dotted.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        last = i == len(parts) - 1
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            if last:
+                where = getattr(loaded, "__file__", None)
+                return LocatedModule(Path(where) if isinstance(where, str) and where else None, parents)
+            package_path = getattr(loaded, "__path__", None)
+            if package_path is None:  # not a package: the import fails without running anything
+                return LocatedModule(None, parents)
+            path = [str(p) for p in package_path]
+            continue
+        if i == 0 and (importlib.machinery.BuiltinImporter.find_spec(name) or importlib.machinery.FrozenImporter.find_spec(name)):
+            return LocatedModule(None, parents)  # compiled into the interpreter: no file to run
+        # full name, one component deeper each time: only the tail is looked up, in `path`
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:  # not on the path: an installed import hook has it, or nothing does
+            return LocatedModule(None, parents)
+        origin = Path(spec.origin) if spec.has_location and spec.origin else None
+        if last:
+            return LocatedModule(origin, parents)
+        if origin is not None:
+            parents.append(origin)
+        locations = spec.submodule_search_locations
+        if not locations:  # a plain module asked for a submodule: the import fails
+            return LocatedModule(None, parents)
+        path = [str(p) for p in locations]
+    return LocatedModule(None, parents)  # pragma: no cover - the loop always returns
+
+
+def _installed_roots() -> list[Path]:
+    """Folders whose files belong to installed distributions: the standard library and
+    site-packages of this interpreter (and of the one a virtual environment is based on), every
+    ``site-packages``/``dist-packages`` folder on ``sys.path``, and pbtnas's own package."""
+    import pbtnas
+
+    found: set[str] = set()
+    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        paths = sysconfig.get_paths(vars=scheme_vars)
+        found.update(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key))
+    try:
+        found.update(site.getsitepackages())
+    except AttributeError:  # some embedded interpreters have no site.getsitepackages
+        pass
+    if site.ENABLE_USER_SITE and site.getusersitepackages():
+        found.add(site.getusersitepackages())
+    found.update(p for p in sys.path if os.path.basename(os.path.normpath(p or ".")) in ("site-packages", "dist-packages"))
+    found.add(os.path.dirname(os.path.abspath(pbtnas.__file__)))
+    return [Path(os.path.realpath(p)) for p in found if p]
+
+
+def is_installed_code(path: str | Path) -> bool:
+    """Whether the file ``path`` (symbolic links followed) belongs to installed code
+    (:func:`_installed_roots`): a module there needs no trust."""
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(root) for root in _installed_roots())
+
+
+def user_module_file(dotted: str, roots: Sequence[str] = ()) -> Path | None:
+    """The resolved file of module ``dotted`` when it is user code, the kind whose path and
+    SHA-256 a run records at start; ``None`` for installed code or a module with no file."""
+    located = locate_module(dotted, roots)
+    if located.file is None or is_installed_code(located.file):
+        return None
+    return Path(os.path.realpath(located.file))
+
+
+def check_task_code(
+    task_config: object,
+    folder: str | Path,
+    recorded: dict | None,
+    trust_code: bool = False,
+    what: str = "run folder",
+    roots: Sequence[str] = (),
+) -> None:
     """Raise :class:`UntrustedCodeError` unless the task of ``task_config`` may be imported.
 
     ``folder`` is the run directory (or export folder) being opened, ``recorded`` the ``task``
-    record of its ``run_info.json`` (or export's) with ``file`` and ``sha256``; ``what`` names the
-    folder in the message. With ``trust_code`` everything is allowed."""
+    record of its ``run_info.json`` (or export's ``task_code``) with ``file`` and ``sha256``;
+    ``what`` names the folder in the message; ``roots`` are the folders the verb adds to
+    ``sys.path`` before it imports the task (where a module is looked for). With ``trust_code``
+    everything is allowed."""
+    if trust_code:
+        return
     name = task_config.get("name") if isinstance(task_config, dict) else None
     where = task_file(name)
-    if where is None or trust_code:
-        return
-    full = Path(os.path.abspath(where))
-    if _inside(full, Path(folder)):
-        raise UntrustedCodeError(
-            f"the task file {full} lies inside the {what} {folder}: a {what} is data, and code it brings is not run; {HOW_TO_TRUST}"
-        )
     record = recorded if isinstance(recorded, dict) else {}
+    if where is not None:
+        full = Path(os.path.abspath(where))
+        if _inside(full, Path(folder)):
+            raise UntrustedCodeError(
+                f"the task file {full} lies inside the {what} {folder}: a {what} is data, and code it brings is not run; {HOW_TO_TRUST}"
+            )
+        _check_recorded(full, os.path.abspath, record, f"the task file {full}")
+        return
+    module = task_module(name)
+    if module is not None and not _handed_over(name):
+        _check_module(module, Path(folder), record, what, roots)
+
+
+def _handed_over(name: object) -> bool:
+    """Whether the task is a class object handed over in this process (``pbtnas.run(MyTask)``),
+    built without importing anything."""
+    from pbtnas.tasks import _REGISTERED
+
+    return name in _REGISTERED
+
+
+def _check_module(module: str, folder: Path, record: dict, what: str, roots: Sequence[str]) -> None:
+    """The check of a ``package.module:Class`` task: installed code passes; any other module file
+    must be the recorded one, unchanged, outside ``folder``, and no package it sits in may be
+    imported from inside ``folder``."""
+    located = locate_module(module, roots)
+    for parent in located.parents:
+        if _inside(parent, folder):
+            raise UntrustedCodeError(
+                f"the task module {module} is in a package whose file {parent} lies inside the {what} {folder}: a {what} is data, "
+                f"and code it brings is not run; {HOW_TO_TRUST}"
+            )
+    if located.file is None:
+        return  # no file runs: built into Python, an installed import hook, or not importable (the import says so)
+    full = located.file
+    if _inside(full, folder):
+        raise UntrustedCodeError(
+            f"the task module {module} is the file {full}, which lies inside the {what} {folder}: a {what} is data, "
+            f"and code it brings is not run; {HOW_TO_TRUST}"
+        )
+    if is_installed_code(full):
+        return
+    _check_recorded(Path(os.path.realpath(full)), os.path.realpath, record, f"the task module {module} (file {full})")
+
+
+def _check_recorded(full: Path, canonical: Callable[[str], str], record: dict, label: str) -> None:
+    """Raise unless ``full`` is the file ``record`` names (paths compared after ``canonical``)
+    and still has the recorded SHA-256; ``label`` names the code in the message."""
     expected = record.get("sha256")
     if not isinstance(expected, str) or not expected:
         raise UntrustedCodeError(
-            f"the task file {full} was not recorded with its SHA-256 when the run started (a run made by an "
+            f"{label} was not recorded with its SHA-256 when the run started (a run made by an "
             f"older pbtnas, or a damaged record), so it cannot be checked; {HOW_TO_TRUST}"
         )
-    if os.path.abspath(str(record.get("file") or "")) != str(full):
-        raise UntrustedCodeError(f"the task file {full} is not the file the run recorded at start ({record.get('file')}); {HOW_TO_TRUST}")
+    if canonical(str(record.get("file") or "")) != str(full):
+        raise UntrustedCodeError(f"{label} is not the file the run recorded at start ({record.get('file')}); {HOW_TO_TRUST}")
     if not full.is_file():
         return  # nothing to run: building the task says the file is missing, in one line
     try:
         actual = sha256_of(full)
     except OSError as exc:
-        raise UntrustedCodeError(f"the task file {full} cannot be read to check it ({exc.strerror or exc})") from None
+        raise UntrustedCodeError(f"{label} cannot be read to check it ({exc.strerror or exc})") from None
     if actual != expected:
-        raise UntrustedCodeError(
-            f"the task file {full} has changed since the run started (SHA-256 {actual[:12]}..., recorded {expected[:12]}...); {HOW_TO_TRUST}"
-        )
+        raise UntrustedCodeError(f"{label} has changed since the run started (SHA-256 {actual[:12]}..., recorded {expected[:12]}...); {HOW_TO_TRUST}")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -87,8 +245,15 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_run_task(run_dir: str | Path, task_config: object, trust_code: bool = False) -> None:
-    """:func:`check_task_code` for a run directory, against what its ``run_info.json`` recorded."""
+    """:func:`check_task_code` for a run directory, against what its ``run_info.json`` recorded.
+
+    A module is looked for where ``export`` and ``resume`` will import it from: ``sys.path``, then
+    the run's recorded start folder (``resume`` without one: the working directory). Looking in
+    a folder the import then skips can only refuse more, never let a different file through: the
+    roots go last, in the same order, both here and in the import."""
     from pbtnas.rundir.runinfo import read_run_info
+    from pbtnas.tasks import recorded_start_dir
 
     info = read_run_info(run_dir) or {}
-    check_task_code(task_config, run_dir, info.get("task"), trust_code, "run folder")
+    roots = [recorded_start_dir(run_dir) or os.getcwd()]
+    check_task_code(task_config, run_dir, info.get("task"), trust_code, "run folder", roots)
