@@ -26,11 +26,13 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
-# static checks (CI runs them before the tests): lint, formatting, types
+# static checks (CI runs them before the tests): lint, formatting, types, and the package's
+# floors (import-linter contracts in pyproject.toml, see docs/architecture.md)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: install
 	$(PY) benchmarks/classification_overhead.py

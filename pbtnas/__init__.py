@@ -16,14 +16,13 @@ from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import PbtnasError, TaskContractError
 from pbtnas.search.space import Gene, SearchSpace, hyperparameter
 from pbtnas.tasks.base import Task
+from pbtnas.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from pbtnas.search.operators import mix, mutate, shrink_perturb
     from pbtnas.search.state import MemberState
     from pbtnas.tasks.check import CheckReport, check_task
     from pbtnas.tasks.torch_task import Member, TorchTask
-
-__version__ = "0.1.0"
 
 #: names imported on first use (PEP 562): they import torch, which ``pbtnas status`` and the
 #: command line's start never need (torch takes seconds to import)

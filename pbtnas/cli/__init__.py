@@ -14,8 +14,8 @@ from pbtnas.errors import PbtnasError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pbtnas import __version__
     from pbtnas.cli import commands
+    from pbtnas.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="pbtnas",

@@ -134,9 +134,9 @@ def _options(task: Task) -> dict:
 
 
 def _pbtnas_version() -> str:
-    import pbtnas
+    from pbtnas.version import __version__
 
-    return str(getattr(pbtnas, "__version__", "unknown"))
+    return str(__version__)
 
 
 def _torch_version() -> str:
