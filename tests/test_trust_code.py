@@ -483,6 +483,10 @@ def test_a_recorded_task_module_is_imported_while_unchanged(tmp_path, capsys, mo
     line = _one_error(capsys, "export", tmp_path / "run", "--out", tmp_path / "y")
     assert str(module_file) in line and "changed since the run started" in line and "--trust-code" in line
     assert not marker.exists() and not (tmp_path / "y").exists()
+    for verb in (["soup"], ["resume", "--quiet"]):  # the same check, before anything is imported
+        line = _one_error(capsys, *verb[:1], tmp_path / "run", *verb[1:])
+        assert str(module_file) in line and "changed since the run started" in line
+    assert not marker.exists() and "mine_mod" not in sys.modules
     monkeypatch.syspath_prepend(str(project))  # pbtnas.load imports from sys.path, like any import
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
