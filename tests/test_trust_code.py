@@ -515,3 +515,27 @@ def test_installed_task_modules_need_no_trust(tmp_path, capsys):
     make_soups(out)
     for installed in ("yaml:YAMLObject", "json.decoder:JSONDecoder", "torch.nn:Linear"):
         check_task_code({"name": installed}, out, None)
+
+
+def test_python_m_pbtnas_never_imports_a_module_from_the_working_directory(run, tmp_path):
+    """End to end, in a fresh interpreter: ``python -m pbtnas`` has the working directory first
+    on ``sys.path``, where a downloaded ``evil_mod.py`` may lie beside the run."""
+    import os
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "evil_mod.py").write_text(TASK_SOURCE)
+    _name_task(run, "evil_mod:Marked")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pbtnas", "export", str(run), "--out", str(tmp_path / "x")],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert str(folder / "evil_mod.py") in lines[0] and "--trust-code" in lines[0]
+    assert not (folder / "IMPORTED").exists() and not (tmp_path / "x").exists()
