@@ -171,6 +171,8 @@ class Task(ABC):
         """Raise :class:`ConfigError` when :meth:`selection_score` cannot work with these options
         (called in the driver before a top-k-reevaluated run starts)."""
         if type(self).selection_score is Task.selection_score:
+            from pbtnas.search.state import MemberState  # imported for type checking only above
+
             self.selection_score({}, MemberState(), 0)
 
     def export_info(self) -> dict:
