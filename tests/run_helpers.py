@@ -1,4 +1,5 @@
-"""Helpers shared by the tests that run whole searches."""
+"""Helpers shared by the tests: observers that simulate a crash, the journal's fitness trace, quick
+CLI arguments, and the tiny GAN and RL options that keep a real member to a fraction of a second."""
 
 from pbtnas.rundir.store import RunStore
 
@@ -11,6 +12,18 @@ class StopAfter:
 
     def on_step_end(self, step, runner):
         if step == self.step:
+            raise KeyboardInterrupt
+
+
+class StopAfterResults:
+    """Observer that simulates a driver crash after ``n`` member results."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def on_member_result(self, step, member, result):
+        self.seen += 1
+        if self.seen == self.n:
             raise KeyboardInterrupt
 
 
@@ -34,4 +47,64 @@ QUICK = [
     "task.step_seconds=0",
     "--set",
     "loggers=none",
+]
+
+
+def trained_for(task, genome, seed, steps):
+    """A member of ``genome`` trained ``steps`` steps from ``seed`` (step ``s`` on seed ``seed * 100 + s``)."""
+    state = task.init_state(genome, seed)
+    for s in range(steps):
+        state, _ = task.train_step(genome, state, s, seed * 100 + s)
+    return state
+
+
+#: the GAN's networks at their smallest useful size
+GAN_NETS = dict(width=8, disc_width=8, latent_dim=12)
+#: GAN options (without ``name``) for a whole member: training steps, fitness and final metrics
+GAN_TINY = dict(
+    **GAN_NETS,
+    batch_size=8,
+    batches_per_step=5,
+    eval_samples=64,
+    final_samples=64,
+    classifier_epochs=1,
+    classifier_width=8,
+    stacked_size=500,
+)
+
+
+def tiny_gan_task(space="gan", **options):
+    """A GAN task of tiny networks and batches of 4, for tests that build, mix or train genomes;
+    ``options`` override (or add to) those."""
+    from pbtnas.tasks.gan.task import GanOptions, GanTask
+
+    return GanTask(GanOptions(**{"space": space, **GAN_NETS, "batch_size": 4, **options}))
+
+
+#: RL options (without ``name``) for a state-based agent on cheetah-run, a step of 120 frames
+RL_TINY = dict(
+    env="cheetah-run",
+    hidden_dim=16,
+    batch_size=16,
+    frames_per_step=120,
+    seed_frames=60,
+    episode_frames=100,
+    buffer_capacity=500,
+    eval_episodes=1,
+)
+
+#: ``--set`` arguments that make an RL run from the command line tiny (a step of 60 frames)
+RL_TINY_SETS = [
+    "--set",
+    "task.frames_per_step=60",
+    "--set",
+    "task.seed_frames=30",
+    "--set",
+    "task.episode_frames=30",
+    "--set",
+    "task.hidden_dim=16",
+    "--set",
+    "task.batch_size=8",
+    "--set",
+    "task.eval_episodes=1",
 ]

@@ -9,39 +9,15 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from run_helpers import GAN_TINY, RL_TINY
 
 from pbtnas.analysis.export import example_input, export_run, load, to_torchscript
 from pbtnas.errors import ConfigError
 
-RL_TINY = dict(
-    name="rl",
-    env="cheetah-run",
-    hidden_dim=16,
-    batch_size=16,
-    frames_per_step=120,
-    seed_frames=60,
-    episode_frames=100,
-    buffer_capacity=500,
-    eval_episodes=1,
-    final_eval_episodes=1,
-)
-GAN_TINY = dict(
-    name="gan",
-    width=8,
-    disc_width=8,
-    latent_dim=12,
-    batch_size=8,
-    batches_per_step=5,
-    eval_samples=64,
-    final_samples=64,
-    classifier_epochs=1,
-    classifier_width=8,
-    stacked_size=500,
-)
 TASKS = {
     "classification": dict(name="classification", dataset="digits", width=4, cells=2, batch_size=32, batches_per_step=3),
-    "rl": RL_TINY,
-    "gan": GAN_TINY,
+    "rl": {"name": "rl", **RL_TINY, "final_eval_episodes": 1},
+    "gan": {"name": "gan", **GAN_TINY},
 }
 
 

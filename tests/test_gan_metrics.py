@@ -13,15 +13,6 @@ from pbtnas.tasks.metrics import FeatureStats, frechet_distance, inception_score
 from pbtnas.tasks.metrics.classifier import ClassifierFeatures, ClassifierSettings, cached_classifier, classifier_path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # On a small shared machine, several OpenMP threads per test mostly wait on each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def scipy_frechet(a: FeatureStats, b: FeatureStats) -> float:
     covmean = scipy.linalg.sqrtm(a.sigma @ b.sigma)
     if np.iscomplexobj(covmean):

@@ -4,23 +4,14 @@ their EMA takes transplanted layers from the donor's EMA exactly."""
 import numpy as np
 import pytest
 import torch
+from run_helpers import tiny_gan_task
 
 from pbtnas.search.operators import mix, mutate
 from pbtnas.search.state import keys_under
-from pbtnas.tasks.gan.task import GanOptions, GanTask
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # On a small shared machine, several OpenMP threads per test mostly wait on each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make_task(space):
-    return GanTask(GanOptions(space=space, width=8, disc_width=8, latent_dim=12, batches_per_step=5, batch_size=4, n_critic=5))
+    return tiny_gan_task(space, batches_per_step=5, n_critic=5)
 
 
 def _perturbed(state, scale, seed):

@@ -11,16 +11,6 @@ from pbtnas.tasks.base import parse_options
 from pbtnas.tasks.gan.task import GanOptions, GanTask
 from pbtnas.tasks.presets import get_preset
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # On a small shared machine, several OpenMP threads per test mostly wait on each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 NAMES = ["gan-mnist", "gan-mnist-small", "gan-hard-stacked-mnist", "gan-cifar10", "gan-stl10"]
 
 

@@ -3,24 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from run_helpers import tiny_gan_task
 
 from pbtnas.search.state import keys_under
-from pbtnas.tasks.gan.task import GanOptions, GanTask
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # On a small shared machine, several OpenMP threads per test mostly wait on each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make_task(space="gan", **kw):
-    opts = dict(space=space, width=8, disc_width=8, latent_dim=12, batches_per_step=2, batch_size=4)
-    opts.update(kw)
-    return GanTask(GanOptions(**opts))
+    return tiny_gan_task(space, **{"batches_per_step": 2, **kw})
 
 
 def test_gene_counts_match_the_spec():

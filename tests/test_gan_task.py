@@ -4,34 +4,13 @@ metrics, sample grids, the deployable generator, and bad options."""
 import numpy as np
 import pytest
 import torch
+from run_helpers import GAN_TINY
 
 from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.tasks.gan.task import GanOptions, GanTask
 from pbtnas.tasks.gan.training import ema_decay_at
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # On a small shared machine, several OpenMP threads per test mostly wait on each other.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-TINY = dict(
-    width=8,
-    disc_width=8,
-    latent_dim=12,
-    batch_size=8,
-    batches_per_step=10,
-    n_critic=5,
-    eval_samples=100,
-    final_samples=200,
-    classifier_epochs=1,
-    classifier_width=8,
-    stacked_size=500,
-)
+TINY = {**GAN_TINY, "batches_per_step": 10, "n_critic": 5, "eval_samples": 100, "final_samples": 200}
 
 
 @pytest.fixture(scope="module", autouse=True)

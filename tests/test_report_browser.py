@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 import pytest
+from run_helpers import RL_TINY
 
 from pbtnas.analysis.report import build_report
 from pbtnas.engine.runner import Runner
@@ -92,18 +93,7 @@ def rl_report(tmp_path_factory):
     pytest.importorskip("dm_control")
     from pbtnas.config import config_from_dict
 
-    task = {
-        "name": "rl",
-        "env": "cheetah-run",
-        "hidden_dim": 16,
-        "batch_size": 16,
-        "frames_per_step": 120,
-        "seed_frames": 60,
-        "episode_frames": 80,
-        "buffer_capacity": 600,
-        "eval_episodes": 3,
-        "final_eval_episodes": 2,
-    }
+    task = {"name": "rl", **RL_TINY, "episode_frames": 80, "buffer_capacity": 600, "eval_episodes": 3, "final_eval_episodes": 2}
     root = tmp_path_factory.mktemp("browser-rl") / "run"
     config = config_from_dict({"task": task, "population": 4, "steps": 2, "seed": 1, "backend": "inprocess"})
     Runner(config, root, progress=False).start().run()

@@ -10,25 +10,15 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 pytest.importorskip("dm_control")
 
+from run_helpers import RL_TINY  # noqa: E402
+
 from pbtnas.analysis.report import build_report  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
 from pbtnas.errors import PbtnasError  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
 
-TINY_RL = {
-    "name": "rl",
-    "env": "cheetah-run",
-    "hidden_dim": 16,
-    "batch_size": 16,
-    "frames_per_step": 120,
-    "seed_frames": 60,
-    "episode_frames": 80,
-    "buffer_capacity": 600,
-    "eval_episodes": 3,
-    "final_eval_episodes": 2,
-    "lr": 1e-3,
-}
+TINY_RL = {"name": "rl", **RL_TINY, "episode_frames": 80, "buffer_capacity": 600, "eval_episodes": 3, "final_eval_episodes": 2, "lr": 1e-3}
 
 
 def rendering_works() -> bool:

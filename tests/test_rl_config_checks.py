@@ -11,6 +11,8 @@ import torch
 
 pytest.importorskip("dm_control")
 
+from run_helpers import RL_TINY_SETS  # noqa: E402
+
 from pbtnas.cli import main  # noqa: E402
 
 TINY = [
@@ -21,18 +23,7 @@ TINY = [
     "--backend",
     "inprocess",
     "--quiet",
-    "--set",
-    "task.frames_per_step=60",
-    "--set",
-    "task.seed_frames=30",
-    "--set",
-    "task.episode_frames=30",
-    "--set",
-    "task.hidden_dim=16",
-    "--set",
-    "task.batch_size=8",
-    "--set",
-    "task.eval_episodes=1",
+    *RL_TINY_SETS,
     "--set",
     "task.final_eval_episodes=1",
     "--set",

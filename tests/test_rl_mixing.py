@@ -8,30 +8,13 @@ import torch
 
 pytest.importorskip("dm_control")
 
+from run_helpers import RL_TINY  # noqa: E402
+
 from pbtnas.search.operators import mix, transplant  # noqa: E402
 from pbtnas.search.state import keys_under  # noqa: E402
 from pbtnas.tasks.rl.task import RLOptions, RLTask  # noqa: E402
 
-TINY = dict(
-    env="cheetah-run",
-    hidden_dim=16,
-    batch_size=16,
-    frames_per_step=120,
-    seed_frames=60,
-    episode_frames=100,
-    buffer_capacity=500,
-    eval_episodes=1,
-    lr=1e-3,
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny networks: a second intra-op thread only adds contention on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TINY = {**RL_TINY, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")

@@ -37,14 +37,6 @@ TINY = dict(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_preset_task() -> RLTask:
     config = get_preset("rl-quadruped-pixels")["task"]
     config.pop("name")

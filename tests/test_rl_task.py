@@ -9,31 +9,14 @@ import torch
 
 pytest.importorskip("dm_control")
 
+from run_helpers import RL_TINY  # noqa: E402
+
 from pbtnas.errors import ConfigError, MemberDiverged  # noqa: E402
 from pbtnas.search.state import MemberState  # noqa: E402
 from pbtnas.tasks import build_task  # noqa: E402
 from pbtnas.tasks.rl.task import EVAL_SEED_BASE, RLOptions, RLTask  # noqa: E402
 
-TINY = dict(
-    env="cheetah-run",
-    hidden_dim=16,
-    batch_size=16,
-    frames_per_step=120,
-    seed_frames=60,
-    episode_frames=100,
-    buffer_capacity=500,
-    eval_episodes=2,
-    final_eval_episodes=3,
-    lr=1e-3,
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TINY = {**RL_TINY, "eval_episodes": 2, "final_eval_episodes": 3, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_helpers import RL_TINY_SETS
 
 from pbtnas.tasks import add_import_roots, import_roots, recorded_start_dir, start_dir_for
 
@@ -26,18 +27,7 @@ RL_TINY = [
     "--steps",
     "2",
     "--quiet",
-    "--set",
-    "task.frames_per_step=60",
-    "--set",
-    "task.seed_frames=30",
-    "--set",
-    "task.episode_frames=30",
-    "--set",
-    "task.hidden_dim=16",
-    "--set",
-    "task.batch_size=8",
-    "--set",
-    "task.eval_episodes=1",
+    *RL_TINY_SETS,
     "--set",
     "loggers=none",
 ]
