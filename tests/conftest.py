@@ -43,6 +43,18 @@ def tiny_config():
     return make
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """A small local Ray (2 CPUs) for a test module, shut down after it unless it was running before."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 @pytest.fixture()
 def no_fault_left(monkeypatch):
     """No injected fault (``PBTNAS_FAULT`` or one armed in-process) before or after the test."""

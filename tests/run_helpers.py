@@ -1,6 +1,8 @@
 """Helpers shared by the tests: observers that simulate a crash, the journal's fitness trace, quick
 CLI arguments, and the tiny GAN and RL options that keep a real member to a fraction of a second."""
 
+import pytest
+
 from pbtnas.rundir.store import RunStore
 
 
@@ -50,12 +52,30 @@ QUICK = [
 ]
 
 
-def trained_for(task, genome, seed, steps):
-    """A member of ``genome`` trained ``steps`` steps from ``seed`` (step ``s`` on seed ``seed * 100 + s``)."""
+def trained_for(task, genome, seed, steps, distinct_shadow=False):
+    """A member of ``genome`` trained ``steps`` steps from ``seed`` (step ``s`` on seed ``seed * 100 + s``);
+    with ``distinct_shadow`` its ``ema`` shadow is half the model, so that shadow handling is observable."""
     state = task.init_state(genome, seed)
     for s in range(steps):
         state, _ = task.train_step(genome, state, s, seed * 100 + s)
+    if distinct_shadow:
+        state.models["ema"] = {k: (v * 0.5 if v.is_floating_point() else v.clone()) for k, v in state.models["model"].items()}
     return state
+
+
+def crashed_and_resumed(make_config, tmp_path, step=1):
+    """Runs ``make_config()`` whole in ``tmp_path/full``, and in ``tmp_path/cut`` crashed after
+    ``step`` and resumed; checks both journals hold the same fitness trace and returns both summaries."""
+    from pbtnas.engine.runner import Runner
+
+    full = Runner(make_config(), tmp_path / "full", progress=False).start().run()
+    cut = Runner(make_config(), tmp_path / "cut", progress=False)
+    cut.observers.append(StopAfter(step))
+    with pytest.raises(KeyboardInterrupt):
+        cut.start().run()
+    resumed = Runner.resume(tmp_path / "cut", progress=False).run()
+    assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
+    return full, resumed
 
 
 #: the GAN's networks at their smallest useful size

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from run_helpers import StopAfterResults, fitness_trace
 
 from pbtnas.backends import InProcessBackend
 from pbtnas.backends.base import TrainResult
@@ -19,24 +20,8 @@ def make_config(**overrides):
     return config_from_dict(data)
 
 
-def trace(run_dir):
-    return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
-
-
 def children(run_dir):
     return [(e["step"], e["slot"], e["uid"], tuple(e["parents"])) for e in RunStore(run_dir).iter_events("child_created")]
-
-
-class StopAfterResults:
-    """Observer that simulates a driver crash after ``n`` member results."""
-
-    def __init__(self, n):
-        self.n, self.seen = n, 0
-
-    def on_member_result(self, step, member, result):
-        self.seen += 1
-        if self.seen == self.n:
-            raise KeyboardInterrupt
 
 
 class FlakyBackend(InProcessBackend):
@@ -69,7 +54,7 @@ class FlakyBackend(InProcessBackend):
 def test_async_run_trains_every_slot_and_replaces_at_once(tmp_path):
     summary = AsyncRunner(make_config(), tmp_path / "a", progress=False).start().run()
     assert summary["steps_done"] == 4
-    events = trace(tmp_path / "a")
+    events = fitness_trace(tmp_path / "a")
     assert len(events) == 6 * 4
     for slot in range(6):
         assert sorted(s for s, sl, _, _ in events if sl == slot) == list(range(4))
@@ -89,7 +74,7 @@ def test_async_same_seed_same_run_and_resume_after_crash(tmp_path):
     assert sum(manifest["slot_steps"]) == 15  # every result handed to observers was committed
     resumed = AsyncRunner.resume(tmp_path / "b", progress=False)
     summary = resumed.run()
-    assert trace(tmp_path / "b") == trace(tmp_path / "a")
+    assert fitness_trace(tmp_path / "b") == fitness_trace(tmp_path / "a")
     assert children(tmp_path / "b") == children(tmp_path / "a")
     assert summary["best_genome"] == json.loads((tmp_path / "a/summary.json").read_text())["best_genome"]
 
@@ -101,8 +86,8 @@ def test_async_lost_worker_is_retried_and_journaled(tmp_path):
     retries = list(RunStore(tmp_path / "b").iter_events("member_retry"))
     assert (2, 1, 2) in [(e["uid"], e["step"], e["attempt"]) for e in retries]
     # a retried step runs from the same checkpoint with the same seeds: same fitness
-    a = {(s, u): f for s, _, u, f in trace(tmp_path / "a")}
-    b = {(s, u): f for s, _, u, f in trace(tmp_path / "b")}
+    a = {(s, u): f for s, _, u, f in fitness_trace(tmp_path / "a")}
+    b = {(s, u): f for s, _, u, f in fitness_trace(tmp_path / "b")}
     for e in retries:
         assert b[(e["step"], e["uid"])] == a[(e["step"], e["uid"])]
 

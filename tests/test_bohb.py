@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("optuna")
 
+from run_helpers import StopAfterResults  # noqa: E402
+
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
 from pbtnas.engine.runner import make_runner, resume_runner  # noqa: E402
@@ -118,16 +120,6 @@ def test_rung_costs_and_the_budget_rule():
         make_config(mode="async")
     with pytest.raises(ConfigError, match="bohb_eta"):
         make_config(bohb_eta=1)
-
-
-class StopAfterResults:
-    def __init__(self, n):
-        self.n, self.seen = n, 0
-
-    def on_member_result(self, step, member, result):
-        self.seen += 1
-        if self.seen == self.n:
-            raise KeyboardInterrupt
 
 
 def test_resume_after_a_stop_ends_as_an_unbroken_run(finished, tmp_path):

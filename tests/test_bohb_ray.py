@@ -5,7 +5,7 @@ import os
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 pytest.importorskip("optuna")
 
 from pbtnas.config import config_from_dict  # noqa: E402
@@ -16,28 +16,21 @@ SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.2, "uneve
 
 
 @pytest.mark.slow
-def test_bohb_trials_train_on_ray_workers_within_the_budget(tmp_path):
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        config = config_from_dict(
-            {
-                "task": dict(SIM),
-                "population": 4,
-                "steps": 4,
-                "seed": 1,
-                "backend": "ray",
-                "cpus_per_member": 1.0,
-                "algorithm": "bohb",
-                "bohb_eta": 2,
-                "loggers": ["none"],
-            }
-        )
-        summary = make_runner(config, tmp_path / "r", progress=False).start().run()
-    finally:
-        if started:
-            ray.shutdown()
+def test_bohb_trials_train_on_ray_workers_within_the_budget(local_ray, tmp_path):
+    config = config_from_dict(
+        {
+            "task": dict(SIM),
+            "population": 4,
+            "steps": 4,
+            "seed": 1,
+            "backend": "ray",
+            "cpus_per_member": 1.0,
+            "algorithm": "bohb",
+            "bohb_eta": 2,
+            "loggers": ["none"],
+        }
+    )
+    summary = make_runner(config, tmp_path / "r", progress=False).start().run()
     events = RunStore(tmp_path / "r").events()
     trained = {(e["trial"], e["step"]) for e in events if e["event"] == "member_trained"}
     assert summary["member_steps"] == 16 == len(trained) and summary["final_metric"] is not None

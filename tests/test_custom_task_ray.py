@@ -6,7 +6,7 @@ import os
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
 import pbtnas  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
@@ -17,18 +17,11 @@ def _trace(run_dir):
 
 
 @pytest.mark.slow
-def test_custom_task_module_runs_on_ray_like_in_process(tmp_path):
+def test_custom_task_module_runs_on_ray_like_in_process(local_ray, tmp_path):
     import custom_tasks  # noqa: F401  (the driver finds it on its sys.path; Ray workers are told where)
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        config = {"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 2}
-        on_ray = pbtnas.run(dict(config), out=str(tmp_path / "ray"), backend="ray", ray_address="auto", cpus_per_member=0.5)
-    finally:
-        if started:
-            ray.shutdown()
+    config = {"task": {"name": "custom_tasks:Good"}, "population": 4, "steps": 2}
+    on_ray = pbtnas.run(dict(config), out=str(tmp_path / "ray"), backend="ray", ray_address="auto", cpus_per_member=0.5)
     local = pbtnas.run(dict(config), out=str(tmp_path / "local"), backend="inprocess")
     assert _trace(tmp_path / "ray") == _trace(tmp_path / "local")
     assert on_ray["final_metric"] == local["final_metric"]

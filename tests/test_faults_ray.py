@@ -6,7 +6,7 @@ import os
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
 from run_helpers import fitness_trace  # noqa: E402
 
@@ -14,16 +14,6 @@ from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
 
 
 @pytest.mark.slow

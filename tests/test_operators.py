@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from run_helpers import trained_for
 from toy_task import ToyNet, ToyTask
 
 from pbtnas.search.operators import mix, mutate, shrink_perturb_whole, transplant
@@ -14,12 +15,7 @@ def task():
 
 
 def trained(task, genome, seed, steps=2):
-    state = task.init_state(genome, seed)
-    for s in range(steps):
-        state, _ = task.train_step(genome, state, s, seed * 100 + s)
-    # make the shadow differ from the model so shadow handling is observable
-    state.models["ema"] = {k: (v * 0.5 if v.is_floating_point() else v.clone()) for k, v in state.models["model"].items()}
-    return state
+    return trained_for(task, genome, seed, steps, distinct_shadow=True)
 
 
 G1 = {"l0": "linear", "l1": "narrow", "act": "relu"}

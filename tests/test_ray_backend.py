@@ -8,9 +8,10 @@ import sys
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
 import torch  # noqa: E402
+from run_helpers import fitness_trace  # noqa: E402
 
 from pbtnas.backends.ray_backend import RayBackend  # noqa: E402
 from pbtnas.config import config_from_dict  # noqa: E402
@@ -19,20 +20,6 @@ from pbtnas.errors import PbtnasError  # noqa: E402
 from pbtnas.rundir.store import RunStore, load_member  # noqa: E402
 
 SIM = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 1.0, "unevenness": 1.0, "batches_per_step": 2}
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-def trace(run_dir):
-    return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
 
 
 def same_final_weights(a, b):
@@ -57,7 +44,7 @@ def inprocess_reference(tmp_path_factory):
 def test_same_seed_same_population_and_best_network_as_local(local_ray, inprocess_reference, tmp_path):
     config, ref_dir, ref = inprocess_reference
     summary = Runner(config(backend="ray", cpus_per_member=1.0), tmp_path / "ray", progress=False).start().run()
-    assert trace(tmp_path / "ray") == trace(ref_dir)
+    assert fitness_trace(tmp_path / "ray") == fitness_trace(ref_dir)
     assert summary["best_genome"] == ref["best_genome"] and summary["final_metric"] == ref["final_metric"]
     assert same_final_weights(tmp_path / "ray", ref_dir)
     workers = {e["worker"] for e in RunStore(tmp_path / "ray").iter_events("member_trained")}
@@ -70,7 +57,7 @@ def test_shared_storage_gives_the_same_result_and_is_cleaned(local_ray, inproces
     shared = tmp_path / "shared"
     url = "file://" + str(shared)  # goes through fsspec
     summary = Runner(config(backend="ray", cpus_per_member=0.5, storage=url), tmp_path / "ray", progress=False).start().run()
-    assert trace(tmp_path / "ray") == trace(ref_dir) and summary["best_genome"] == ref["best_genome"]
+    assert fitness_trace(tmp_path / "ray") == fitness_trace(ref_dir) and summary["best_genome"] == ref["best_genome"]
     assert same_final_weights(tmp_path / "ray", ref_dir)
     leftovers = [p for p in shared.rglob("*") if p.is_file()]
     assert leftovers == []
@@ -109,7 +96,7 @@ def test_killed_worker_step_is_retried_and_the_run_ends_the_same(local_ray, tmp_
     assert all(e["attempt"] == 2 and "lost" in e["reason"] for e in retries)
     redone = [e for e in RunStore(tmp_path / "ray").iter_events("member_trained") if e["uid"] == uid and e["step"] == step]
     assert redone[0]["attempt"] == 2 and not redone[0]["worker"].endswith(f":{pid}")
-    assert trace(tmp_path / "ray") == trace(tmp_path / "ref")
+    assert fitness_trace(tmp_path / "ray") == fitness_trace(tmp_path / "ref")
     assert summary["best_genome"] == reference["best_genome"] and summary["final_metric"] == reference["final_metric"]
 
 
@@ -126,7 +113,7 @@ def test_async_mode_on_ray(local_ray, tmp_path):
 
     data = {"task": {**SIM, "step_seconds": 0.3}, "population": 6, "steps": 3, "seed": 2, "backend": "ray", "cpus_per_member": 0.25, "mode": "async"}
     summary = AsyncRunner(config_from_dict(data), tmp_path / "a", progress=False).start().run()
-    assert summary["steps_done"] == 3 and len(trace(tmp_path / "a")) == 18
+    assert summary["steps_done"] == 3 and len(fitness_trace(tmp_path / "a")) == 18
 
 
 def _cli(tmp_path, *extra):

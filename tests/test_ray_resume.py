@@ -11,15 +11,13 @@ import pytest
 
 pytest.importorskip("ray")
 
+from run_helpers import fitness_trace  # noqa: E402
+
 from pbtnas.config import config_from_dict  # noqa: E402
 from pbtnas.engine.runner import Runner  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
 
 ARGS = ["--population", "4", "--steps", "4", "--seed", "5", "--set", "task.step_seconds=0.5", "--set", "task.layers=3", "--set", "task.width=4"]
-
-
-def trace(run_dir):
-    return [(e["step"], e["slot"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
 
 
 @pytest.mark.slow
@@ -57,14 +55,14 @@ def test_killed_driver_resumes_on_ray(tmp_path, mode):
     proc.wait()
     committed = json.loads((out / "population.json").read_text())
     assert not committed["finished"] and committed["step_done"] >= 1
-    before = [e for e in trace(out) if e[0] <= committed["step_done"]]
+    before = [e for e in fitness_trace(out) if e[0] <= committed["step_done"]]
     done_keys = {(slot, step) for slot, n in enumerate(committed.get("slot_steps") or [committed["step_done"] + 1] * 4) for step in range(n)}
 
     resumed = subprocess.run([sys.executable, "-m", "pbtnas", "resume", str(out), "--quiet"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] and summary["steps_done"] == 4
-    after = trace(out)
+    after = fitness_trace(out)
     assert [e for e in after if e[0] <= committed["step_done"]] == before  # committed steps kept as they were
     for key in done_keys:  # ... and none was trained again
         assert sum(1 for e in after if (e[1], e[0]) == key) == 1, key
@@ -78,5 +76,5 @@ def test_killed_driver_resumes_on_ray(tmp_path, mode):
             "backend": "inprocess",
         }
         reference = Runner(config_from_dict(data), tmp_path / "ref", progress=False).start().run()
-        assert after == trace(tmp_path / "ref")
+        assert after == fitness_trace(tmp_path / "ref")
         assert summary["best_genome"] == reference["best_genome"]

@@ -5,11 +5,10 @@ import pytest
 
 pytest.importorskip("dm_control")
 
-from run_helpers import StopAfter, fitness_trace  # noqa: E402
+from run_helpers import crashed_and_resumed  # noqa: E402
 from test_rl_task import TINY  # noqa: E402
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.engine.runner import Runner  # noqa: E402
 
 
 def config():
@@ -19,11 +18,5 @@ def config():
 
 
 def test_rl_run_resumed_after_a_crash_matches_the_uninterrupted_run(tmp_path):
-    full = Runner(config(), tmp_path / "full", progress=False).start().run()
-    cut = Runner(config(), tmp_path / "cut", progress=False)
-    cut.observers.append(StopAfter(1))
-    with pytest.raises(KeyboardInterrupt):
-        cut.start().run()
-    resumed = Runner.resume(tmp_path / "cut", progress=False).run()
-    assert fitness_trace(tmp_path / "cut") == fitness_trace(tmp_path / "full")
+    full, resumed = crashed_and_resumed(config, tmp_path, step=1)
     assert resumed["final_metric"] == full["final_metric"] and resumed["best_uid"] == full["best_uid"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from run_helpers import trained_for
 from torch import nn
 from torch.nn.utils import spectral_norm
 from torch.nn.utils.parametrizations import spectral_norm as parametrized_spectral_norm
@@ -31,11 +32,7 @@ def task():
 
 
 def trained(task, genome, seed, steps=3):
-    state = task.init_state(genome, seed)
-    for s in range(steps):
-        state, _ = task.train_step(genome, state, s, seed * 100 + s)
-    state.models["ema"] = {k: (v * 0.5 if v.is_floating_point() else v.clone()) for k, v in state.models["model"].items()}
-    return state
+    return trained_for(task, genome, seed, steps, distinct_shadow=True)
 
 
 def sp(donor, fresh):

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+from run_helpers import trained_for
 from torch import nn
 
 from pbtnas.search.operators import choose_donor_genes, mix, mutate, shrink_perturb
@@ -119,10 +120,7 @@ def task():
 
 
 def trained(task, genome, seed, steps=2):
-    state = task.init_state(genome, seed)
-    for s in range(steps):
-        state, _ = task.train_step(genome, state, s, seed * 100 + s)
-    return state
+    return trained_for(task, genome, seed, steps)
 
 
 def rng_marking(task, genes, p_donor=0.5):
