@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests/toy_task.py
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache_and_one_thread(tmp_path_factory):
     """Tests never write the user's ~/.cache/pbtnas, and run torch on one thread: on a 2-core
-    machine two threads per test only fight the worker processes some tests start."""
+    machine two threads per test only fight the worker processes some tests start (and the GAN
+    and RL tests' tiny networks gain nothing from a second thread). No module sets its own."""
     import torch
 
     os.environ["PBTNAS_CACHE"] = str(tmp_path_factory.mktemp("pbtnas-cache"))
