@@ -269,8 +269,8 @@ def export_run(
         "input": info_extra.get("input"),
         **{k: v for k, v in info_extra.items() if k not in ("options", "input")},
         "task_class": type(task).__name__,
-        # the task file this export was made with: pbtnas.load imports only that file
-        "task_code": task_code_record(config["task"].get("name")),
+        # the task file (and task.env module) this export was made with: pbtnas.load imports only those
+        "task_code": task_code_record(config["task"].get("name"), type(task), config["task"]),
         "module_class": type(module).__name__,
         "space": task.space.name,
         "fitness_name": task.fitness_name,

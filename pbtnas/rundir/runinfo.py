@@ -10,15 +10,20 @@ options as seen in the run), never by importing its task.
 The file also records, at start, a task *file*'s absolute path and SHA-256, and those of a task
 *module*'s file unless it is installed code: the verbs that must import task code (export, soup,
 resume, ``pbtnas.load``) import it only if it is still that file (see :mod:`pbtnas.rundir.trust`).
+The same goes for a module a task *option* names, where the task class declares that option in
+``code_options`` (the RL task's ``task.env=my_envs:Name-v0``): recorded under ``code_options``,
+option by option.
 
 This module imports neither torch nor a task, so ``pbtnas status`` stays quick.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,30 +61,108 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def task_code_record(name: object) -> dict:
+def task_code_record(name: object, task_class: Any = None, task_config: Mapping | None = None) -> dict:
     """``{"file": absolute path, "sha256": hex}`` of a task file, and ``{"module": name, "file":
     resolved path, "sha256": hex}`` of a task module that is not installed code (nothing for
     other tasks); what the trust check compares against later. Called where the task was just
-    built, so a module is recorded as the file that was imported."""
+    built, so a module is recorded as the file that was imported. Given the task's class and
+    config, the modules its code options name are added under ``code_options``
+    (:func:`code_options_record`)."""
+    record = _name_record(name)
+    if task_class is not None:
+        code = code_options_record(task_class, task_config or {})
+        if code:
+            record["code_options"] = code
+    return record
+
+
+def _name_record(name: object) -> dict:
     where = task_file(name)
     if where is None:
         module = task_module(name)
-        if module is None:
-            return {}
-        from pbtnas.rundir.trust import user_module_file  # trust imports this module
-
-        found = user_module_file(module)
-        if found is None:  # installed code, or nothing a file provides: no trust needed
-            return {}
-        try:
-            return {"module": module, "file": str(found), "sha256": sha256_of(found)}
-        except OSError:
-            return {"module": module, "file": str(found), "sha256": None}
+        return {} if module is None else _module_record(module)
     full = os.path.abspath(where)
     try:
         return {"file": full, "sha256": sha256_of(full)}
     except OSError:  # the task was built from it a moment ago; a vanished file is recorded as such
         return {"file": full, "sha256": None}
+
+
+def _module_record(module: str) -> dict:
+    """``{"module", "file", "sha256"}`` of a module that is user code; ``{}`` for installed code."""
+    from pbtnas.rundir.trust import user_module_file  # trust imports this module
+
+    found = user_module_file(module)
+    if found is None:  # installed code, or nothing a file provides: no trust needed
+        return {}
+    try:
+        return {"module": module, "file": str(found), "sha256": sha256_of(found)}
+    except OSError:
+        return {"module": module, "file": str(found), "sha256": None}
+
+
+def _module_part(value: object) -> str | None:
+    """The module of a code option's ``package.module:Name`` value (the default reading)."""
+    return task_module(value)
+
+
+def declared_code_options(task_class: Any) -> dict[str, Callable[[object], str | None]]:
+    """The options ``task_class`` declares in ``code_options`` (values that name code to import),
+    each with the function that reads the module out of a value: a tuple of option names means
+    ``package.module:Name`` values; a dict maps an option to its own function (the RL task's
+    ``env``), ``None`` meaning the same default."""
+    declared = getattr(task_class, "code_options", None) or ()
+    if isinstance(declared, str):
+        declared = (declared,)
+    if isinstance(declared, Mapping):
+        return {str(k): (v if callable(v) else _module_part) for k, v in declared.items()}
+    return {str(k): _module_part for k in declared}
+
+
+def option_value(task_class: Any, task_config: Mapping, option: str) -> object:
+    """The value ``option`` takes in a task built from ``task_config``: the config's, else the
+    default of the class's ``Options`` dataclass (``None`` without one)."""
+    if option in task_config:
+        return task_config[option]
+    options = getattr(task_class, "Options", None)
+    if isinstance(options, type) and dataclasses.is_dataclass(options):
+        for found in dataclasses.fields(options):
+            if found.name == option:
+                if found.default is not dataclasses.MISSING:
+                    return found.default
+                if found.default_factory is not dataclasses.MISSING:
+                    return found.default_factory()
+    return None
+
+
+def code_option_modules(task_class: Any, task_config: Mapping) -> dict[str, str]:
+    """``{option: module}`` for each code option of ``task_class`` whose value in
+    ``task_config`` names a module to import (:func:`declared_code_options`); nothing is
+    imported. A function that fails on a value is one :class:`ConfigError`."""
+    from pbtnas.errors import ConfigError
+
+    found: dict[str, str] = {}
+    for option, module_of in declared_code_options(task_class).items():
+        value = option_value(task_class, task_config, option)
+        try:
+            module = module_of(value)
+        except Exception as exc:  # a task author's function: one line, not a traceback
+            raise ConfigError(f"task.{option} {value!r}: cannot tell which module it names ({type(exc).__name__}: {exc})") from None
+        if isinstance(module, str) and module:
+            found[option] = module
+    return found
+
+
+def code_options_record(task_class: Any, task_config: Mapping) -> dict:
+    """``{option: {"module", "file", "sha256"}}`` for each code option whose module is not
+    installed code, as it is found now (called where the task was just built and checked, so the
+    module is recorded as the file that was imported)."""
+    out = {}
+    for option, module in code_option_modules(task_class, task_config).items():
+        record = _module_record(module)
+        if record:
+            out[option] = record
+    return out
 
 
 def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> dict:
@@ -94,7 +177,7 @@ def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> d
         defaults = {}
     return {
         "version": RUN_INFO_VERSION,
-        "task": {"name": task_config.get("name"), "class": type(task).__name__, **task_code_record(task_config.get("name"))},
+        "task": {"name": task_config.get("name"), "class": type(task).__name__, **task_code_record(task_config.get("name"), type(task), task_config)},
         "describe": task.describe(),
         "option_defaults": defaults,
         "space": {"name": task.space.name, "genes": task.space.describe()},

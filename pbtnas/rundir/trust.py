@@ -18,6 +18,14 @@ Built-in tasks, installed entry points and modules whose file belongs to an inst
 distribution (site-packages or dist-packages, the standard library, pbtnas itself) are code the
 user installed and need no trust. ``status`` and ``report`` never import a task at all.
 
+The same rule covers code a task *option* names, where the task class declares the option in
+``code_options`` (the RL task's ``task.env=my_envs:Name-v0`` imports ``my_envs``, which registers
+the environment): the run records, at start, each such module that is not installed code
+(:func:`pbtnas.rundir.runinfo.code_options_record`), and the verbs refuse a module that is not
+that file, unchanged, outside the folder. Which options name code is read from the task's class,
+never from the folder's records (a shared run could drop them): the class is imported once its
+own code passed the check above, and the option modules are located, not imported.
+
 A module's file is found without running any code (:func:`locate_module`): the dotted name is
 walked one component at a time with :class:`importlib.machinery.PathFinder`, over the same
 ``sys.path`` and import roots the real import uses; ``importlib.util.find_spec`` would import
@@ -36,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pbtnas.errors import ConfigError
-from pbtnas.rundir.runinfo import sha256_of, task_file, task_module
+from pbtnas.rundir.runinfo import code_option_modules, sha256_of, task_file, task_module
 
 #: how the refusal tells the user to go on anyway
 HOW_TO_TRUST = "if you trust it, pass --trust-code (trust_code=True in Python)"
@@ -155,7 +163,11 @@ def check_task_code(
     record of its ``run_info.json`` (or export's ``task_code``) with ``file`` and ``sha256``;
     ``what`` names the folder in the message; ``roots`` are the folders the verb adds to
     ``sys.path`` before it imports the task (where a module is looked for). With ``trust_code``
-    everything is allowed."""
+    everything is allowed.
+
+    The modules the task's code options name (``task.env=my_envs:Name-v0``) are checked the same
+    way against ``recorded["code_options"]``, after the task class itself: it is imported (its
+    code passed the check) to read which of its options name code."""
     if trust_code:
         return
     name = task_config.get("name") if isinstance(task_config, dict) else None
@@ -168,10 +180,53 @@ def check_task_code(
                 f"the task file {full} lies inside the {what} {folder}: a {what} is data, and code it brings is not run; {HOW_TO_TRUST}"
             )
         _check_recorded(full, os.path.abspath, record, f"the task file {full}")
+    else:
+        module = task_module(name)
+        if module is not None and not _handed_over(name):
+            _check_module(module, Path(folder), record, what, roots, f"the task module {module}")
+    if isinstance(task_config, dict):
+        _check_code_options(task_config, Path(folder), record, what, roots)
+
+
+def _check_code_options(task_config: dict, folder: Path, record: dict, what: str, roots: Sequence[str]) -> None:
+    """The check of the modules the task's code options name (``task.env=my_envs:Name-v0``):
+    each must be installed code, or the file ``record["code_options"][option]`` names,
+    unchanged, outside ``folder``. Nothing of them is imported."""
+    cls = _task_class(task_config.get("name"), roots)
+    if cls is None:
         return
-    module = task_module(name)
-    if module is not None and not _handed_over(name):
-        _check_module(module, Path(folder), record, what, roots)
+    modules = code_option_modules(cls, task_config)
+    if not modules:
+        return
+    recorded = record.get("code_options")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    for option, module in modules.items():
+        own = recorded.get(option)
+        own = own if isinstance(own, dict) else None
+        subject = f"the module {module} that task.{option} names"
+        _check_module(module, folder, own, what, roots, subject)
+
+
+def _task_class(name: object, roots: Sequence[str]) -> type | None:
+    """The task class ``name`` refers to, imported with ``roots`` on ``sys.path`` for the time
+    of the import, as the verb imports it next (its code has passed the check); ``None`` when it
+    cannot be built at all: the verb's own import then fails with the same error, before any
+    option is used."""
+    from pbtnas.errors import PbtnasError
+    from pbtnas.tasks import task_class
+
+    if not isinstance(name, str):
+        return None
+    added = [root for root in search_path(roots) if root not in sys.path]
+    sys.path.extend(added)
+    try:
+        return task_class(name)
+    except PbtnasError:
+        return None
+    finally:
+        for root in added:
+            if root in sys.path:
+                sys.path.remove(root)
 
 
 def _handed_over(name: object) -> bool:
@@ -182,15 +237,17 @@ def _handed_over(name: object) -> bool:
     return name in _REGISTERED
 
 
-def _check_module(module: str, folder: Path, record: dict, what: str, roots: Sequence[str]) -> None:
-    """The check of a ``package.module:Class`` task: installed code passes; any other module file
-    must be the recorded one, unchanged, outside ``folder``, and no package it sits in may be
-    imported from inside ``folder``."""
+def _check_module(module: str, folder: Path, record: dict | None, what: str, roots: Sequence[str], subject: str) -> None:
+    """The check of a module about to be imported (a ``package.module:Class`` task, or one a code
+    option names): installed code passes; any other module file must be the recorded one,
+    unchanged, outside ``folder``, and no package it sits in may be imported from inside
+    ``folder``. ``subject`` names the module in the message; ``record`` ``None``: the run
+    recorded no module for that option."""
     located = locate_module(module, roots)
     for parent in located.parents:
         if _inside(parent, folder):
             raise UntrustedCodeError(
-                f"the task module {module} is in a package whose file {parent} lies inside the {what} {folder}: a {what} is data, "
+                f"{subject} is in a package whose file {parent} lies inside the {what} {folder}: a {what} is data, "
                 f"and code it brings is not run; {HOW_TO_TRUST}"
             )
     if located.file is None:
@@ -198,12 +255,16 @@ def _check_module(module: str, folder: Path, record: dict, what: str, roots: Seq
     full = located.file
     if _inside(full, folder):
         raise UntrustedCodeError(
-            f"the task module {module} is the file {full}, which lies inside the {what} {folder}: a {what} is data, "
-            f"and code it brings is not run; {HOW_TO_TRUST}"
+            f"{subject} is the file {full}, which lies inside the {what} {folder}: a {what} is data, and code it brings is not run; {HOW_TO_TRUST}"
         )
     if is_installed_code(full):
         return
-    _check_recorded(Path(os.path.realpath(full)), os.path.realpath, record, f"the task module {module} (file {full})")
+    if record is None:
+        raise UntrustedCodeError(
+            f"{subject} (file {full}) is not a module the run recorded at start (the config names another one "
+            f"since, or the run was made by an older pbtnas), so it cannot be checked; {HOW_TO_TRUST}"
+        )
+    _check_recorded(Path(os.path.realpath(full)), os.path.realpath, record, f"{subject} (file {full})")
 
 
 def _check_recorded(full: Path, canonical: Callable[[str], str], record: dict, label: str) -> None:

@@ -199,6 +199,22 @@ def parse_env_name(name: str) -> tuple[str, str]:
     return "dmc", name
 
 
+def env_module(name: object) -> str | None:
+    """The module that naming ``name`` as ``task.env`` imports: ``my_envs`` of ``my_envs:Name-vN``,
+    ``gym:my_envs:Name-vN`` or ``gym:my_envs:Name`` (importing it registers the environment);
+    ``None`` for a dm_control task, a registered gymnasium name and a name refused before anything
+    is imported. Runs nothing: what :data:`RLTask.code_options` gives the trust check
+    (:mod:`pbtnas.rundir.trust`)."""
+    if not isinstance(name, str) or ":" not in name:
+        return None
+    try:
+        kind, rest = parse_env_name(name)
+    except ConfigError:
+        return None
+    module, sep, _ = rest.rpartition(":")  # the module check_env_name imports (gymnasium's, too)
+    return module if kind == "gym" and sep and module else None
+
+
 class DMCEnv:
     """A dm_control suite task from states (flattened observation vector) or pixels."""
 

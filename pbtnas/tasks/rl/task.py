@@ -28,7 +28,7 @@ from pbtnas.search.state import MemberState, capture_optimizer, load_weights, re
 from pbtnas.tasks.base import Task, doc
 from pbtnas.tasks.memory import F32, I64, MemoryNeed
 from pbtnas.tasks.rl.agent import Nets, linear_schedule, noisy_action, update
-from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, make_env, parse_env_name
+from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, env_module, make_env, parse_env_name
 from pbtnas.tasks.rl.networks import Actor, Critic, DeployedActor, Encoder
 from pbtnas.tasks.rl.replay import ReplayBuffer
 from pbtnas.tasks.rl.space import gene_modules, rl_space
@@ -84,6 +84,9 @@ class RLTask(Task):
     final_metric_name = "final_return"
     final_metric_higher_is_better = True
     default_final_selection = "best-last"
+    #: task.env=my_envs:Name-v0 imports my_envs: a run records that file, and export, soup,
+    #: resume and pbtnas.load import it only while it is unchanged (docs/faults.md)
+    code_options = {"env": env_module}
 
     def __init__(self, options: RLOptions):
         super().__init__(options)
