@@ -306,8 +306,9 @@ class RunStore:
 
     def __init__(self, root: str | Path):
         # Absolute, so that checkpoint paths handed to workers (absolute) and the relative paths
-        # kept in the manifest always agree, whatever directory the run was started from.
-        self.root = Path(root).absolute()
+        # kept in the manifest always agree, whatever directory the run was started from; with
+        # ".." taken out (``--out ../run``), as the paths it is compared with have them.
+        self.root = Path(os.path.abspath(root))
         self._lock_fd: int | None = None
         self._hashes: dict[str, tuple[tuple, str]] = {}  # relative path -> (stat signature, sha256)
         self._journal_checked = False
