@@ -116,7 +116,7 @@ def make_soups(run_dir: str | Path, trust_code: bool = False) -> SoupResult:
     a task file that is not the one the run recorded (unless ``trust_code``; see
     :mod:`pbtnas.rundir.trust`)."""
     from pbtnas.rundir.trust import check_run_task
-    from pbtnas.tasks import build_task, import_roots
+    from pbtnas.tasks import build_task, import_roots, recorded_start_dir
     from pbtnas.tasks.devices import task_config_here
 
     store = RunStore(run_dir)
@@ -130,7 +130,8 @@ def make_soups(run_dir: str | Path, trust_code: bool = False) -> SoupResult:
             f"{run_dir} has not finished: soups are made of a finished run's final population (finish it with: pbtnas resume {run_dir})"
         )
     check_run_task(run_dir, config["task"], trust_code)  # before any task code is imported
-    task = build_task(task_config_here(config["task"]), import_roots(config["task"]))  # a GPU run's soups on a CPU
+    # on a CPU for a GPU run's soups; with the run's start folder, where a task.env module lies
+    task = build_task(task_config_here(config["task"]), import_roots(config["task"], recorded_start_dir(run_dir)))
     genome = task.space.validate(summary["best_genome"])  # the delivered network's architecture
     seed = seeding.int_seed(config.get("seed", 0), seeding.FINAL)
     found = ingredients(store, genome, task.space)
