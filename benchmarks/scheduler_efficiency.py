@@ -35,7 +35,6 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 def measure(population: int, mode: str, args, backend) -> dict:
     from pbtnas.config import config_from_dict
-    from pbtnas.engine.async_runner import AsyncRunner
     from pbtnas.engine.runner import Runner
     from pbtnas.rundir.store import RunStore
 
@@ -60,8 +59,7 @@ def measure(population: int, mode: str, args, backend) -> dict:
         }
     )
     run_dir = Path(tempfile.mkdtemp(prefix=f"pbtnas-bench-{mode}-{population}-"))
-    cls = AsyncRunner if mode == "async" else Runner
-    runner = cls(config, run_dir / "run", backend=backend, progress=False).start()
+    runner = Runner(config, run_dir / "run", backend=backend, progress=False).start()
     started = time.time()
     runner.run()
     events = list(RunStore(run_dir / "run").iter_events("member_trained"))

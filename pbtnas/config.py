@@ -14,6 +14,7 @@ from typing import Any
 from pbtnas.errors import ConfigError
 from pbtnas.options import coerce_value, did_you_mean, doc
 from pbtnas.search.constants import SP_BUFFERS
+from pbtnas.search.schedules import MODES, schedule_of_algorithm
 
 ALGORITHMS = {
     "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
@@ -130,17 +131,17 @@ class RunConfig:
             raise ConfigError(
                 f"cpus_per_member and gpus_per_member must be finite numbers >= 0, got {self.cpus_per_member} and {self.gpus_per_member}"
             )
-        if self.mode not in ("sync", "async"):
-            raise ConfigError(f"mode must be 'sync' or 'async', got {self.mode!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be {' or '.join(repr(m) for m in MODES)}, got {self.mode!r}")
         if not isinstance(self.task, dict) or not self.task.get("name"):
             raise ConfigError("config needs a 'task' section with a 'name' (or 'task: NAME')")
+        own = schedule_of_algorithm(self.algorithm)
+        if own is not None and self.mode != "sync":
+            # the algorithm's own schedule runs whatever the mode (pbtnas.search.schedules)
+            raise ConfigError(f"algorithm {self.algorithm} schedules its trials {own.how}: leave mode at 'sync'")
         if self.algorithm == "bohb":
             from pbtnas.search.hyperband import check_budget
 
-            if self.mode != "sync":
-                raise ConfigError(
-                    "algorithm bohb schedules its trials without a barrier by itself (asynchronous successive halving): leave mode at 'sync'"
-                )
             check_budget(self.population, self.steps, self.bohb_eta)
         return self
 

@@ -8,7 +8,7 @@ from run_helpers import StopAfterResults, fitness_trace
 from pbtnas.backends import InProcessBackend
 from pbtnas.backends.base import TrainResult
 from pbtnas.config import config_from_dict
-from pbtnas.engine.async_runner import AsyncRunner
+from pbtnas.engine.runner import Runner
 from pbtnas.rundir.store import RunStore, load_member
 
 TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
@@ -52,7 +52,7 @@ class FlakyBackend(InProcessBackend):
 
 
 def test_async_run_trains_every_slot_and_replaces_at_once(tmp_path):
-    summary = AsyncRunner(make_config(), tmp_path / "a", progress=False).start().run()
+    summary = Runner(make_config(), tmp_path / "a", progress=False).start().run()
     assert summary["steps_done"] == 4
     events = fitness_trace(tmp_path / "a")
     assert len(events) == 6 * 4
@@ -66,13 +66,13 @@ def test_async_run_trains_every_slot_and_replaces_at_once(tmp_path):
 
 
 def test_async_same_seed_same_run_and_resume_after_crash(tmp_path):
-    AsyncRunner(make_config(), tmp_path / "a", progress=False).start().run()
-    crashed = AsyncRunner(make_config(), tmp_path / "b", observers=[StopAfterResults(15)], progress=False).start()
+    Runner(make_config(), tmp_path / "a", progress=False).start().run()
+    crashed = Runner(make_config(), tmp_path / "b", observers=[StopAfterResults(15)], progress=False).start()
     with pytest.raises(KeyboardInterrupt):
         crashed.run()
     manifest = json.loads((tmp_path / "b/population.json").read_text())
     assert sum(manifest["slot_steps"]) == 15  # every result handed to observers was committed
-    resumed = AsyncRunner.resume(tmp_path / "b", progress=False)
+    resumed = Runner.resume(tmp_path / "b", progress=False)
     summary = resumed.run()
     assert fitness_trace(tmp_path / "b") == fitness_trace(tmp_path / "a")
     assert children(tmp_path / "b") == children(tmp_path / "a")
@@ -80,8 +80,8 @@ def test_async_same_seed_same_run_and_resume_after_crash(tmp_path):
 
 
 def test_async_lost_worker_is_retried_and_journaled(tmp_path):
-    AsyncRunner(make_config(), tmp_path / "a", progress=False).start().run()
-    runner = AsyncRunner(make_config(), tmp_path / "b", backend=FlakyBackend({(2, 1), (5, 2)}), progress=False)
+    Runner(make_config(), tmp_path / "a", progress=False).start().run()
+    runner = Runner(make_config(), tmp_path / "b", backend=FlakyBackend({(2, 1), (5, 2)}), progress=False)
     runner.start().run()
     retries = list(RunStore(tmp_path / "b").iter_events("member_retry"))
     assert (2, 1, 2) in [(e["uid"], e["step"], e["attempt"]) for e in retries]
@@ -94,7 +94,7 @@ def test_async_lost_worker_is_retried_and_journaled(tmp_path):
 
 def test_async_member_out_of_retries_gets_minus_inf_and_is_replaced(tmp_path):
     backend = FlakyBackend({(3, 1)}, times=10)
-    AsyncRunner(make_config(max_retries=1), tmp_path / "r", backend=backend, progress=False).start().run()
+    Runner(make_config(max_retries=1), tmp_path / "r", backend=backend, progress=False).start().run()
     store = RunStore(tmp_path / "r")
     assert len(list(store.iter_events("member_retry"))) == 1
     assert [(e["uid"], e["step"], e["attempts"]) for e in store.iter_events("member_failed")] == [(3, 1, 2)]
@@ -111,8 +111,8 @@ def test_async_resume_refuses_a_sync_run(tmp_path):
     from pbtnas.errors import PbtnasError
 
     Runner(make_config(mode="sync", steps=1), tmp_path / "s", progress=False).start().run()
-    with pytest.raises(PbtnasError, match="synchronous"):
-        AsyncRunner.resume(tmp_path / "s", progress=False)
+    with pytest.raises(PbtnasError, match="synchronous"):  # the schedule follows the (unchecked) override
+        Runner.resume(tmp_path / "s", overrides={"mode": "async"}, progress=False)
 
 
 def test_cli_async_mode(tmp_path):

@@ -12,8 +12,8 @@ pytest.importorskip("optuna")
 from run_helpers import StopAfterResults  # noqa: E402
 
 from pbtnas.config import config_from_dict  # noqa: E402
-from pbtnas.engine.bohb import BohbRunner, bracket_of, rung_table, trial_history  # noqa: E402
-from pbtnas.engine.runner import make_runner, resume_runner  # noqa: E402
+from pbtnas.engine.bohb import bracket_of, rung_table, trial_history  # noqa: E402
+from pbtnas.engine.runner import Runner, make_runner, resume_runner  # noqa: E402
 from pbtnas.errors import ConfigError  # noqa: E402
 from pbtnas.rundir.store import RunStore  # noqa: E402
 from pbtnas.search.hyperband import bracket_cost, bracket_plan, check_budget, rungs  # noqa: E402
@@ -142,7 +142,7 @@ def test_resume_when_optuna_is_ahead_of_the_manifest(finished, tmp_path, monkeyp
     root, summary = finished
     broken = tmp_path / "b"
     calls = {"n": 0}
-    original = BohbRunner._write_manifest
+    original = Runner._write_manifest
 
     def dies(self, finished=False):
         calls["n"] += 1
@@ -150,10 +150,10 @@ def test_resume_when_optuna_is_ahead_of_the_manifest(finished, tmp_path, monkeyp
             raise KeyboardInterrupt
         return original(self, finished)
 
-    monkeypatch.setattr(BohbRunner, "_write_manifest", dies)
+    monkeypatch.setattr(Runner, "_write_manifest", dies)
     with pytest.raises(KeyboardInterrupt):
         make_runner(make_config(), broken, progress=False).start().run()
-    monkeypatch.setattr(BohbRunner, "_write_manifest", original)
+    monkeypatch.setattr(Runner, "_write_manifest", original)
     resumed = resume_runner(broken, progress=False).run()
     for key in ("best_fitness", "best_uid", "final_metric", "member_steps", "trials"):
         assert resumed[key] == summary[key], key
@@ -162,17 +162,17 @@ def test_resume_when_optuna_is_ahead_of_the_manifest(finished, tmp_path, monkeyp
 
 def test_a_trial_optuna_started_but_the_manifest_never_saw_is_voided(tmp_path, monkeypatch):
     broken = tmp_path / "b"
-    original = BohbRunner._write_manifest
+    original = Runner._write_manifest
 
     def dies_on_new_trial(self, finished=False):
-        if len(self.trials) == 3 and self.trials[2].steps_done == 0:
+        if len(self.schedule.trials) == 3 and self.schedule.trials[2].steps_done == 0:
             raise KeyboardInterrupt  # trial 2 asked of Optuna, not yet committed
         return original(self, finished)
 
-    monkeypatch.setattr(BohbRunner, "_write_manifest", dies_on_new_trial)
+    monkeypatch.setattr(Runner, "_write_manifest", dies_on_new_trial)
     with pytest.raises(KeyboardInterrupt):
         make_runner(make_config(), broken, progress=False).start().run()
-    monkeypatch.setattr(BohbRunner, "_write_manifest", original)
+    monkeypatch.setattr(Runner, "_write_manifest", original)
     summary = resume_runner(broken, progress=False).run()
     events = RunStore(broken).events()
     assert [e["trial"] for e in events if e["event"] == "trial_voided"] == [2]

@@ -109,10 +109,9 @@ def test_missing_resources_are_named_before_training(local_ray):
 
 @pytest.mark.slow
 def test_async_mode_on_ray(local_ray, tmp_path):
-    from pbtnas.engine.async_runner import AsyncRunner
 
     data = {"task": {**SIM, "step_seconds": 0.3}, "population": 6, "steps": 3, "seed": 2, "backend": "ray", "cpus_per_member": 0.25, "mode": "async"}
-    summary = AsyncRunner(config_from_dict(data), tmp_path / "a", progress=False).start().run()
+    summary = Runner(config_from_dict(data), tmp_path / "a", progress=False).start().run()
     assert summary["steps_done"] == 3 and len(fitness_trace(tmp_path / "a")) == 18
 
 

@@ -14,7 +14,8 @@ import pbtnas
 from pbtnas.cli import main
 from pbtnas.config import config_from_dict
 from pbtnas.engine.progress import Progress
-from pbtnas.engine.runner import Runner, make_runner
+from pbtnas.engine.runner import make_runner
+from pbtnas.engine.sync_schedule import SyncSchedule
 from pbtnas.errors import ConfigError
 from pbtnas.rundir.store import RunStore
 from pbtnas.tasks.presets import get_preset
@@ -119,13 +120,13 @@ def _cut_at(monkeypatch, where):
     """Cut the reopen right before its commit (``make-up``: after the made-up children were
     journaled) or right after it (``note``: before the earlier summary is removed)."""
     if where == "make-up":
-        original = Runner._make_up
+        original = SyncSchedule.make_up
 
         def make_up(self, step):
             original(self, step)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(Runner, "_make_up", make_up)
+        monkeypatch.setattr(SyncSchedule, "make_up", make_up)
     else:
 
         def note(self, message):

@@ -31,7 +31,6 @@ last.
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -40,8 +39,10 @@ from typing import Any
 
 from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
+from pbtnas.config import RunConfig
 from pbtnas.engine import seeding
-from pbtnas.engine.runner import RunError, Runner, SlotRecord
+from pbtnas.engine.runner import RunError
+from pbtnas.engine.schedule import Schedule, SlotRecord
 from pbtnas.errors import ConfigError, error_headline, require
 from pbtnas.rundir.records import (
     MemberTrained,
@@ -96,17 +97,24 @@ class TrialRecord:
         return dict(self.__dict__)
 
 
-class BohbRunner(Runner):
-    """Same interface as :class:`~pbtnas.engine.runner.Runner` (``start``/``run``/``resume``/``observers``)."""
+class BohbSchedule(Schedule):
+    """Trials on free lanes until the budget is spent; Optuna's Hyperband decides after every step
+    whether a trial goes on, and TPE samples each new trial's genome."""
 
-    def __init__(self, config, run_dir, backend: Backend | None = None, observers: list | None = None, progress: bool = True):
+    recorded_mode = "bohb"
+    unit = "trial"
+    #: resume refuses other steps (and never reopens a finished bohb run for more)
+    steps_fixed = "its budget and Hyperband brackets follow from them"
+
+    @classmethod
+    def make_algorithm(cls, config: RunConfig) -> Algorithm:
+        # bohb makes no children: no operator, and its trials are sampled by Optuna
         require("optuna", "bohb")
-        # Runner looks up a child operator by algorithm name; bohb makes no children, so the base
-        # is built as for random search and the real config is put back.
-        super().__init__(dataclasses.replace(config, algorithm="random"), run_dir, backend, observers, progress)
-        config.task = self.config.task
-        self.config = config
-        self.algorithm = Algorithm("bohb", exploits=False, operator="none")
+        return Algorithm("bohb", exploits=False, operator="none")
+
+    def __init__(self, runner):
+        super().__init__(runner)
+        config = runner.config
         self.trials: dict[int, TrialRecord] = {}
         self.by_uid: dict[int, SlotRecord] = {}
         self.spent = 0  # member steps trained and committed
@@ -115,17 +123,17 @@ class BohbRunner(Runner):
         self._handles: dict[int, Any] = {}
         self._inflight: set[int] = set()
         self._ready = False
+        self._lanes = 1  # trials trained at once (the backend's slots), set when the loop begins
+        self._before = -1  # step_done before the result being committed
+        self._last: tuple[TrainResult, SlotRecord] | None = None  # that result and its member
 
     @property
     def name(self) -> str:
-        return study_name(self.config.seed)
+        return study_name(self.runner.config.seed)
 
     # -- entry points -------------------------------------------------------------------------
-    schedule = "bohb"
-    unit = "trial"
-
-    def _run_started_fields(self) -> dict:
-        eta, steps = self.config.bohb_eta, self.config.steps
+    def run_started_fields(self) -> dict:
+        eta, steps = self.runner.config.bohb_eta, self.runner.config.steps
         return {
             "bohb": {
                 "eta": eta,
@@ -136,16 +144,16 @@ class BohbRunner(Runner):
             }
         }
 
-    def _populate(self) -> None:
+    def populate(self) -> None:
         """The study, with the run's stratified population queued as its first trials."""
-        (self.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
+        (self.runner.store.root / STUDY_FILE).unlink(missing_ok=True)  # a left-over of a start that never committed
         self.study = self._open_study()
-        rng = seeding.rng_for(self.config.seed, seeding.INIT)
-        for genome in self.task.space.stratified_population(self.config.population, rng):
+        rng = seeding.rng_for(self.runner.config.seed, seeding.INIT)
+        for genome in self.runner.task.space.stratified_population(self.runner.config.population, rng):
             self.study.enqueue_trial(dict(genome))
         self._ready = True
 
-    def _tags(self, member: SlotRecord) -> dict:
+    def tags(self, member: SlotRecord) -> dict:
         return {"trial": member.uid}
 
     def _open_study(self):
@@ -154,10 +162,10 @@ class BohbRunner(Runner):
         from optuna.storages.journal import JournalFileBackend
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        path = self.store.root / STUDY_FILE
+        path = self.runner.store.root / STUDY_FILE
         _repair_log(path)
         storage = JournalStorage(JournalFileBackend(str(path)))
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.config.steps, reduction_factor=self.config.bohb_eta)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.runner.config.steps, reduction_factor=self.runner.config.bohb_eta)
         return optuna.create_study(
             storage=storage, study_name=self.name, direction="maximize", sampler=self._sampler(0), pruner=pruner, load_if_exists=True
         )
@@ -169,36 +177,30 @@ class BohbRunner(Runner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(
-                seed=seeding.int_seed(self.config.seed, SAMPLER, index),
-                n_startup_trials=self.config.population,
+                seed=seeding.int_seed(self.runner.config.seed, SAMPLER, index),
+                n_startup_trials=self.runner.config.population,
                 multivariate=True,
                 constant_liar=True,
             )
 
     # -- the loop -----------------------------------------------------------------------------
-    def _ready_to_run(self) -> bool:
+    def ready(self) -> bool:
         return self._ready
 
-    def _loop(self, backend: Backend) -> dict:
-        """Trials on free lanes until the budget is spent; Hyperband decides after every step."""
+    def begin(self, backend: Backend) -> None:
         if self.study is None:
             self.study = self._open_study()
             self._void_unrecorded()
-        lanes = max(1, backend.slots)
-        self.progress.begin(self.spent // self.config.population)
+        self._lanes = max(1, backend.slots)
+        self.runner.progress.begin(self.spent // self.runner.config.population)
         for uid in sorted(self.trials):
             if self.trials[uid].state == "running":  # a resume: redo the step that was in flight
                 self._submit(backend, uid)
-        self._fill(backend, lanes)
-        while backend.pending():
-            result = backend.next_result()
-            if not self._settle_lost(backend, self.by_uid[result.uid], result):
-                continue
-            self._handle(backend, result)
-            self._fill(backend, lanes)
-        if self.best is None:
+        self._fill(backend, self._lanes)
+
+    def end(self) -> None:
+        if self.runner.best is None:
             raise RunError("no trial of the bohb run reached a finite fitness")
-        return self._finish()
 
     def _fill(self, backend: Backend, lanes: int) -> None:
         """Start new trials while a lane is free and the budget has a member step left."""
@@ -207,66 +209,81 @@ class BohbRunner(Runner):
 
     def _submit(self, backend: Backend, uid: int) -> None:
         self._inflight.add(uid)
-        backend.submit(self._job(self.by_uid[uid], self.trials[uid].steps_done))
+        backend.submit(self.runner.job(self.by_uid[uid], self.trials[uid].steps_done))
 
     def _start_trial(self, backend: Backend) -> None:
         import optuna
 
-        self.study.sampler = self._sampler(self.next_uid)
+        self.study.sampler = self._sampler(self.runner.next_uid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             trial = self.study.ask()
-            genome = {g.name: trial.suggest_categorical(g.name, list(g.options)) for g in self.task.space.genes}
-        genome = self.task.space.validate(genome)
+            genome = {g.name: trial.suggest_categorical(g.name, list(g.options)) for g in self.runner.task.space.genes}
+        genome = self.runner.task.space.validate(genome)
         uid = trial.number
         self._handles[uid] = trial
-        self.next_uid = uid + 1
-        source = "stratified" if uid < self.config.population else "tpe"
-        bracket = bracket_of(self.name, uid, self.config.steps, self.config.bohb_eta)
-        born = -1 if source == "stratified" else self.spent // self.config.population - 1
+        self.runner.next_uid = uid + 1
+        source = "stratified" if uid < self.runner.config.population else "tpe"
+        bracket = bracket_of(self.name, uid, self.runner.config.steps, self.runner.config.bohb_eta)
+        born = -1 if source == "stratified" else self.spent // self.runner.config.population - 1
         member = SlotRecord(
-            slot=uid, uid=uid, genome=genome, checkpoint=None, born_step=born, init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, uid)
+            slot=uid,
+            uid=uid,
+            genome=genome,
+            checkpoint=None,
+            born_step=born,
+            init_seed=seeding.int_seed(self.runner.config.seed, seeding.MEMBER_INIT, uid),
         )
-        self.members.append(member)
+        self.runner.members.append(member)
         self.by_uid[uid] = member
         self.trials[uid] = TrialRecord(number=uid, bracket=bracket, source=source)
-        self.store.append("member_created", slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid)
-        self.store.append(
+        self.runner.store.append("member_created", slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid)
+        self.runner.store.append(
             "trial_started",
             trial=uid,
             uid=uid,
             bracket=bracket,
-            rungs=rungs(self.config.steps, self.config.bohb_eta, bracket),
+            rungs=rungs(self.runner.config.steps, self.runner.config.bohb_eta, bracket),
             source=source,
             genome=genome,
             member_steps=self.spent,
         )
-        self._write_manifest()  # the trial exists from here on; a resume continues it
+        self.runner._write_manifest()  # the trial exists from here on; a resume continues it
         self._submit(backend, uid)
 
-    def _handle(self, backend: Backend, result: TrainResult) -> None:
-        """Record one trained step, let Optuna decide, commit, and go on or stop the trial."""
+    def on_result(self, backend: Backend, result: TrainResult) -> bool:
+        """Record one trained step, let Optuna decide, and go on or stop the trial; always commit."""
+        r = self.runner
         uid = result.uid
+        if not r.settle_lost(backend, self.by_uid[uid], result):
+            return False
         member, trial = self.by_uid[uid], self.trials[uid]
         self._inflight.discard(uid)
         self.spent += 1
-        self._check_failures(result)
-        self._record_one(member, result, member_steps=self.spent)
+        r.check_failures(result)
+        r.record(member, result, member_steps=self.spent)
         trial.steps_done = result.step + 1
         if self._decide(member, trial, result) is None:
             self._submit(backend, uid)
-        before = self.step_done
-        self.step_done = self.spent // self.config.population - 1
-        self._write_manifest()  # the commit point of this result
-        self._forget_old_checkpoint(uid, result.step)
-        population = self.config.population
-        self.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, self.best_fitness, result)
-        self._notify("on_member_result", result.step, member, result)
-        for step in range(before + 1, self.step_done + 1):  # every population x 1 member steps
-            self.store.append("step_done", step=step, best_fitness=self.best_fitness, member_steps=self.spent, mode="bohb")
-            self._draw_samples(step)
-            self._notify("on_step_end", step, self)
+        self._before = r.step_done
+        r.step_done = self.spent // r.config.population - 1
+        self._last = (result, member)
+        return True  # the commit point of this result
+
+    def committed(self, backend: Backend) -> None:
+        r = self.runner
+        assert self._last is not None  # on_result set it before asking for this commit
+        result, member = self._last
+        self._forget_old_checkpoint(result.uid, result.step)
+        population = r.config.population
+        r.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, r.best_fitness, result)
+        r._notify("on_member_result", result.step, member, result)
+        for step in range(self._before + 1, r.step_done + 1):  # every population x 1 member steps
+            r.store.append("step_done", step=step, best_fitness=r.best_fitness, member_steps=self.spent, mode="bohb")
+            r.draw_samples(step)
+            r._notify("on_step_end", step, r)
             faults.at("after-step", step)
+        self._fill(backend, self._lanes)
 
     def _decide(self, member: SlotRecord, trial: TrialRecord, result: TrainResult) -> str | None:
         """Report to Optuna and end the trial if it is done, pruned, failed or out of budget.
@@ -292,7 +309,7 @@ class BohbRunner(Runner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a redone step: Optuna ignores a value it already has
             handle.report(member.fitness, trained)
-        if trained >= self.config.steps:
+        if trained >= self.runner.config.steps:
             self.study.tell(number, member.fitness)
             self._end(trial, member, "completed", trained)
             return "completed"
@@ -303,7 +320,9 @@ class BohbRunner(Runner):
             return "pruned"
         if rung is not None:
             trial.rungs_passed.append(trained)
-            self.store.append("trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung, at_step=trained, fitness=member.fitness)
+            self.runner.store.append(
+                "trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung, at_step=trained, fitness=member.fitness
+            )
         if self.spent + len(self._inflight) >= self.budget:
             handle.set_user_attr("pbtnas_end", "budget")
             self.study.tell(number, state=TrialState.PRUNED)
@@ -313,12 +332,12 @@ class BohbRunner(Runner):
 
     def _rung_at(self, trial: TrialRecord, trained: int) -> int | None:
         """The index of the rung a trial meets after ``trained`` steps (None between rungs)."""
-        points = rungs(self.config.steps, self.config.bohb_eta, trial.bracket)
+        points = rungs(self.runner.config.steps, self.runner.config.bohb_eta, trial.bracket)
         return points.index(trained) if trained in points else None
 
     def _end(self, trial: TrialRecord, member: SlotRecord, end: str, trained: int, **extra) -> None:
         trial.state = end
-        self.store.append(
+        self.runner.store.append(
             f"trial_{end}",
             trial=trial.number,
             uid=trial.number,
@@ -340,8 +359,8 @@ class BohbRunner(Runner):
 
     def _forget_old_checkpoint(self, uid: int, step: int) -> None:
         """A trial keeps its last ``keep_checkpoints`` (at least 1) checkpoints."""
-        old = self.store.member_path(step - max(1, self.config.keep_checkpoints), uid)
-        if step - max(1, self.config.keep_checkpoints) >= 0 and old.exists():
+        old = self.runner.store.member_path(step - max(1, self.runner.config.keep_checkpoints), uid)
+        if step - max(1, self.runner.config.keep_checkpoints) >= 0 and old.exists():
             old.unlink()
             try:
                 old.parent.rmdir()
@@ -355,18 +374,17 @@ class BohbRunner(Runner):
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.number not in self.trials:
                 self.study.tell(frozen.number, state=TrialState.FAIL)
-                self.store.append(
+                self.runner.store.append(
                     "trial_voided", trial=frozen.number, uid=frozen.number, reason="started after the last commit of a stopped driver; never trained"
                 )
 
     # -- the end ------------------------------------------------------------------------------
-    def final_member(self) -> tuple[str, dict, Path]:
+    def final_member(self, selection: str) -> tuple[str, dict, Path]:
         """best-ever: the best fitness any trial reached; best-last: the best trial that trained
         all ``steps`` (by its last fitness), or the best at its last step if none did."""
-        selection = self.selection
-        if selection == "best-ever" and self.best is not None:
-            return selection, dict(self.best), self.store.best_dir / "member.pt"
-        alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf") and m.checkpoint]
+        if selection == "best-ever" and self.runner.best is not None:
+            return selection, dict(self.runner.best), self.runner.store.best_dir / "member.pt"
+        alive = [m for m in self.runner.members if m.fitness is not None and m.fitness > float("-inf") and m.checkpoint]
         done = [m for m in alive if self.trials[m.uid].state == "completed"]
         leader = max(done or alive, key=lambda m: (m.fitness, -m.uid))
         info = {
@@ -376,37 +394,31 @@ class BohbRunner(Runner):
             "genome": leader.genome,
             "slot": leader.slot,
         }
-        return "best-last", info, self.store.absolute(leader.checkpoint)
+        return "best-last", info, self.runner.store.absolute(leader.checkpoint)
 
-    def _finish(self) -> dict:
-        summary = super()._finish()
-        summary.update(bohb_summary(self.trials.values(), self.spent, self.budget, self.config))
-        self.store.write_summary(summary)
-        return summary
+    def summary_fields(self) -> dict:
+        return bohb_summary(self.trials.values(), self.spent, self.budget, self.runner.config)
 
     # -- persistence --------------------------------------------------------------------------
-    def _manifest_fields(self) -> dict:
+    def manifest_fields(self) -> dict:
         return {"member_steps": self.spent, "budget_member_steps": self.budget, "trials": [t.to_dict() for t in self.trials.values()]}
 
-    #: resume refuses other steps (and never reopens a finished bohb run for more)
-    steps_fixed = "its budget and Hyperband brackets follow from them"
-
-    def _load_fields(self, manifest: dict) -> None:
-        if manifest["steps"] != self.config.steps:
+    def load_fields(self, manifest: dict) -> None:
+        if manifest["steps"] != self.runner.config.steps:
             raise ConfigError(
-                f"a bohb run cannot change steps ({manifest['steps']} -> {self.config.steps}): its "
+                f"a bohb run cannot change steps ({manifest['steps']} -> {self.runner.config.steps}): its "
                 "budget and Hyperband brackets follow from them; start a new run to search longer"
             )
-        self.by_uid = {m.uid: m for m in self.members}
+        self.by_uid = {m.uid: m for m in self.runner.members}
         self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
         self.spent = manifest["member_steps"]
         self._ready = True
 
-    def _resumed_fields(self) -> dict:
+    def resumed_fields(self) -> dict:
         # Nothing is voided (from_step is past every step): a redone step's events are written
         # again and readers keep the last of each.
         running = sorted(u for u, t in self.trials.items() if t.state == "running")
-        return {"from_step": self.config.steps, "mode": "bohb", "member_steps": self.spent, "running": running}
+        return {"from_step": self.runner.config.steps, "mode": "bohb", "member_steps": self.spent, "running": running}
 
 
 def _repair_log(path: Path) -> None:
@@ -514,4 +526,6 @@ def rung_table(history: dict) -> list[dict]:
     return rows
 
 
-__all__ = ["BohbRunner", "bracket_of", "trial_history", "rung_table", "STUDY_FILE"]
+SCHEDULE = BohbSchedule
+
+__all__ = ["BohbSchedule", "SCHEDULE", "bracket_of", "trial_history", "rung_table", "STUDY_FILE"]

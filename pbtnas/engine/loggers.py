@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 from pbtnas.engine.observers import RunObserver
 from pbtnas.errors import ConfigError, require
+from pbtnas.search.schedules import each_result_committed
 
 KNOWN = ("tensorboard", "wandb", "mlflow")
 
@@ -112,7 +113,7 @@ class MetricLogger(RunObserver):
             return
         self._config_logged = True
         config = _read_config(self.run_dir)
-        self._each_result_committed = config.get("mode") == "async" or config.get("algorithm") == "bohb"
+        self._each_result_committed = each_result_committed(config)
         self.config_step = step
         if config:
             self._hold(step, lambda: self.log_config(config))

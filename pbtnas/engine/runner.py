@@ -1,22 +1,21 @@
-"""The one loop that wires task, algorithm, scheduler, backend and store (synchronous PBT-NAS).
+"""The one loop that wires task, algorithm, schedule, backend and store.
 
-Per step: every member trains one step on the backend (barrier), fitnesses are journaled and the
-best-ever network is kept; unless it was the last step, the bottom of the population is replaced
-by children (or, for random-sp, every member is shrink-perturbed); the manifest is then written
-atomically, which is the commit point a resume continues from.
+The :class:`Runner` owns the run: its directory, the population, the best network, the journal.
+Its loop is the same for every schedule (:meth:`Runner._loop`): the schedule
+(:mod:`pbtnas.engine.schedule`, named in :mod:`pbtnas.search.schedules`) gets each result, records
+it through the runner's services and decides what follows; the runner writes the manifest
+atomically whenever the schedule says so, which is the commit point a resume continues from.
 """
 
 from __future__ import annotations
 
-import bisect
+import importlib
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbtnas import faults
 from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import seeding
@@ -24,14 +23,16 @@ from pbtnas.engine.divergence import diverged_fraction
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.engine.resume_policy import ResumePlan, plan_resume
+from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
 from pbtnas.rundir.runinfo import write_run_info
 from pbtnas.rundir.store import RunStore, load_member, save_member
 from pbtnas.rundir.trust import check_run_task
-from pbtnas.search.algorithms import Algorithm, algorithm_from_config
+from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender, admit, choose
-from pbtnas.search.selection import clean_fitness, plan_generation, rank, should_exploit
+from pbtnas.search.schedules import SCHEDULES, schedule_name
+from pbtnas.search.selection import clean_fitness
 from pbtnas.search.state import state_mismatch
 from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config, start_dir_for
 from pbtnas.tasks.base import Task
@@ -42,28 +43,19 @@ class RunError(PbtnasError):
     """The run cannot go on (e.g. every member failed the same step)."""
 
 
-@dataclass
-class SlotRecord:
-    """One slot of the population as the manifest records it: the member in it and where it stands."""
-
-    slot: int
-    uid: int
-    genome: dict
-    checkpoint: str | None  # relative to the run directory; None before the first step
-    init_seed: int
-    born_step: int = -1
-    parents: list | None = None
-    fitness: float | None = None
-    failures: int = 0
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+def schedule_class(config: dict) -> type[Schedule]:
+    """The :class:`~pbtnas.engine.schedule.Schedule` a config (as a dict) runs under, from the registry."""
+    entry = SCHEDULES[schedule_name(config.get("algorithm"), config.get("mode"))]
+    return importlib.import_module(entry.module).SCHEDULE
 
 
 class Runner:
-    """Runs (or resumes) one search in one run directory."""
+    """Runs (or resumes) one search in one run directory, under the schedule its config names
+    (synchronous, asynchronous with ``mode: async``, or the one ``algorithm: bohb`` brings)."""
 
     def __init__(self, config: RunConfig, run_dir: str | Path, backend: Backend | None = None, observers: list | None = None, progress: bool = True):
+        kind = schedule_class({"algorithm": config.algorithm, "mode": config.mode})
+        self.algorithm: Algorithm = kind.make_algorithm(config)
         self.config = config
         self.store = RunStore(run_dir)
         # A task file is recorded by its absolute path, so resume, report and export find it from
@@ -75,7 +67,6 @@ class Runner:
         self.task: Task = build_task(config.task)
         self._task_config = config.task
         self._task_roots = import_roots(config.task, self.start_dir)
-        self.algorithm: Algorithm = algorithm_from_config(config)
         self._backend = backend
         self.observers = list(observers or [])
         self.progress = Progress(config.steps, config.population, enabled=progress)
@@ -84,18 +75,12 @@ class Runner:
         self.next_uid = 0
         self.best: dict | None = None
         self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
-        # slot -> (uid, result or None while running) of next-step jobs handed out (lookahead)
-        self._ahead: dict[int, tuple[int, TrainResult | None]] = {}
-        self._ahead_early: set[int] = set()  # those of them started before the step's last result
-        self._early: set[int] = set()  # slots whose result of this step came from such a job
-        self._recorded = 0  # slots 0.. of this step already journaled (lookahead)
-        self._prepared: dict[int, tuple] = {}  # slot -> random-sp refresh done ahead of the barrier
-        self._seconds: dict[int, float] = {}  # uid -> last measured step time (dispatch order)
         self._consecutive_failures = 0  # schedules without a barrier: failures in a row
         self.elapsed_before = 0.0
         self._started = time.time()
         self.had_finished = False  # resume: the run had delivered and is not trained again
         self.changes: list[tuple[str, Any, Any]] = []  # resume: the config changes it made (key, old, new)
+        self.schedule: Schedule = kind(self)
 
     # -- entry points -------------------------------------------------------------------------
     @classmethod
@@ -165,7 +150,7 @@ class Runner:
 
     def start(self) -> "Runner":
         """Create the run directory and the initial population (every schedule the same way up to
-        :meth:`_populate`)."""
+        :meth:`Schedule.populate <pbtnas.engine.schedule.Schedule.populate>`)."""
         prepare_to_train(self.config, self.task)
         self._check_task()
         if self.selection == "top-k-reevaluated":
@@ -178,27 +163,11 @@ class Runner:
             task=self.task.describe(),
             space=self.task.space.name,
             genes=len(self.task.space),
-            **self._run_started_fields(),
+            **self.schedule.run_started_fields(),
         )
-        self._populate()
+        self.schedule.populate()
         self._write_manifest()
         return self
-
-    def _run_started_fields(self) -> dict:
-        """What a schedule adds to the ``run_started`` event."""
-        return {}
-
-    def _populate(self) -> None:
-        """The stratified initial population, one member a slot."""
-        rng = seeding.rng_for(self.config.seed, seeding.INIT)
-        genomes = self.task.space.stratified_population(self.config.population, rng)
-        for slot, genome in enumerate(genomes):
-            member = SlotRecord(
-                slot=slot, uid=slot, genome=genome, checkpoint=None, init_seed=seeding.int_seed(self.config.seed, seeding.MEMBER_INIT, slot)
-            )
-            self.members.append(member)
-            self.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
-        self.next_uid = len(genomes)
 
     def _check_task(self) -> None:
         """The task contract, once in the driver before the run directory exists (a broken task
@@ -225,7 +194,7 @@ class Runner:
         """Train until the budget is spent (from wherever the manifest stands); return the summary.
         The same for every schedule: a finished run returns its summary, the backend is made and
         closed, the run directory's lock released however the run ends; :meth:`_loop` differs."""
-        if not self._ready_to_run():
+        if not self.schedule.ready():
             raise RuntimeError("call start() or resume() first")
         summary = self.store.read_summary()
         if summary is not None and summary.get("finished"):
@@ -250,36 +219,31 @@ class Runner:
         if message:
             self.progress.note(message)
 
-    def _ready_to_run(self) -> bool:
-        return bool(self.members)
-
     def _loop(self, backend: Backend) -> dict:
-        """The synchronous schedule: every member one step, exploit, commit, repeat. Exploitation
-        needs every fitness of a step, the workers need not wait for it: with ``lookahead`` the
-        next step's jobs are handed out as soon as each is known (docs/algorithm.md, Scheduling)."""
-        self.progress.begin(self.step_done + 1)
-        for step in range(self.step_done + 1, self.config.steps):
-            results = self._train_population(backend, step)
-            self._between_steps(backend, step, results)
-            self.step_done = step
-            self._write_manifest()
-            self.store.append("step_done", step=step, best_fitness=self.best_fitness, population_fitness=[m.fitness for m in self.members])
-            self._prune(step)
-            self._notify("on_step_end", step, self)
-            faults.at("after-step", step)
+        """The one driver loop, the same for every schedule: the schedule submits its first jobs;
+        each result goes to it, and it records the result and decides what follows (continue,
+        replace by a child, stop, start a trial), submitting those jobs; whenever it says so the
+        manifest is written (the commit point a resume continues from) and it is told."""
+        schedule = self.schedule
+        schedule.begin(backend)
+        while (result := schedule.next_result(backend)) is not None:
+            if schedule.on_result(backend, result):
+                self._write_manifest()
+                schedule.committed(backend)
+        schedule.end()
         return self._finish()
 
-    def _check_failures(self, result: TrainResult) -> None:
+    def check_failures(self, result: TrainResult) -> None:
         """Schedules without a barrier stop after ``population`` member failures in a row (the
         synchronous one stops when every member of a step failed)."""
         if result.error and not result.diverged:
             self._consecutive_failures += 1
             if self._consecutive_failures >= self.config.population:
-                raise _failed_error(self, [result], f"{self._consecutive_failures} member steps in a row failed; last error")
+                raise failed_error(self, [result], f"{self._consecutive_failures} member steps in a row failed; last error")
         else:
             self._consecutive_failures = 0
 
-    def _settle_lost(self, backend: Backend, member: SlotRecord, result: TrainResult) -> bool:
+    def settle_lost(self, backend: Backend, member: SlotRecord, result: TrainResult) -> bool:
         """Every schedule's answer to a result whose worker was lost: the same job again while
         retries are left (False: wait for it), else the member keeps its previous state and the
         result stands as a failure (True, as for every other result)."""
@@ -291,12 +255,12 @@ class Runner:
                 step=result.step,
                 slot=result.slot,
                 uid=result.uid,
-                **self._tags(member),
+                **self.schedule.tags(member),
                 attempt=result.attempt + 1,
                 reason=result.error,
             )
-            self.progress.note(f"{self.unit} {result.uid} lost its worker; retry {result.attempt + 1}")
-            backend.submit(self._job(member, result.step, attempt=result.attempt + 1))
+            self.progress.note(f"{self.schedule.unit} {result.uid} lost its worker; retry {result.attempt + 1}")
+            backend.submit(self.job(member, result.step, attempt=result.attempt + 1))
             return False
         self._keep_previous_state(member, result)
         return True
@@ -309,12 +273,8 @@ class Runner:
     #: how the start's task check went (None until :meth:`start` ran it)
     check_outcome: Any = None
 
-    def _tags(self, member: SlotRecord) -> dict:
-        """Fields a schedule adds to the journal events of one member's step."""
-        return {}
-
     # -- one step -----------------------------------------------------------------------------
-    def _job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
+    def job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
         out = self.store.member_path(step, member.uid)
         out.parent.mkdir(parents=True, exist_ok=True)
         return TrainJob(
@@ -333,164 +293,21 @@ class Runner:
             attempt=attempt,
         )
 
-    def _submit_step(self, backend: Backend, members: list[SlotRecord], step: int) -> None:
-        """Hand out one step of ``members``; with ``lookahead`` the longest expected first (each
-        member's last measured step time), so that the slowest do not start last. The order
-        changes no result: every seed is fixed by (seed, purpose, uid/slot, step) and results are
-        taken by slot."""
-        for member in self._longest_first(members) if self.config.lookahead else members:
-            backend.submit(self._job(member, step))
-
-    def _longest_first(self, members: list[SlotRecord]) -> list[SlotRecord]:
-        return sorted(members, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))
-
-    def _submit_next(self, backend: Backend, members: list[SlotRecord], step: int, early: bool = False) -> None:
-        """Hand out step ``step + 1`` of ``members`` before step ``step`` is committed; ``early``:
-        before the step's last result came back (journaled as ``started_early``)."""
-        members = [m for m in members if m.slot not in self._ahead]
-        self._submit_step(backend, members, step + 1)
-        for member in members:
-            self._ahead[member.slot] = (member.uid, None)
-            if early:
-                self._ahead_early.add(member.slot)
-
-    def _train_population(self, backend: Backend, step: int) -> dict[int, TrainResult]:
-        # Jobs of this step handed out during the last one count only for members still in their
-        # slot; a replaced member's early result is dropped, its job's output never read.
-        ahead = {slot: r for slot, (uid, r) in self._ahead.items() if uid == self.members[slot].uid}
-        self._early = {slot for slot in ahead if slot in self._ahead_early}
-        self._ahead, self._ahead_early = {}, set()
-        self._submit_step(backend, [m for m in self.members if m.slot not in ahead], step)
-        results: dict[int, TrainResult] = {}
-        arrived = [r for r in ahead.values() if r is not None]
-        recorded = 0  # with lookahead, slots 0..recorded-1 are journaled while the rest trains
-        while len(results) < len(self.members):
-            result = arrived.pop(0) if arrived else backend.next_result()
-            if result.step != step:
-                if result.step == step + 1 and self._ahead.get(result.slot, (None, None))[0] == result.uid:
-                    self._ahead[result.slot] = (result.uid, result)  # a lookahead job finished early
-                continue  # otherwise the early job of a member replaced since
-            member = self.members[result.slot]
-            if result.uid != member.uid or result.slot in results:
-                continue  # the early job of a member that was replaced meanwhile
-            if not self._settle_lost(backend, member, result):
-                continue
-            results[result.slot] = result
-            if not result.error:
-                self._seconds[result.uid] = result.seconds  # what its next step is expected to take
-            self.progress.member_done(step, len(results), self._best_so_far(results), result)
-            self._notify("on_member_result", step, member, result)
-            if len(results) < len(self.members):
-                self._look_ahead(backend, step, results)
-                if self.config.lookahead:
-                    # the journal keeps slot order: record the run of slots that is complete
-                    while recorded in results:
-                        self._record_one(self.members[recorded], results[recorded])
-                        recorded += 1
-        self._recorded = recorded
-        failed = [r for r in results.values() if r.error and not r.diverged]
-        if len(failed) == len(self.members):
-            raise _failed_error(self, failed, f"every member failed step {step}; first error")
-        if all(r.diverged for r in results.values()):
-            # nothing trained: delivering a network would mean delivering one that never learnt
-            raise RunError(
-                f"every member diverged at step {step} (first: {next(iter(results.values())).error}); "
-                "lower the learning rate or check the data, then start again"
-            )
-        return results
-
-    def _look_ahead(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
-        """Fill idle workers while the slowest members finish: start the next step of members that
-        are sure to survive this step's exploitation (at least as many finished members rank
-        strictly below them as will be replaced). Survivors are not changed by exploitation, so the
-        early job is exactly the job the next step would submit: same input, same seeds, same
-        result. With random-sp every member is shrink-perturbed between steps; that depends on the
-        member alone, so it is done here (once a worker is idle) and its next step starts early."""
-        if not self.config.lookahead or step + 1 >= self.config.steps:
-            return
-        idle = backend.slots - backend.pending()
-        if idle <= 0:
-            return
-        exploiting = self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
-        refreshing = not exploiting and self.algorithm.refresh_every_step
-        replaced = max(1, int(self.config.population * self.config.tau)) if exploiting else 0
-        finished = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
-        ranked = sorted(finished.values())  # bisect counts the finished members strictly below
-        sure = []
-        for slot, fitness in finished.items():
-            result = results[slot]
-            if slot in self._ahead or result.error or not Path(result.state_out).exists():
-                continue
-            if bisect.bisect_left(ranked, fitness) >= replaced:
-                sure.append(self._after(self.members[slot], result))
-        sure = self._longest_first(sure)[:idle]
-        if refreshing:
-            sure = [self._prepare_refresh(m, step) for m in sure]
-        self._submit_next(backend, sure, step, early=True)
-
-    def _after(self, member: SlotRecord, result: TrainResult) -> SlotRecord:
-        """``member`` as recording ``result`` leaves it (the input of its next step)."""
-        if not Path(result.state_out).exists():
-            return member
-        return SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(Path(result.state_out))})
-
-    def _between_steps(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
-        """Record the step, exploit (or refresh), and, with ``lookahead``, hand out the next step
-        before the commit: the longest survivors' jobs as soon as the plan is known, before any
-        driver work (journal, checkpoint copies, children's fresh models), then the rest with the
-        children. Only their start times differ from jobs handed out after the commit."""
-        last = step >= self.config.steps - 1
-        exploiting = not last and self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half)
-        refreshing = not last and not exploiting and self.algorithm.refresh_every_step
-        pipelined = self.config.lookahead and not last
-        fitness = {slot: clean_fitness(r.fitness) for slot, r in results.items()}
-        plans = self._plan(step, fitness) if exploiting else []
-        rest: list[SlotRecord] = []
-        if pipelined and not refreshing:
-            replaced = {plan.slot for plan in plans}
-            survivors = self._longest_first([self._after(m, results[m.slot]) for m in self.members if m.slot not in replaced | set(self._ahead)])
-            # all but the shortest go out now, to keep the workers busy while the driver records
-            # the step and makes the children; the shortest go last, with the children, so that
-            # the step's tail stays short
-            cover = max(0, len(survivors) - backend.slots)
-            self._submit_next(backend, survivors[:cover], step)
-            rest = survivors[cover:]
-        # a backend hands queued jobs to freed workers only when asked: ask between driver chores
-        pump = backend.ready if pipelined else None
-        self._record(step, results, pump)
-        children = self._exploit(step, plans, pump) if exploiting else []
-        if refreshing:
-            self._refresh(step)
-            rest = list(self.members)
-        if pipelined:
-            self._submit_next(backend, rest + children, step)
-
     def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
         self.store.append(
-            "member_failed", step=result.step, slot=result.slot, uid=result.uid, **self._tags(member), attempts=result.attempt, reason=result.error
+            "member_failed",
+            step=result.step,
+            slot=result.slot,
+            uid=result.uid,
+            **self.schedule.tags(member),
+            attempts=result.attempt,
+            reason=result.error,
         )
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 
-    def _best_so_far(self, results: dict[int, TrainResult]) -> float | None:
-        values = [r.fitness for r in results.values()]
-        if self.best:
-            values.append(self.best["fitness"])
-        values = [clean_fitness(v) for v in values]
-        return max(values) if values else None
-
-    def _record(self, step: int, results: dict[int, TrainResult], pump=None) -> None:
-        """Record a whole step in slot order (the slots journaled during the step excepted)."""
-        for slot in sorted(results):
-            if slot >= self._recorded:
-                self._record_one(self.members[slot], results[slot])
-                if pump is not None and slot % 8 == 7:
-                    pump()
-        self._recorded = 0
-        self._draw_samples(step)
-
-    def _record_one(self, member: SlotRecord, result: TrainResult, **extra) -> None:
+    def record(self, member: SlotRecord, result: TrainResult, **extra) -> None:
         """One finished member step, the same in every schedule: fitness and checkpoint, the
         ``member_trained`` event, the best network so far and the kept top k."""
         step = result.step
@@ -504,7 +321,7 @@ class Runner:
             step=step,
             slot=member.slot,
             uid=member.uid,
-            **self._tags(member),
+            **self.schedule.tags(member),
             fitness=member.fitness,
             metrics=result.metrics,
             seconds=round(result.seconds, 3),
@@ -512,11 +329,10 @@ class Runner:
             attempt=result.attempt,
             peak_rss_mb=round(result.peak_rss_mb, 1),
             **extra,
-            **({"started_early": True} if member.slot in self._early else {}),
             **({"error": error_headline(result.error), "diverged": result.diverged} if result.error else {}),
         )
         if result.error:
-            self.progress.note(f"{self.unit} {member.uid} failed at step {step}: {error_headline(result.error)}")
+            self.progress.note(f"{self.schedule.unit} {member.uid} failed at step {step}: {error_headline(result.error)}")
         if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
             self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
             self.store.save_best(Path(result.state_out), self.best)
@@ -537,7 +353,7 @@ class Runner:
     def _keep_if_top(self, member: SlotRecord, step: int, checkpoint: Path) -> None:
         """Keep a copy of the member's checkpoint while it is among the reevaluate_top_k best."""
         path = f"best/top/uid{member.uid:05d}.pt"
-        candidate = Contender(uid=member.uid, fitness=_fitness(member), step=step, genome=member.genome, checkpoint=path)
+        candidate = Contender(uid=member.uid, fitness=fitness_of(member), step=step, genome=member.genome, checkpoint=path)
         kept, dropped = admit(self.top, candidate, self.config.reevaluate_top_k)
         if candidate in kept:
             target = self.store.absolute(path)
@@ -548,7 +364,7 @@ class Runner:
                 self.store.absolute(old.checkpoint).unlink(missing_ok=True)
         self.top = kept
 
-    def _draw_samples(self, step: int) -> None:
+    def draw_samples(self, step: int) -> None:
         draw = getattr(self.task, "sample_grid", None)
         if draw is None:
             return
@@ -563,22 +379,8 @@ class Runner:
         draw(genome, state, str(path), seeding.int_seed(self.config.seed, seeding.SAMPLES))
 
     # -- exploitation -------------------------------------------------------------------------
-    def _plan(self, step: int, fitness: dict[int, float]) -> list:
-        return plan_generation(fitness, self.config.tau, seeding.rng_for(self.config.seed, seeding.EXPLOIT, step))
-
-    def _exploit(self, step: int, plans: list, pump=None) -> list[SlotRecord]:
-        """Replace the planned slots by children of the current members; return the children."""
-        load = self._loader()
-        children = []
-        for plan in plans:
-            children.append(self._make_child(step, plan.slot, plan.primary, plan.donor, load))
-            if pump is not None:
-                pump()
-        for child in children:
-            self.members[child.slot] = child
-        return children
-
-    def _loader(self):
+    # -- children and refreshes: the same for every schedule -----------------------------------
+    def loader(self):
         """(genome, state) of a slot's current member, each checkpoint read once."""
         cache: dict[int, tuple] = {}
 
@@ -589,7 +391,7 @@ class Runner:
 
         return load
 
-    def _make_child(self, step: int, slot: int, primary: int, donor: int, load, **extra) -> SlotRecord:
+    def make_child(self, step: int, slot: int, primary: int, donor: int, load, **extra) -> SlotRecord:
         """The child of the members in slots ``primary`` and ``donor`` that is to replace the
         member in ``slot`` (seeded by step and slot), saved and journaled; the caller puts it in
         its slot. Every schedule makes its children here."""
@@ -618,26 +420,20 @@ class Runner:
         child = SlotRecord(
             slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path), init_seed=record.seed or 0, born_step=step, parents=parents
         )
-        if p1.uid in self._seconds:  # the child's expected step time: its primary parent's
-            self._seconds[uid] = self._seconds[p1.uid]
         self._notify("on_child", step, child, record)
         return child
 
-    def _refresh(self, step: int) -> None:
-        for member in self.members:
-            self._refresh_one(member, step)
-
-    def _refresh_one(self, member: SlotRecord, step: int) -> None:
-        """Shrink-perturb ``member`` (random-sp) and journal it; prepared early by lookahead, only
-        the journal entry is left to write here."""
-        prepared = self._prepared.pop(member.slot, None)
+    def refresh_member(self, member: SlotRecord, step: int, prepared: tuple | None = None) -> None:
+        """Shrink-perturb ``member`` (random-sp) and journal it; ``prepared``: the perturbation a
+        schedule did ahead (:meth:`perturb`), of which only the journal entry is left to write."""
         if prepared is None or prepared[0] != member.uid:
-            prepared = self._perturb(member, step)
+            prepared = self.perturb(member, step)
         _, path, record = prepared
         member.checkpoint = self.store.relative(path)
         self.store.append("member_refreshed", step=step, slot=member.slot, uid=member.uid, **record.to_dict())
 
-    def _perturb(self, member: SlotRecord, step: int) -> tuple:
+    def perturb(self, member: SlotRecord, step: int) -> tuple:
+        """(uid, path, record) of ``member`` shrink-perturbed for step ``step``, saved, not journaled."""
         genome, state, _ = load_member(self.store.absolute(member.checkpoint))
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
         state, record = self.algorithm.refresh(self.task, genome, state, rng)
@@ -645,22 +441,16 @@ class Runner:
         save_member(path, genome, state, member.uid, {"step": step, "refreshed": True}, durable=False)
         return member.uid, path, record
 
-    def _prepare_refresh(self, member: SlotRecord, step: int) -> SlotRecord:
-        """Shrink-perturb ``member`` (as recording leaves it) ahead of the barrier; its journal
-        entry waits for :meth:`_refresh`, in slot order. Returns the member as it then stands."""
-        self._prepared[member.slot] = prepared = self._perturb(member, step)
-        return SlotRecord(**{**member.to_dict(), "checkpoint": self.store.relative(prepared[1])})
-
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
         wait_for_syncs()  # the files it names (and the journal) reach the disk before it does
         self.store.write_manifest(
             {
-                **self._manifest_mode(),
+                **({"mode": self.schedule.recorded_mode} if self.schedule.recorded_mode else {}),
                 "step_done": self.step_done,
                 "steps": self.config.steps,
                 "next_uid": self.next_uid,
-                **self._manifest_fields(),
+                **self.schedule.manifest_fields(),
                 "members": [m.to_dict() for m in self.members],
                 "best": self.best,
                 "top": [c.to_dict() for c in self.top],
@@ -669,26 +459,16 @@ class Runner:
             }
         )
 
-    #: the ``mode`` a manifest records (the synchronous one records none)
-    schedule: str | None = None
-
-    def _manifest_mode(self) -> dict:
-        return {"mode": self.schedule} if self.schedule else {}
-
-    def _manifest_fields(self) -> dict:
-        """What a schedule adds to the manifest."""
-        return {}
-
     def _load_manifest(self) -> None:
         manifest = self.store.read_manifest()
         self._load_state(manifest)
         if not manifest.get("finished"):
-            self.store.append("run_resumed", **self._resumed_fields())
+            self.store.append("run_resumed", **self.schedule.resumed_fields())
 
     def _load_state(self, manifest: dict) -> None:
         """The population and everything the run keeps, as the manifest committed them."""
-        if manifest.get("mode") != self.schedule:
-            written, wanted = manifest.get("mode") or "synchronous", self.schedule or "synchronous"
+        if manifest.get("mode") != self.schedule.recorded_mode:
+            written, wanted = manifest.get("mode") or "synchronous", self.schedule.recorded_mode or "synchronous"
             raise PbtnasError(f"{self.store.manifest_path} was written by a {written} run, not a {wanted} one: resume it as it was started")
         self.members = [SlotRecord(**m) for m in manifest["members"]]
         self.top = [Contender(**c) for c in manifest.get("top", [])]
@@ -696,17 +476,14 @@ class Runner:
         self.next_uid = manifest["next_uid"]
         self.best = manifest.get("best")
         self.elapsed_before = manifest.get("elapsed_s", 0.0)
-        self._load_fields(manifest)
+        self.schedule.load_fields(manifest)
 
     # -- more steps for a finished run -------------------------------------------------------
-    #: why this schedule's ``steps`` may never change on resume (None: they may; bohb says why not)
-    steps_fixed: str | None = None
-
     def _reopening(self) -> bool:
         """Whether this resume reopens a finished run: the budget (``config.steps``) grew past the
         steps it delivered after, or a reopen committed but was cut before it removed the earlier
         delivery's summary (which then names fewer steps than the manifest)."""
-        if self.steps_fixed:
+        if self.schedule.steps_fixed:
             return False
         manifest = self.store.read_manifest()
         if manifest.get("finished"):
@@ -719,7 +496,7 @@ class Runner:
         again. In order: the earlier delivery (``summary.json``, ``final/member.pt``) is copied
         to ``deliveries/steps_NNNN/``; ``run_extended`` is journaled (readers drop what an earlier,
         cut attempt journaled after the last ``run_finished``); what the last step skipped only
-        because it was the last is made up (:meth:`_make_up`), so the run goes on as one started
+        because it was the last is made up (the schedule's ``make_up``), so the run goes on as one started
         with the larger budget would have; the manifest is committed unfinished with the new
         budget (the commit point); then the earlier summary and final network go, since the run
         is unfinished until it delivers again. A cut before the commit redoes it all; after it,
@@ -735,7 +512,7 @@ class Runner:
             self.store.append("run_extended", steps_done=delivered, steps=self.config.steps, delivery=folder)
             _restart_damaged(self, damaged)
             damaged = []
-            self._make_up(self.step_done)
+            self.schedule.make_up(self.step_done)
             self._write_manifest()
             # the time up to this commit is in the manifest's elapsed_s, which _load_manifest reads
             self._started = time.time()
@@ -761,14 +538,6 @@ class Runner:
             atomic_write_json(target / "summary.json", {**summary, "final_checkpoint": f"{folder}/member.pt"})
         return folder
 
-    def _make_up(self, step: int) -> None:
-        """On reopening: what step ``step`` skipped because it was the last of the budget then -
-        the exploitation (or random-sp's refresh) it would have had with the larger budget."""
-        if self.algorithm.exploits and should_exploit(step, self.config.steps, self.config.exploit_every_first_half):
-            self._exploit(step, self._plan(step, {m.slot: _fitness(m) for m in self.members}))
-        elif self.algorithm.refresh_every_step:
-            self._refresh(step)
-
     def _earlier_deliveries(self, steps_done: int) -> list[dict]:
         """What the run delivered before more steps reopened it (kept in ``deliveries/``), oldest
         first: steps done, the delivered member, its fitness and final metric, where it is kept."""
@@ -789,29 +558,15 @@ class Runner:
             found.append(entry)
         return sorted(found, key=lambda e: e["steps_done"])
 
-    def _load_fields(self, manifest: dict) -> None:
-        """A schedule's own part of the manifest."""
-        if len(self.members) != self.config.population:
-            raise PbtnasError(f"{self.store.manifest_path} holds {len(self.members)} members but the config says population {self.config.population}")
-
-    def _resumed_fields(self) -> dict:
-        """The ``run_resumed`` event's fields: where the run goes on."""
-        return {"from_step": self.step_done + 1}
-
-    def _prune(self, step: int) -> None:
-        referenced = {m.checkpoint for m in self.members if m.checkpoint}
-        self.store.prune_checkpoints(step - self.config.keep_checkpoints + 1, referenced)
-
     # -- the end ------------------------------------------------------------------------------
     def final_member(self) -> tuple[str, dict, Path]:
-        """(selection, info, checkpoint path) of the network the run delivers."""
-        selection = self.config.final_selection or self.task.default_final_selection
-        if selection == "best-ever" and self.best is not None:
-            return selection, dict(self.best), self.store.best_dir / "member.pt"
-        order = rank({m.slot: _fitness(m) for m in self.members}, seeding.rng_for(self.config.seed, seeding.FINAL))
-        leader = self.members[order[0]]
-        info = {"uid": leader.uid, "fitness": leader.fitness, "step": self.step_done, "genome": leader.genome, "slot": leader.slot}
-        return "best-last", info, self.store.absolute(leader.checkpoint)
+        """(selection, info, checkpoint path) of the network the run delivers (the schedule says which)."""
+        return self.schedule.final_member(self.selection)
+
+    @property
+    def steps_fixed(self) -> str | None:
+        """Why this run's ``steps`` may never change on resume (None: they may)."""
+        return self.schedule.steps_fixed
 
     def _reevaluate_top(self) -> tuple[str, dict, Path]:
         """Re-score the kept top-k on the task's selection split; deliver the best of them."""
@@ -868,6 +623,7 @@ class Runner:
         earlier = self._earlier_deliveries(summary["steps_done"])
         if earlier:  # a finished run that was given more steps: what it delivered before
             summary["earlier_deliveries"] = earlier
+        summary.update(self.schedule.summary_fields())
         self.store.write_summary(summary)
         self._write_manifest(finished=True)
         self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid", "steps_done")})
@@ -995,8 +751,7 @@ def _replace_best(runner: "Runner", rel: str, what: str) -> None:
             (runner.store.best_dir / name).unlink(missing_ok=True)
         instead = "no best network until a member trains again"
     else:
-        slot_steps = getattr(runner, "slot_steps", None)
-        step = slot_steps[leader.slot] - 1 if slot_steps else runner.step_done
+        step = runner.schedule.last_step(leader)
         runner.best = {"uid": leader.uid, "fitness": leader.fitness, "step": step, "genome": leader.genome, "slot": leader.slot}
         runner.store.save_best(runner.store.absolute(leader.checkpoint), runner.best)
         instead = f"the best surviving member {leader.uid} (fitness {leader.fitness:.6g})"
@@ -1005,12 +760,7 @@ def _replace_best(runner: "Runner", rel: str, what: str) -> None:
     runner.progress.note(f"best network: damaged checkpoint {rel} skipped ({what}); replaced by {instead}")
 
 
-def _fitness(member: SlotRecord) -> float:
-    """A member's last fitness for ranking (-inf before its first result)."""
-    return float("-inf") if member.fitness is None else member.fitness
-
-
-def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> RunError:
+def failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> RunError:
     """The error that stops a run whose members all failed: one line with the first error's type
     and message (a full disk: the file that could not be written). The full tracebacks, which
     only the workers saw, go to the journal as ``member_failed``."""
@@ -1022,7 +772,7 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
                 step=result.step,
                 slot=result.slot,
                 uid=result.uid,
-                **runner._tags(member),
+                **runner.schedule.tags(member),
                 attempts=result.attempt,
                 reason=result.error,
             )
@@ -1038,22 +788,13 @@ def _failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> Run
 def make_runner(
     config: RunConfig, run_dir: str | Path, backend: Backend | None = None, progress: bool = True, remember_check: bool = False
 ) -> Runner:
-    """The runner a config asks for (synchronous, or asynchronous with ``mode: async``) with the
+    """The runner a config asks for (its schedule from :mod:`pbtnas.search.schedules`) with the
     loggers it names; used by the CLI, :func:`pbtnas.run` and ``compare`` alike.
     ``remember_check``: see :attr:`Runner.remember_check`."""
     from pbtnas.engine.memory import check_memory
 
     check_memory(config)  # options that would exhaust memory: refused before anything is built
-    if config.algorithm == "bohb":
-        from pbtnas.engine.bohb import BohbRunner
-
-        runner: Runner = BohbRunner(config, run_dir, backend, progress=progress)
-    elif config.mode == "async":
-        from pbtnas.engine.async_runner import AsyncRunner
-
-        runner = AsyncRunner(config, run_dir, backend, progress=progress)
-    else:
-        runner = Runner(config, run_dir, backend, progress=progress)
+    runner = Runner(config, run_dir, backend, progress=progress)
     runner.remember_check = remember_check
     runner.observers.extend(_loggers(config, run_dir))
     return runner
@@ -1082,21 +823,11 @@ def resume_runner(
     store = RunStore(run_dir)
     stored = store.read_config()
     check_run_task(run_dir, stored.get("task"), trust_code)  # before any task code is imported
-    mode = stored.get("mode", "sync")
-    kind: type[Runner] = Runner
-    if stored.get("algorithm") == "bohb":
-        from pbtnas.engine.bohb import BohbRunner
-
-        kind = BohbRunner
-    elif mode == "async":
-        from pbtnas.engine.async_runner import AsyncRunner
-
-        kind = AsyncRunner
     # no manifest: the start was cut before its first commit, and resume starts it again
     manifest = store.read_manifest() if store.manifest_path.exists() else {}
     done = max(manifest.get("slot_steps") or [manifest.get("step_done", -1) + 1])
-    plan = plan_resume(stored, overrides or {}, done, bool(manifest.get("finished")), kind.steps_fixed)
-    runner = kind.resume(run_dir, backend, progress=progress, skip_damaged=skip_damaged, remember_check=remember_check, plan=plan)
+    plan = plan_resume(stored, overrides or {}, done, bool(manifest.get("finished")), schedule_class(stored).steps_fixed)
+    runner = Runner.resume(run_dir, backend, progress=progress, skip_damaged=skip_damaged, remember_check=remember_check, plan=plan)
     runner.observers.extend(_loggers(runner.config, run_dir))
     return runner
 

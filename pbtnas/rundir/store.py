@@ -217,14 +217,16 @@ def file_sha256(path: str | Path) -> str:
 def _voided_by(event: dict, resumed: dict) -> bool:
     """Whether a journal event was undone by a later resume.
 
-    Synchronous runs redo whole steps from ``from_step``; asynchronous runs redo, per slot, the
-    steps at or after that slot's committed progress (``slot_steps``).
+    The ``run_resumed`` event says what is redone, whatever the schedule: per slot, the steps at
+    or after that slot's committed progress when it names ``slot_steps`` (asynchronous runs),
+    else every step from ``from_step`` (synchronous runs redo whole steps; bohb names a
+    ``from_step`` past every step, voiding nothing).
     """
     step = event.get("step")
     if step is None or event.get("event") == "run_started":
         return False
     slot_steps = resumed.get("slot_steps")
-    if resumed.get("mode") == "async" and slot_steps is not None and event.get("slot") is not None:
+    if slot_steps is not None and event.get("slot") is not None:
         slot = event["slot"]
         return 0 <= slot < len(slot_steps) and step >= slot_steps[slot]
     return step >= resumed.get("from_step", 0)

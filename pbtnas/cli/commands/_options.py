@@ -7,6 +7,7 @@ import os
 import time
 
 from pbtnas.config import ALGORITHMS, BACKENDS, RunConfig, apply_overrides, config_from_dict, load_config_source
+from pbtnas.search.schedules import MODES
 
 
 def add_budget_options(parser: argparse.ArgumentParser, algorithm: bool = True) -> None:
@@ -24,7 +25,7 @@ def add_budget_options(parser: argparse.ArgumentParser, algorithm: bool = True) 
     parser.add_argument("--workers", type=int, help="local worker processes (0 = one per core)")
     parser.add_argument("--backend", choices=BACKENDS, help="where members train")
     parser.add_argument("--device", help="torch device for training, e.g. cpu or cuda (sets task.device)")
-    parser.add_argument("--mode", choices=("sync", "async"), help="synchronous generations (paper) or asynchronous")
+    parser.add_argument("--mode", choices=MODES, help="synchronous generations (paper) or asynchronous")
     parser.add_argument("--address", dest="ray_address", help="Ray address: auto or HOST:PORT (backend ray)")
     parser.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member (fractions allowed)")
     parser.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member (fractions allowed)")

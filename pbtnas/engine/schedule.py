@@ -1,0 +1,159 @@
+"""The schedule seam: one small object per schedule family, driven by the runner's one loop.
+
+The :class:`~pbtnas.engine.runner.Runner` owns the run (task, store, backend, population, best
+network) and its one loop: ``begin`` -> ``next_result`` -> ``on_result`` -> commit ->
+``committed``. A :class:`Schedule` turns each finished member step into decisions: the member
+continues, is replaced by a child, stops, or a new trial starts. It records and acts through the
+runner's services (:meth:`~pbtnas.engine.runner.Runner.record`,
+:meth:`~pbtnas.engine.runner.Runner.make_child`, :meth:`~pbtnas.engine.runner.Runner.job`, ...), which
+do the I/O, and contributes its own part of the manifest and of the ``run_resumed`` event.
+Schedules are named in one registry, :mod:`pbtnas.search.schedules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pbtnas.backends import Backend, TrainResult
+from pbtnas.config import RunConfig
+from pbtnas.engine import seeding
+from pbtnas.search.algorithms import Algorithm, algorithm_from_config
+from pbtnas.search.selection import rank
+
+if TYPE_CHECKING:
+    from pbtnas.engine.runner import Runner
+
+
+@dataclass
+class SlotRecord:
+    """One slot of the population as the manifest records it: the member in it and where it stands."""
+
+    slot: int
+    uid: int
+    genome: dict
+    checkpoint: str | None  # relative to the run directory; None before the first step
+    init_seed: int
+    born_step: int = -1
+    parents: list | None = None
+    fitness: float | None = None
+    failures: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def fitness_of(member: SlotRecord) -> float:
+    """A member's last fitness for ranking (-inf before its first result)."""
+    return float("-inf") if member.fitness is None else member.fitness
+
+
+class Schedule:
+    """Base of every schedule: what the runner's loop asks of it, with the defaults most share.
+
+    Called only by the runner that owns it (``self.runner``), from its one process. It may
+    submit jobs to the backend it is handed and must leave files to the runner's services."""
+
+    #: the ``mode`` its manifests record (None: none, as the synchronous schedule's)
+    recorded_mode: ClassVar[str | None] = None
+    #: what progress notes call a member ("trial" for bohb)
+    unit: ClassVar[str] = "member"
+    #: why ``steps`` may never change on resume (None: they may, and a finished run can be reopened)
+    steps_fixed: ClassVar[str | None] = None
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    @classmethod
+    def make_algorithm(cls, config: RunConfig) -> Algorithm:
+        """The operators the run uses (children, refresh), from the config's algorithm."""
+        return algorithm_from_config(config)
+
+    # -- the start --------------------------------------------------------------------------
+    def run_started_fields(self) -> dict:
+        """What this schedule adds to the ``run_started`` event."""
+        return {}
+
+    def populate(self) -> None:
+        """The initial population (journaled): by default the stratified one, one member a slot."""
+        r = self.runner
+        rng = seeding.rng_for(r.config.seed, seeding.INIT)
+        genomes = r.task.space.stratified_population(r.config.population, rng)
+        for slot, genome in enumerate(genomes):
+            member = SlotRecord(
+                slot=slot, uid=slot, genome=genome, checkpoint=None, init_seed=seeding.int_seed(r.config.seed, seeding.MEMBER_INIT, slot)
+            )
+            r.members.append(member)
+            r.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
+        r.next_uid = len(genomes)
+
+    def ready(self) -> bool:
+        """Whether start or resume has set it up (``run`` refuses to go on otherwise)."""
+        return bool(self.runner.members)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def begin(self, backend: Backend) -> None:
+        """Submit the first jobs (of a fresh run, or where a resumed one stands)."""
+        raise NotImplementedError
+
+    def next_result(self, backend: Backend) -> TrainResult | None:
+        """The next result to handle; None when the schedule is done."""
+        return backend.next_result() if backend.pending() else None
+
+    def on_result(self, backend: Backend, result: TrainResult) -> bool:
+        """Record ``result`` and act on it (submit, replace, stop, start); True when the runner is
+        to commit now (write the manifest), after which it calls :meth:`committed`."""
+        raise NotImplementedError
+
+    def committed(self, backend: Backend) -> None:
+        """What follows a commit (step events, observers, pruning, the next submissions)."""
+
+    def end(self) -> None:
+        """After the last result, before the run delivers; may refuse to deliver (RunError)."""
+
+    # -- records ----------------------------------------------------------------------------
+    def tags(self, member: SlotRecord) -> dict:
+        """Fields this schedule adds to the journal events of one member's step."""
+        return {}
+
+    def last_step(self, member: SlotRecord) -> int:
+        """The last step ``member``'s slot has committed."""
+        return self.runner.step_done
+
+    # -- the manifest -----------------------------------------------------------------------
+    def manifest_fields(self) -> dict:
+        """This schedule's part of the manifest."""
+        return {}
+
+    def load_fields(self, manifest: dict) -> None:
+        """Read back this schedule's part of the manifest (on resume); may refuse it."""
+
+    def resumed_fields(self) -> dict:
+        """The ``run_resumed`` event's fields: where the run goes on. The journal reader voids
+        the events a resume redoes from them alone: per slot at or after ``slot_steps[slot]``
+        when given, else at or after ``from_step``."""
+        return {"from_step": self.runner.step_done + 1}
+
+    def make_up(self, step: int) -> None:
+        """On reopening a finished run for more steps: what step ``step`` skipped because it was
+        the last of the budget then (never called when :attr:`steps_fixed`)."""
+
+    # -- the end ----------------------------------------------------------------------------
+    def final_member(self, selection: str) -> tuple[str, dict, Path]:
+        """(selection, info, checkpoint path) of the network the run delivers: the best-ever
+        network, or (best-last) the best member of the last population (ties by a seeded draw)."""
+        r = self.runner
+        if selection == "best-ever" and r.best is not None:
+            return selection, dict(r.best), r.store.best_dir / "member.pt"
+        order = rank({m.slot: fitness_of(m) for m in r.members}, seeding.rng_for(r.config.seed, seeding.FINAL))
+        leader = r.members[order[0]]
+        info = {"uid": leader.uid, "fitness": leader.fitness, "step": r.step_done, "genome": leader.genome, "slot": leader.slot}
+        return "best-last", info, r.store.absolute(leader.checkpoint)
+
+    def summary_fields(self) -> dict:
+        """What this schedule adds to ``summary.json``."""
+        return {}
+
+
+__all__ = ["Schedule", "SlotRecord", "fitness_of"]

@@ -1,0 +1,70 @@
+"""The one registry of schedules: their names, how a config picks one, and where each lives.
+
+A schedule decides, result by result, who trains next, who is replaced by a child, which trial
+stops or starts (:class:`pbtnas.engine.schedule.Schedule`). ``run`` and ``resume`` build the one a
+config names from here, the config and the CLI take their ``mode`` choices from here, and loggers
+ask here whether a schedule commits each result on its own. This module names code by its dotted
+path and imports none of it, so that the floors below the engine (config, journal reader) can read
+it without importing the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """One schedule family as the registry lists it."""
+
+    #: the module that defines it (its ``SCHEDULE`` attribute is the class), imported when a run uses it
+    module: str
+    #: the ``mode`` value a config selects it with (None: an algorithm brings it, see ``algorithm``)
+    mode: str | None = None
+    #: the algorithm that brings this schedule with it, whatever the mode (None: chosen by mode)
+    algorithm: str | None = None
+    #: whether it commits every result as it comes (no barrier): loggers report each result then
+    each_result_committed: bool = False
+    #: how it schedules, said in the config's error when a mode is set beside the algorithm
+    how: str = ""
+
+
+#: adding a schedule: its module (a Schedule subclass named by ``SCHEDULE``) and one line here
+SCHEDULES: dict[str, ScheduleEntry] = {
+    "sync": ScheduleEntry("pbtnas.engine.sync_schedule", mode="sync"),
+    "async": ScheduleEntry("pbtnas.engine.async_schedule", mode="async", each_result_committed=True),
+    "bohb": ScheduleEntry(
+        "pbtnas.engine.bohb", algorithm="bohb", each_result_committed=True, how="without a barrier by itself (asynchronous successive halving)"
+    ),
+}
+
+#: the config's ``mode`` choices (``pbtnas run --mode``)
+MODES: tuple[str, ...] = tuple(e.mode for e in SCHEDULES.values() if e.mode)
+
+
+def schedule_name(algorithm: str | None, mode: str | None) -> str:
+    """The schedule a config (or a stored ``config.yaml``) runs under: the one its algorithm
+    brings, else the one its mode names (``sync`` when it names none)."""
+    for name, entry in SCHEDULES.items():
+        if entry.algorithm is not None and entry.algorithm == algorithm:
+            return name
+    for name, entry in SCHEDULES.items():
+        if entry.mode == (mode or "sync"):
+            return name
+    raise ValueError(f"no schedule for algorithm {algorithm!r} and mode {mode!r}")
+
+
+def schedule_of_algorithm(algorithm: str | None) -> ScheduleEntry | None:
+    """The schedule ``algorithm`` brings with it (a config then leaves ``mode`` at its default), or None."""
+    return next((e for e in SCHEDULES.values() if e.algorithm is not None and e.algorithm == algorithm), None)
+
+
+def each_result_committed(config: dict) -> bool:
+    """Whether the schedule of ``config`` (a dict, as stored) commits every result as it comes."""
+    try:
+        return SCHEDULES[schedule_name(config.get("algorithm"), config.get("mode"))].each_result_committed
+    except ValueError:  # a config no schedule takes (the run refuses it): nothing is reported anyway
+        return False
+
+
+__all__ = ["MODES", "SCHEDULES", "ScheduleEntry", "each_result_committed", "schedule_name", "schedule_of_algorithm"]
