@@ -92,7 +92,7 @@ def resume(run_dir: str, progress: bool = False, trust_code: bool = False, **ove
     anything is written. ``steps`` above the steps done give a finished run more budget: it
     trains on from its final population and delivers again (the earlier delivery is kept).
     A task file is imported only if it is the one the run recorded at start and lies outside the
-    run folder, unless ``trust_code`` (see :mod:`pbtnas.rundir.trust`)."""
+    run folder, unless ``trust_code`` (see :mod:`pbtnas.tasks.trust`)."""
     from pbtnas.engine.runner import resume_runner
 
     return resume_runner(run_dir, overrides=overrides, progress=progress, trust_code=trust_code).run()
@@ -102,7 +102,7 @@ def export_run(run_dir: str, out: str, which: str = "final", trust_code: bool = 
     """Export the run's final (or ``which="best"``) network into ``out`` (see ``pbtnas export``).
     (Not named ``export``: that is the name of the module :mod:`pbtnas.analysis.export`.)
     A task file is imported only if it is the one the run recorded at start and lies outside
-    the run folder, unless ``trust_code`` (see :mod:`pbtnas.rundir.trust`)."""
+    the run folder, unless ``trust_code`` (see :mod:`pbtnas.tasks.trust`)."""
     from pbtnas.analysis.export import export_run as _export_run
 
     return _export_run(run_dir, out, which=which, trust_code=trust_code)

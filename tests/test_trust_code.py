@@ -327,7 +327,7 @@ def test_built_in_tasks_need_no_trust(tmp_path, capsys):
     assert code == 0 and "simulated" in status
     (out / "run_info.json").unlink()  # an older run: still nothing to trust
     from pbtnas.analysis.soup import make_soups
-    from pbtnas.rundir.trust import check_run_task
+    from pbtnas.tasks.trust import check_run_task
 
     check_run_task(out, yaml.safe_load((out / "config.yaml").read_text())["task"])
     make_soups(out)
@@ -379,7 +379,7 @@ def _name_task(run_dir: Path, name: str, record: dict | None = None) -> None:
 
 
 def test_locating_a_module_runs_none_of_its_code(tmp_path, module_imports):
-    from pbtnas.rundir.trust import locate_module
+    from pbtnas.rundir.locate import locate_module
 
     package = tmp_path / "evilpkg"
     package.mkdir()
@@ -503,7 +503,7 @@ def test_installed_task_modules_need_no_trust(tmp_path, capsys):
     """A built-in task named by its module, and installed or standard-library modules: nothing is
     recorded and nothing is asked, even for a run without run_info.json."""
     from pbtnas.analysis.soup import make_soups
-    from pbtnas.rundir.trust import check_run_task, check_task_code
+    from pbtnas.tasks.trust import check_run_task, check_task_code
 
     name = "pbtnas.tasks.simulated:SimulatedTask"
     out = tmp_path / "sim"

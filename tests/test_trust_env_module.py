@@ -177,8 +177,8 @@ def test_declared_code_options_read_a_tuple_a_dict_and_option_defaults():
 def test_dm_control_and_registered_gymnasium_names_need_nothing(tmp_path):
     """Nothing recorded, nothing asked, for a built-in env or an installed module's."""
     from pbtnas.rundir.runinfo import code_options_record
-    from pbtnas.rundir.trust import check_task_code
     from pbtnas.tasks.rl.task import RLTask
+    from pbtnas.tasks.trust import check_task_code
 
     for env in ("cheetah-run", "dmc:cheetah-run", "Pendulum-v1", "gym:Pendulum-v1", "gymnasium.envs.classic_control:Pendulum-v1"):
         check_task_code({"name": "rl", "env": env}, tmp_path, None)

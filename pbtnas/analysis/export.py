@@ -33,8 +33,8 @@ import torch
 
 from pbtnas.errors import CheckpointError, PbtnasError, RunFileError, error_headline
 from pbtnas.rundir.atomic import atomic_write_json
-from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE, damaged_best
-from pbtnas.rundir.store import RunStore, file_sha256, load_member
+from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE
+from pbtnas.rundir.store import RunStore, _copy_of_a_checkpoint, damaged_best, file_sha256, load_member
 from pbtnas.search.state import load_weights
 
 EXPORT_FORMAT = "pbtnas-export"
@@ -113,8 +113,6 @@ def _copy_of_recorded(store: RunStore, path: Path, manifest: dict, remedy: str) 
     """A final checkpoint that the manifest holds no checksum for (a run of an older pbtnas, or
     one stopped between its summary and its last commit) must be a byte copy of a checkpoint the
     run recorded or still holds: the final network is always a copy of the selected one."""
-    from pbtnas.rundir.checks import _copy_of_a_checkpoint
-
     records = manifest.get("checkpoints") or {}
     if store.relative(path) in records:
         return  # verified against its own checksum
@@ -238,13 +236,13 @@ def export_run(
     """Export the final (or best) network of a run into ``out``; return ``export.json``'s content
     plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step, and
     for a task file that is not the one the run recorded at start or lies inside the run folder
-    (unless ``trust_code``; see :mod:`pbtnas.rundir.trust`)."""
+    (unless ``trust_code``; see :mod:`pbtnas.tasks.trust`)."""
     from safetensors.torch import save_file
 
     from pbtnas.rundir.runinfo import task_code_record
-    from pbtnas.rundir.trust import check_run_task
     from pbtnas.tasks import add_import_roots, build_task, portable_task_config, recorded_start_dir
     from pbtnas.tasks.devices import task_config_here
+    from pbtnas.tasks.trust import check_run_task
 
     path, info, notes = choose_checkpoint(run_dir, which)
     store = RunStore(run_dir)
@@ -365,7 +363,7 @@ def load(directory: str | Path, prefer: str = "eager", trust_code: bool = False)
 
     A task *file* is imported only when it is the file the export recorded (same path and
     SHA-256) and lies outside the export folder, or with ``trust_code=True``; otherwise the
-    TorchScript file is used, with a warning naming the file (see :mod:`pbtnas.rundir.trust`).
+    TorchScript file is used, with a warning naming the file (see :mod:`pbtnas.tasks.trust`).
     """
     directory = Path(directory)
     if prefer not in ("eager", "torchscript"):
@@ -416,9 +414,9 @@ def _inside(directory: Path, path: Path) -> Path:
 def _load_eager(directory: Path, meta: dict, trust_code: bool = False) -> torch.nn.Module:
     from safetensors.torch import load_file
 
-    from pbtnas.rundir.trust import check_task_code
     from pbtnas.tasks import build_task
     from pbtnas.tasks.devices import task_config_here
+    from pbtnas.tasks.trust import check_task_code
 
     check_task_code(meta.get("task"), directory, meta.get("task_code"), trust_code, "export folder")  # before any import
     task = build_task(task_config_here(meta["task"]))

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from pbtnas.engine import seeding
 from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
 from pbtnas.rundir.atomic import atomic_write_json
-from pbtnas.rundir.checks import BEST_FILE, check_summary, damaged_best
-from pbtnas.rundir.store import RunStore, file_sha256, load_member, save_member
+from pbtnas.rundir.checks import BEST_FILE, check_summary
+from pbtnas.rundir.store import RunStore, damaged_best, file_sha256, load_member, save_member
 from pbtnas.search.space import SearchSpace
 
 if TYPE_CHECKING:  # the report reads soup.json through this module and imports no torch
@@ -114,10 +114,10 @@ def make_soups(run_dir: str | Path, trust_code: bool = False) -> SoupResult:
     """Uniform and greedy soups of the members sharing the delivered architecture; write them
     under ``RUN_DIR/soup/``. Raises :class:`PbtnasError` for an unfinished or foreign run, and for
     a task file that is not the one the run recorded (unless ``trust_code``; see
-    :mod:`pbtnas.rundir.trust`)."""
-    from pbtnas.rundir.trust import check_run_task
+    :mod:`pbtnas.tasks.trust`)."""
     from pbtnas.tasks import build_task, import_roots, recorded_start_dir
     from pbtnas.tasks.devices import task_config_here
+    from pbtnas.tasks.trust import check_run_task
 
     store = RunStore(run_dir)
     config = store.read_config()  # "not a pbtnas run directory" for a foreign folder

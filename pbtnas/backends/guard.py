@@ -41,9 +41,9 @@ def main(conn, threads: int, parent: int, start_method: str | None, pdeathsig: b
     """Entry point of a local worker: watch the driver (pid ``parent``), then import the worker's
     body (torch, the task) and serve jobs on ``conn`` until told to stop."""
     exit_with_parent(parent, pdeathsig)
-    from pbtnas.backends.local import _worker_main  # seconds: torch
+    from pbtnas.backends.local_worker import worker_main  # seconds: torch
 
-    _worker_main(conn, threads, start_method)
+    worker_main(conn, threads, start_method)
 
 
 def exit_with_parent(parent: int, pdeathsig: bool = True) -> None:

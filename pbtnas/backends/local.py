@@ -11,8 +11,8 @@ the queue, so it always knows which job runs on which worker:
 * a worker whose driver died (``kill -9``) exits at once, even while it is still starting up
   (importing torch): its first instructions, before any heavy import, ask the kernel to kill it
   with its parent and start a watch thread (:mod:`pbtnas.backends.guard`), so nothing is left
-  holding memory. The multiprocessing resource tracker, which only the workers keep open, then
-  exits as well.
+  holding memory; only then does it import its body (:mod:`pbtnas.backends.local_worker`). The
+  multiprocessing resource tracker, which only the workers keep open, then exits as well.
 """
 
 from __future__ import annotations
@@ -26,49 +26,6 @@ from multiprocessing.connection import wait
 from pbtnas import faults
 from pbtnas.backends import guard
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
-from pbtnas.backends.worker import execute_job
-
-
-def _init_worker(threads: int, start_method: str | None = None) -> None:
-    import signal
-
-    import torch
-
-    # Ctrl-C reaches the whole process group: the driver handles it (and stops the workers), so a
-    # worker does not print a traceback of its own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A task's own training loop may start processes (a DataLoader with num_workers > 0), which
-    # multiprocessing refuses in a daemonic process. The driver still starts this worker as a
-    # daemon (terminated if the driver exits without closing the backend); only this process's
-    # view changes. Its children are torch's DataLoader workers or the task's own, which exit
-    # with it (torch's watch their parent; see also pbtnas.backends.guard).
-    multiprocessing.current_process().daemon = False
-    # ... and with the driver's start method, not the "spawn" this worker was started with: on
-    # Linux a DataLoader's workers are then forked, as in the user's own script, and find the
-    # classes of a task file that only this process has loaded.
-    if start_method is not None:
-        multiprocessing.set_start_method(start_method, force=True)
-
-    torch.set_num_threads(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-
-
-def _worker_main(conn, threads: int, start_method: str | None = None) -> None:
-    """Body of one worker process (entered through :func:`pbtnas.backends.guard.main`, which
-    already watches the driver): receive a job, send its result, until told to stop."""
-    _init_worker(threads, start_method)
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):  # the driver is gone
-            os._exit(0)
-        if job is None:
-            return
-        result = execute_job(job)
-        try:
-            conn.send(result)
-        except (BrokenPipeError, OSError):
-            os._exit(0)
 
 
 class _Worker:

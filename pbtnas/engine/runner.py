@@ -27,8 +27,7 @@ from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
 from pbtnas.rundir.runinfo import write_run_info
-from pbtnas.rundir.store import RunStore, load_member, save_member
-from pbtnas.rundir.trust import check_run_task
+from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
 from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.schedules import SCHEDULES, schedule_name
@@ -37,6 +36,7 @@ from pbtnas.search.state import state_mismatch
 from pbtnas.tasks import BUILTIN, build_task, import_roots, importable_elsewhere, portable_task_config, start_dir_for
 from pbtnas.tasks.base import Task
 from pbtnas.tasks.devices import prepare_to_train
+from pbtnas.tasks.trust import check_run_task
 
 
 class RunError(PbtnasError):
@@ -647,7 +647,7 @@ def _verify_checkpoints(store: RunStore, skip_damaged: bool, task: Task | None =
     manifest's genomes must fit the task's space: a manifest of another run is refused.
     ``reopening``: a finished run given more steps, whose members train again."""
     from pbtnas.errors import CheckpointError
-    from pbtnas.rundir.checks import BEST_FILE, check_genomes, damaged_best
+    from pbtnas.rundir.checks import BEST_FILE, check_genomes
 
     manifest = store.read_manifest()
     if manifest.get("finished") and store.finished() and not reopening:  # nothing is read: run() returns the summary
@@ -812,7 +812,7 @@ def resume_runner(
     """A runner that continues ``run_dir`` in the mode it was started with: the one resume of
     ``pbtnas resume`` and :func:`pbtnas.resume`. A task file is imported only if it is the one
     the run recorded at start and lies outside the run folder, unless ``trust_code``
-    (:mod:`pbtnas.rundir.trust`).
+    (:mod:`pbtnas.tasks.trust`).
 
     ``overrides`` are the changes asked for (``steps=30``, ``workers=4``, ``task={"device":
     "cuda"}`` or ``**{"task.device": "cuda"}``); :func:`~pbtnas.engine.resume_policy.plan_resume`

@@ -1,5 +1,6 @@
-"""Checks of what a run directory holds before anything trusts it: the manifest
-(``population.json``) and the best network's checkpoint (``best/member.pt``).
+"""Checks of what a run directory holds before anything trusts it: the shape of the manifest
+(``population.json``) and of the summary. The best network's checkpoint (``best/member.pt``) is
+checked where checkpoints are read (:func:`pbtnas.rundir.store.damaged_best`).
 
 A manifest that was edited by hand, truncated to ``{}``, copied from another program or another
 run must stop ``resume``, ``status`` and ``export`` with one line naming the file and what is
@@ -180,58 +181,3 @@ def check_genomes(manifest: dict, space, path: str | Path) -> None:
             raise CheckpointError(
                 f"{path}: the genome of {who} does not fit the task's search space ({exc}): the manifest is damaged or from another run"
             ) from None
-
-
-def damaged_best(store, manifest: dict) -> str | None:
-    """What is wrong with ``best/member.pt``, or None when it is the file the manifest committed
-    (or a best network written after that commit, by a step a resume redoes: then it is a copy
-    of one of the run's checkpoints). A manifest of an older pbtnas (no checksum) is checked by
-    reading the file."""
-    from pbtnas.rundir.store import file_sha256, load_member
-
-    if manifest.get("best") is None:
-        return None
-    try:
-        path = store.resolve(BEST_FILE, "population.json")
-    except RunFileError:
-        return "it (or the best folder) is a symbolic link"
-    if not path.is_file():
-        return "it is missing"
-    record = (manifest.get("checkpoints") or {}).get(BEST_FILE)
-    if record is None:
-        try:
-            load_member(path)
-        except CheckpointError as exc:
-            return str(exc).replace(f"checkpoint {path} ", "").replace(f"{path} ", "")
-        return None
-    size = path.stat().st_size
-    digest = file_sha256(path) if size == record.get("bytes") else None
-    if digest == record.get("sha256"):
-        return None
-    if _copy_of_a_checkpoint(store, path, size, digest):
-        return None
-    if size == 0:
-        return "it is empty"
-    if size != record.get("bytes"):
-        return f"it has {size} bytes, {record.get('bytes')} were written"
-    return "its content differs from what was written (checksum mismatch)"
-
-
-def _copy_of_a_checkpoint(store, path: Path, size: int, digest: str | None) -> bool:
-    """Whether ``path`` has the content of a member checkpoint of the run (a best network saved
-    after the last commit is a byte copy of the checkpoint its member's step wrote)."""
-    from pbtnas.rundir.store import file_sha256
-
-    base = store.root / "checkpoints"
-    if not base.is_dir():
-        return False
-    for candidate in base.rglob("*.pt"):
-        try:
-            if candidate.stat().st_size != size:
-                continue
-            digest = digest or file_sha256(path)
-            if file_sha256(candidate) == digest:
-                return True
-        except OSError:
-            continue
-    return False

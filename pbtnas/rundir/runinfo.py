@@ -9,7 +9,7 @@ options as seen in the run), never by importing its task.
 
 The file also records, at start, a task *file*'s absolute path and SHA-256, and those of a task
 *module*'s file unless it is installed code: the verbs that must import task code (export, soup,
-resume, ``pbtnas.load``) import it only if it is still that file (see :mod:`pbtnas.rundir.trust`).
+resume, ``pbtnas.load``) import it only if it is still that file (see :mod:`pbtnas.tasks.trust`).
 The same goes for a module a task *option* names, where the task class declares that option in
 ``code_options`` (the RL task's ``task.env=my_envs:Name-v0``): recorded under ``code_options``,
 option by option.
@@ -26,6 +26,8 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from pbtnas.rundir.locate import user_module_file
 
 RUN_INFO_FILE = "run_info.json"
 RUN_INFO_VERSION = 1
@@ -90,8 +92,6 @@ def _name_record(name: object) -> dict:
 
 def _module_record(module: str) -> dict:
     """``{"module", "file", "sha256"}`` of a module that is user code; ``{}`` for installed code."""
-    from pbtnas.rundir.trust import user_module_file  # trust imports this module
-
     found = user_module_file(module)
     if found is None:  # installed code, or nothing a file provides: no trust needed
         return {}

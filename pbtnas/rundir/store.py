@@ -214,6 +214,57 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def damaged_best(store, manifest: dict) -> str | None:
+    """What is wrong with ``best/member.pt``, or None when it is the file the manifest committed
+    (or a best network written after that commit, by a step a resume redoes: then it is a copy
+    of one of the run's checkpoints). A manifest of an older pbtnas (no checksum) is checked by
+    reading the file."""
+    if manifest.get("best") is None:
+        return None
+    try:
+        path = store.resolve(BEST_FILE, "population.json")
+    except RunFileError:
+        return "it (or the best folder) is a symbolic link"
+    if not path.is_file():
+        return "it is missing"
+    record = (manifest.get("checkpoints") or {}).get(BEST_FILE)
+    if record is None:
+        try:
+            load_member(path)
+        except CheckpointError as exc:
+            return str(exc).replace(f"checkpoint {path} ", "").replace(f"{path} ", "")
+        return None
+    size = path.stat().st_size
+    digest = file_sha256(path) if size == record.get("bytes") else None
+    if digest == record.get("sha256"):
+        return None
+    if _copy_of_a_checkpoint(store, path, size, digest):
+        return None
+    if size == 0:
+        return "it is empty"
+    if size != record.get("bytes"):
+        return f"it has {size} bytes, {record.get('bytes')} were written"
+    return "its content differs from what was written (checksum mismatch)"
+
+
+def _copy_of_a_checkpoint(store, path: Path, size: int, digest: str | None) -> bool:
+    """Whether ``path`` has the content of a member checkpoint of the run (a best network saved
+    after the last commit is a byte copy of the checkpoint its member's step wrote)."""
+    base = store.root / "checkpoints"
+    if not base.is_dir():
+        return False
+    for candidate in base.rglob("*.pt"):
+        try:
+            if candidate.stat().st_size != size:
+                continue
+            digest = digest or file_sha256(path)
+            if file_sha256(candidate) == digest:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _voided_by(event: dict, resumed: dict) -> bool:
     """Whether a journal event was undone by a later resume.
 

@@ -7,7 +7,7 @@ import argparse
 
 def add_trust_code(parser: argparse.ArgumentParser) -> None:
     """Add ``--trust-code``: import the task file the run names even when it is not the file
-    recorded at start or lies inside the run folder (see :mod:`pbtnas.rundir.trust`)."""
+    recorded at start or lies inside the run folder (see :mod:`pbtnas.tasks.trust`)."""
     parser.add_argument(
         "--trust-code",
         action="store_true",

@@ -62,8 +62,8 @@ def _check_inputs(args) -> None:
     the --out folder, before anything is written."""
     from pbtnas.cli.commands._checks import run_config, run_manifest, writable_folder
     from pbtnas.errors import CheckpointError
-    from pbtnas.rundir.checks import BEST_FILE, damaged_best
-    from pbtnas.rundir.store import RunStore
+    from pbtnas.rundir.checks import BEST_FILE
+    from pbtnas.rundir.store import RunStore, damaged_best
 
     store = RunStore(args.run_dir)
     run_config(store)

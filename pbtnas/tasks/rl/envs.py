@@ -204,7 +204,7 @@ def env_module(name: object) -> str | None:
     ``gym:my_envs:Name-vN`` or ``gym:my_envs:Name`` (importing it registers the environment);
     ``None`` for a dm_control task, a registered gymnasium name and a name refused before anything
     is imported. Runs nothing: what :data:`RLTask.code_options` gives the trust check
-    (:mod:`pbtnas.rundir.trust`)."""
+    (:mod:`pbtnas.tasks.trust`)."""
     if not isinstance(name, str) or ":" not in name:
         return None
     try:

@@ -26,25 +26,23 @@ that file, unchanged, outside the folder. Which options name code is read from t
 never from the folder's records (a shared run could drop them): the class is imported once its
 own code passed the check above, and the option modules are located, not imported.
 
-A module's file is found without running any code (:func:`locate_module`): the dotted name is
-walked one component at a time with :class:`importlib.machinery.PathFinder`, over the same
-``sys.path`` and import roots the real import uses; ``importlib.util.find_spec`` would import
-the parent packages - the very code being checked.
+A module's file is found without running any code (:func:`pbtnas.rundir.locate.locate_module`),
+the way ``run_info.json`` recorded it at start. The check lives on the task floor: it asks the
+task registry (a class handed over in this process, the task class that declares
+``code_options``) and the run's recorded start folder.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
 import os
-import site
 import sys
-import sysconfig
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from pbtnas.errors import ConfigError
-from pbtnas.rundir.runinfo import code_option_modules, sha256_of, task_file, task_module
+from pbtnas.errors import ConfigError, PbtnasError
+from pbtnas.rundir.locate import is_installed_code, locate_module, search_path
+from pbtnas.rundir.runinfo import code_option_modules, read_run_info, sha256_of, task_file, task_module
+from pbtnas.tasks import _REGISTERED, recorded_start_dir, task_class
 
 #: how the refusal tells the user to go on anyway
 HOW_TO_TRUST = "if you trust it, pass --trust-code (trust_code=True in Python)"
@@ -53,100 +51,6 @@ HOW_TO_TRUST = "if you trust it, pass --trust-code (trust_code=True in Python)"
 class UntrustedCodeError(ConfigError):
     """A run or export names task code that is not the one recorded at start, or lies inside
     the folder being opened; nothing was imported."""
-
-
-@dataclass
-class LocatedModule:
-    """Where importing a dotted module name would take its code from, found without importing."""
-
-    #: the module's own file (its ``__init__.py`` for a package); ``None`` when importing it runs
-    #: no file found on the path: a module built into Python, a namespace package, one an
-    #: installed import hook provides (an editable install), or none at all
-    file: Path | None
-    #: ``__init__.py`` files of parent packages not imported yet, which importing it would run
-    parents: list[Path] = field(default_factory=list)
-
-
-def search_path(roots: Sequence[str] = ()) -> list[str]:
-    """``sys.path`` with ``roots`` added last, as :func:`pbtnas.tasks.add_import_roots` adds them."""
-    path = list(sys.path)
-    return path + [root for root in dict.fromkeys(roots) if root and root not in path and os.path.isdir(root)]
-
-
-def locate_module(dotted: str, roots: Sequence[str] = ()) -> LocatedModule:
-    """The file(s) ``import dotted`` would run, with ``roots`` (see :func:`search_path`) on the
-    path; no code is executed. A module or parent package imported already is taken from
-    ``sys.modules``, as the import itself would (its code has run; only a leaf's file is
-    reported, to be checked like any other)."""
-    parents: list[Path] = []
-    path: list[str] = search_path(roots)
-    parts = dotted.split(".")
-    for i in range(len(parts)):
-        name = ".".join(parts[: i + 1])
-        last = i == len(parts) - 1
-        loaded = sys.modules.get(name)
-        if loaded is not None:
-            if last:
-                where = getattr(loaded, "__file__", None)
-                return LocatedModule(Path(where) if isinstance(where, str) and where else None, parents)
-            package_path = getattr(loaded, "__path__", None)
-            if package_path is None:  # not a package: the import fails without running anything
-                return LocatedModule(None, parents)
-            path = [str(p) for p in package_path]
-            continue
-        if i == 0 and (importlib.machinery.BuiltinImporter.find_spec(name) or importlib.machinery.FrozenImporter.find_spec(name)):
-            return LocatedModule(None, parents)  # compiled into the interpreter: no file to run
-        # full name, one component deeper each time: only the tail is looked up, in `path`
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None:  # not on the path: an installed import hook has it, or nothing does
-            return LocatedModule(None, parents)
-        origin = Path(spec.origin) if spec.has_location and spec.origin else None
-        if last:
-            return LocatedModule(origin, parents)
-        if origin is not None:
-            parents.append(origin)
-        locations = spec.submodule_search_locations
-        if not locations:  # a plain module asked for a submodule: the import fails
-            return LocatedModule(None, parents)
-        path = [str(p) for p in locations]
-    return LocatedModule(None, parents)  # pragma: no cover - the loop always returns
-
-
-def _installed_roots() -> list[Path]:
-    """Folders whose files belong to installed distributions: the standard library and
-    site-packages of this interpreter (and of the one a virtual environment is based on), every
-    ``site-packages``/``dist-packages`` folder on ``sys.path``, and pbtnas's own package."""
-    import pbtnas
-
-    found: set[str] = set()
-    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
-        paths = sysconfig.get_paths(vars=scheme_vars)
-        found.update(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key))
-    try:
-        found.update(site.getsitepackages())
-    except AttributeError:  # some embedded interpreters have no site.getsitepackages
-        pass
-    if site.ENABLE_USER_SITE and site.getusersitepackages():
-        found.add(site.getusersitepackages())
-    found.update(p for p in sys.path if os.path.basename(os.path.normpath(p or ".")) in ("site-packages", "dist-packages"))
-    found.add(os.path.dirname(os.path.abspath(pbtnas.__file__)))
-    return [Path(os.path.realpath(p)) for p in found if p]
-
-
-def is_installed_code(path: str | Path) -> bool:
-    """Whether the file ``path`` (symbolic links followed) belongs to installed code
-    (:func:`_installed_roots`): a module there needs no trust."""
-    real = Path(os.path.realpath(path))
-    return any(real.is_relative_to(root) for root in _installed_roots())
-
-
-def user_module_file(dotted: str, roots: Sequence[str] = ()) -> Path | None:
-    """The resolved file of module ``dotted`` when it is user code, the kind whose path and
-    SHA-256 a run records at start; ``None`` for installed code or a module with no file."""
-    located = locate_module(dotted, roots)
-    if located.file is None or is_installed_code(located.file):
-        return None
-    return Path(os.path.realpath(located.file))
 
 
 def check_task_code(
@@ -212,9 +116,6 @@ def _task_class(name: object, roots: Sequence[str]) -> type | None:
     of the import, as the verb imports it next (its code has passed the check); ``None`` when it
     cannot be built at all: the verb's own import then fails with the same error, before any
     option is used."""
-    from pbtnas.errors import PbtnasError
-    from pbtnas.tasks import task_class
-
     if not isinstance(name, str):
         return None
     added = [root for root in search_path(roots) if root not in sys.path]
@@ -232,8 +133,6 @@ def _task_class(name: object, roots: Sequence[str]) -> type | None:
 def _handed_over(name: object) -> bool:
     """Whether the task is a class object handed over in this process (``pbtnas.run(MyTask)``),
     built without importing anything."""
-    from pbtnas.tasks import _REGISTERED
-
     return name in _REGISTERED
 
 
@@ -312,9 +211,6 @@ def check_run_task(run_dir: str | Path, task_config: object, trust_code: bool = 
     the run's recorded start folder (``resume`` without one: the working directory). Looking in
     a folder the import then skips can only refuse more, never let a different file through: the
     roots go last, in the same order, both here and in the import."""
-    from pbtnas.rundir.runinfo import read_run_info
-    from pbtnas.tasks import recorded_start_dir
-
     info = read_run_info(run_dir) or {}
     roots = [recorded_start_dir(run_dir) or os.getcwd()]
     check_task_code(task_config, run_dir, info.get("task"), trust_code, "run folder", roots)
