@@ -68,14 +68,9 @@ RETRY_REORDERS = {"async"}
 #: committed (a kill inside its commit, e.g. dispatched:K) and journals it again; readers keep the
 #: last (pbtnas/engine/bohb.py's docstring). Their trace is compared as readers read it.
 REDONE_EVENTS_KEPT = {"bohb"}
-#: Contracts a schedule fails today (findings, reported in the reason): strict xfails.
-FINDINGS = {
-    ("async", "after-step"): (
-        "FINDING: the async schedule never calls faults.at('after-step', K) (AsyncSchedule._advance_step_done "
-        "journals step_done and notifies on_step_end without it), so PBTNAS_FAULT=after-step:K:kill|interrupt "
-        "never fires and the run finishes unbroken"
-    ),
-}
+#: Contracts a schedule fails today (findings, reported in the reason): strict xfails. The first
+#: finding (the async schedule never reached the after-step fault point) is fixed.
+FINDINGS: dict[tuple[str, str | None], str] = {}
 
 
 def _selector(name: str) -> dict:

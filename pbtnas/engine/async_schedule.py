@@ -15,6 +15,7 @@ results arrive, so two async runs with one seed agree only when results arrive i
 
 from __future__ import annotations
 
+from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import seeding
 from pbtnas.engine.schedule import Schedule, SlotRecord
@@ -122,6 +123,7 @@ class AsyncSchedule(Schedule):
             r.draw_samples(step)
             self.prune(step)
             r._notify("on_step_end", step, r)
+            faults.at("after-step", step)  # the same fault point as the other schedules
 
     def prune(self, step: int) -> None:
         # Checkpoints a member still points at (its current state, the input of its running step)
