@@ -293,8 +293,8 @@ class Runner:
             attempt=attempt,
         )
 
-    def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
-        """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
+    def journal_failed(self, member: SlotRecord, result: TrainResult) -> None:
+        """Journal ``member_failed`` for a step that failed for good, with the worker's traceback."""
         self.store.append(
             "member_failed",
             step=result.step,
@@ -304,6 +304,10 @@ class Runner:
             attempts=result.attempt,
             reason=result.error,
         )
+
+    def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
+        """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
+        self.journal_failed(member, result)
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 
@@ -766,16 +770,7 @@ def failed_error(runner: "Runner", failed: list[TrainResult], what: str) -> RunE
     only the workers saw, go to the journal as ``member_failed``."""
     try:
         for result in failed:
-            member = runner.members[result.slot]
-            runner.store.append(
-                "member_failed",
-                step=result.step,
-                slot=result.slot,
-                uid=result.uid,
-                **runner.schedule.tags(member),
-                attempts=result.attempt,
-                reason=result.error,
-            )
+            runner.journal_failed(runner.members[result.slot], result)
     except OSError:  # a full disk: the error line below is what counts
         pass
     first = error_headline(failed[0].error or "") or "unknown error"
