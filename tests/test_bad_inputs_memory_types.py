@@ -313,3 +313,17 @@ def _one_error_here(capsys, *args) -> str:
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, lines)
     return lines[0]
+
+
+def test_space_refuses_a_search_space_that_would_exhaust_memory():
+    """``pbtnas space`` builds the task and nothing else: its options are weighed first, too."""
+    import resource
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE, CHILD_ADDRESS_SPACE))
+
+    args = [sys.executable, "-m", "pbtnas", "space", "simulated", "--set", "task.layers=1e8"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, preexec_fn=capped)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: task.layers=100000000 would need about"), lines

@@ -31,22 +31,34 @@ def check_memory(config: RunConfig, total: int | None = None) -> None:
     """Raise one :class:`ConfigError` when a need of this run exceeds ``total`` bytes (default:
     this machine's memory), naming the options that size it, the estimate and the memory. Builds
     the task (cached per process, so the runner's own build is free) once its options pass."""
-    from pbtnas.tasks import build_task, portable_task_config, task_class
-    from pbtnas.tasks.base import parse_options
+    from pbtnas.tasks import build_task, portable_task_config
 
     total = machine_memory() if total is None else total
     if not total:
         return  # the platform does not say: nothing to weigh against
-    task_config = dict(config.task)
-    cls = task_class(str(task_config.pop("name", "")))
-    options = parse_options(cls.Options, task_config, where="task")
-    values = {"population": config.population, **{f"task.{k}": v for k, v in vars(options).items()}}
-    for need in cls.memory_needs(options):
-        _refuse_over(MemoryNeed(tuple(f"task.{o}" for o in need.options), need.nbytes, need.what), values, total)
+    values = {"population": config.population, **check_task_memory(config.task, total)}
     # the population first with no genes, so that a huge one is refused before the task is built
     _refuse_over(population_need(config.population, 0), values, total)
     genes = len(build_task(portable_task_config(config.task)).space)
     _refuse_over(population_need(config.population, genes), values, total)
+
+
+def check_task_memory(task: dict, total: int | None = None) -> dict:
+    """The task's part of :func:`check_memory`, from its options alone (before it is built; also
+    for ``pbtnas space``, which builds the task and nothing else). Returns the options by
+    ``task.NAME``."""
+    from pbtnas.tasks import task_class
+    from pbtnas.tasks.base import parse_options
+
+    total = machine_memory() if total is None else total
+    task_config = dict(task)
+    cls = task_class(str(task_config.pop("name", "")))
+    options = parse_options(cls.Options, task_config, where="task")
+    values = {f"task.{k}": v for k, v in vars(options).items()}
+    if total:
+        for need in cls.memory_needs(options):
+            _refuse_over(MemoryNeed(tuple(f"task.{o}" for o in need.options), need.nbytes, need.what), values, total)
+    return values
 
 
 def _refuse_over(need: MemoryNeed, values: dict, total: int) -> None:

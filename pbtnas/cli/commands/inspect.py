@@ -156,10 +156,12 @@ def _compare_status(folder: Path, as_json: bool) -> int:
 
 def space_command(args) -> int:
     from pbtnas.config import apply_overrides, load_config_source
+    from pbtnas.engine.memory import check_task_memory
     from pbtnas.tasks import build_task
     from pbtnas.tasks.base import options_doc
 
     data = apply_overrides(load_config_source(args.source), args.overrides)
+    check_task_memory(data["task"])  # building the task may be the allocation (task.layers=1e8)
     task = build_task(data["task"])
     rows = task.space.describe()
     if args.json:
