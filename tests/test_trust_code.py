@@ -212,13 +212,13 @@ def test_export_refuses_a_task_file_changed_since_the_start(run, tmp_path, capsy
 
 def test_export_refuses_a_task_file_inside_the_run_folder(run, tmp_path, capsys):
     """Even with run_info.json rewritten to record the planted file and its hash."""
-    from pbtnas.rundir.runinfo import sha256_of
+    from pbtnas.rundir.store import file_sha256
 
     planted = run / "marked.py"
     shutil.copyfile(run.parent / "code" / "marked.py", planted)
     _rename_task(run, planted)
     info = json.loads((run / "run_info.json").read_text())
-    info["task"]["sha256"] = sha256_of(planted)
+    info["task"]["sha256"] = file_sha256(planted)
     (run / "run_info.json").write_text(json.dumps(info))
     line = _one_error(capsys, "export", run, "--out", tmp_path / "x")
     assert str(planted) in line and "inside the run folder" in line
@@ -297,7 +297,7 @@ def test_load_never_imports_a_task_file_shipped_inside_the_export(run, tmp_path,
     import torch
 
     import pbtnas
-    from pbtnas.rundir.runinfo import sha256_of
+    from pbtnas.rundir.store import file_sha256
 
     out = tmp_path / "x"
     assert _cli(capsys, "export", run, "--out", out)[0] == 0
@@ -306,7 +306,7 @@ def test_load_never_imports_a_task_file_shipped_inside_the_export(run, tmp_path,
     shutil.copyfile(run.parent / "code" / "marked.py", planted)
     meta = json.loads((out / "export.json").read_text())
     meta["task"]["name"] = f"{planted}:Marked"
-    meta["task_code"] = {"file": str(planted), "sha256": sha256_of(planted)}
+    meta["task_code"] = {"file": str(planted), "sha256": file_sha256(planted)}
     (out / "export.json").write_text(json.dumps(meta))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -394,11 +394,11 @@ def test_locating_a_module_runs_none_of_its_code(tmp_path, module_imports):
 def test_export_refuses_a_task_module_inside_the_run_folder(run, tmp_path, capsys, monkeypatch, module_imports):
     """Run from inside the run folder, as ``python -m pbtnas`` (the working directory first on
     ``sys.path``), even with run_info.json forged to record the planted module and its hash."""
-    from pbtnas.rundir.runinfo import sha256_of
+    from pbtnas.rundir.store import file_sha256
 
     planted = run / "evil_mod.py"
     planted.write_text(TASK_SOURCE)
-    _name_task(run, "evil_mod:Marked", {"module": "evil_mod", "file": str(planted.resolve()), "sha256": sha256_of(planted)})
+    _name_task(run, "evil_mod:Marked", {"module": "evil_mod", "file": str(planted.resolve()), "sha256": file_sha256(planted)})
     monkeypatch.chdir(run)
     monkeypatch.syspath_prepend(str(run))
     line = _one_error(capsys, "export", run, "--out", tmp_path / "x")

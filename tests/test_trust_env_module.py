@@ -191,11 +191,11 @@ def test_dm_control_and_registered_gymnasium_names_need_nothing(tmp_path):
 
 
 def test_the_run_records_its_env_module_and_resume_and_export_use_it_unchanged(run, tmp_path, capsys):
-    from pbtnas.rundir.runinfo import sha256_of
+    from pbtnas.rundir.store import file_sha256
 
     module_file = (run.parent / "start" / "my_envs.py").resolve()
     record = json.loads((run / "run_info.json").read_text())["task"]["code_options"]
-    assert record == {"env": {"module": "my_envs", "file": str(module_file), "sha256": sha256_of(module_file)}}
+    assert record == {"env": {"module": "my_envs", "file": str(module_file), "sha256": file_sha256(module_file)}}
     code, err = _cli(capsys, "resume", run, "--quiet")
     assert code == 0, err
     assert _marker(run).exists() and json.loads((run / "summary.json").read_text())["steps_done"] == 2

@@ -20,7 +20,6 @@ This module imports neither torch nor a task, so ``pbtnas status`` stays quick.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pbtnas.rundir.locate import user_module_file
+from pbtnas.rundir.store import file_sha256
 
 RUN_INFO_FILE = "run_info.json"
 RUN_INFO_VERSION = 1
@@ -54,15 +54,6 @@ def task_module(name: object) -> str | None:
     return where if sep and where and attr and not where.endswith(".py") else None
 
 
-def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def task_code_record(name: object, task_class: Any = None, task_config: Mapping | None = None) -> dict:
     """``{"file": absolute path, "sha256": hex}`` of a task file, and ``{"module": name, "file":
     resolved path, "sha256": hex}`` of a task module that is not installed code (nothing for
@@ -85,7 +76,7 @@ def _name_record(name: object) -> dict:
         return {} if module is None else _module_record(module)
     full = os.path.abspath(where)
     try:
-        return {"file": full, "sha256": sha256_of(full)}
+        return {"file": full, "sha256": file_sha256(full)}
     except OSError:  # the task was built from it a moment ago; a vanished file is recorded as such
         return {"file": full, "sha256": None}
 
@@ -96,7 +87,7 @@ def _module_record(module: str) -> dict:
     if found is None:  # installed code, or nothing a file provides: no trust needed
         return {}
     try:
-        return {"module": module, "file": str(found), "sha256": sha256_of(found)}
+        return {"module": module, "file": str(found), "sha256": file_sha256(found)}
     except OSError:
         return {"module": module, "file": str(found), "sha256": None}
 

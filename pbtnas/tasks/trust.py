@@ -41,7 +41,8 @@ from pathlib import Path
 
 from pbtnas.errors import ConfigError, PbtnasError
 from pbtnas.rundir.locate import is_installed_code, locate_module, search_path
-from pbtnas.rundir.runinfo import code_option_modules, read_run_info, sha256_of, task_file, task_module
+from pbtnas.rundir.runinfo import code_option_modules, read_run_info, task_file, task_module
+from pbtnas.rundir.store import file_sha256
 from pbtnas.tasks import _REGISTERED, recorded_start_dir, task_class
 
 #: how the refusal tells the user to go on anyway
@@ -180,7 +181,7 @@ def _check_recorded(full: Path, canonical: Callable[[str], str], record: dict, l
     if not full.is_file():
         return  # nothing to run: building the task says the file is missing, in one line
     try:
-        actual = sha256_of(full)
+        actual = file_sha256(full)
     except OSError as exc:
         raise UntrustedCodeError(f"{label} cannot be read to check it ({exc.strerror or exc})") from None
     if actual != expected:
