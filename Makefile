@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-EXTRAS ?= test,lint,report,gan,rl,ray,tensorboard,wandb,mlflow,bohb
+EXTRAS ?= test,lint,report,gan,rl,ray,tensorboard,wandb,mlflow,bohb,mo
 
 .PHONY: install run test test-slow lint bench clean
 

@@ -14,6 +14,7 @@ from typing import Any
 from pbtnas.errors import ConfigError
 from pbtnas.options import coerce_value, did_you_mean, doc
 from pbtnas.search.constants import SP_BUFFERS
+from pbtnas.search.objectives import check_objectives
 from pbtnas.search.schedules import MODES, schedule_of_algorithm
 
 ALGORITHMS = {
@@ -78,6 +79,12 @@ class RunConfig:
         True,
     )
     loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
+    objectives: list = doc(
+        "what selection optimises, each NAME[:max|:min] (default max): fitness, params, flops, latency_ms "
+        "or a metric the task's evaluate returns; more than one gives a Pareto front (docs/multi-objective.md)",
+        default_factory=lambda: ["fitness"],
+    )
+    constraints: list = doc("bounds members must keep, each NAME<=NUMBER (or >=, <, >), e.g. params<=50000", default_factory=list)
 
     def validate(self) -> "RunConfig":
         if self.algorithm not in ALGORITHMS:
@@ -139,6 +146,7 @@ class RunConfig:
         if own is not None and self.mode != "sync":
             # the algorithm's own schedule runs whatever the mode (pbtnas.search.schedules)
             raise ConfigError(f"algorithm {self.algorithm} schedules its trials {own.how}: leave mode at 'sync'")
+        check_objectives(self.objectives, self.constraints, self.final_selection)
         if self.algorithm == "bohb":
             from pbtnas.search.hyperband import check_budget
 

@@ -29,6 +29,9 @@ class TrainJob:
     task_roots: list = field(default_factory=list)  # folders holding a user's task module
     attempt: int = 1
     meta: dict = field(default_factory=dict)
+    #: a run with several objectives: the values to report besides the fitness (built-in costs,
+    #: metrics of evaluate); empty for a single-objective run
+    values: list = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +51,8 @@ class TrainResult:
     attempt: int = 1
     peak_rss_mb: float = 0.0
     lost_worker: bool = False  # the worker process died; the runner may retry
+    #: with ``TrainJob.values``: the fitness and every value asked for, by name (None otherwise)
+    values: dict[str, float] | None = None
 
 
 class Backend(ABC):

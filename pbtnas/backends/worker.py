@@ -18,6 +18,7 @@ from pbtnas.errors import MemberDiverged
 from pbtnas.rundir.atomic import atomic_write_bytes
 from pbtnas.rundir.store import load_member, save_member
 from pbtnas.tasks import build_task
+from pbtnas.tasks.costs import measure_costs
 
 
 def execute_job(job: TrainJob) -> TrainResult:
@@ -39,9 +40,16 @@ def execute_job(job: TrainJob) -> TrainResult:
             genome = task.space.validate(genome)
         try:
             state, metrics = task.train_step(genome, state, job.step, job.train_seed)
-            fitness = task.score(genome, state, job.eval_seed)
+            values = None
+            if job.values:  # several objectives: one evaluation gives the fitness and the metrics
+                values = task.score_values(genome, state, job.eval_seed)
+                fitness = values["fitness"]
+            else:
+                fitness = task.score(genome, state, job.eval_seed)
             if math.isnan(fitness):
                 raise MemberDiverged("fitness is NaN")
+            if values is not None:
+                values = {**values, **measure_costs(task, genome, state, job.values)}
         except MemberDiverged as exc:
             _keep_input(job, task, genome)
             return TrainResult(
@@ -72,6 +80,7 @@ def execute_job(job: TrainJob) -> TrainResult:
             worker=worker,
             attempt=job.attempt,
             peak_rss_mb=_peak_rss_mb(),
+            values=values,
         )
     except Exception as exc:  # a member's crash must not take the run down
         text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"

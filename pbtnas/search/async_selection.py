@@ -8,12 +8,14 @@ replaced at once by a child of two members drawn from the top ``tau`` (the fitte
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from pbtnas.search.selection import ChildPlan, pool_sizes, rank
+from pbtnas.search.selection import ChildPlan, Ranker, pool_sizes, rank
 
 
-def comparable_fitness(history: dict[int, dict[int, float]], step: int) -> dict[int, float]:
+def comparable_fitness(history: dict[int, dict[int, Any]], step: int) -> dict[int, Any]:
     """Per slot: fitness at ``step`` if reached, else the latest before it; slots with no result are left out."""
     out = {}
     for slot, by_step in history.items():
@@ -28,17 +30,18 @@ def comparable_fitness(history: dict[int, dict[int, float]], step: int) -> dict[
 
 
 def plan_replacement(
-    slot: int, step: int, history: dict[int, dict[int, float]], population: int, tau: float, rng: np.random.Generator
+    slot: int, step: int, history: dict[int, dict[int, Any]], population: int, tau: float, rng: np.random.Generator, ranker: Ranker = rank
 ) -> ChildPlan | None:
     """A child plan for ``slot`` if it is in the bottom ``tau`` after finishing ``step``, else None.
 
     No decision is taken until every slot has reported at least once: an early finisher would
-    otherwise be judged against a handful of members.
+    otherwise be judged against a handful of members. ``ranker`` orders the slots (default: by
+    one fitness; a run with several objectives keeps each slot's values in ``history``).
     """
     fitness = comparable_fitness(history, step)
     if len(fitness) < population or slot not in fitness:
         return None
-    order = rank(fitness, rng)
+    order = ranker(fitness, rng)
     n_parents, n_children = pool_sizes(population, tau)
     if slot not in order[len(order) - n_children :]:
         return None

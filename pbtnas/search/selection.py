@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
+
+#: orders slots best first from their scores and an rng: :func:`rank` for one fitness, or a
+#: multi-objective ranking (:func:`pbtnas.search.objectives.rank`) over each slot's values
+Ranker = Callable[[dict[int, Any], np.random.Generator], list[int]]
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,14 @@ def rank(fitness: dict[int, float], rng: np.random.Generator) -> list[int]:
     return sorted(slots, key=lambda s: (-clean_fitness(fitness[s]), tiebreak[s]))
 
 
-def plan_generation(fitness: dict[int, float], tau: float, rng: np.random.Generator) -> list[ChildPlan]:
+def plan_generation(fitness: dict[int, Any], tau: float, rng: np.random.Generator, ranker: Ranker = rank) -> list[ChildPlan]:
     """Replace the bottom ``n_children`` slots with children of pairs drawn from the top pool.
 
     For each child two distinct members are drawn uniformly from the parent pool; the fitter
-    becomes the primary parent. Parents are never among the replaced slots.
+    (the better ranked) becomes the primary parent. Parents are never among the replaced slots.
+    ``ranker`` orders the slots (default: by one fitness).
     """
-    order = rank(fitness, rng)
+    order = ranker(fitness, rng)
     n_parents, n_children = pool_sizes(len(order), tau)
     if n_parents > len(order) - n_children:
         raise ValueError(f"tau={tau} leaves no parents among the survivors of a population of {len(order)}")

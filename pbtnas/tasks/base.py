@@ -49,6 +49,10 @@ class Task(ABC):
     final_metric_higher_is_better: ClassVar[bool | None] = None
     #: default choice of the final network: "best-ever" or "best-last"
     default_final_selection: ClassVar[str] = "best-ever"
+    #: names of the metrics :meth:`score_values` reports besides the fitness, which a run may use
+    #: as objectives or constraints (docs/multi-objective.md); a ``TorchTask``'s ``evaluate``
+    #: then returns a dict holding them and ``"fitness"``
+    metric_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any):
         self.options = options
@@ -103,6 +107,12 @@ class Task(ABC):
         touch this (it calls :meth:`evaluate`); :class:`~pbtnas.tasks.torch_task.TorchTask` routes it to
         its member-based ``evaluate``."""
         return float(self.evaluate(genome, state, seed))
+
+    def score_values(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
+        """The fitness (under ``"fitness"``) and the metrics named in :attr:`metric_names`, from
+        one evaluation; asked instead of :meth:`score` by a run with several objectives. Default:
+        the fitness alone."""
+        return {"fitness": self.score(genome, state, seed)}
 
     def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         """The final metrics as the engine asks for them (see :meth:`score`)."""

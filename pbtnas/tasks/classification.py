@@ -319,6 +319,11 @@ class ClassificationTask(TorchTask):
             return 1, 10
         return self.data["in_channels"], self.data["n_classes"]
 
+    def example_input(self, batch: int) -> torch.Tensor:
+        """A batch of held-out test images: what ``flops``/``latency_ms`` objectives and export
+        run the network on."""
+        return self.data["test"][0][:batch].clone()
+
     def export_info(self) -> dict:
         """What the exported network expects and means: rebuilt without the data file, inputs
         described, and the original label of every output class."""

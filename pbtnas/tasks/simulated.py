@@ -169,6 +169,10 @@ class SimulatedTask(Task):
         load_weights(net, state.models["model"])
         return net
 
+    def example_input(self, batch: int) -> torch.Tensor:
+        """A batch of test inputs (for the ``flops`` and ``latency_ms`` objectives)."""
+        return self.data["test"][0][:batch].clone()
+
     def build_module(self, genome: Genome, state: MemberState) -> nn.Module:
         return self._load(genome, state).eval()
 

@@ -158,13 +158,15 @@ class TorchTask(Task):
         loss. A non-finite metric or weight stops the member (fitness -inf), not the run."""
 
     @abstractmethod
-    def evaluate(self, member: Member) -> float:  # type: ignore[override]
+    def evaluate(self, member: Member) -> float | dict[str, float]:  # type: ignore[override]
         """Fitness during search, higher is better, on data kept apart from training. Models are
-        in eval mode under ``torch.no_grad()``; for a fixed state it must give the same value."""
+        in eval mode under ``torch.no_grad()``; for a fixed state it must give the same value.
+        A task that declares ``metric_names`` returns a dict instead: the fitness under
+        ``"fitness"`` and a number for each declared name (objectives of a multi-objective run)."""
 
     def final_evaluate(self, member: Member) -> dict[str, float]:  # type: ignore[override]
         """The larger held-apart evaluation of the delivered network. Default: ``evaluate``."""
-        return {self.final_metric_name: float(self.evaluate(member))}
+        return {self.final_metric_name: _values(self.evaluate(member), f"{type(self).__name__}.evaluate", self.metric_names)["fitness"]}
 
     def select(self, member: Member) -> float:
         """Optional: the score on a selection split that no fitness evaluation sees, for
@@ -302,9 +304,12 @@ class TorchTask(Task):
         return member
 
     def score(self, genome: Genome, state: MemberState, seed: int) -> float:
+        return self.score_values(genome, state, seed)["fitness"]
+
+    def score_values(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         member = self._score(genome, state, seed)
         with torch.no_grad(), seeded(seed, self.device), self._watched("evaluate", member):
-            return _fitness(self.evaluate(member), f"{type(self).__name__}.evaluate")
+            return _values(self.evaluate(member), f"{type(self).__name__}.evaluate", self.metric_names)
 
     def final_score(self, genome: Genome, state: MemberState, seed: int) -> dict[str, float]:
         member = self._score(genome, state, seed)
@@ -485,6 +490,19 @@ def _fitness(value: Any, method: str) -> float:
         shown = f"{type(value).__name__} {value!r}"[:120]
         raise TaskContractError(f"{method} must return one number, the fitness (higher is better), got {shown}")
     return float(value)
+
+
+def _values(value: Any, method: str, declared: tuple[str, ...]) -> dict[str, float]:
+    """What ``evaluate`` returned as ``{"fitness": ..., name: ...}``: one number (the fitness) or
+    a dict holding ``"fitness"`` and every declared metric name, each one number."""
+    if not isinstance(value, dict):
+        if declared:
+            raise TaskContractError(f"{method} must return a dict with 'fitness' and {list(declared)} (metric_names), got {type(value).__name__}")
+        return {"fitness": _fitness(value, method)}
+    missing = [name for name in ("fitness", *declared) if name not in value]
+    if missing:
+        raise TaskContractError(f"{method} returned a dict without {missing}: it must hold 'fitness' and every name in metric_names")
+    return {str(name): _fitness(number, f"{method}[{name!r}]") for name, number in value.items()}
 
 
 def _checked_metrics(metrics: Any, owner: str, step: int) -> dict[str, float]:
