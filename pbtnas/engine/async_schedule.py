@@ -32,11 +32,14 @@ class AsyncSchedule(Schedule):
         super().__init__(runner)
         self.slot_steps: list[int] = []  # per slot: the next step it trains (== steps when done)
         self.history: dict[int, dict[int, float]] = {}  # per slot: step -> fitness
+        # several objectives: per slot, step -> the member's values (None: that step failed)
+        self.objective_history: dict[int, dict[int, dict | None]] = {}
         self._uncommitted: list[tuple[TrainResult, SlotRecord]] = []
 
     def populate(self) -> None:
         self.slot_steps = [0] * self.runner.config.population
         self.history = {slot: {} for slot in range(self.runner.config.population)}
+        self.objective_history = {slot: {} for slot in range(self.runner.config.population)} if self.runner.front is not None else {}
         super().populate()
 
     # -- the loop -----------------------------------------------------------------------------
@@ -76,6 +79,8 @@ class AsyncSchedule(Schedule):
         r.record(r.members[slot], result)  # journal, fitness, checkpoint, best (shared with sync)
         member = r.members[slot]
         self.history.setdefault(slot, {})[step] = float("-inf") if member.fitness is None else member.fitness
+        if r.front is not None:
+            self.objective_history.setdefault(slot, {})[step] = member.objectives
         self.slot_steps[slot] = step + 1
         done_in_step = sum(1 for s in self.slot_steps if s > step)
         r.progress.member_done(step, done_in_step, r.best_fitness, result)
@@ -89,7 +94,8 @@ class AsyncSchedule(Schedule):
     def _maybe_replace(self, slot: int, step: int) -> None:
         r = self.runner
         rng = seeding.rng_for(r.config.seed, seeding.EXPLOIT, step, 1 + slot, 0)
-        plan = plan_replacement(slot, step, self.history, r.config.population, r.config.tau, rng)
+        history = self.history if r.front is None else self.objective_history
+        plan = plan_replacement(slot, step, history, r.config.population, r.config.tau, rng, r.ranker)
         if plan is None:
             return
         parent_steps = [self.slot_steps[plan.primary] - 1, self.slot_steps[plan.donor] - 1]
@@ -112,6 +118,7 @@ class AsyncSchedule(Schedule):
         while r.step_done + 1 < min(self.slot_steps):
             r.step_done += 1
             step = r.step_done
+            r.front_step_done(step)
             r._write_manifest()
             r.store.append(
                 "step_done",
@@ -136,14 +143,18 @@ class AsyncSchedule(Schedule):
 
     # -- persistence --------------------------------------------------------------------------
     def manifest_fields(self) -> dict:
-        return {
+        fields = {
             "slot_steps": list(self.slot_steps),
             "history": {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()},
         }
+        if self.runner.front is not None:
+            fields["objective_history"] = {str(s): {str(k): v for k, v in h.items()} for s, h in self.objective_history.items()}
+        return fields
 
     def load_fields(self, manifest: dict) -> None:
         self.slot_steps = list(manifest["slot_steps"])
         self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()} for s, h in manifest["history"].items()}
+        self.objective_history = {int(s): {int(k): v for k, v in h.items()} for s, h in (manifest.get("objective_history") or {}).items()}
 
     def resumed_fields(self) -> dict:
         # Every committed result is kept: only steps beyond every slot's progress are voided.

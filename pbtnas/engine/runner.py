@@ -20,6 +20,7 @@ from pbtnas.backends import Backend, TrainJob, TrainResult, make_backend
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.engine import seeding
 from pbtnas.engine.divergence import diverged_fraction
+from pbtnas.engine.front import Front
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.engine.resume_policy import ResumePlan, plan_resume
@@ -30,6 +31,7 @@ from pbtnas.rundir.runinfo import write_run_info
 from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
 from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender, admit, choose
+from pbtnas.search.objectives import check_names, is_multi, parse_constraints, parse_objectives, slot_ranker, value_names
 from pbtnas.search.schedules import SCHEDULES, schedule_name
 from pbtnas.search.selection import clean_fitness
 from pbtnas.search.state import state_mismatch
@@ -75,6 +77,11 @@ class Runner:
         self.next_uid = 0
         self.best: dict | None = None
         self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
+        self.objectives, self.constraints = parse_objectives(config.objectives), parse_constraints(config.constraints)
+        #: several objectives or constraints (docs/multi-objective.md): the values each member
+        #: reports, the front kept; None and empty for a single-objective run, which is unchanged
+        self.front: Front | None = Front(self.store, self.objectives, self.constraints) if is_multi(self.objectives, self.constraints) else None
+        self.value_names: list[str] = value_names(self.objectives, self.constraints) if self.front is not None else []
         self._consecutive_failures = 0  # schedules without a barrier: failures in a row
         self.elapsed_before = 0.0
         self._started = time.time()
@@ -152,6 +159,9 @@ class Runner:
         """Create the run directory and the initial population (every schedule the same way up to
         :meth:`Schedule.populate <pbtnas.engine.schedule.Schedule.populate>`)."""
         prepare_to_train(self.config, self.task)
+        if self.front is not None:
+            has_input = callable(getattr(self.task, "example_input", None))
+            check_names(self.value_names, tuple(self.task.metric_names), has_input, type(self.task).__name__)
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
@@ -291,6 +301,7 @@ class Runner:
             task_roots=self._task_roots,
             threads=self.config.threads_per_member,
             attempt=attempt,
+            values=list(self.value_names),
         )
 
     def journal_failed(self, member: SlotRecord, result: TrainResult) -> None:
@@ -320,6 +331,7 @@ class Runner:
             member.checkpoint = self.store.relative(Path(result.state_out))
         if result.error:
             member.failures += 1
+        values = self._values(member, result)
         self.store.append(
             "member_trained",
             step=step,
@@ -334,6 +346,7 @@ class Runner:
             peak_rss_mb=round(result.peak_rss_mb, 1),
             **extra,
             **({"error": error_headline(result.error), "diverged": result.diverged} if result.error else {}),
+            **({"objectives": values} if values is not None else {}),
         )
         if result.error:
             self.progress.note(f"{self.schedule.unit} {member.uid} failed at step {step}: {error_headline(result.error)}")
@@ -343,6 +356,36 @@ class Runner:
             self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
         if self.selection == "top-k-reevaluated" and not result.error:
             self._keep_if_top(member, step, Path(result.state_out))
+        if self.front is not None and values is not None:
+            self.front.offer(member.uid, member.slot, step, member.genome, values, Path(result.state_out))
+
+    def _values(self, member: SlotRecord, result: TrainResult) -> dict | None:
+        """A run with several objectives: the member's values from this result (None for a
+        failed step, which ranks last), kept on the member for ranking; else None."""
+        if self.front is None:
+            return None
+        values = None if result.error or result.values is None else {k: float(v) for k, v in result.values.items()}
+        member.objectives = values
+        return values
+
+    @property
+    def ranker(self):
+        """How schedules order slots: by the fitness, or by the objectives (non-dominated sorting,
+        crowding distance, constraints) in a run with several."""
+        from pbtnas.search.selection import rank
+
+        return rank if self.front is None else slot_ranker(self.objectives, self.constraints)
+
+    def scores(self, members: list[SlotRecord]) -> dict[int, Any]:
+        """Per slot what :attr:`ranker` orders: the last fitness, or the last values."""
+        if self.front is None:
+            return {m.slot: fitness_of(m) for m in members}
+        return {m.slot: m.objectives for m in members}
+
+    def front_step_done(self, step: int) -> None:
+        """After ``step`` (before its commit): the front's hypervolume, in a multi-objective run."""
+        if self.front is not None:
+            self.front.step_done(step)
 
     @property
     def best_fitness(self) -> float | None:
@@ -458,6 +501,7 @@ class Runner:
                 "members": [m.to_dict() for m in self.members],
                 "best": self.best,
                 "top": [c.to_dict() for c in self.top],
+                **({"pareto": self.front.to_dict()} if self.front is not None else {}),
                 "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
                 "finished": finished,
             }
@@ -479,6 +523,8 @@ class Runner:
         self.step_done = manifest["step_done"]
         self.next_uid = manifest["next_uid"]
         self.best = manifest.get("best")
+        if self.front is not None:
+            self.front.load(manifest.get("pareto"))
         self.elapsed_before = manifest.get("elapsed_s", 0.0)
         self.schedule.load_fields(manifest)
 
@@ -591,8 +637,51 @@ class Runner:
         }
         return "top-k-reevaluated", info, self.store.absolute(winner.checkpoint)
 
+    def _deliver_front(self) -> tuple[str, dict, Path, dict, dict]:
+        """A run with several objectives: every front member re-scored on the final metric (the
+        fitness replaced by it, the costs as measured), and the delivered network: the best
+        feasible front member by the first objective (ties: the earlier snapshot). Returns
+        (selection, info, checkpoint, its final metrics, the summary's multi-objective fields)."""
+        assert self.front is not None
+        self.front.delete_strays()
+        seed = seeding.int_seed(self.config.seed, seeding.FINAL)
+        entries = sorted(self.front.entries, key=lambda e: (e.step, e.uid))
+        rescored = []
+        for entry in entries:
+            genome, state, _ = load_member(self.store.absolute(entry.checkpoint))
+            metrics = self.task.final_score(genome, state, seed)
+            rescored.append((entry, metrics))
+        first = self.objectives[0]
+        pool = [em for em in rescored if em[0].feasible] or rescored
+        sign = 1.0 if first.direction == "max" else -1.0
+        chosen, metrics = max(pool, key=lambda em: sign * em[0].objectives[first.name]) if pool else (None, {})
+        fields = {
+            "objectives": [o.to_dict() for o in self.objectives],
+            "constraints": [str(c) for c in self.constraints],
+            "pareto_front": [
+                {
+                    **{k: getattr(e, k) for k in ("uid", "slot", "step", "genome", "objectives")},
+                    "final_objectives": {**e.objectives, "fitness": m.get(self.task.final_metric_name)},
+                    "feasible": e.feasible,
+                    "checkpoint": e.checkpoint,
+                }
+                for e, m in rescored
+            ],
+            "hypervolume": list(self.front.hypervolume),
+            "hypervolume_reference": self.front.reference,
+        }
+        if chosen is None:
+            selection, info, path = self.final_member()
+            return selection, info, path, {}, fields
+        info = {"uid": chosen.uid, "fitness": chosen.objectives["fitness"], "step": chosen.step, "genome": chosen.genome, "slot": chosen.slot}
+        return "front-first-objective", info, self.store.absolute(chosen.checkpoint), metrics, fields
+
     def _finish(self) -> dict:
-        if self.selection == "top-k-reevaluated" and self.top:
+        metrics: dict = {}
+        front_fields: dict = {}
+        if self.front is not None:
+            selection, info, path, metrics, front_fields = self._deliver_front()
+        elif self.selection == "top-k-reevaluated" and self.top:
             selection, info, path = self._reevaluate_top()
         else:
             selection, info, path = self.final_member()
@@ -601,7 +690,8 @@ class Runner:
         final_dir = self.store.root / "final"
         final_dir.mkdir(exist_ok=True)
         shutil.copyfile(path, final_dir / "member.pt")
-        metrics = self.task.final_score(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
+        if not metrics:
+            metrics = self.task.final_score(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
         elapsed = self.elapsed_before + time.time() - self._started
         summary: dict[str, Any] = {
             "algorithm": self.config.algorithm,
@@ -628,6 +718,7 @@ class Runner:
         if earlier:  # a finished run that was given more steps: what it delivered before
             summary["earlier_deliveries"] = earlier
         summary.update(self.schedule.summary_fields())
+        summary.update(front_fields)
         self.store.write_summary(summary)
         self._write_manifest(finished=True)
         self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid", "steps_done")})

@@ -39,9 +39,11 @@ class SlotRecord:
     parents: list | None = None
     fitness: float | None = None
     failures: int = 0
+    objectives: dict | None = None  # several objectives: the last values by name (None: none yet, or failed)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        # a single-objective run's manifest stays as it was: no objectives key
+        return {k: v for k, v in self.__dict__.items() if k != "objectives" or v is not None}
 
 
 def fitness_of(member: SlotRecord) -> float:

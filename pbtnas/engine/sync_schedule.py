@@ -16,7 +16,7 @@ from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import seeding
 from pbtnas.engine.runner import RunError, failed_error
-from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
+from pbtnas.engine.schedule import Schedule, SlotRecord
 from pbtnas.errors import PbtnasError
 from pbtnas.search.selection import clean_fitness, plan_generation, should_exploit
 
@@ -96,6 +96,7 @@ class SyncSchedule(Schedule):
                 "lower the learning rate or check the data, then start again"
             )
         self._between_steps(backend, step, results)
+        r.front_step_done(step)
         r.step_done = step
         return True
 
@@ -139,7 +140,9 @@ class SyncSchedule(Schedule):
         result. With random-sp every member is shrink-perturbed between steps; that depends on the
         member alone, so it is done here (once a worker is idle) and its next step starts early."""
         r = self.runner
-        if not r.config.lookahead or step + 1 >= r.config.steps:
+        if not r.config.lookahead or step + 1 >= r.config.steps or r.front is not None:
+            # with several objectives a finished member's rank can still fall (crowding distance
+            # depends on every member of its front): none is sure to survive before the barrier
             return
         idle = backend.slots - backend.pending()
         if idle <= 0:
@@ -177,8 +180,11 @@ class SyncSchedule(Schedule):
         exploiting = not last and r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half)
         refreshing = not last and not exploiting and r.algorithm.refresh_every_step
         pipelined = r.config.lookahead and not last
-        fitness = {slot: clean_fitness(res.fitness) for slot, res in results.items()}
-        plans = self._plan(step, fitness) if exploiting else []
+        if r.front is None:
+            scores: dict = {slot: clean_fitness(res.fitness) for slot, res in results.items()}
+        else:  # a failed step's values are None: it ranks last
+            scores = {slot: (None if res.error else res.values) for slot, res in results.items()}
+        plans = self._plan(step, scores) if exploiting else []
         rest: list[SlotRecord] = []
         if pipelined and not refreshing:
             replaced = {plan.slot for plan in plans}
@@ -221,8 +227,9 @@ class SyncSchedule(Schedule):
         self.runner.record(member, result, **({"started_early": True} if member.slot in self._early else {}))
 
     # -- exploitation -----------------------------------------------------------------------
-    def _plan(self, step: int, fitness: dict[int, float]) -> list:
-        return plan_generation(fitness, self.runner.config.tau, seeding.rng_for(self.runner.config.seed, seeding.EXPLOIT, step))
+    def _plan(self, step: int, scores: dict) -> list:
+        r = self.runner
+        return plan_generation(scores, r.config.tau, seeding.rng_for(r.config.seed, seeding.EXPLOIT, step), r.ranker)
 
     def _exploit(self, step: int, plans: list, pump=None) -> list[SlotRecord]:
         """Replace the planned slots by children of the current members; return the children."""
@@ -255,7 +262,7 @@ class SyncSchedule(Schedule):
     def make_up(self, step: int) -> None:
         r = self.runner
         if r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half):
-            self._exploit(step, self._plan(step, {m.slot: fitness_of(m) for m in r.members}))
+            self._exploit(step, self._plan(step, r.scores(r.members)))
         elif r.algorithm.refresh_every_step:
             self._refresh(step)
 

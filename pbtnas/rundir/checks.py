@@ -28,6 +28,7 @@ MEMBER_KEYS: dict[str, tuple] = {
     "parents": (list, None),
     "fitness": (float, None),
     "failures": (int,),
+    "objectives": (dict, None),
 }
 MEMBER_REQUIRED = ("slot", "uid", "genome", "checkpoint", "init_seed")
 BEST_KEYS = {"uid": (int,), "fitness": (float,), "step": (int,), "genome": (dict,)}
@@ -47,6 +48,8 @@ MANIFEST_OPTIONAL = {
     "trials": (list,),
     "member_steps": (int,),
     "budget_member_steps": (int,),
+    "pareto": (dict,),
+    "objective_history": (dict,),
 }
 BEST_FILE = "best/member.pt"
 FINAL_FILE = "final/member.pt"

@@ -404,6 +404,9 @@ class MemberTrained(Record):
     started_early: bool | None = optional()
     error: str | None = optional()
     diverged: bool | None = optional()
+    #: a run with several objectives: every objective's (and constrained) value by name, the
+    #: fitness under "fitness"; absent in single-objective runs and for failed steps
+    objectives: dict | None = optional()
 
 
 @_event("member_retry")
@@ -683,6 +686,7 @@ class MemberEntry(Typed):
     parents: list | None = None
     fitness: float | None = None
     failures: int = 0
+    objectives: dict | None = optional()  # several objectives: its last values by name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -711,6 +715,8 @@ class Manifest(Typed):
     slot_steps: list | None = optional()
     history: dict | None = optional()
     trials: list | None = optional()
+    pareto: dict | None = optional()  # several objectives: the front kept so far (pbtnas.engine.front)
+    objective_history: dict | None = optional()  # async with several objectives: per slot, step -> values
     best: BestRecord | None
     top: list = field(default_factory=list)
     elapsed_s: float = 0.0
