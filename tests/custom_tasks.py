@@ -223,3 +223,19 @@ class LazyWithoutExample(LazyInput):
     """Lazy layers, and no ``example_input`` to initialise them with."""
 
     example_input = None
+
+
+class WithMetrics(Good):
+    """Declares a metric besides the fitness and returns both from evaluate (several objectives)."""
+
+    metric_names = ("abs_error",)
+
+    def evaluate(self, member):
+        out = member.model(X)
+        return {"fitness": -F.mse_loss(out, Y).item(), "abs_error": (out - Y).abs().mean().item()}
+
+
+class WithoutExampleInput(Good):
+    """Has no example input: objectives that need a forward pass are refused."""
+
+    example_input = None

@@ -34,7 +34,7 @@ def measure_costs(task, genome: Genome, state: MemberState, names: list[str]) ->
         return {}
     key = (f"{type(task).__module__}.{type(task).__qualname__}", json.dumps(genome, sort_keys=True, default=str))
     fixed = _BY_GENOME.get(key, {})
-    out = {n: fixed[n] for n in wanted if n in fixed}
+    out: dict[str, float] = {n: fixed[n] for n in wanted if n in fixed}
     missing = [n for n in wanted if n not in out]
     if not missing:
         return out

@@ -501,7 +501,11 @@ def _values(value: Any, method: str, declared: tuple[str, ...]) -> dict[str, flo
         return {"fitness": _fitness(value, method)}
     missing = [name for name in ("fitness", *declared) if name not in value]
     if missing:
-        raise TaskContractError(f"{method} returned a dict without {missing}: it must hold 'fitness' and every name in metric_names")
+        shown = f"dict {value!r}"[:120]
+        raise TaskContractError(
+            f"{method} must return one number, the fitness (higher is better), got {shown}; a dict must hold "
+            f"'fitness' and every name in metric_names (missing: {missing})"
+        )
     return {str(name): _fitness(number, f"{method}[{name!r}]") for name, number in value.items()}
 
 

@@ -1,0 +1,164 @@
+"""Runs with several objectives, end to end on the simulated task: the front and hypervolume in
+summary.json, the costs measured, resume after a stop gives the same front, bad input is one
+line before the run directory, a TorchTask's evaluate may return named metrics, and a
+single-objective run is exactly as before."""
+
+import json
+import os
+
+import pytest
+from run_helpers import StopAfter, StopAfterResults, fitness_trace
+
+from pbtnas.cli import main
+from pbtnas.config import config_from_dict
+from pbtnas.engine.runner import make_runner, resume_runner
+from pbtnas.rundir.store import RunStore
+
+pytest.importorskip("moocore")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TASK = {"name": "simulated", "layers": 3, "width": 4, "step_seconds": 0.0, "batches_per_step": 2}
+
+
+def config(**overrides):
+    data = {
+        "task": dict(TASK),
+        "population": 4,
+        "steps": 3,
+        "seed": 2,
+        "backend": "inprocess",
+        "loggers": ["none"],
+        "objectives": ["fitness", "params:min"],
+        **overrides,
+    }
+    return config_from_dict(data)
+
+
+def run(cfg, run_dir, observers=None):
+    runner = make_runner(cfg, run_dir, progress=False)
+    runner.observers.extend(observers or [])
+    return runner.start().run()
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory):
+    made = {}
+
+    def get(mode):
+        if mode not in made:
+            run_dir = tmp_path_factory.mktemp(f"mo-{mode}")
+            made[mode] = (run_dir, run(config(mode=mode), run_dir))
+        return made[mode]
+
+    return get
+
+
+def _front(summary):
+    return [(e["uid"], e["step"], e["objectives"]) for e in summary["pareto_front"]]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_two_objective_run_delivers_its_front_and_hypervolume(mode, unbroken):
+    run_dir, summary = unbroken(mode)
+    assert summary["objectives"] == [{"name": "fitness", "direction": "max"}, {"name": "params", "direction": "min"}]
+    front = summary["pareto_front"]
+    assert front and all(e["feasible"] for e in front)
+    points = [(e["objectives"]["fitness"], e["objectives"]["params"]) for e in front]
+    for f, p in points:  # no kept point dominates another
+        assert not any((f2 >= f and p2 <= p) and (f2, p2) != (f, p) for f2, p2 in points)
+    # every evaluated member lies on or behind the front
+    trained = [e for e in RunStore(run_dir).iter_events("member_trained") if e.get("objectives")]
+    assert len(trained) == 4 * 3
+    for e in trained:
+        f, p = e["objectives"]["fitness"], e["objectives"]["params"]
+        assert any(f2 >= f and p2 <= p for f2, p2 in points)
+    for e in front:
+        assert (run_dir / e["checkpoint"]).is_file()
+        assert set(e["final_objectives"]) == {"fitness", "params"} and e["final_objectives"]["params"] == e["objectives"]["params"]
+    assert [h["step"] for h in summary["hypervolume"]] == [0, 1, 2]
+    assert all(h["value"] > 0 for h in summary["hypervolume"])
+    assert set(summary["hypervolume_reference"]) == {"fitness", "params"}
+    # the delivered network: the front member with the best first objective
+    best = max(front, key=lambda e: e["objectives"]["fitness"])
+    assert summary["best_uid"] == best["uid"] and summary["final_selection"] == "front-first-objective"
+
+
+def test_the_hypervolume_never_falls_in_a_synchronous_run(unbroken):
+    _, summary = unbroken("sync")
+    values = [h["value"] for h in summary["hypervolume"]]
+    assert values == sorted(values)  # the front only gains: it holds every non-dominated member seen
+
+
+@pytest.mark.parametrize("mode, stop", [("sync", StopAfter(0)), ("sync", StopAfterResults(6)), ("async", StopAfterResults(6))])
+def test_resume_after_a_stop_gives_the_unbroken_front(mode, stop, unbroken, tmp_path):
+    ref_dir, ref = unbroken(mode)
+    with pytest.raises(KeyboardInterrupt):
+        run(config(mode=mode), tmp_path / "r", [stop])
+    summary = resume_runner(tmp_path / "r", progress=False).run()
+    assert _front(summary) == _front(ref)
+    assert summary["hypervolume"] == ref["hypervolume"] and summary["best_uid"] == ref["best_uid"]
+    assert fitness_trace(tmp_path / "r") == fitness_trace(ref_dir)
+    kept = sorted(p.name for p in (tmp_path / "r" / "front").iterdir())
+    assert kept == sorted(os.path.basename(e["checkpoint"]) for e in summary["pareto_front"])
+
+
+def test_constraints_mark_the_front_and_pick_the_delivered_network(tmp_path):
+    summary = run(config(objectives=["fitness", "params:min", "flops:min"], constraints=["params<=150"]), tmp_path / "r")
+    front = summary["pareto_front"]
+    assert summary["constraints"] == ["params<=150"]
+    assert all(e["feasible"] == (e["objectives"]["params"] <= 150) for e in front)
+    assert all(e["objectives"]["flops"] > 0 for e in front)
+    feasible = [e for e in front if e["feasible"]]
+    if feasible:  # the delivered network keeps the constraint
+        assert summary["best_uid"] in {e["uid"] for e in feasible}
+
+
+def test_latency_is_measured_and_journaled(tmp_path):
+    run(config(objectives=["fitness", "latency_ms:min"], population=4, steps=1), tmp_path / "r")
+    values = [e["objectives"] for e in RunStore(tmp_path / "r").iter_events("member_trained")]
+    assert all(v["latency_ms"] > 0 and set(v) == {"fitness", "latency_ms"} for v in values)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "objectives=[fitness,accuracy]"], "objective or constraint 'accuracy' is unknown"),
+        (["--set", "objectives=[fitness,fitness]"], "'fitness' is given twice"),
+        (["--set", "objectives=[params:min,params:max]"], "given both to maximise and to minimise"),
+        (["--set", "constraints=[params=<3]"], "is not NAME<=NUMBER"),
+        (["--set", "constraints=[speed<=3]"], "objective or constraint 'speed' is unknown"),
+        (["--set", "objectives=[fitness,params:min]", "--set", "final_selection=best-last"], "final_selection best-last chooses by the fitness"),
+    ],
+)
+def test_bad_objectives_are_one_error_line_and_no_run_directory(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["run", "simulated", *args, "--backend", "inprocess", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not out.exists()
+
+
+def test_a_forward_pass_cost_on_a_task_without_example_input_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    task = f"{os.path.join(HERE, 'custom_tasks.py')}:WithoutExampleInput"
+    assert main(["run", task, "--set", "objectives=[fitness,flops:min]", "--backend", "inprocess", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'flops' needs a forward pass" in err[0] and "example_input" in err[0], err
+    assert not out.exists()
+
+
+def test_a_torch_task_metric_is_an_objective(tmp_path):
+    task = {"name": f"{os.path.join(HERE, 'custom_tasks.py')}:WithMetrics"}
+    summary = run(config(task=task, objectives=["fitness", "abs_error:min", "params:min"], population=4, steps=2), tmp_path / "r")
+    values = [e["objectives"] for e in RunStore(tmp_path / "r").iter_events("member_trained")]
+    assert all(set(v) == {"fitness", "abs_error", "params"} and v["abs_error"] >= 0 for v in values)
+    assert summary["pareto_front"]
+
+
+def test_a_single_objective_run_writes_nothing_new(tmp_path):
+    summary = run(config(objectives=["fitness"]), tmp_path / "r")
+    assert not {"objectives", "pareto_front", "hypervolume"} & set(summary)
+    manifest = json.loads((tmp_path / "r" / "population.json").read_text())
+    assert "pareto" not in manifest and all("objectives" not in m for m in manifest["members"])
+    assert all("objectives" not in e for e in RunStore(tmp_path / "r").iter_events("member_trained"))
+    assert not (tmp_path / "r" / "front").exists()
