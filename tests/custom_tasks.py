@@ -239,3 +239,10 @@ class WithoutExampleInput(Good):
     """Has no example input: objectives that need a forward pass are refused."""
 
     example_input = None
+
+
+class MissingMetric(WithMetrics):
+    """Declares a metric its evaluate does not return."""
+
+    def evaluate(self, member):
+        return {"fitness": -F.mse_loss(member.model(X), Y).item()}

@@ -162,3 +162,12 @@ def test_a_single_objective_run_writes_nothing_new(tmp_path):
     assert "pareto" not in manifest and all("objectives" not in m for m in manifest["members"])
     assert all("objectives" not in e for e in RunStore(tmp_path / "r").iter_events("member_trained"))
     assert not (tmp_path / "r" / "front").exists()
+
+
+def test_the_task_check_reports_a_declared_metric_that_evaluate_leaves_out():
+    from pbtnas.errors import TaskContractError
+    from pbtnas.tasks.check import check_task
+
+    check_task(f"{os.path.join(HERE, 'custom_tasks.py')}:WithMetrics", train=False)
+    with pytest.raises(TaskContractError, match=r"MissingMetric.evaluate must return .*missing: \['abs_error'\]"):
+        check_task(f"{os.path.join(HERE, 'custom_tasks.py')}:MissingMetric", train=False)

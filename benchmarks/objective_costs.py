@@ -1,0 +1,62 @@
+"""What several objectives add to a member step on the classification preset: the evaluation
+with one objective (``fitness``) against three built-in costs on top (``params``, ``flops``,
+``latency_ms``), measured as the worker does it, for the first visit of an architecture (params
+and flops measured) and a later one (cached; only the latency is timed again), next to the time
+of one training step.
+
+Usage: python benchmarks/objective_costs.py [--genomes 6] [--preset classification]
+Prints one line per genome and the medians; timings depend on how busy the cores are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from pbtnas.config import config_from_dict, load_config_source
+from pbtnas.tasks import build_task, costs
+from pbtnas.tasks.costs import measure_costs
+
+NAMES = ["params", "flops", "latency_ms"]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return (time.perf_counter() - start) * 1000.0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genomes", type=int, default=6)
+    parser.add_argument("--preset", default="classification")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # as a worker with threads_per_member 1
+    config = config_from_dict(load_config_source(args.preset))
+    task = build_task(config.task)
+    task.prepare()
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    print("genome  train_ms  eval_1obj_ms  eval_3costs_first_ms  eval_3costs_cached_ms  params  flops  latency_ms")
+    for i in range(args.genomes):
+        genome = task.space.random_genome(rng)
+        state = task.init_state(genome, 1000 + i)
+        train_ms, (state, _) = timed(lambda: task.train_step(genome, state, 0, 7))
+        one_ms, _ = timed(lambda: task.score(genome, state, 11))
+        costs._BY_GENOME.clear()
+        first_ms, values = timed(lambda: {**task.score_values(genome, state, 11), **measure_costs(task, genome, state, NAMES)})
+        cached_ms, _ = timed(lambda: {**task.score_values(genome, state, 11), **measure_costs(task, genome, state, NAMES)})
+        rows.append((train_ms, one_ms, first_ms, cached_ms))
+        print(f"{i:6d}  {train_ms:8.1f}  {one_ms:12.1f}  {first_ms:20.1f}  {cached_ms:21.1f}  {values['params']:.0f}  {values['flops']:.3g}  {values['latency_ms']:.2f}")
+    med = [statistics.median(col) for col in zip(*rows)]
+    print(f"median: train {med[0]:.1f} ms, evaluation with 1 objective {med[1]:.1f} ms, with 3 costs {med[2]:.1f} ms (first visit) / {med[3]:.1f} ms (cached)")
+    print(f"added per member step: {med[2] - med[1]:.1f} ms first visit, {med[3] - med[1]:.1f} ms later ({100 * (med[3] - med[1]) / (med[0] + med[1]):.1f}% of a step)")
+
+
+if __name__ == "__main__":
+    main()
