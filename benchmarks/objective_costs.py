@@ -30,6 +30,22 @@ def timed(fn):
     return (time.perf_counter() - start) * 1000.0, out
 
 
+def with_costs(task, genome, state) -> dict:
+    """What the worker does after training in a run with the three costs as objectives."""
+    return {**task.score_values(genome, state, 11), **measure_costs(task, genome, state, NAMES)}
+
+
+def one_genome(task, genome, seed: int) -> tuple[tuple[float, ...], dict]:
+    """(train, 1-objective evaluation, 3-cost evaluation first visit, cached) ms, and the costs."""
+    state = task.init_state(genome, seed)
+    train_ms, (state, _) = timed(lambda: task.train_step(genome, state, 0, 7))
+    one_ms, _ = timed(lambda: task.score(genome, state, 11))
+    costs._BY_GENOME.clear()
+    first_ms, values = timed(lambda: with_costs(task, genome, state))
+    cached_ms, _ = timed(lambda: with_costs(task, genome, state))
+    return (train_ms, one_ms, first_ms, cached_ms), values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genomes", type=int, default=6)
@@ -44,18 +60,14 @@ def main() -> None:
     rows = []
     print("genome  train_ms  eval_1obj_ms  eval_3costs_first_ms  eval_3costs_cached_ms  params  flops  latency_ms")
     for i in range(args.genomes):
-        genome = task.space.random_genome(rng)
-        state = task.init_state(genome, 1000 + i)
-        train_ms, (state, _) = timed(lambda: task.train_step(genome, state, 0, 7))
-        one_ms, _ = timed(lambda: task.score(genome, state, 11))
-        costs._BY_GENOME.clear()
-        first_ms, values = timed(lambda: {**task.score_values(genome, state, 11), **measure_costs(task, genome, state, NAMES)})
-        cached_ms, _ = timed(lambda: {**task.score_values(genome, state, 11), **measure_costs(task, genome, state, NAMES)})
-        rows.append((train_ms, one_ms, first_ms, cached_ms))
-        print(f"{i:6d}  {train_ms:8.1f}  {one_ms:12.1f}  {first_ms:20.1f}  {cached_ms:21.1f}  {values['params']:.0f}  {values['flops']:.3g}  {values['latency_ms']:.2f}")
-    med = [statistics.median(col) for col in zip(*rows)]
-    print(f"median: train {med[0]:.1f} ms, evaluation with 1 objective {med[1]:.1f} ms, with 3 costs {med[2]:.1f} ms (first visit) / {med[3]:.1f} ms (cached)")
-    print(f"added per member step: {med[2] - med[1]:.1f} ms first visit, {med[3] - med[1]:.1f} ms later ({100 * (med[3] - med[1]) / (med[0] + med[1]):.1f}% of a step)")
+        row, v = one_genome(task, task.space.random_genome(rng), 1000 + i)
+        rows.append(row)
+        print(f"{i:6d}  " + "  ".join(f"{t:8.1f}" for t in row) + f"  {v['params']:.0f}  {v['flops']:.3g}  {v['latency_ms']:.2f}")
+    train, one, first, cached = (statistics.median(col) for col in zip(*rows))
+    print(f"median: train {train:.1f} ms, evaluation with 1 objective {one:.1f} ms,", end=" ")
+    print(f"with 3 costs {first:.1f} ms (first visit) / {cached:.1f} ms (cached)")
+    share = 100 * (cached - one) / (train + one)
+    print(f"added per member step: {first - one:.1f} ms first visit, {cached - one:.1f} ms later ({share:.1f}% of a step)")
 
 
 if __name__ == "__main__":
