@@ -102,6 +102,18 @@ def test_resume_after_a_stop_gives_the_unbroken_front(mode, stop, unbroken, tmp_
     assert kept == sorted(os.path.basename(e["checkpoint"]) for e in summary["pareto_front"])
 
 
+def test_random_search_gets_the_pareto_filter_of_its_members(tmp_path):
+    summary = run(config(algorithm="random"), tmp_path / "r")
+    values = [e["objectives"] for e in RunStore(tmp_path / "r").iter_events("member_trained")]
+    on_front = {(e["objectives"]["fitness"], e["objectives"]["params"]) for e in summary["pareto_front"]}
+    expected = {
+        (v["fitness"], v["params"])
+        for v in values
+        if not any(w["fitness"] >= v["fitness"] and w["params"] <= v["params"] and w != v for w in values)
+    }
+    assert on_front == expected and len(summary["hypervolume"]) == 3
+
+
 def test_constraints_mark_the_front_and_pick_the_delivered_network(tmp_path):
     summary = run(config(objectives=["fitness", "params:min", "flops:min"], constraints=["params<=150"]), tmp_path / "r")
     front = summary["pareto_front"]

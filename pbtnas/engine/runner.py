@@ -644,6 +644,8 @@ class Runner:
         (selection, info, checkpoint, its final metrics, the summary's multi-objective fields)."""
         assert self.front is not None
         self.front.delete_strays()
+        if not self.front.hypervolume and self.step_done >= 0:  # a schedule without steps (bohb): the end's alone
+            self.front.step_done(self.step_done)
         seed = seeding.int_seed(self.config.seed, seeding.FINAL)
         entries = sorted(self.front.entries, key=lambda e: (e.step, e.uid))
         rescored = []
