@@ -107,9 +107,7 @@ def test_random_search_gets_the_pareto_filter_of_its_members(tmp_path):
     values = [e["objectives"] for e in RunStore(tmp_path / "r").iter_events("member_trained")]
     on_front = {(e["objectives"]["fitness"], e["objectives"]["params"]) for e in summary["pareto_front"]}
     expected = {
-        (v["fitness"], v["params"])
-        for v in values
-        if not any(w["fitness"] >= v["fitness"] and w["params"] <= v["params"] and w != v for w in values)
+        (v["fitness"], v["params"]) for v in values if not any(w["fitness"] >= v["fitness"] and w["params"] <= v["params"] and w != v for w in values)
     }
     assert on_front == expected and len(summary["hypervolume"]) == 3
 
