@@ -1,8 +1,8 @@
-"""What several objectives add to a member step on the classification preset: the evaluation
-with one objective (``fitness``) against three built-in costs on top (``params``, ``flops``,
-``latency_ms``), measured as the worker does it, for the first visit of an architecture (params
-and flops measured) and a later one (cached; only the latency is timed again), next to the time
-of one training step.
+"""What several objectives add to a member step on the classification preset: the time the worker
+spends measuring the three built-in costs (``params``, ``flops``, ``latency_ms``) after the one
+evaluation every run does, on the first visit of an architecture (params and flops measured) and
+a later one (cached; only the latency is timed again), next to a 1-objective member step (one
+training step and its evaluation).
 
 Usage: python benchmarks/objective_costs.py [--genomes 6] [--preset classification]
 Prints one line per genome and the medians; timings depend on how busy the cores are.
