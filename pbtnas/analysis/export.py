@@ -49,13 +49,19 @@ FILES = {
 }
 
 
-def choose_checkpoint(run_dir: str | Path, which: str = "final") -> tuple[Path, dict, list[str]]:
+def choose_checkpoint(run_dir: str | Path, which: str = "final", member: int | None = None, pick: str | None = None) -> tuple[Path, dict, list[str]]:
     """The checkpoint to export, facts about it, and notes for the user.
 
     ``final``: the run's final network (``summary.json``); a run that has not finished falls back
     to the best network seen so far, with a note. ``best``: the best-ever network. A run with no
-    finished step is refused.
+    finished step is refused. ``member``: the member of that uid, from the newest checkpoint of it
+    the run directory holds (:mod:`pbtnas.analysis.member_export`); ``pick``: the best feasible
+    member of a multi-objective run's Pareto front that meets the constraints in ``pick``.
     """
+    if member is not None or pick is not None:
+        from pbtnas.analysis.member_export import member_checkpoint, picked_checkpoint
+
+        return member_checkpoint(run_dir, member) if member is not None else picked_checkpoint(run_dir, str(pick))
     store = RunStore(run_dir)
     store.read_config()  # "not a pbtnas run directory" when it has no config
     notes: list[str] = []
@@ -231,9 +237,16 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path, which: str = "final", input_shape: tuple[int, ...] | None = None, trust_code: bool = False
+    run_dir: str | Path,
+    out: str | Path,
+    which: str = "final",
+    input_shape: tuple[int, ...] | None = None,
+    trust_code: bool = False,
+    member: int | None = None,
+    pick: str | None = None,
 ) -> dict:
-    """Export the final (or best) network of a run into ``out``; return ``export.json``'s content
+    """Export the final (or best) network of a run into ``out`` (or the member ``member``, or the
+    front member ``pick`` chooses: see :func:`choose_checkpoint`); return ``export.json``'s content
     plus ``notes`` for the user. Raises :class:`PbtnasError` for a run with no finished step, and
     for a task file that is not the one the run recorded at start or lies inside the run folder
     (unless ``trust_code``; see :mod:`pbtnas.tasks.trust`)."""
@@ -244,7 +257,7 @@ def export_run(
     from pbtnas.tasks.devices import task_config_here
     from pbtnas.tasks.trust import check_run_task
 
-    path, info, notes = choose_checkpoint(run_dir, which)
+    path, info, notes = choose_checkpoint(run_dir, which, member, pick)
     store = RunStore(run_dir)
     config = store.read_config()
     genome, state, meta = load_member(path)

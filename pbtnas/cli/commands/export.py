@@ -17,12 +17,20 @@ def register(sub) -> None:
     )
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--out", required=True, help="folder to write the export into")
-    p.add_argument(
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
         "--which",
         choices=("final", "best", "soup-uniform", "soup-greedy"),
         default="final",
         help="final: the run's delivered network (best so far while unfinished); best: best-ever; "
         "soup-uniform / soup-greedy: a model soup made by pbtnas soup",
+    )
+    what.add_argument("--member", type=int, metavar="UID", help="export the member of this uid (any whose checkpoint is in the run directory)")
+    what.add_argument(
+        "--pick",
+        metavar="CONSTRAINTS",
+        help="multi-objective runs: export the best feasible Pareto front member by the first objective that "
+        'meets these constraints, e.g. "params<=50000" (several: comma-separated; "" for none)',
     )
     p.add_argument("--input-shape", help="input shape without batch dimension, e.g. 1,28,28 (only when it cannot be inferred from the task)")
     add_trust_code(p)
@@ -43,7 +51,7 @@ def export_command(args) -> int:
         if any(d < 1 for d in shape):
             raise PbtnasError(f"--input-shape dimensions must be at least 1, got {args.input_shape!r}")
     _check_inputs(args)
-    record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape, trust_code=args.trust_code)
+    record = export_run(args.run_dir, args.out, which=args.which, input_shape=shape, trust_code=args.trust_code, member=args.member, pick=args.pick)
     share_tree(args.out)
     for note in record["notes"]:
         print(f"note: {note}", file=sys.stderr)
@@ -69,7 +77,11 @@ def _check_inputs(args) -> None:
     run_config(store)
     manifest = run_manifest(store, required=False)
     summary = store.read_summary() or {}
-    if manifest is not None and (args.which == "best" or (args.which == "final" and not summary.get("finished"))):
+    if args.member is not None or args.pick is not None:
+        from pbtnas.analysis.export import choose_checkpoint
+
+        choose_checkpoint(args.run_dir, member=args.member, pick=args.pick)  # one error naming what is available
+    elif manifest is not None and (args.which == "best" or (args.which == "final" and not summary.get("finished"))):
         problem = damaged_best(store, manifest)
         if problem:
             raise CheckpointError(

@@ -81,7 +81,47 @@ def status_command(args) -> int:
         print(f"best so far: member {best.uid} fitness {best.fitness:.4f} at step {best.step + 1}")
     if summary:
         print(f"final {summary.get('final_metric_name', 'metric')}: {summary.get('final_metric')}")
+        _print_front(summary)
     return 0
+
+
+def _print_front(summary: dict) -> None:
+    """The Pareto front of a multi-objective run (nothing for a single-objective one): one row per
+    member with its objectives during the search and re-scored at the end."""
+    from pbtnas.analysis.front import read_front
+
+    front = read_front(summary)
+    if front is None:
+        return
+    hv = front.final_hypervolume()
+    constraints = f", constraints {', '.join(front.constraints)}" if front.constraints else ""
+    print(
+        f"Pareto front: {len(front.members)} member(s) over {', '.join(o.name + ':' + o.direction for o in front.objectives)}{constraints}"
+        + ("" if hv is None else f"; hypervolume {hv:.6g}")
+    )
+    names = front.names
+    rows = [("member", "step", *names, *(f"final {n}" for n in names), "feasible")]
+    for m in front.members:
+        seen, final = m.get("objectives") or {}, m.get("final_objectives") or {}
+        step = m.get("step")
+        rows.append(
+            (
+                str(m.get("uid")),
+                "-" if step is None else str(int(step) + 1),
+                *(_value_text(seen.get(n)) for n in names),
+                *(_value_text(final.get(n)) for n in names),
+                "yes" if m.get("feasible", True) else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) and abs(value) < 1e4 and value != int(value) else f"{value:g}"
 
 
 def genome_text(genome: dict) -> str:
