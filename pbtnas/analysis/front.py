@@ -34,7 +34,7 @@ class Front:
     def axis_label(self, name: str) -> str:
         """An objective's name with its direction, as axes and table headers show it."""
         objective = next(o for o in self.objectives if o.name == name)
-        return f"{name} ({'higher' if objective.maximise else 'lower'} is better)"
+        return f"{name} ({'higher' if objective.direction == 'max' else 'lower'} is better)"
 
     def final_hypervolume(self) -> float | None:
         return float(self.hypervolume[-1]["value"]) if self.hypervolume else None
@@ -80,7 +80,7 @@ def pick(front: Front, where: str, run_dir: Any = "the run") -> dict:
             f"no feasible member of the Pareto front of {run_dir} meets {where!r} ({len(front.members)} on the front; see: pbtnas status {run_dir})"
         )
     first = front.objectives[0]
-    sign = 1.0 if first.maximise else -1.0
+    sign = 1.0 if first.direction == "max" else -1.0
 
     def key(m: dict) -> tuple[float, int]:
         value = values_of(m).get(first.name, math.nan)
