@@ -121,3 +121,55 @@ def test_lineage_lists_each_ancestor_once_by_generation():
     assert lineage(7, parents) == [[5, 3], [1, 0]]
     assert lineage(5, parents) == [[1, 3], [0]]
     assert lineage(0, parents) == []
+
+
+def test_report_draws_the_front_hypervolume_and_lineage(mo_run, tmp_path):
+    from pbtnas.analysis.report import build_report, load_history
+
+    history = load_history(mo_run)
+    page = build_report(mo_run, tmp_path / "report", history=history).read_text()
+    assert (tmp_path / "report/front.png").is_file() and (tmp_path / "report/hypervolume.png").is_file()
+    front = summary_of(mo_run)["pareto_front"]
+    section = page[page.index("<h2>Pareto front</h2>") : page.index("</table>", page.index("<h2>Pareto front</h2>"))]
+    assert f"{len(front)} member(s) on the front over fitness (higher is better), params (lower is better)" in section
+    for m in front:
+        chain = history.ancestors(m["uid"])
+        expected = " &lt;- ".join("+".join(map(str, g)) for g in chain) or "initial population"
+        assert f"<tr><td>{m['uid']}</td><td>{m['step'] + 1}</td>" in section and expected in section
+    # every evaluation of the run is on the figure's grey cloud
+    trained = [e for e in map(json.loads, (mo_run / "journal.jsonl").read_text().splitlines()) if e.get("event") == "member_trained"]
+    assert len(history.evaluated_objectives()) == len(trained)
+
+
+def test_ancestors_follow_the_journal_parents(mo_run):
+    from pbtnas.analysis.report import load_history
+
+    history = load_history(mo_run)
+    child = next(m for m in history.children)
+    chain = history.ancestors(child.uid)
+    assert chain[0] == child.parents
+    assert all(history.members[u].parents == [] or u in history.members for g in chain for u in g)
+
+
+def test_report_of_a_single_objective_run_has_no_front(plain_run, tmp_path):
+    from pbtnas.analysis.report import build_report
+
+    page = build_report(plain_run, tmp_path / "report").read_text()
+    assert "Pareto" not in page and "hypervolume" not in page
+    assert not (tmp_path / "report/front.png").exists() and not (tmp_path / "report/hypervolume.png").exists()
+
+
+def test_three_objectives_draw_pairwise_panels(tmp_path):
+    from mo_helpers import make_mo_run
+
+    from pbtnas.analysis.report import load_history
+    from pbtnas.analysis.report.plots import front_plot
+
+    make_mo_run(tmp_path / "run", steps=1, objectives=["fitness", "params:min", "flops:min"])
+    history = load_history(tmp_path / "run")
+    assert history.front is not None and history.front.names == ["fitness", "params", "flops"]
+    assert front_plot(history, tmp_path / "front.png") is not None
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(tmp_path / "front.png").shape[:2]
+    assert width > 2.5 * height  # three panels side by side

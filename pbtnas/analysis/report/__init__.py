@@ -2,7 +2,9 @@
 
 ``build_report(RUN_DIR)`` writes ``RUN_DIR/report/index.html`` and its figures: fitness over time,
 the lineage tree and which genes each child took from which parent, option frequencies per gene,
-the best architecture, training metrics (RL returns) and, for tasks that draw them, sample images.
+the best architecture, training metrics (RL returns), for a multi-objective run its Pareto front
+(against every evaluated member, with the front members' lineage) and hypervolume per step, and,
+for tasks that draw them, sample images.
 It works on finished, running, stopped and older runs alike; the page says which.
 """
 
@@ -38,6 +40,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, history: Ru
         "architecture": plots.architecture_plot,
         "metrics": plots.metrics_plot,
         "returns": plots.returns_plot,
+        "front": plots.front_plot,
+        "hypervolume": plots.hypervolume_plot,
     }
     images: dict[str, str | None] = {}
     for key, draw in figures.items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pbtnas.analysis.front import Front, read_front
 from pbtnas.errors import PbtnasError
 from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, MemberTrained, Record, RunStarted, StepDone
 from pbtnas.rundir.runinfo import RUN_INFO_FILE, read_run_info, recorded_defaults, recorded_space
@@ -42,6 +43,7 @@ class MemberRecord:
     seed: int | None = None
     fitness: dict = field(default_factory=dict)  # step -> fitness
     metrics: dict = field(default_factory=dict)  # step -> metrics dict
+    objectives: dict = field(default_factory=dict)  # step -> {objective: value} (multi-objective runs)
     removed_step: int | None = None  # step after which it was replaced
 
     @property
@@ -81,6 +83,8 @@ class RunHistory:
     option_defaults: dict = field(default_factory=dict)
     #: the damaged journal lines reading skipped, as one sentence (None: none)
     journal_damage: str | None = None
+    #: a multi-objective run's Pareto front and hypervolume (None for a single-objective run)
+    front: Front | None = None
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -147,6 +151,16 @@ class RunHistory:
         if self.best and self.best.get("genome"):
             return self.best["genome"]
         return None
+
+    def evaluated_objectives(self) -> list[tuple[int, int, dict]]:
+        """(uid, step, objective values) of every evaluation of a multi-objective run."""
+        return [(m.uid, step, values) for m in sorted(self.members.values(), key=lambda m: m.uid) for step, values in sorted(m.objectives.items())]
+
+    def ancestors(self, uid: int) -> list[list[int]]:
+        """The parents' chain of ``uid`` from the journal, generation by generation."""
+        from pbtnas.analysis.front import lineage
+
+        return lineage(uid, {m.uid: list(m.parents) for m in self.members.values()})
 
     def metric_names(self) -> list[str]:
         names: list[str] = []
@@ -356,6 +370,29 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         hyper_genes,
         recorded_defaults(info),
         damage,
+        _front(summary, manifest, config),
+    )
+
+
+def _front(summary: dict | None, manifest: dict | None, config: dict) -> Front | None:
+    """The front of a finished run from its summary; of a running or stopped one from the
+    manifest's ``pareto`` (what the run has kept so far), with the config's objectives."""
+    front = read_front(summary)
+    if front is not None or not manifest or not isinstance(manifest.get("pareto"), dict):
+        return front
+    kept = manifest["pareto"]
+    objectives = []
+    for entry in config.get("objectives") or []:
+        name, _, direction = str(entry).partition(":")
+        objectives.append({"name": name, "direction": direction or "max"})
+    return read_front(
+        {
+            "objectives": objectives,
+            "constraints": config.get("constraints") or [],
+            "pareto_front": kept.get("entries") or [],
+            "hypervolume": kept.get("hypervolume") or [],
+            "hypervolume_reference": kept.get("reference") or {},
+        }
     )
 
 
@@ -409,6 +446,9 @@ def _members_from_events(events: list[Record], notes: list[str]) -> dict[int, Me
             step = _or(e.step, 0)
             members[e.uid].fitness[step] = float(e.fitness) if e.fitness is not None else -math.inf
             members[e.uid].metrics[step] = e.metrics or {}
+            values = e.get("objectives")
+            if isinstance(values, dict) and values:
+                members[e.uid].objectives[step] = values
         elif isinstance(e, MemberReplaced):
             old = members.get(e.old_uid)
             if old is not None:

@@ -65,6 +65,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append("<h2>Best network</h2>")
     parts.append(_figure(images, "architecture", "architecture of the best network", "no best network yet"))
     parts.append(_best_table(h))
+    parts.append(_front_section(h, images))
     parts.append(_soup_section(h))
     parts.append(_bohb_section(h))
     parts.append("<h2>Lineage</h2>")
@@ -155,6 +156,53 @@ def _best_table(h: RunHistory) -> str:
     if not genome:
         return ""
     return _table(["gene", "option", "kind"], [[g, o, h.gene_kind(g)] for g, o in genome.items()])
+
+
+def _value(value) -> str:
+    """An objective's value: counts (params, flops) as integers, other numbers as :func:`_fmt`."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) >= 10:
+        return f"{value:.0f}"
+    return _fmt(value)
+
+
+def _front_section(h: RunHistory, images: dict[str, str | None]) -> str:
+    """A multi-objective run's Pareto front: the figure against every evaluated member, the
+    hypervolume per step and one row per front member with its lineage (nothing for one objective)."""
+    front = h.front
+    if front is None:
+        return ""
+    names = front.names
+    hv = front.final_hypervolume()
+    text = (
+        f"{len(front.members)} member(s) on the front over {', '.join(front.axis_label(n) for n in names)}"
+        + (f"; constraints: {', '.join(front.constraints)}" if front.constraints else "")
+        + ("" if hv is None else f"; hypervolume {_fmt(hv)}")
+        + ". The front holds every non-dominated member seen during the run; 'final' values are re-scored at the end. "
+        'Export one with pbtnas export RUN_DIR --member UID, or the best under a budget with --pick "params<=50000".'
+    )
+    rows = []
+    for m in front.members:
+        seen, final = m.get("objectives") or {}, m.get("final_objectives") or {}
+        uid = m.get("uid")
+        chain = h.ancestors(uid) if isinstance(uid, int) else []
+        step = m.get("step")
+        rows.append(
+            [
+                uid,
+                "-" if step is None else int(step) + 1,
+                *[_value(seen.get(n)) for n in names],
+                *[_value(final.get(n)) for n in names],
+                "yes" if m.get("feasible", True) else "no",
+                " <- ".join("+".join(str(u) for u in generation) for generation in chain) or "initial population",
+            ]
+        )
+    header = ["member", "step", *names, *[f"final {n}" for n in names], "feasible", "lineage (parents <- grandparents <- ...)"]
+    return (
+        f"<h2>Pareto front</h2><p id='front'>{_e(text)}</p>"
+        + _figure(images, "front", "Pareto front against every evaluated member", "no member has been evaluated yet")
+        + _figure(images, "hypervolume", "hypervolume per step", "no step has finished yet")
+        + _table(header, rows)
+    )
 
 
 def _soup_section(h: RunHistory) -> str:

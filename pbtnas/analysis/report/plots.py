@@ -376,3 +376,70 @@ def returns_plot(h: RunHistory, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         _step_axis(ax, steps)
     return _save(fig, path)
+
+
+def front_plot(h: RunHistory, path: Path) -> Path | None:
+    """A multi-objective run's Pareto front against every evaluated member: one grey point per
+    evaluation (member and step), the front's members highlighted and joined in the order of the
+    first axis, each axis named with its direction. Three or more objectives: one panel per pair."""
+    front = h.front
+    if front is None:
+        return None
+    names = front.names
+    seen = [values for _, _, values in h.evaluated_objectives()]
+    kept = [m.get("objectives") or {} for m in front.members]
+    if len(names) < 2 or not (seen or kept):
+        return None
+    plt = _plt()
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    cols = min(3, len(pairs))
+    rows = math.ceil(len(pairs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.4 * rows), squeeze=False)
+    for ax, (x, y) in zip(axes.flat, pairs):
+        points = [(v[x], v[y]) for v in seen if _finite(v.get(x)) and _finite(v.get(y))]
+        if points:
+            xs, ys = zip(*points)
+            ax.scatter(xs, ys, s=10, color="0.65", alpha=0.6, linewidths=0, label=f"every evaluation ({len(points)})")
+        best = sorted(
+            ((v[x], v[y], m.get("uid"), m.get("feasible", True)) for v, m in zip(kept, front.members) if _finite(v.get(x)) and _finite(v.get(y))),
+            key=lambda p: p[0],
+        )
+        if best:
+            if len(names) == 2:  # in a pairwise panel of 3+ objectives the points need not form a curve
+                ax.plot([p[0] for p in best], [p[1] for p in best], color="crimson", lw=1.2, alpha=0.8)
+            colors = ["crimson" if p[3] else "darkorange" for p in best]
+            ax.scatter([p[0] for p in best], [p[1] for p in best], s=40, c=colors, edgecolors="black", linewidths=0.6, zorder=3, label="Pareto front")
+            if len(best) <= 40:
+                for px, py, uid, _ in best:
+                    ax.annotate(str(uid), (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlabel(front.axis_label(x))
+        ax.set_ylabel(front.axis_label(y))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.axis("off")
+    title = "Pareto front (labels: member uid; orange: infeasible)\nand every evaluated member (grey)"
+    if len(pairs) == 1:
+        axes.flat[0].set_title(title, fontsize=9)
+    else:
+        fig.suptitle(title.replace("\n", " "), fontsize=10)
+    return _save(fig, path)
+
+
+def hypervolume_plot(h: RunHistory, path: Path) -> Path | None:
+    """The hypervolume of the front kept so far after every step (reference point in the title)."""
+    front = h.front
+    if front is None or not front.hypervolume:
+        return None
+    plt = _plt()
+    curve = sorted((int(p["step"]), float(p["value"])) for p in front.hypervolume if _finite(p.get("value")))
+    if not curve:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", color="crimson", lw=1.6)
+    ax.set_ylabel("hypervolume (higher is better)")
+    reference = ", ".join(f"{k} = {v:.4g}" for k, v in front.reference.items())
+    ax.set_title(f"Hypervolume of the front so far (reference point: {reference})" if reference else "Hypervolume of the front so far", fontsize=9)
+    _step_axis(ax, [c[0] for c in curve])
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
