@@ -173,3 +173,11 @@ def test_three_objectives_draw_pairwise_panels(tmp_path):
 
     height, width = matplotlib.image.imread(tmp_path / "front.png").shape[:2]
     assert width > 2.5 * height  # three panels side by side
+
+
+def test_compare_reads_a_runs_feasible_front(mo_run):
+    from pbtnas.analysis.compare import read_result
+
+    result = read_result("pbtnas", 3, mo_run)
+    feasible = [m["final_objectives"] for m in summary_of(mo_run)["pareto_front"] if m["feasible"]]
+    assert result.front == feasible and result.finished

@@ -1,5 +1,7 @@
 """Paper-style comparisons: algorithms x seeds with the same budget, a mean ± std table and a
-one-sided Wilcoxon signed-rank test on seed-paired runs.
+one-sided Wilcoxon signed-rank test on seed-paired runs. A comparison of multi-objective runs adds
+each run's final hypervolume, measured from one reference point for all of them
+(:mod:`pbtnas.analysis.front_compare`), and the same test on it.
 
 Every (algorithm, seed) pair is one ordinary run directory ``OUT/runs/<algorithm>-s<seed>``, so
 a comparison that was interrupted continues where it stopped (finished runs are reused,
@@ -21,10 +23,12 @@ from typing import Callable
 
 import numpy as np
 
+from pbtnas.analysis.front_compare import front_values, shared_hypervolumes
 from pbtnas.config import ALGORITHMS, RunConfig, config_from_dict
 from pbtnas.errors import ConfigError
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json
 from pbtnas.rundir.store import RunStore
+from pbtnas.search.objectives import Objective, is_multi, parse_constraints, parse_objectives
 
 #: algorithm sets of the paper's two tables
 TABLE_BASELINES = ("pbtnas", "random", "mutation")
@@ -61,9 +65,13 @@ class RunResult:
     best_fitness: float | None
     wall_time_s: float | None
     finished: bool
+    #: a multi-objective run: its feasible front members' final objective values
+    front: list[dict] | None = None
+    #: a multi-objective run: its front's hypervolume from the comparison's shared reference point
+    hypervolume: float | None = None
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "front"}
 
 
 @dataclass
@@ -79,6 +87,19 @@ class Comparison:
     runs: list[RunResult] = field(default_factory=list)
     #: where the direction came from, as the table says it ("declared by the task", ...)
     direction_source: str = ""
+    #: a multi-objective comparison's objectives (empty: one objective, no hypervolume columns)
+    objectives: list[Objective] = field(default_factory=list)
+    #: the shared reference point every run's hypervolume is measured from (front_compare)
+    hypervolume_reference: dict = field(default_factory=dict)
+
+    def measure_fronts(self) -> None:
+        """Each finished run's final hypervolume from one reference point over all their fronts."""
+        if not self.objectives:
+            return
+        fronts = {i: r.front for i, r in enumerate(self.runs) if r.finished and r.front is not None}
+        self.hypervolume_reference, values = shared_hypervolumes(fronts, self.objectives)
+        for i, run in enumerate(self.runs):
+            run.hypervolume = values.get(i)
 
     def values(self, algorithm: str, key: str = "final_metric") -> dict[int, float]:
         out = {}
@@ -108,6 +129,11 @@ class Comparison:
                 row.update(paired_wilcoxon(ref, vals, self.higher_is_better))
             else:
                 row.update({"pairs": None, "statistic": None, "p_value": None})
+            if self.objectives:  # the front's hypervolume per seed, higher is better, same test
+                hv = self.values(algo, "hypervolume")
+                row.update(_stats(hv.values(), "hv"))
+                test = paired_wilcoxon(self.values(self.reference, "hypervolume"), hv, True) if algo != self.reference else {}
+                row.update({f"hv_{k}": test.get(k) for k in ("pairs", "statistic", "p_value")})
             rows.append(row)
         return rows
 
@@ -121,20 +147,35 @@ class Comparison:
             f"p ({self.reference} better, one-sided Wilcoxon) | mean wall time (s) |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
+        if self.objectives:
+            lines[0] += f" hypervolume ({', '.join(o.name + ':' + o.direction for o in self.objectives)}; higher is better) | p (hypervolume) |"
+            lines[1] += " --- | --- |"
         for row in self.rows():
-            p = row.get("p_value")
-            p_text = (
-                "reference"
-                if row["algorithm"] == self.reference
-                else ("n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g} ({row['pairs']} pairs)")
-            )
+            p_text = self._p_text(row, "")
             wall = "-" if row["wall_time_s"] is None else f"{row['wall_time_s']:.0f}"
-            lines.append(f"| {row['algorithm']} | {_pm(row, 'metric', digits)} | {_pm(row, 'fitness', digits)} | {row['n']} | {p_text} | {wall} |")
+            line = f"| {row['algorithm']} | {_pm(row, 'metric', digits)} | {_pm(row, 'fitness', digits)} | {row['n']} | {p_text} | {wall} |"
+            if self.objectives:
+                line += f" {_pm(row, 'hv', digits)} | {self._p_text(row, 'hv_')} |"
+            lines.append(line)
+        if self.objectives and self.hypervolume_reference:
+            point = ", ".join(f"{k} = {v:.6g}" for k, v in self.hypervolume_reference.items())
+            lines.append(
+                f"\nHypervolume of each run's final Pareto front (feasible members, final values), all from one reference point: {point} "
+                "(the worst value of the union of the runs' fronts, moved 10% of its range further)."
+            )
         return "\n".join(lines) + "\n"
+
+    def _p_text(self, row: dict, prefix: str) -> str:
+        if row["algorithm"] == self.reference:
+            return "reference"
+        p = row.get(f"{prefix}p_value")
+        return "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g} ({row[f'{prefix}pairs']} pairs)"
 
     def csv(self) -> str:
         buf = io.StringIO()
         keys = ["algorithm", "n", "metric_mean", "metric_std", "fitness_mean", "fitness_std", "wall_time_s", "pairs", "statistic", "p_value"]
+        if self.objectives:
+            keys += ["hv_mean", "hv_std", "hv_pairs", "hv_statistic", "hv_p_value"]
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.rows():
@@ -144,6 +185,8 @@ class Comparison:
     def runs_csv(self) -> str:
         buf = io.StringIO()
         keys = ["algorithm", "seed", "final_metric", "best_fitness", "wall_time_s", "finished", "run_dir"]
+        if self.objectives:
+            keys.insert(4, "hypervolume")
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         for r in self.runs:
@@ -156,6 +199,14 @@ class Comparison:
             "fitness_name": self.fitness_name,
             "higher_is_better": self.higher_is_better,
             "direction_source": self.direction_source,
+            **(
+                {
+                    "objectives": [{"name": o.name, "direction": o.direction} for o in self.objectives],
+                    "hypervolume_reference": self.hypervolume_reference,
+                }
+                if self.objectives
+                else {}
+            ),
             "reference": self.reference,
             "algorithms": self.algorithms,
             "seeds": self.seeds,
@@ -165,6 +216,7 @@ class Comparison:
 
     def write(self, out: str | Path) -> None:
         out = Path(out)
+        self.measure_fronts()
         atomic_write_bytes(out / "table.md", self.markdown().encode())
         atomic_write_bytes(out / "table.csv", self.csv().encode())
         atomic_write_bytes(out / "runs.csv", self.runs_csv().encode())
@@ -245,6 +297,7 @@ def read_result(algorithm: str, seed: int, run_dir: Path, out: Path | None = Non
         _num(summary.get("best_fitness")),
         _num(summary.get("wall_time_s")),
         bool(summary.get("finished")),
+        front_values(summary),
     )
 
 
@@ -296,8 +349,16 @@ def compare(
         higher_is_better, source = direction_of(task.fitness_name, task.final_metric_name, declared)
     else:
         source = "as stated for this comparison"
+    objectives = parse_objectives(list(first.objectives))
     comparison = Comparison(
-        task.final_metric_name, task.fitness_name, higher_is_better, algorithms[0], list(algorithms), list(seeds), direction_source=source
+        task.final_metric_name,
+        task.fitness_name,
+        higher_is_better,
+        algorithms[0],
+        list(algorithms),
+        list(seeds),
+        direction_source=source,
+        objectives=objectives if is_multi(objectives, parse_constraints(list(first.constraints))) else [],
     )
     total = len(configs)
     for i, ((algo, seed), config) in enumerate(configs.items(), 1):
@@ -333,6 +394,8 @@ BUDGET_KEYS = (
     "mode",
     "sp_buffers",
     "bohb_eta",
+    "objectives",
+    "constraints",
 )
 
 
@@ -357,6 +420,10 @@ def _budget_value(config: dict, key: str):
         return "all"  # runs made before the option existed did what "all" does
     if key == "bohb_eta" and value is None:
         return 3  # runs made before the option existed
+    if key == "objectives" and value is None:
+        return ["fitness"]  # runs made before multi-objective runs existed
+    if key == "constraints" and value is None:
+        return []
     return value
 
 
