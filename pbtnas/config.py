@@ -26,6 +26,7 @@ ALGORITHMS = {
     "sp-0-1": "ablation: shrink-perturb (0, 1), i.e. re-initialised donor layers",
     "random-sp": "ablation: random search with shrink-perturb of every whole network each step",
     "bohb": "BOHB baseline: TPE sampling with Hyperband pruning (Optuna), trials trained from scratch, same budget",
+    "nsga2": "NSGA-II baseline (Optuna's NSGAIISampler): trials trained from scratch for nsga2_trial_steps each, same budget",
 }
 BACKENDS = ("inprocess", "local", "ray")
 SELECTIONS = ("best-ever", "best-last", "top-k-reevaluated")
@@ -73,6 +74,11 @@ class RunConfig:
     storage: str = doc("Ray: shared folder or fsspec URL for member states ('' = Ray object store)", "")
     mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
     bohb_eta: int = doc("algorithm bohb: Hyperband's reduction factor (a 1/eta share of trials goes on at each rung)", 3)
+    nsga2_trial_steps: int = doc(
+        "algorithm nsga2: steps each trial trains from scratch (0 = steps // 4, at least 1); the run trains "
+        "population x steps / nsga2_trial_steps trials, i.e. about 4 NSGA-II generations of population trials by default",
+        0,
+    )
     lookahead: bool = doc(
         "sync mode: steps go out longest expected first, and while the slowest members finish a "
         "step idle workers start the next step of members sure to survive (same results, less idle time)",
@@ -147,6 +153,8 @@ class RunConfig:
             # the algorithm's own schedule runs whatever the mode (pbtnas.search.schedules)
             raise ConfigError(f"algorithm {self.algorithm} schedules its trials {own.how}: leave mode at 'sync'")
         check_objectives(self.objectives, self.constraints, self.final_selection)
+        if not 0 <= self.nsga2_trial_steps <= self.steps:
+            raise ConfigError(f"nsga2_trial_steps must lie in [0, steps={self.steps}] (0: steps // 4), got {self.nsga2_trial_steps}")
         if self.algorithm == "bohb":
             from pbtnas.search.hyperband import check_budget
 

@@ -50,15 +50,18 @@ POPULATION, STEPS, SEED = 4, 4, 4
 
 # -- what each schedule needs, and where it legitimately differs ------------------------------
 #: options a schedule needs beyond what selects it, at the contracts' budget of 4 x 4 member steps
-NEEDS = {"bohb": {"bohb_eta": 2}}  # eta 3 (the default) needs more steps than 4 for one Hyperband bracket
+NEEDS = {
+    "bohb": {"bohb_eta": 2},  # eta 3 (the default) needs more steps than 4 for one Hyperband bracket
+    "nsga2": {"nsga2_trial_steps": 2},  # trials of two steps: a stop can fall inside a trial
+}
 #: packages a schedule needs (its tests skip, saying so, where one is missing)
-REQUIRES = {"bohb": "optuna"}
+REQUIRES = {"bohb": "optuna", "nsga2": "optuna"}
 #: Schedules whose decisions depend on the order in which results arrive: async replaces a member as
 #: its result comes back, bohb's TPE samples from the trials finished so far and runs one trial per
 #: worker. With several workers the order is the machine's, so on a parallel backend they are
 #: compared with the in-process run at workers=1 (as tests/test_bohb.py does); the others run on two
 #: workers, where the order changes nothing (results are taken by slot).
-ORDER_DEPENDENT = {"async", "bohb"}
+ORDER_DEPENDENT = {"async", "bohb", "nsga2"}  # nsga2: as bohb, its sampler sees the trials finished so far
 #: Schedules for which a retried job is not the job the unbroken run had at that moment: async
 #: resubmits the retry behind every slot already queued, so the slots after it see another arrival
 #: order (and so other replacements). Their contract is that the retried step itself equals the
@@ -67,7 +70,7 @@ RETRY_REORDERS = {"async"}
 #: Schedules that void nothing on resume: bohb redoes a step whose result was journaled but not yet
 #: committed (a kill inside its commit, e.g. dispatched:K) and journals it again; readers keep the
 #: last (pbtnas/engine/bohb.py's docstring). Their trace is compared as readers read it.
-REDONE_EVENTS_KEPT = {"bohb"}
+REDONE_EVENTS_KEPT = {"bohb", "nsga2"}  # nsga2 is bohb's machinery with another sampler
 #: Contracts a schedule fails today (findings, reported in the reason): strict xfails. The first
 #: finding (the async schedule never reached the after-step fault point) is fixed.
 FINDINGS: dict[tuple[str, str | None], str] = {}

@@ -332,10 +332,10 @@ def compare(
     for algo in algorithms:
         for seed in seeds:
             configs[algo, seed] = config_from_dict({**base, "algorithm": algo, "seed": seed})
-    if "bohb" in algorithms:  # before any run, not after the others have trained
+    for optuna_based in {"bohb", "nsga2"} & set(algorithms):  # before any run, not after the others have trained
         from pbtnas.errors import require
 
-        require("optuna", "bohb")
+        require("optuna", "bohb")  # the extra that brings optuna
     first = configs[algorithms[0], seeds[0]]
     task = build_task(first.task)
     found = {(algo, seed): read_result(algo, seed, run_dir_for(out, algo, seed), out) for algo, seed in configs}
@@ -394,6 +394,7 @@ BUDGET_KEYS = (
     "mode",
     "sp_buffers",
     "bohb_eta",
+    "nsga2_trial_steps",
     "objectives",
     "constraints",
 )
@@ -420,6 +421,8 @@ def _budget_value(config: dict, key: str):
         return "all"  # runs made before the option existed did what "all" does
     if key == "bohb_eta" and value is None:
         return 3  # runs made before the option existed
+    if key == "nsga2_trial_steps" and value is None:
+        return 0  # runs made before the option existed
     if key == "objectives" and value is None:
         return ["fitness"]  # runs made before multi-objective runs existed
     if key == "constraints" and value is None:

@@ -103,6 +103,8 @@ class BohbSchedule(Schedule):
 
     recorded_mode = "bohb"
     unit = "trial"
+    #: how trials after the stratified start are sampled (their ``source`` in ``trial_started``)
+    sampled_by = "tpe"
     #: resume refuses other steps (and never reopens a finished bohb run for more)
     steps_fixed = "its budget and Hyperband brackets follow from them"
 
@@ -200,7 +202,7 @@ class BohbSchedule(Schedule):
 
     def end(self) -> None:
         if self.runner.best is None:
-            raise RunError("no trial of the bohb run reached a finite fitness")
+            raise RunError(f"no trial of the {self.recorded_mode} run reached a finite fitness")
 
     def _fill(self, backend: Backend, lanes: int) -> None:
         """Start new trials while a lane is free and the budget has a member step left."""
@@ -223,8 +225,8 @@ class BohbSchedule(Schedule):
         uid = trial.number
         self._handles[uid] = trial
         self.runner.next_uid = uid + 1
-        source = "stratified" if uid < self.runner.config.population else "tpe"
-        bracket = bracket_of(self.name, uid, self.runner.config.steps, self.runner.config.bohb_eta)
+        source = "stratified" if uid < self.runner.config.population else self.sampled_by
+        bracket = self._bracket(uid)
         born = -1 if source == "stratified" else self.spent // self.runner.config.population - 1
         member = SlotRecord(
             slot=uid,
@@ -243,13 +245,21 @@ class BohbSchedule(Schedule):
             trial=uid,
             uid=uid,
             bracket=bracket,
-            rungs=rungs(self.runner.config.steps, self.runner.config.bohb_eta, bracket),
+            rungs=self._rungs(bracket),
             source=source,
             genome=genome,
             member_steps=self.spent,
         )
         self.runner._write_manifest()  # the trial exists from here on; a resume continues it
         self._submit(backend, uid)
+
+    def _bracket(self, uid: int) -> int:
+        """The Hyperband bracket trial ``uid`` belongs to."""
+        return bracket_of(self.name, uid, self.runner.config.steps, self.runner.config.bohb_eta)
+
+    def _rungs(self, bracket: int) -> list[int]:
+        """The trained-step counts at which a trial of ``bracket`` meets a rung."""
+        return rungs(self.runner.config.steps, self.runner.config.bohb_eta, bracket)
 
     def on_result(self, backend: Backend, result: TrainResult) -> bool:
         """Record one trained step, let Optuna decide, and go on or stop the trial; always commit."""
@@ -267,6 +277,8 @@ class BohbSchedule(Schedule):
             self._submit(backend, uid)
         self._before = r.step_done
         r.step_done = self.spent // r.config.population - 1
+        for step in range(self._before + 1, r.step_done + 1):  # a multi-objective run's hypervolume, before the commit
+            r.front_step_done(step)
         self._last = (result, member)
         return True  # the commit point of this result
 
@@ -279,7 +291,7 @@ class BohbSchedule(Schedule):
         r.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, r.best_fitness, result)
         r._notify("on_member_result", result.step, member, result)
         for step in range(self._before + 1, r.step_done + 1):  # every population x 1 member steps
-            r.store.append("step_done", step=step, best_fitness=r.best_fitness, member_steps=self.spent, mode="bohb")
+            r.store.append("step_done", step=step, best_fitness=r.best_fitness, member_steps=self.spent, mode=self.recorded_mode)
             r.draw_samples(step)
             r._notify("on_step_end", step, r)
             faults.at("after-step", step)
@@ -406,8 +418,8 @@ class BohbSchedule(Schedule):
     def load_fields(self, manifest: dict) -> None:
         if manifest["steps"] != self.runner.config.steps:
             raise ConfigError(
-                f"a bohb run cannot change steps ({manifest['steps']} -> {self.runner.config.steps}): its "
-                "budget and Hyperband brackets follow from them; start a new run to search longer"
+                f"a {self.recorded_mode} run cannot change steps ({manifest['steps']} -> {self.runner.config.steps}): {self.steps_fixed}; "
+                "start a new run to search longer"
             )
         self.by_uid = {m.uid: m for m in self.runner.members}
         self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
@@ -418,7 +430,7 @@ class BohbSchedule(Schedule):
         # Nothing is voided (from_step is past every step): a redone step's events are written
         # again and readers keep the last of each.
         running = sorted(u for u, t in self.trials.items() if t.state == "running")
-        return {"from_step": self.runner.config.steps, "mode": "bohb", "member_steps": self.spent, "running": running}
+        return {"from_step": self.runner.config.steps, "mode": self.recorded_mode, "member_steps": self.spent, "running": running}
 
 
 def _repair_log(path: Path) -> None:

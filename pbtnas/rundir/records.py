@@ -359,6 +359,7 @@ class RunStarted(Record):
     space: str
     genes: int
     bohb: dict | None = optional()
+    nsga2: dict | None = optional()
 
 
 @_event("member_created")

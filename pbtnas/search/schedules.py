@@ -36,6 +36,7 @@ SCHEDULES: dict[str, ScheduleEntry] = {
     "bohb": ScheduleEntry(
         "pbtnas.engine.bohb", algorithm="bohb", each_result_committed=True, how="without a barrier by itself (asynchronous successive halving)"
     ),
+    "nsga2": ScheduleEntry("pbtnas.engine.nsga2", algorithm="nsga2", each_result_committed=True, how="as Optuna trials trained from scratch"),
 }
 
 #: the config's ``mode`` choices (``pbtnas run --mode``)

@@ -75,7 +75,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
             images,
             "inheritance",
             "genes each child took from each parent",
-            "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb") else f"{h.algorithm} makes no children",
+            "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb", "nsga2") else f"{h.algorithm} makes no children",
         )
     )
     parts.append(_children_table(h))
