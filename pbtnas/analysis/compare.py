@@ -332,7 +332,7 @@ def compare(
     for algo in algorithms:
         for seed in seeds:
             configs[algo, seed] = config_from_dict({**base, "algorithm": algo, "seed": seed})
-    for optuna_based in {"bohb", "nsga2"} & set(algorithms):  # before any run, not after the others have trained
+    if {"bohb", "nsga2"} & set(algorithms):  # optuna, before any run, not after the others have trained
         from pbtnas.errors import require
 
         require("optuna", "bohb")  # the extra that brings optuna
