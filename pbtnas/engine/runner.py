@@ -412,8 +412,8 @@ class Runner:
         self.top = kept
 
     def draw_samples(self, step: int) -> None:
-        draw = getattr(self.task, "sample_grid", None)
-        if draw is None:
+        draw = self.task.sample_grid
+        if draw is None:  # the task draws no samples
             return
         alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf")]
         if not alive:
