@@ -27,7 +27,7 @@ from pbtnas.engine.resume_policy import ResumePlan, plan_resume
 from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
-from pbtnas.rundir.runinfo import write_run_info
+from pbtnas.rundir.runinfo import run_info_of, write_run_info
 from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
 from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender, admit, choose
@@ -165,8 +165,9 @@ class Runner:
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
+        info = run_info_of(self.task, self.config.task, self.start_dir)  # what status and report show, as data
         self.store.create(self.config.to_dict())  # takes the run directory's lock
-        write_run_info(self.store.root, self.task, self.config.task, self.start_dir)  # what status and report show, as data
+        write_run_info(self.store.root, info)
         self.store.append(
             "run_started",
             config=self.config.to_dict(),

@@ -222,12 +222,13 @@ def run_info_of(task: RecordedTask, task_config: dict, start_dir: str | None = N
     }
 
 
-def write_run_info(run_dir: str | Path, task: RecordedTask, task_config: dict, start_dir: str | None = None) -> None:
-    """Write ``run_info.json`` into ``run_dir`` atomically (at run start)."""
+def write_run_info(run_dir: str | Path, info: dict) -> None:
+    """Write ``info`` (:func:`run_info_of`, asked before the run directory is made, so that a
+    task's broken ``report_hints`` leaves none behind) into ``run_dir`` atomically."""
     from pbtnas.rundir.atomic import atomic_write_bytes
 
     # a user's option default or describe() may hold anything: written as its repr, never a crash
-    text = json.dumps(run_info_of(task, task_config, start_dir), indent=2, default=_plain)
+    text = json.dumps(info, indent=2, default=_plain)
     atomic_write_bytes(Path(run_dir) / RUN_INFO_FILE, (text + "\n").encode())
 
 
