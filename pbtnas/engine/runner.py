@@ -160,7 +160,7 @@ class Runner:
         :meth:`Schedule.populate <pbtnas.engine.schedule.Schedule.populate>`)."""
         prepare_to_train(self.config, self.task)
         if self.front is not None:
-            has_input = callable(getattr(self.task, "example_input", None))
+            has_input = self.task.example_input is not None
             check_names(self.value_names, tuple(self.task.metric_names), has_input, type(self.task).__name__)
         self._check_task()
         if self.selection == "top-k-reevaluated":
