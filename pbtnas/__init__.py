@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import PbtnasError, TaskContractError
+from pbtnas.rundir.report_hints import ReportHints
 from pbtnas.search.space import Gene, SearchSpace, hyperparameter
 from pbtnas.tasks.base import Task
 from pbtnas.version import __version__ as __version__
@@ -123,6 +124,7 @@ __all__ = [
     "Member",
     "MemberState",
     "PbtnasError",
+    "ReportHints",
     "RunConfig",
     "SearchSpace",
     "Task",

@@ -246,3 +246,23 @@ class MissingMetric(WithMetrics):
 
     def evaluate(self, member):
         return {"fitness": -F.mse_loss(member.model(X), Y).item()}
+
+
+class Reported(Good):
+    """Says what its report shows (its report hints) and draws a sample grid (an optional hook)."""
+
+    def report_hints(self):
+        return pbtnas.ReportHints(headline="sine regression with 64 points", metrics_title="Losses of the sine fit")
+
+    def sample_grid(self, genome, state, path, seed):
+        from PIL import Image
+
+        Image.new("L", (2, 2)).save(path)
+        return path
+
+
+class WrongHints(Good):
+    """report_hints returns a plain dict instead of a ReportHints."""
+
+    def report_hints(self):
+        return {"headline": "x"}

@@ -341,7 +341,10 @@ def test_the_report_video_never_imports_an_environment_module_a_run_names(tmp_pa
 
     (tmp_path / "evil_envs.py").write_text("open(__file__ + '.RAN', 'w').write('ran')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    history = SimpleNamespace(config={"task": {"name": "rl", "env": env}}, task_name="rl", run_dir=tmp_path)
+    from pbtnas.rundir.report_hints import ReportHints
+
+    hints = ReportHints(episode_video=True)
+    history = SimpleNamespace(config={"task": {"name": "rl", "env": env}}, task_name="rl", run_dir=tmp_path, hints=hints)
     video, caption = episode_video(history, tmp_path / "episode.gif")  # type: ignore[arg-type]
     assert video is None and "does not import" in caption
     assert "evil_envs" not in sys.modules and not (tmp_path / "evil_envs.py.RAN").exists()

@@ -160,18 +160,24 @@ def test_declared_code_options_read_a_tuple_a_dict_and_option_defaults():
         plugin: str = "pkg.plugins:Thing"
         other: str = "x"
 
-    class Tuple:
+    from pbtnas.tasks.base import Task
+
+    class Tuple(Task):
         code_options = ("plugin", "other")
 
-    Tuple.Options = Options  # type: ignore[attr-defined]
-
-    class Dict:
+    class Dict(Task):
         code_options = {"other": lambda value: f"mod_{value}"}
+
+    class Nothing(Task):
+        pass
+
+    for task_class in (Tuple, Dict, Nothing):
+        task_class.Options = Options
 
     assert code_option_modules(Tuple, {}) == {"plugin": "pkg.plugins"}  # the Options default
     assert code_option_modules(Tuple, {"plugin": "mine:Thing", "other": "a:b"}) == {"plugin": "mine", "other": "a"}
     assert code_option_modules(Dict, {"other": "y"}) == {"other": "mod_y"}
-    assert code_option_modules(object, {"env": "evil:Evil-v0"}) == {}  # nothing declared, nothing read
+    assert code_option_modules(Nothing, {"env": "evil:Evil-v0"}) == {}  # nothing declared, nothing read
 
 
 def test_dm_control_and_registered_gymnasium_names_need_nothing(tmp_path):

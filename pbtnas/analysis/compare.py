@@ -345,7 +345,7 @@ def compare(
         prepare_to_train(first, task)
     out.mkdir(parents=True, exist_ok=True)
     if higher_is_better is None:
-        declared = getattr(type(task), "final_metric_higher_is_better", None)  # a plain Task subclass may predate it
+        declared = task.final_metric_higher_is_better
         higher_is_better, source = direction_of(task.fitness_name, task.final_metric_name, declared)
     else:
         source = "as stated for this comparison"

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +37,7 @@ from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE
 from pbtnas.rundir.store import RunStore, _copy_of_a_checkpoint, damaged_best, file_sha256, load_member
 from pbtnas.search.state import load_weights
+from pbtnas.tasks.base import HasDataSplits, Task
 
 EXPORT_FORMAT = "pbtnas-export"
 EXPORT_VERSION = 1
@@ -158,20 +160,20 @@ def _soup_checkpoint(store: RunStore, which: str, run_dir) -> tuple[Path, dict, 
     return path, info, []
 
 
-def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 2, seed: int = 0) -> torch.Tensor:
+def example_input(task: Task, module: torch.nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 2, seed: int = 0) -> torch.Tensor:
     """A small batch the module accepts: from ``input_shape`` (without the batch dimension), the
     task's ``example_input()`` hook, a generator's ``latent_dim``, an agent's ``obs_shape``, or a
     few held-out examples of a data set task."""
     gen = torch.Generator().manual_seed(seed)
-    hook = getattr(task, "example_input", None)
+    hook = task.example_input
     if input_shape:
-        sample = hook(batch) if callable(hook) else None
+        sample = hook(batch) if hook is not None else None
         if torch.is_tensor(sample) and not sample.is_floating_point() and sample.dtype != torch.bool:
             # token ids or class indices: integers in the range the task's own inputs use
             low, high = int(sample.min()), int(sample.max()) + 1
             return torch.randint(low, high, (batch, *input_shape), generator=gen, dtype=sample.dtype)
         return torch.randn(batch, *input_shape, generator=gen)
-    if callable(hook):
+    if hook is not None:
         return hook(batch)
     latent_dim = getattr(module, "latent_dim", None)
     if isinstance(latent_dim, int):
@@ -179,8 +181,8 @@ def example_input(task, module: torch.nn.Module, input_shape: tuple[int, ...] | 
     obs_shape = getattr(module, "obs_shape", None)
     if obs_shape is not None:
         return torch.randn(batch, *tuple(int(d) for d in obs_shape), generator=gen)
-    data = getattr(task, "data", None)
-    if isinstance(data, dict):
+    data = task.data if isinstance(task, HasDataSplits) else None
+    if isinstance(data, Mapping):
         for split in ("test", "val", "train"):
             if split in data and isinstance(data[split], (tuple, list)) and torch.is_tensor(data[split][0]):
                 return data[split][0][:batch].clone()

@@ -43,11 +43,14 @@ import math
 import os
 import statistics
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pbtnas.engine.observers import RunObserver
 from pbtnas.errors import ConfigError, require
 from pbtnas.search.schedules import each_result_committed
+
+if TYPE_CHECKING:
+    from pbtnas.tasks.base import Task
 
 KNOWN = ("tensorboard", "wandb", "mlflow")
 
@@ -73,7 +76,7 @@ class MetricLogger(RunObserver):
         self._best_logged: tuple | None = None
         self._held: list[tuple[int, Callable[[], None]]] = []  # (PBT step it belongs to, the write)
         self._each_result_committed = False  # async and BOHB commit a result before reporting it
-        self._task: Any = None  # the runner's task, for the final episode
+        self._task: Task | None = None  # the runner's task, for the final episode
         #: the step the config is logged at: where this process starts (0 for a new run)
         self.config_step = 0
 
@@ -170,7 +173,7 @@ class MetricLogger(RunObserver):
 
     def on_step_end(self, step: int, runner) -> None:
         self._config_once(step)
-        self._task = getattr(runner, "task", None)
+        self._task = runner.task
         values = [m.fitness for m in runner.members if _finite(m.fitness)]
         scalars = {"population/children": float(self._children.get(step, 0)), "population/failed": float(len(runner.members) - len(values))}
         if values:
@@ -224,7 +227,7 @@ class MetricLogger(RunObserver):
     def _final_episode(self, step: int) -> None:
         """One evaluation episode of the delivered agent as a video, for tasks that record one
         (RL) and loggers that show videos; why there is none otherwise, as text ``episode``."""
-        record = getattr(self._task, "record_episode", None)
+        record = None if self._task is None else self._task.record_episode
         final = self.run_dir / "final" / "member.pt"
         if record is None or type(self).log_video is MetricLogger.log_video or not final.is_file():
             return

@@ -27,7 +27,7 @@ from pbtnas.engine.resume_policy import ResumePlan, plan_resume
 from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
-from pbtnas.rundir.runinfo import write_run_info
+from pbtnas.rundir.runinfo import run_info_of, write_run_info
 from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
 from pbtnas.search.algorithms import Algorithm
 from pbtnas.search.final_selection import Contender, admit, choose
@@ -160,13 +160,14 @@ class Runner:
         :meth:`Schedule.populate <pbtnas.engine.schedule.Schedule.populate>`)."""
         prepare_to_train(self.config, self.task)
         if self.front is not None:
-            has_input = callable(getattr(self.task, "example_input", None))
+            has_input = self.task.example_input is not None
             check_names(self.value_names, tuple(self.task.metric_names), has_input, type(self.task).__name__)
         self._check_task()
         if self.selection == "top-k-reevaluated":
             self.task.check_selection_split()
+        info = run_info_of(self.task, self.config.task, self.start_dir)  # what status and report show, as data
         self.store.create(self.config.to_dict())  # takes the run directory's lock
-        write_run_info(self.store.root, self.task, self.config.task, self.start_dir)  # what status and report show, as data
+        write_run_info(self.store.root, info)
         self.store.append(
             "run_started",
             config=self.config.to_dict(),
@@ -412,8 +413,8 @@ class Runner:
         self.top = kept
 
     def draw_samples(self, step: int) -> None:
-        draw = getattr(self.task, "sample_grid", None)
-        if draw is None:
+        draw = self.task.sample_grid
+        if draw is None:  # the task draws no samples
             return
         alive = [m for m in self.members if m.fitness is not None and m.fitness > float("-inf")]
         if not alive:

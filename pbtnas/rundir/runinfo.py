@@ -14,6 +14,10 @@ The same goes for a module a task *option* names, where the task class declares 
 ``code_options`` (the RL task's ``task.env=my_envs:Name-v0``): recorded under ``code_options``,
 option by option.
 
+The task also says here what its report shows (``report``: its
+:class:`~pbtnas.rundir.report_hints.ReportHints`, plain data), so the report need not special-case
+task names.
+
 This module imports neither torch nor a task, so ``pbtnas status`` stays quick.
 """
 
@@ -24,10 +28,43 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 
 from pbtnas.rundir.locate import user_module_file
+from pbtnas.rundir.report_hints import REPORT_KEY, ReportHints, hints_from_record
 from pbtnas.rundir.store import file_sha256
+
+if TYPE_CHECKING:
+    from pbtnas.search.space import SearchSpace
+
+#: a task's ``code_options``: option names whose values read ``package.module:Name``, or option ->
+#: the function that reads the module out of a value (``None``: that same reading)
+CodeOptions: TypeAlias = "tuple[str, ...] | Mapping[str, Callable[[object], str | None] | None]"
+
+
+class RecordedTask(Protocol):
+    """What ``run_info.json`` records of a task (:class:`~pbtnas.tasks.base.Task` has it all and
+    documents each member; mypy checks that every ``Task`` fits). Declared here, on the run
+    directory's floor, because the task floor sits above it."""
+
+    #: the dataclass of the task's options
+    Options: ClassVar[type]
+    #: the options whose values name code to import
+    code_options: ClassVar[CodeOptions]
+    fitness_name: ClassVar[str]
+    final_metric_name: ClassVar[str]
+    final_metric_higher_is_better: ClassVar[bool | None]
+    options: Any
+    space: SearchSpace
+
+    def describe(self) -> dict:
+        """Facts about the task for the run directory."""
+        ...
+
+    def report_hints(self) -> ReportHints:
+        """What the task's report shows."""
+        ...
+
 
 RUN_INFO_FILE = "run_info.json"
 RUN_INFO_VERSION = 1
@@ -54,7 +91,7 @@ def task_module(name: object) -> str | None:
     return where if sep and where and attr and not where.endswith(".py") else None
 
 
-def task_code_record(name: object, task_class: Any = None, task_config: Mapping | None = None) -> dict:
+def task_code_record(name: object, task_class: type[RecordedTask] | None = None, task_config: Mapping | None = None) -> dict:
     """``{"file": absolute path, "sha256": hex}`` of a task file, and ``{"module": name, "file":
     resolved path, "sha256": hex}`` of a task module that is not installed code (nothing for
     other tasks); what the trust check compares against later. Called where the task was just
@@ -97,25 +134,25 @@ def _module_part(value: object) -> str | None:
     return task_module(value)
 
 
-def declared_code_options(task_class: Any) -> dict[str, Callable[[object], str | None]]:
+def declared_code_options(task_class: type[RecordedTask]) -> dict[str, Callable[[object], str | None]]:
     """The options ``task_class`` declares in ``code_options`` (values that name code to import),
     each with the function that reads the module out of a value: a tuple of option names means
     ``package.module:Name`` values; a dict maps an option to its own function (the RL task's
     ``env``), ``None`` meaning the same default."""
-    declared = getattr(task_class, "code_options", None) or ()
-    if isinstance(declared, str):
-        declared = (declared,)
+    declared = task_class.code_options
+    if isinstance(declared, str):  # one name written without the tuple's comma
+        return {declared: _module_part}
     if isinstance(declared, Mapping):
         return {str(k): (v if callable(v) else _module_part) for k, v in declared.items()}
-    return {str(k): _module_part for k in declared}
+    return {str(k): _module_part for k in declared or ()}
 
 
-def option_value(task_class: Any, task_config: Mapping, option: str) -> object:
+def option_value(task_class: type[RecordedTask], task_config: Mapping, option: str) -> object:
     """The value ``option`` takes in a task built from ``task_config``: the config's, else the
     default of the class's ``Options`` dataclass (``None`` without one)."""
     if option in task_config:
         return task_config[option]
-    options = getattr(task_class, "Options", None)
+    options = task_class.Options
     if isinstance(options, type) and dataclasses.is_dataclass(options):
         for found in dataclasses.fields(options):
             if found.name == option:
@@ -126,7 +163,7 @@ def option_value(task_class: Any, task_config: Mapping, option: str) -> object:
     return None
 
 
-def code_option_modules(task_class: Any, task_config: Mapping) -> dict[str, str]:
+def code_option_modules(task_class: type[RecordedTask], task_config: Mapping) -> dict[str, str]:
     """``{option: module}`` for each code option of ``task_class`` whose value in
     ``task_config`` names a module to import (:func:`declared_code_options`); nothing is
     imported. A function that fails on a value is one :class:`ConfigError`."""
@@ -144,7 +181,7 @@ def code_option_modules(task_class: Any, task_config: Mapping) -> dict[str, str]
     return found
 
 
-def code_options_record(task_class: Any, task_config: Mapping) -> dict:
+def code_options_record(task_class: type[RecordedTask], task_config: Mapping) -> dict:
     """``{option: {"module", "file", "sha256"}}`` for each code option whose module is not
     installed code, as it is found now (called where the task was just built and checked, so the
     module is recorded as the file that was imported)."""
@@ -156,11 +193,16 @@ def code_options_record(task_class: Any, task_config: Mapping) -> dict:
     return out
 
 
-def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> dict:
+def run_info_of(task: RecordedTask, task_config: dict, start_dir: str | None = None) -> dict:
     """The ``run_info.json`` content for a task built from ``task_config`` (called at run start,
     when the task is built anyway); ``start_dir`` is the folder the run started from, importable
     in a resume from elsewhere (:func:`pbtnas.tasks.start_dir_for`)."""
+    from pbtnas.errors import TaskContractError
     from pbtnas.options import options_doc
+
+    hints = task.report_hints()
+    if not isinstance(hints, ReportHints):  # a user's override: one line, before anything trains
+        raise TaskContractError(f"{type(task).__name__}.report_hints() returned {type(hints).__name__}, not a pbtnas ReportHints")
 
     try:
         defaults = {row["name"]: row["default"] for row in options_doc(type(task.options))}
@@ -174,17 +216,19 @@ def run_info_of(task: Any, task_config: dict, start_dir: str | None = None) -> d
         "space": {"name": task.space.name, "genes": task.space.describe()},
         "fitness_name": task.fitness_name,
         "final_metric_name": task.final_metric_name,
-        "final_metric_higher_is_better": getattr(task, "final_metric_higher_is_better", None),
+        "final_metric_higher_is_better": task.final_metric_higher_is_better,
+        REPORT_KEY: hints.to_record(),
         "start_dir": start_dir,
     }
 
 
-def write_run_info(run_dir: str | Path, task: Any, task_config: dict, start_dir: str | None = None) -> None:
-    """Write ``run_info.json`` into ``run_dir`` atomically (at run start)."""
+def write_run_info(run_dir: str | Path, info: dict) -> None:
+    """Write ``info`` (:func:`run_info_of`, asked before the run directory is made, so that a
+    task's broken ``report_hints`` leaves none behind) into ``run_dir`` atomically."""
     from pbtnas.rundir.atomic import atomic_write_bytes
 
     # a user's option default or describe() may hold anything: written as its repr, never a crash
-    text = json.dumps(run_info_of(task, task_config, start_dir), indent=2, default=_plain)
+    text = json.dumps(info, indent=2, default=_plain)
     atomic_write_bytes(Path(run_dir) / RUN_INFO_FILE, (text + "\n").encode())
 
 
@@ -242,3 +286,9 @@ def recorded_defaults(info: dict | None) -> dict:
     """The task's option defaults as recorded at start (empty without a record)."""
     defaults = (info or {}).get("option_defaults")
     return dict(defaults) if isinstance(defaults, dict) else {}
+
+
+def recorded_hints(info: dict | None) -> ReportHints | None:
+    """What the task asked its report to show, as recorded at start; ``None`` for a run made
+    before tasks said so (its report falls back on the task's name)."""
+    return hints_from_record((info or {}).get(REPORT_KEY))

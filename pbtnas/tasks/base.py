@@ -8,20 +8,41 @@ where it runs; it only sees one member's :class:`~pbtnas.search.state.MemberStat
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pbtnas.errors import ConfigError
 
 # the options mechanism lives in a leaf module (the run config uses it too); its names stay
 # importable from here, where task code has always found them
 from pbtnas.options import coerce_value, doc, options_doc, parse_options
+from pbtnas.rundir.report_hints import ReportHints
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.tasks.memory import MemoryNeed
 
 if TYPE_CHECKING:  # torch is imported where a task uses it: reading a config or a run needs none
     import torch
 
+    from pbtnas.rundir.runinfo import CodeOptions
     from pbtnas.search.state import MemberState
+
+
+class EpisodeRecorder(Protocol):
+    """The signature of :attr:`Task.record_episode`."""
+
+    def __call__(self, genome: Genome, state: MemberState, size: int = ..., max_frames: int = ...) -> tuple[list[Any], float]: ...
+
+
+@runtime_checkable
+class HasDataSplits(Protocol):
+    """A task that holds its data in memory as splits: ``data`` maps ``"train"``, ``"val"``,
+    ``"test"`` (any of them) to ``(inputs, targets)`` tensors. ``pbtnas export`` takes a few
+    held-out inputs from it when the task has no :attr:`Task.example_input`. Not on :class:`Task`
+    itself: the built-in tasks load ``data`` lazily in a property, while a user's task may assign
+    ``self.data`` (or hold anything else under that name)."""
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
 
 
 class Task(ABC):
@@ -30,6 +51,26 @@ class Task(ABC):
     Subclasses set ``Options`` to a dataclass whose fields (each with a ``doc`` metadata entry)
     are the task's config keys, and fill ``self.space`` in ``__init__``. Tasks are built once per
     process and reused for many members, so ``__init__`` must be cheap: load data lazily.
+
+    Optional hooks are declared here with ``None``, meaning "not provided"; a task provides one
+    by defining a method of that name (or sets it back to ``None`` to say it has none). Callers
+    test ``task.hook is not None``, never ``getattr``, and mypy checks a built-in task's method
+    against the declared signature:
+
+    * :attr:`sample_grid` - ``sample_grid(genome, state, path, seed) -> path``: draw the member's
+      samples as one PNG at ``path`` and return the path written. The engine calls it on the
+      best member after every step; the files go to ``samples/`` and into the report (GAN).
+    * :attr:`example_input` - ``example_input(batch) -> tensor``: a batch of ``batch`` real
+      inputs of the deployed network. ``pbtnas export`` traces and checks the network on it;
+      :class:`~pbtnas.tasks.torch_task.TorchTask` initialises lazy layers with one forward pass
+      on ``example_input(2)``. Must be cheap and deterministic.
+    * :attr:`record_episode` - ``record_episode(genome, state, size=..., max_frames=...) ->
+      (frames, return)``: one deterministic evaluation episode as ``H x W x 3`` uint8 frames
+      (longer side ``size``, at most ``max_frames``) and its return; loggers that show videos,
+      and the report where :meth:`report_hints` allows it, call it on the delivered member (RL).
+      Raise :class:`~pbtnas.errors.PbtnasError` saying why when nothing can render.
+    * :attr:`code_options` - the options whose values name code to import (see the attribute).
+    * ``data`` - see :class:`HasDataSplits`.
     """
 
     #: the dataclass of this task's options; each field's ``metadata["doc"]`` documents it
@@ -53,6 +94,19 @@ class Task(ABC):
     #: as objectives or constraints (docs/multi-objective.md); a ``TorchTask``'s ``evaluate``
     #: then returns a dict holding them and ``"fitness"``
     metric_names: ClassVar[tuple[str, ...]] = ()
+    #: the options whose values name code to import: a tuple of option names whose values read
+    #: ``package.module:Name``, or a dict option -> function ``value -> module name or None``
+    #: (``None``: that same reading). A run records each such module that is not installed code,
+    #: and the verbs that import task code check it (:mod:`pbtnas.tasks.trust`). Default: none.
+    code_options: ClassVar[CodeOptions] = ()
+
+    # -- optional hooks: None means "not provided" (their contracts: the class docstring) -----
+    #: draw the member's samples as one PNG at ``path``; returns the path written
+    sample_grid: Callable[[Genome, MemberState, str, int], str] | None = None
+    #: a batch of ``batch`` real inputs of the deployed network
+    example_input: Callable[[int], torch.Tensor] | None = None
+    #: one deterministic evaluation episode of a member: ``(frames, return)``
+    record_episode: EpisodeRecorder | None = None
 
     def __init__(self, options: Any):
         self.options = options
@@ -195,5 +249,13 @@ class Task(ABC):
         """Facts about the task for the run directory and ``pbtnas space``."""
         return {"task": type(self).__name__, "fitness": self.fitness_name, "final_metric": self.final_metric_name}
 
+    def report_hints(self) -> ReportHints:
+        """What ``pbtnas report`` shows for a run of this task (its headline, the title of the
+        training-metrics section, whether to record an episode video): plain data, asked once at
+        run start and written into ``run_info.json``, because a report never imports the task
+        (see :class:`~pbtnas.rundir.report_hints.ReportHints` for each field and its default).
+        Default: the report's defaults."""
+        return ReportHints()
 
-__all__ = ["Task", "coerce_value", "doc", "options_doc", "parse_options"]
+
+__all__ = ["EpisodeRecorder", "HasDataSplits", "ReportHints", "Task", "coerce_value", "doc", "options_doc", "parse_options"]

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from pbtnas.errors import ConfigError, DataError, MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace, hyperparameter
-from pbtnas.tasks.base import doc
+from pbtnas.tasks.base import ReportHints, doc
+from pbtnas.tasks.data import data_headline
 from pbtnas.tasks.data.npz import LAYOUT_DOC, PIXEL_MAX_DOC, read_npz_images
 from pbtnas.tasks.memory import F32, I64, MemoryNeed
 from pbtnas.tasks.torch_task import Member, TorchTask
@@ -323,6 +324,9 @@ class ClassificationTask(TorchTask):
         """A batch of held-out test images: what ``flops``/``latency_ms`` objectives and export
         run the network on."""
         return self.data["test"][0][:batch].clone()
+
+    def report_hints(self) -> ReportHints:
+        return ReportHints(headline=data_headline("classification", self.options.dataset, self.options.data_path))
 
     def export_info(self) -> dict:
         """What the exported network expects and means: rebuilt without the data file, inputs

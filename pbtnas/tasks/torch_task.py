@@ -211,7 +211,7 @@ class TorchTask(Task):
         """Give lazy layers (``nn.LazyLinear``, ...) their shapes by one forward pass on
         ``example_input(2)``, under the build's seed, so that every built network has a full
         state dict to checkpoint, transplant and shrink-perturb."""
-        hook = getattr(self, "example_input", None)
+        hook = self.example_input
         deployed = self.deploy or DEFAULT_KEY
         if hook is None or key != deployed:
             how = "define example_input(batch) so that pbtnas can initialise them with one forward pass"

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pbtnas.analysis.front import Front, read_front
+from pbtnas.analysis.report.legacy import BUILTIN_NAMES, legacy_hints
 from pbtnas.errors import PbtnasError
 from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, MemberTrained, Record, RunStarted, StepDone
-from pbtnas.rundir.runinfo import RUN_INFO_FILE, read_run_info, recorded_defaults, recorded_space
+from pbtnas.rundir.report_hints import ReportHints
+from pbtnas.rundir.runinfo import RUN_INFO_FILE, read_run_info, recorded_defaults, recorded_hints, recorded_space
 from pbtnas.rundir.store import MANIFEST_VERSION, RunStore
 
 #: a run whose journal moved less than this many seconds ago is taken to be still running
@@ -85,6 +87,9 @@ class RunHistory:
     journal_damage: str | None = None
     #: a multi-objective run's Pareto front and hypervolume (None for a single-objective run)
     front: Front | None = None
+    #: what the task asked its report to show (``run_info.json``), or for an older run what
+    #: :func:`~pbtnas.analysis.report.legacy.legacy_hints` works out from the task's name
+    hints: ReportHints = field(default_factory=ReportHints)
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -98,7 +103,14 @@ class RunHistory:
     @property
     def headline(self) -> str:
         """What ran (see :func:`headline`)."""
-        return headline(self.config, self.task_facts, self.option_defaults)
+        return headline(self.config, self.task_facts, self.option_defaults, self.hints)
+
+    @property
+    def metrics_title(self) -> str:
+        """The title of the training-metrics section: the task's, or by the metrics reported."""
+        if self.hints.metrics_title:
+            return self.hints.metrics_title
+        return "Returns and training metrics" if "train_return" in self.metric_names() else "Training metrics"
 
     def gene_kind(self, gene: str) -> str:
         """The gene's kind in words: layer (owns weights), hyperparameter, or weightless choice
@@ -194,47 +206,26 @@ class WhatRan:
         return f"{self.base} with " + ", ".join(f"{k}={_short(v)} ({self.label}: {_short(b)})" for k, v, b in shown) + more
 
 
-def headline(config: dict, task_facts: dict | None = None, defaults: dict | None = None) -> str:
-    """What ran, in a few words: the environment of an RL run, the data set or data file of a
-    classification or GAN run, the class and file (or module) of a user's task; never the
+def headline(config: dict, task_facts: dict | None = None, defaults: dict | None = None, hints: ReportHints | None = None) -> str:
+    """What ran, in a few words: the task's own headline (``hints``, as ``run_info.json``
+    recorded them), followed for a user's task by its class and file (or module); never the
     preset's description, which a ``--set`` may have made untrue (a Pendulum run of preset
-    rl-cheetah). ``task_facts`` are the task's ``describe()`` of the ``run_started`` event,
-    ``defaults`` the task's option defaults recorded in ``run_info.json`` (no task is imported)."""
+    rl-cheetah). Without ``hints`` (a run made before tasks gave them) the headline is worked out
+    from the config, the task's ``describe()`` facts of the ``run_started`` event and the option
+    defaults recorded in ``run_info.json`` (:func:`~pbtnas.analysis.report.legacy.legacy_hints`);
+    no task is imported either way."""
     facts = task_facts or {}
-    task = dict(config.get("task") or {})
-    name = str(task.get("name") or "?")
-    if ":" in name and name not in ("rl", "gan", "classification", "simulated"):
+    if hints is None:
+        hints = legacy_hints(config, facts, defaults)
+    name = str(dict(config.get("task") or {}).get("name") or "?")
+    source = None
+    if ":" in name and name not in BUILTIN_NAMES:
         where, _, cls = name.rpartition(":")
         kind = "file" if where.endswith(".py") else "module"
-        return f"task {cls or facts.get('task', '?')} from {kind} {where}"
-    values = {**(defaults or {}), **task}
-    if name == "rl":
-        env = str(facts.get("env") or values.get("env") or "?")
-        pixels = " from pixels" if values.get("pixels") or facts.get("pixels") else ""
-        return f"rl on {_env_words(env)}{pixels}"
-    if name in ("classification", "gan") and values.get("dataset"):
-        dataset = str(values["dataset"])
-        if dataset == "npz":
-            return f"{name} on data file {values.get('data_path') or '?'}"
-        return f"{name} on {dataset}"
-    return name
-
-
-def _env_words(env: str) -> str:
-    """An ``task.env`` value as words (the forms of :func:`pbtnas.tasks.rl.envs.parse_env_name`,
-    told apart by the same patterns without importing the RL task)."""
-    import re
-
-    kind, sep, rest = env.partition(":")
-    if sep and kind == "dmc":
-        return f"dm_control {rest}"
-    if sep and kind == "gym":
-        return f"gymnasium environment {rest}"
-    if sep:
-        return f"environment {rest} (registered by module {kind})"
-    if re.fullmatch(r"[A-Za-z0-9_/]+-v\d+", env):
-        return f"gymnasium environment {env}"
-    return f"dm_control {env}"
+        source = f"task {cls or facts.get('task', '?')} from {kind} {where}"
+    if hints.headline:
+        return f"{hints.headline} ({source})" if source else hints.headline
+    return source or name
 
 
 def _short(value: Any) -> str:
@@ -345,6 +336,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
     fitness_name = (summary or {}).get("fitness_name") or task_facts.get("fitness") or "fitness"
     final_metric_name = (summary or {}).get("final_metric_name") or task_facts.get("final_metric") or "metric"
     info = read_run_info(root)
+    hints = recorded_hints(info) or legacy_hints(config, task_facts, recorded_defaults(info))
     gene_names, gene_options, weight_genes, hyper_genes = _space_facts(info, config, members, notes)
     found = sorted((root / "samples").glob("*.png")) if (root / "samples").is_dir() else []
     # by the step they follow: a run resumed by a newer pbtnas may hold both naming schemes
@@ -371,6 +363,7 @@ def load_history(run_dir: str | Path, now: float | None = None) -> RunHistory:
         recorded_defaults(info),
         damage,
         _front(summary, manifest, config),
+        hints,
     )
 
 

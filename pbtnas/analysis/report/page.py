@@ -81,8 +81,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
     parts.append(_children_table(h))
     parts.append("<h2>Option frequencies per gene</h2>")
     parts.append(_figure(images, "options", "share of each option per gene over time", "nothing to count yet"))
-    extra_title = "Returns and training metrics" if "train_return" in h.metric_names() or h.task_name == "rl" else "Training metrics"
-    parts.append(f"<h2>{_e(extra_title)}</h2>")
+    parts.append(f"<h2>{_e(h.metrics_title)}</h2>")
     if images.get("returns"):
         parts.append(_figure(images, "returns", "evaluation return against environment frames and every evaluation episode", ""))
     parts.append(_figure(images, "metrics", "training metrics per step", "the task reported no training metrics"))

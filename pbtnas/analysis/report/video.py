@@ -1,8 +1,10 @@
 """A short video of the delivered agent: one deterministic evaluation episode of an RL run's final
 (or, while running, best-so-far) member, rendered and written as an animated GIF with imageio.
 
-Any task with a ``record_episode(genome, state)`` method returning ``(frames, return)`` gets one.
-Where nothing can render (no OpenGL backend, no display for GLFW, a gymnasium environment without
+A run whose task asked for one (``ReportHints.episode_video`` in ``run_info.json``; an older
+run of the RL task) gets one, through the task's ``record_episode`` hook. Recording builds the
+task, so the report does it only for installed code: never for a task a run names by file or
+module, nor for an environment module a run names. Where nothing can render (no OpenGL backend, no display for GLFW, a gymnasium environment without
 ``rgb_array`` rendering) the report says why instead.
 """
 
@@ -21,8 +23,10 @@ MAX_FRAMES = 200
 def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
     """Write ``path`` (a .gif); return ``(file name or None, caption or the reason it is missing)``."""
     task_config = (h.config or {}).get("task") or {}
-    if h.task_name != "rl":
+    if not h.hints.episode_video:
         return None, ""
+    if ":" in h.task_name:  # a task file or module: the report never imports the run's own code
+        return None, f"no video: the task comes from {h.task_name}, which a report does not import (a run directory is data, not code)"
     env = str(task_config.get("env") or "")
     module = env.rpartition(":")[0]
     if module and module not in ("dmc", "gym"):  # a report runs no code a run directory names ("gym:pkg:Env-v0" too)
@@ -38,7 +42,7 @@ def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
 
         imageio = require("imageio", "report")
         task = build_task(task_config_here(task_config))  # a GPU run's report on a CPU machine too
-        record = getattr(task, "record_episode", None)
+        record = task.record_episode
         if record is None:
             return None, ""
         genome, state, meta = load_member(checkpoint)
@@ -49,8 +53,9 @@ def episode_video(h: RunHistory, path: Path) -> tuple[str | None, str]:
     except Exception as exc:  # noqa: BLE001 - a video must never stop the report
         return None, f"no video: {type(exc).__name__}: {exc}"
     which = "final" if checkpoint.parent.name == "final" else "best so far"
+    on = f" on {env}" if env else ""
     cut = f", first {len(frames)} agent steps" if len(frames) >= MAX_FRAMES else ""
     return path.name, (
-        f"{which} member {meta.get('uid')} on {task_config.get('env')}: one deterministic evaluation "
+        f"{which} member {meta.get('uid')}{on}: one deterministic evaluation "
         f"episode, return {total:.1f} ({len(frames)} frames at {FPS} frames/s{cut})"
     )

@@ -50,14 +50,14 @@ def status_command(args) -> int:
     if manifest.finished and not finished:
         state += " (summary.json is missing: resume evaluates the final network again and writes it)"
     from pbtnas.analysis.report.history import headline
-    from pbtnas.rundir.runinfo import read_run_info, recorded_defaults, recorded_space
+    from pbtnas.rundir.runinfo import read_run_info, recorded_defaults, recorded_hints, recorded_space
 
     # what only the task knows comes from run_info.json, recorded at start: status runs no task code
     info = read_run_info(args.run_dir)
     facts = (info or {}).get("describe") if isinstance((info or {}).get("describe"), dict) else None
     defaults = recorded_defaults(info)
     print(
-        f"run {args.run_dir}: {config.get('algorithm')} on {headline(config, facts, defaults)}, "
+        f"run {args.run_dir}: {config.get('algorithm')} on {headline(config, facts, defaults, recorded_hints(info))}, "
         f"step {manifest.step_done + 1}/{manifest.steps} done, {state}"
     )
     ran = what_ran(config, defaults)

@@ -19,8 +19,8 @@ import torch.nn as nn
 from pbtnas.errors import ConfigError, DataError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
-from pbtnas.tasks.base import Task, doc
-from pbtnas.tasks.data import DATASETS, ImageSet, check_available, image_shape, load_images
+from pbtnas.tasks.base import ReportHints, Task, doc
+from pbtnas.tasks.data import DATASETS, ImageSet, check_available, data_headline, image_shape, load_images
 from pbtnas.tasks.data.npz import LAYOUT_DOC, PIXEL_MAX_DOC
 from pbtnas.tasks.gan.discriminator import FixedDiscriminator, SearchDiscriminator
 from pbtnas.tasks.gan.generator import Generator
@@ -303,6 +303,9 @@ class GanTask(Task):
             "resolution": self.resolution,
             "channels": self.channels,
         }
+
+    def report_hints(self) -> ReportHints:
+        return ReportHints(headline=data_headline("gan", self.options.dataset, self.options.data_path))
 
 
 def _cpu(named: dict) -> dict:

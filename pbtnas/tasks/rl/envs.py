@@ -199,6 +199,22 @@ def parse_env_name(name: str) -> tuple[str, str]:
     return "dmc", name
 
 
+def env_words(env: str) -> str:
+    """A ``task.env`` value as words for people (``dm_control cheetah-run``, ``gymnasium
+    environment Pendulum-v1``), told apart by the patterns of :func:`parse_env_name` without
+    refusing anything: a report shows what a run recorded."""
+    kind, sep, rest = env.partition(":")
+    if sep and kind == "dmc":
+        return f"dm_control {rest}"
+    if sep and kind == "gym":
+        return f"gymnasium environment {rest}"
+    if sep:
+        return f"environment {rest} (registered by module {kind})"
+    if re.fullmatch(r"[A-Za-z0-9_/]+-v\d+", env):
+        return f"gymnasium environment {env}"
+    return f"dm_control {env}"
+
+
 def env_module(name: object) -> str | None:
     """The module that naming ``name`` as ``task.env`` imports: ``my_envs`` of ``my_envs:Name-vN``,
     ``gym:my_envs:Name-vN`` or ``gym:my_envs:Name`` (importing it registers the environment);

@@ -25,10 +25,10 @@ import torch
 from pbtnas.errors import ConfigError
 from pbtnas.search.space import Genome
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
-from pbtnas.tasks.base import Task, doc
+from pbtnas.tasks.base import ReportHints, Task, doc
 from pbtnas.tasks.memory import F32, I64, MemoryNeed
 from pbtnas.tasks.rl.agent import Nets, linear_schedule, noisy_action, update
-from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, env_module, make_env, parse_env_name
+from pbtnas.tasks.rl.envs import FrameStack, check_env_name, check_renderer, dm_suite, env_module, env_words, make_env, parse_env_name
 from pbtnas.tasks.rl.networks import Actor, Critic, DeployedActor, Encoder
 from pbtnas.tasks.rl.replay import ReplayBuffer
 from pbtnas.tasks.rl.space import gene_modules, rl_space
@@ -424,6 +424,12 @@ class RLTask(Task):
 
     def describe(self) -> dict:
         return {**super().describe(), "env": self.options.env, "pixels": self.options.pixels, "genes": len(self.space)}
+
+    def report_hints(self) -> ReportHints:
+        pixels = " from pixels" if self.options.pixels else ""
+        return ReportHints(
+            headline=f"rl on {env_words(str(self.options.env))}{pixels}", metrics_title="Returns and training metrics", episode_video=True
+        )
 
 
 def eval_return_metrics(returns: list[float]) -> dict:
