@@ -181,3 +181,21 @@ def test_the_task_check_reports_a_declared_metric_that_evaluate_leaves_out():
     check_task(f"{os.path.join(HERE, 'custom_tasks.py')}:WithMetrics", train=False)
     with pytest.raises(TaskContractError, match=r"MissingMetric.evaluate must return .*missing: \['abs_error'\]"):
         check_task(f"{os.path.join(HERE, 'custom_tasks.py')}:MissingMetric", train=False)
+
+
+def test_front_final_objectives_keep_the_fitness_orientation_when_the_final_metric_is_lower_is_better(tmp_path):
+    """A task whose final metric is lower-is-better (as the GAN's distance) gets its negation in
+    ``final_objectives['fitness']``, so compare and --pick keep the objective's direction; the
+    raw value stays in ``final_metrics``."""
+    from pbtnas.engine.runner import Runner
+
+    class Lower:
+        final_metric_name = "distance"
+        final_metric_higher_is_better = False
+
+    runner = Runner.__new__(Runner)
+    runner.task = Lower()  # type: ignore[assignment]
+    assert runner._final_as_fitness({"distance": 12.5}) == -12.5
+    assert runner._final_as_fitness({}) is None
+    Lower.final_metric_higher_is_better = True
+    assert runner._final_as_fitness({"distance": 12.5}) == 12.5

@@ -664,7 +664,8 @@ class Runner:
             "pareto_front": [
                 {
                     **{k: getattr(e, k) for k in ("uid", "slot", "step", "genome", "objectives")},
-                    "final_objectives": {**e.objectives, "fitness": m.get(self.task.final_metric_name)},
+                    "final_objectives": {**e.objectives, "fitness": self._final_as_fitness(m)},
+                    "final_metrics": m,
                     "feasible": e.feasible,
                     "checkpoint": e.checkpoint,
                 }
@@ -678,6 +679,16 @@ class Runner:
             return selection, info, path, {}, fields
         info = {"uid": chosen.uid, "fitness": chosen.objectives["fitness"], "step": chosen.step, "genome": chosen.genome, "slot": chosen.slot}
         return "front-first-objective", info, self.store.absolute(chosen.checkpoint), metrics, fields
+
+    def _final_as_fitness(self, metrics: dict) -> float | None:
+        """The final metric in the fitness's orientation (higher is better), so that a front's
+        ``final_objectives`` keep the objectives' directions: a task whose final metric is lower
+        is better (the GAN's Fréchet distance, whose fitness is its negation) gives its negation.
+        The raw value stays in the entry's ``final_metrics``."""
+        value = metrics.get(self.task.final_metric_name)
+        if value is None or self.task.final_metric_higher_is_better is not False:
+            return value
+        return -float(value)
 
     def _finish(self) -> dict:
         metrics: dict = {}
