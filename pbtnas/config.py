@@ -13,21 +13,11 @@ from typing import Any
 
 from pbtnas.errors import ConfigError
 from pbtnas.options import coerce_value, did_you_mean, doc
+from pbtnas.search.algorithms import ALGORITHMS  # the registry: name -> description, operator, schedule
 from pbtnas.search.constants import SP_BUFFERS
 from pbtnas.search.objectives import check_objectives
 from pbtnas.search.schedules import MODES, schedule_of_algorithm
 
-ALGORITHMS = {
-    "pbtnas": "PBT-NAS: mixing with shrink-perturb (paper default)",
-    "random": "random search: stratified architectures, no exploitation",
-    "mutation": "SEARL-like mutation baseline",
-    "no-mixing": "ablation: donor := primary parent (layers shrink-perturbed towards themselves)",
-    "sp-1-0": "ablation: shrink-perturb (1, 0), i.e. exact copy of donor layers",
-    "sp-0-1": "ablation: shrink-perturb (0, 1), i.e. re-initialised donor layers",
-    "random-sp": "ablation: random search with shrink-perturb of every whole network each step",
-    "bohb": "BOHB baseline: TPE sampling with Hyperband pruning (Optuna), trials trained from scratch, same budget",
-    "nsga2": "NSGA-II baseline (Optuna's NSGAIISampler): trials trained from scratch for nsga2_trial_steps each, same budget",
-}
 BACKENDS = ("inprocess", "local", "ray")
 SELECTIONS = ("best-ever", "best-last", "top-k-reevaluated")
 

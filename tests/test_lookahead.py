@@ -19,8 +19,9 @@ def run(tmp_path, name, **overrides):
 
 @pytest.mark.parametrize("algorithm", ["pbtnas", pytest.param("random", marks=pytest.mark.slow)])
 def test_lookahead_changes_nothing_but_when_jobs_start(tmp_path, algorithm):
-    with_ahead, events = run(tmp_path, "ahead", algorithm=algorithm)
-    without, _ = run(tmp_path, "barrier", algorithm=algorithm, lookahead=False)
+    # 6 members on 2 workers: uneven enough to leave workers idle, 18 member steps a run
+    with_ahead, events = run(tmp_path, "ahead", algorithm=algorithm, population=6)
+    without, _ = run(tmp_path, "barrier", algorithm=algorithm, population=6, lookahead=False)
     assert with_ahead == without
     early = [e for e in events if e.get("started_early")]
     assert early, "uneven step times leave idle workers: some jobs must start early"
@@ -32,5 +33,6 @@ def test_lookahead_changes_nothing_but_when_jobs_start(tmp_path, algorithm):
 def test_a_single_in_process_worker_never_starts_early(tmp_path):
     # nothing is idle while the one worker trains, so nothing can start ahead (random-sp's refresh
     # ahead on idle workers is tested in test_dispatch_order.py)
-    _, events = run(tmp_path, "rsp", algorithm="random-sp", backend="inprocess")
+    # (step times are not the point here: no sleeping)
+    _, events = run(tmp_path, "rsp", algorithm="random-sp", backend="inprocess", task={**SIM, "step_seconds": 0.0})
     assert not any(e.get("started_early") for e in events)

@@ -42,6 +42,7 @@ from pbtnas.backends.worker import execute_job
 from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import RunError, make_runner, resume_runner
 from pbtnas.rundir.store import RunStore, load_member
+from pbtnas.search.algorithms import ALGORITHMS
 from pbtnas.search.schedules import SCHEDULES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +79,9 @@ FINDINGS: dict[tuple[str, str | None], str] = {}
 
 def _selector(name: str) -> dict:
     entry = SCHEDULES[name]
-    return {"algorithm": entry.algorithm} if entry.algorithm else {"mode": entry.mode}
+    if entry.mode is not None:
+        return {"mode": entry.mode}
+    return {"algorithm": next(algo for algo, a in ALGORITHMS.items() if a.schedule == name)}
 
 
 def _marks(name: str, point: str | None = None) -> list:

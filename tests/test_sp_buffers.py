@@ -17,7 +17,7 @@ from toy_task import ToyTask
 
 from pbtnas.config import RunConfig, config_from_dict
 from pbtnas.errors import ConfigError
-from pbtnas.search.algorithms import algorithm_from_config
+from pbtnas.search.algorithms import Mixing, build_operator
 from pbtnas.search.operators import mix, transplant
 
 G1 = {"l0": "linear", "l1": "narrow", "act": "relu"}
@@ -96,10 +96,10 @@ def test_a_task_that_overrides_is_buffer_decides(task):
 def test_the_run_option_reaches_the_mixing_operator(task, sp_buffers):
     base = {"task": {"name": "classification"}, "p_donor": 1.0}
     config = config_from_dict({**base, "sp_buffers": sp_buffers} if sp_buffers != "all" else base)
-    algorithm = algorithm_from_config(config)
-    assert algorithm.sp_buffers == sp_buffers
+    operator = build_operator(config)
+    assert isinstance(operator, Mixing) and operator.sp_buffers == sp_buffers
     p1, p2 = trained(task, G1, 1), trained(task, G2, 2)
-    genome, child, record = algorithm.make_child(task, (G1, p1), (G2, p2), np.random.default_rng(0))
+    genome, child, record = operator.make_child(task, (G1, p1), (G2, p2), np.random.default_rng(0))
     assert "l0" in record.genes_from_donor
     fresh = task.init_state(genome, record.seed)
     m, d, f = child.models["model"], p2.models["model"], fresh.models["model"]

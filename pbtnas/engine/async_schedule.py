@@ -20,7 +20,7 @@ from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import seeding
 from pbtnas.engine.schedule import Schedule, SlotRecord
 from pbtnas.search.async_selection import plan_replacement
-from pbtnas.search.selection import clean_fitness, should_exploit
+from pbtnas.search.selection import clean_fitness
 
 
 class AsyncSchedule(Schedule):
@@ -85,9 +85,9 @@ class AsyncSchedule(Schedule):
         done_in_step = sum(1 for s in self.slot_steps if s > step)
         r.progress.member_done(step, done_in_step, r.best_fitness, result)
         if step < r.config.steps - 1:
-            if r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half):
+            if r.operator.exploits_after(step, r.config.steps, r.config.exploit_every_first_half):
                 self._maybe_replace(slot, step)
-            elif r.algorithm.refresh_every_step:
+            elif r.operator.refreshes_after(step):
                 r.refresh_member(r.members[slot], step)
         return member
 
@@ -107,9 +107,9 @@ class AsyncSchedule(Schedule):
         refreshed)."""
         r = self.runner
         for slot in range(len(r.members)):
-            if r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half):
+            if r.operator.exploits_after(step, r.config.steps, r.config.exploit_every_first_half):
                 self._maybe_replace(slot, step)
-            elif r.algorithm.refresh_every_step:
+            elif r.operator.refreshes_after(step):
                 r.refresh_member(r.members[slot], step)
 
     def _advance_step_done(self) -> None:

@@ -56,7 +56,7 @@ from pbtnas.rundir.records import (
     TrialVoided,
 )
 from pbtnas.rundir.store import RunStore
-from pbtnas.search.algorithms import Algorithm
+from pbtnas.search.algorithms import Operator
 from pbtnas.search.hyperband import n_brackets, rungs
 
 STUDY_FILE = "optuna-study.log"
@@ -109,10 +109,10 @@ class BohbSchedule(Schedule):
     steps_fixed = "its budget and Hyperband brackets follow from them"
 
     @classmethod
-    def make_algorithm(cls, config: RunConfig) -> Algorithm:
-        # bohb makes no children: no operator, and its trials are sampled by Optuna
+    def make_operator(cls, config: RunConfig) -> Operator:
+        # Optuna samples the trials (the registry's operator makes no children): refuse before anything starts
         require("optuna", "bohb")
-        return Algorithm("bohb", exploits=False, operator="none")
+        return super().make_operator(config)
 
     def __init__(self, runner):
         super().__init__(runner)

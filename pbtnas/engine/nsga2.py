@@ -36,7 +36,6 @@ from pbtnas.engine import seeding
 from pbtnas.engine.bohb import SAMPLER, BohbSchedule, TrialRecord, _repair_log
 from pbtnas.engine.schedule import SlotRecord
 from pbtnas.errors import error_headline, require
-from pbtnas.search.algorithms import Algorithm
 
 STUDY_FILE = "optuna-study.log"
 
@@ -53,12 +52,6 @@ class Nsga2Schedule(BohbSchedule):
     recorded_mode = "nsga2"
     sampled_by = "nsga2"
     steps_fixed = "its budget and trial count follow from them"
-
-    @classmethod
-    def make_algorithm(cls, config: RunConfig) -> Algorithm:
-        # nsga2 makes no children: its trials are sampled by Optuna
-        require("optuna", "bohb")
-        return Algorithm("nsga2", exploits=False, operator="none")
 
     @property
     def name(self) -> str:

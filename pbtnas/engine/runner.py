@@ -29,7 +29,7 @@ from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
 from pbtnas.rundir.runinfo import run_info_of, write_run_info
 from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
-from pbtnas.search.algorithms import Algorithm
+from pbtnas.search.algorithms import Operator
 from pbtnas.search.final_selection import Contender, admit, choose
 from pbtnas.search.objectives import check_names, is_multi, parse_constraints, parse_objectives, slot_ranker, value_names
 from pbtnas.search.schedules import SCHEDULES, schedule_name
@@ -57,7 +57,7 @@ class Runner:
 
     def __init__(self, config: RunConfig, run_dir: str | Path, backend: Backend | None = None, observers: list | None = None, progress: bool = True):
         kind = schedule_class({"algorithm": config.algorithm, "mode": config.mode})
-        self.algorithm: Algorithm = kind.make_algorithm(config)
+        self.operator: Operator = kind.make_operator(config)
         self.config = config
         self.store = RunStore(run_dir)
         # A task file is recorded by its absolute path, so resume, report and export find it from
@@ -445,7 +445,7 @@ class Runner:
         its slot. Every schedule makes its children here."""
         p1, p2 = self.members[primary], self.members[donor]
         child_rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + slot)
-        genome, state, record = self.algorithm.make_child(self.task, load(primary), load(donor), child_rng)
+        genome, state, record = self.operator.make_child(self.task, load(primary), load(donor), child_rng)
         uid = self.next_uid
         self.next_uid += 1
         path = self.store.member_path(step, uid)
@@ -484,7 +484,7 @@ class Runner:
         """(uid, path, record) of ``member`` shrink-perturbed for step ``step``, saved, not journaled."""
         genome, state, _ = load_member(self.store.absolute(member.checkpoint))
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
-        state, record = self.algorithm.refresh(self.task, genome, state, rng)
+        state, record = self.operator.refresh(self.task, genome, state, rng)
         path = self.store.member_path(step, member.uid, "-sp")
         save_member(path, genome, state, member.uid, {"step": step, "refreshed": True}, durable=False)
         return member.uid, path, record

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.config import RunConfig
 from pbtnas.engine import seeding
-from pbtnas.search.algorithms import Algorithm, algorithm_from_config
+from pbtnas.search.algorithms import Operator, build_operator
 from pbtnas.search.selection import rank
 
 if TYPE_CHECKING:
@@ -68,9 +68,10 @@ class Schedule:
         self.runner = runner
 
     @classmethod
-    def make_algorithm(cls, config: RunConfig) -> Algorithm:
-        """The operators the run uses (children, refresh), from the config's algorithm."""
-        return algorithm_from_config(config)
+    def make_operator(cls, config: RunConfig) -> Operator:
+        """The operator the run uses (children, refreshes): the config's algorithm's, from the
+        registry (:data:`pbtnas.search.algorithms.ALGORITHMS`)."""
+        return build_operator(config)
 
     # -- the start --------------------------------------------------------------------------
     def run_started_fields(self) -> dict:

@@ -18,7 +18,7 @@ from pbtnas.engine import seeding
 from pbtnas.engine.runner import RunError, failed_error
 from pbtnas.engine.schedule import Schedule, SlotRecord
 from pbtnas.errors import PbtnasError
-from pbtnas.search.selection import clean_fitness, plan_generation, should_exploit
+from pbtnas.search.selection import clean_fitness, plan_generation
 
 
 class SyncSchedule(Schedule):
@@ -147,8 +147,8 @@ class SyncSchedule(Schedule):
         idle = backend.slots - backend.pending()
         if idle <= 0:
             return
-        exploiting = r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half)
-        refreshing = not exploiting and r.algorithm.refresh_every_step
+        exploiting = r.operator.exploits_after(step, r.config.steps, r.config.exploit_every_first_half)
+        refreshing = not exploiting and r.operator.refreshes_after(step)
         replaced = max(1, int(r.config.population * r.config.tau)) if exploiting else 0
         finished = {slot: clean_fitness(res.fitness) for slot, res in results.items()}
         ranked = sorted(finished.values())  # bisect counts the finished members strictly below
@@ -177,8 +177,8 @@ class SyncSchedule(Schedule):
         children. Only their start times differ from jobs handed out after the commit."""
         r = self.runner
         last = step >= r.config.steps - 1
-        exploiting = not last and r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half)
-        refreshing = not last and not exploiting and r.algorithm.refresh_every_step
+        exploiting = not last and r.operator.exploits_after(step, r.config.steps, r.config.exploit_every_first_half)
+        refreshing = not last and not exploiting and r.operator.refreshes_after(step)
         pipelined = r.config.lookahead and not last
         if r.front is None:
             scores: dict = {slot: clean_fitness(res.fitness) for slot, res in results.items()}
@@ -261,9 +261,9 @@ class SyncSchedule(Schedule):
 
     def make_up(self, step: int) -> None:
         r = self.runner
-        if r.algorithm.exploits and should_exploit(step, r.config.steps, r.config.exploit_every_first_half):
+        if r.operator.exploits_after(step, r.config.steps, r.config.exploit_every_first_half):
             self._exploit(step, self._plan(step, r.scores(r.members)))
-        elif r.algorithm.refresh_every_step:
+        elif r.operator.refreshes_after(step):
             self._refresh(step)
 
     # -- the manifest -----------------------------------------------------------------------

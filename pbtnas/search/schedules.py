@@ -5,12 +5,15 @@ stops or starts (:class:`pbtnas.engine.schedule.Schedule`). ``run`` and ``resume
 config names from here, the config and the CLI take their ``mode`` choices from here, and loggers
 ask here whether a schedule commits each result on its own. This module names code by its dotted
 path and imports none of it, so that the floors below the engine (config, journal reader) can read
-it without importing the engine.
+it without importing the engine. An algorithm that brings its own schedule (bohb) says so in the
+algorithm registry, :data:`pbtnas.search.algorithms.ALGORITHMS`, read here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pbtnas.search.algorithms import ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,9 @@ class ScheduleEntry:
 
     #: the module that defines it (its ``SCHEDULE`` attribute is the class), imported when a run uses it
     module: str
-    #: the ``mode`` value a config selects it with (None: an algorithm brings it, see ``algorithm``)
+    #: the ``mode`` value a config selects it with (None: an algorithm brings it, its ``schedule``
+    #: in :data:`pbtnas.search.algorithms.ALGORITHMS`)
     mode: str | None = None
-    #: the algorithm that brings this schedule with it, whatever the mode (None: chosen by mode)
-    algorithm: str | None = None
     #: whether it commits every result as it comes (no barrier): loggers report each result then
     each_result_committed: bool = False
     #: how it schedules, said in the config's error when a mode is set beside the algorithm
@@ -33,10 +35,8 @@ class ScheduleEntry:
 SCHEDULES: dict[str, ScheduleEntry] = {
     "sync": ScheduleEntry("pbtnas.engine.sync_schedule", mode="sync"),
     "async": ScheduleEntry("pbtnas.engine.async_schedule", mode="async", each_result_committed=True),
-    "bohb": ScheduleEntry(
-        "pbtnas.engine.bohb", algorithm="bohb", each_result_committed=True, how="without a barrier by itself (asynchronous successive halving)"
-    ),
-    "nsga2": ScheduleEntry("pbtnas.engine.nsga2", algorithm="nsga2", each_result_committed=True, how="as Optuna trials trained from scratch"),
+    "bohb": ScheduleEntry("pbtnas.engine.bohb", each_result_committed=True, how="without a barrier by itself (asynchronous successive halving)"),
+    "nsga2": ScheduleEntry("pbtnas.engine.nsga2", each_result_committed=True, how="as Optuna trials trained from scratch"),
 }
 
 #: the config's ``mode`` choices (``pbtnas run --mode``)
@@ -46,9 +46,9 @@ MODES: tuple[str, ...] = tuple(e.mode for e in SCHEDULES.values() if e.mode)
 def schedule_name(algorithm: str | None, mode: str | None) -> str:
     """The schedule a config (or a stored ``config.yaml``) runs under: the one its algorithm
     brings, else the one its mode names (``sync`` when it names none)."""
-    for name, entry in SCHEDULES.items():
-        if entry.algorithm is not None and entry.algorithm == algorithm:
-            return name
+    own = _brought_by(algorithm)
+    if own is not None:
+        return own
     for name, entry in SCHEDULES.items():
         if entry.mode == (mode or "sync"):
             return name
@@ -57,7 +57,14 @@ def schedule_name(algorithm: str | None, mode: str | None) -> str:
 
 def schedule_of_algorithm(algorithm: str | None) -> ScheduleEntry | None:
     """The schedule ``algorithm`` brings with it (a config then leaves ``mode`` at its default), or None."""
-    return next((e for e in SCHEDULES.values() if e.algorithm is not None and e.algorithm == algorithm), None)
+    own = _brought_by(algorithm)
+    return None if own is None else SCHEDULES[own]
+
+
+def _brought_by(algorithm: str | None) -> str | None:
+    """The name of the schedule the algorithm registry says ``algorithm`` brings, or None."""
+    entry = ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else None
+    return None if entry is None else entry.schedule
 
 
 def each_result_committed(config: dict) -> bool:

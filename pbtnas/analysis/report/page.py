@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from pbtnas.analysis.report.history import RunHistory, _finite, sample_step, what_ran
+from pbtnas.search.algorithms import ALGORITHMS
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -75,7 +76,7 @@ def render(h: RunHistory, images: dict[str, str | None], samples: list[str], ver
             images,
             "inheritance",
             "genes each child took from each parent",
-            "no child has been made yet" if h.algorithm not in ("random", "random-sp", "bohb", "nsga2") else f"{h.algorithm} makes no children",
+            "no child has been made yet" if _makes_children(h.algorithm) else f"{h.algorithm} makes no children",
         )
     )
     parts.append(_children_table(h))
@@ -281,6 +282,12 @@ def _bohb_section(h: RunHistory) -> str:
         + rungs
         + _table(["trial", "from", "bracket", "steps trained", "went on at step", "end", "last fitness", "best fitness"], rows)
     )
+
+
+def _makes_children(algorithm: str | None) -> bool:
+    """Whether ``algorithm``'s operator ever makes a child (an unknown name: assume it may)."""
+    entry = ALGORITHMS.get(algorithm) if algorithm else None
+    return entry is None or entry.operator.makes_children
 
 
 def _children_table(h: RunHistory) -> str:
