@@ -23,10 +23,11 @@ import typing
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-import pydantic
-from pydantic.fields import FieldInfo
 
 from pbtnas.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    import pydantic
 
 #: how a value's expected kind is named in an error
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list", tuple: "a list", dict: "a mapping"}
@@ -134,7 +135,7 @@ def _bounds_in(metadata: tuple) -> tuple:
     """The bounds among a field annotation's metadata (``Field(ge=1)``, ``annotated_types.Ge(1)``)."""
     found: list = []
     for item in metadata:
-        items = item.metadata if isinstance(item, FieldInfo) else [item]
+        items = item.metadata if isinstance(getattr(item, "metadata", None), list) else [item]  # pydantic's Field(...)
         found += [b for b in items if isinstance(b, _BOUNDS)]
         if isinstance(item, at.Interval):
             found += [b for b in item if isinstance(b, _BOUNDS)]
@@ -167,38 +168,46 @@ def _prepare(kind: type | None, value: Any) -> Any:
 
 
 @functools.cache
-def _declared(options_cls: type) -> tuple[dict[str, OptionSpec], type[pydantic.BaseModel]]:
-    """Every option of a dataclass as an :class:`OptionSpec`, and the pydantic model that checks
-    a mapping of them (built once per class)."""
+def _declared(options_cls: type) -> dict[str, tuple[OptionSpec, Any, tuple]]:
+    """Every option of a dataclass as an :class:`OptionSpec`, with the type pydantic checks it
+    as and the annotation's own metadata (read once per class)."""
     try:
         hints = typing.get_type_hints(options_cls, include_extras=True)
     except Exception:  # an annotation naming what only type checkers import: go by the defaults
         hints = {}
-    specs: dict[str, OptionSpec] = {}
-    fields: dict[str, Any] = {}
+    declared = {}
     for f in dataclasses.fields(options_cls):
         default = _default(f)
         hint, extra = _plain(hints.get(f.name, Any))
         if hint is Any and default is not None:
             hint = type(default)
-        kind = _kind_of(hint, default)
         bounds = tuple(f.metadata.get("bounds", ())) + _bounds_in(extra)
-        choices = f.metadata.get("choices")
-        spec = OptionSpec(f.name, kind, default, f.metadata.get("doc", ""), bounds, choices)
-        specs[f.name] = spec
-        target = Literal[choices] if choices else hint  # type: ignore[valid-type]
-        rules: list = [pydantic.BeforeValidator(functools.partial(_prepare, kind)), *extra, *f.metadata.get("bounds", ())]
-        if bounds and kind is float:
+        spec = OptionSpec(f.name, _kind_of(hint, default), default, f.metadata.get("doc", ""), bounds, f.metadata.get("choices"))
+        declared[f.name] = (spec, hint, extra)
+    return declared
+
+
+@functools.cache
+def _model(options_cls: type) -> type[pydantic.BaseModel]:
+    """The pydantic model that checks a mapping of ``options_cls``'s options (built once per
+    class, and only when options are read: listing them needs no pydantic)."""
+    import pydantic
+
+    fields: dict[str, Any] = {}
+    for name, (spec, hint, extra) in _declared(options_cls).items():
+        target = Literal[spec.choices] if spec.choices is not None else hint
+        rules: list = [pydantic.BeforeValidator(functools.partial(_prepare, spec.kind)), *extra]
+        rules += [b for b in spec.bounds if b not in _bounds_in(extra)]
+        if spec.bounds and spec.kind is float:
             rules.append(pydantic.AllowInfNan(False))
-        fields[f.name] = (Annotated[(target, *rules)] if rules else target, None)
+        fields[name] = (Annotated[(target, *rules)], None)
     config = pydantic.ConfigDict(arbitrary_types_allowed=True, coerce_numbers_to_str=True)
-    model = pydantic.create_model(f"{options_cls.__name__}Check", __config__=config, **fields)
-    return specs, model
+    return pydantic.create_model(f"{options_cls.__name__}Check", __config__=config, **fields)
 
 
 def option_specs(options_cls: type) -> dict[str, OptionSpec]:
     """What each option of ``options_cls`` allows, by name (for listings and the CLI's flags)."""
-    return dict(_declared(options_cls)[0])
+    return {name: spec for name, (spec, _, _) in _declared(options_cls).items()}
 
 
 def _key(name: str, where: str) -> str:
@@ -231,10 +240,12 @@ def check_values(options_cls: type, values: dict, where: str = "task") -> dict:
     """``values`` (option name -> value, names known) as the options' declarations make them, or
     one :class:`ConfigError` naming the first bad one (as ``where.name``; a run config's keys as
     themselves, ``where="config"``)."""
-    specs, model = _declared(options_cls)
+    import pydantic
+
     try:
-        checked = model.model_validate(values)
+        checked = _model(options_cls).model_validate(values)
     except pydantic.ValidationError as exc:
+        specs = option_specs(options_cls)
         raise ConfigError(_one_line(exc.errors()[0], specs, where)) from None
     return {name: getattr(checked, name) for name in values}
 
@@ -283,4 +294,4 @@ def check_options(options: Any, where: str = "task") -> None:
 
 def options_doc(options_cls: type) -> list[dict]:
     """Rows ``name, default, doc, allowed`` for an options dataclass."""
-    return [{"name": s.name, "default": s.default, "doc": s.doc, "allowed": s.allowed()} for s in _declared(options_cls)[0].values()]
+    return [{"name": s.name, "default": s.default, "doc": s.doc, "allowed": s.allowed()} for s in option_specs(options_cls).values()]
