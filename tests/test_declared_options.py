@@ -51,7 +51,9 @@ def test_run_config_values_are_checked_by_their_declarations(data, message):
 
 
 def test_command_line_strings_become_the_declared_kind():
-    config = config_from_dict({"task": "simulated", "population": "8", "steps": "1e3", "tau": "0.5", "lookahead": "no", "loggers": "tensorboard, wandb"})
+    config = config_from_dict(
+        {"task": "simulated", "population": "8", "steps": "1e3", "tau": "0.5", "lookahead": "no", "loggers": "tensorboard, wandb"}
+    )
     assert (config.population, config.steps, config.tau, config.lookahead) == (8, 1000, 0.5, False)
     assert config.loggers == ["tensorboard", "wandb"]
     assert config_from_dict({"task": "simulated", "loggers": ["mlflow"]}).loggers == ["mlflow"]
