@@ -73,7 +73,7 @@ class Task(ABC):
     * ``data`` - see :class:`HasDataSplits`.
     """
 
-    #: the dataclass of this task's options; each field's ``metadata["doc"]`` documents it
+    #: the dataclass of this task's options; each field is declared with :func:`doc` (its doc line, range, choices)
     Options: ClassVar[type]
     #: shadow model key -> the model it shadows (EMA generator, target critic). Shadow copies of
     #: transplanted layers are copied from the donor without shrink-perturb and have no optimizer.
