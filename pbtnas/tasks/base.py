@@ -258,9 +258,5 @@ class Task(ABC):
         Default: the report's defaults."""
         return ReportHints()
 
-<<<<<<< HEAD
 
-__all__ = ["EpisodeRecorder", "HasDataSplits", "ReportHints", "Task", "coerce_value", "doc", "options_doc", "parse_options"]
-=======
-__all__ = ["Task", "check_options", "coerce_value", "doc", "options_doc", "parse_options"]
->>>>>>> 4d8a003 (Declarative validation: RunConfig and the built-in tasks' options declare their ranges and choices (doc(..., ge=, gt=, le=, lt=, choices=)); one pydantic mechanism in pbtnas/options.py reads them and words the one-line errors)
+__all__ = ["EpisodeRecorder", "HasDataSplits", "ReportHints", "Task", "check_options", "coerce_value", "doc", "options_doc", "parse_options"]
