@@ -12,7 +12,7 @@ import pytest
 from pydantic import Field
 
 from pbtnas.cli import main
-from pbtnas.config import RunConfig, config_from_dict
+from pbtnas.config import RunConfig, apply_overrides, config_from_dict
 from pbtnas.errors import ConfigError
 from pbtnas.options import doc, options_doc, parse_options
 from pbtnas.tasks.classification import ClassificationOptions
@@ -57,6 +57,10 @@ def test_command_line_strings_become_the_declared_kind():
     assert (config.population, config.steps, config.tau, config.lookahead) == (8, 1000, 0.5, False)
     assert config.loggers == ["tensorboard", "wandb"]
     assert config_from_dict({"task": "simulated", "loggers": ["mlflow"]}).loggers == ["mlflow"]
+    # a list of strings from --set (a comma list) or from YAML (a list): one declaration each
+    objectives = config_from_dict(apply_overrides({"task": "simulated"}, ["objectives=fitness,params:min", "constraints=params<=50000"]))
+    assert (objectives.objectives, objectives.constraints) == (["fitness", "params:min"], ["params<=50000"])
+    assert config_from_dict({"task": "simulated", "objectives": ["fitness", "params:min"]}).objectives == ["fitness", "params:min"]
 
 
 @pytest.mark.parametrize(
