@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from pbtnas.errors import ConfigError
-from pbtnas.options import coerce_value, did_you_mean, doc
+from pbtnas.options import doc, parse_options
 from pbtnas.search.algorithms import ALGORITHMS  # the registry: name -> description, operator, schedule
 from pbtnas.search.constants import SP_BUFFERS
 from pbtnas.search.objectives import check_objectives
@@ -28,78 +27,71 @@ class RunConfig:
 
     description: str = doc("free text describing the run or preset", "")
     task: dict = doc("the task's section: 'name' plus that task's options", default_factory=dict)
-    algorithm: str = doc("one of: " + ", ".join(ALGORITHMS), "pbtnas")
-    population: int = doc("population size N (at least 4)", 8)
-    steps: int = doc("number of steps; every member trains one step between exploitations", 10)
-    seed: int = doc("master seed; every random stream of the run derives from it", 0)
-    tau: float = doc("fraction of the population used as parents and replaced", 0.25)
-    p_donor: float = doc("probability that a gene (layer) is taken from the donor parent", 0.25)
-    sp_lambda: float = doc("shrink factor of transplanted weights", 0.4)
-    sp_gamma: float = doc("perturb factor (weight of a fresh initialisation)", 0.1)
+    algorithm: str = doc("the search algorithm or ablation", "pbtnas", choices=ALGORITHMS)
+    population: int = doc("population size N", 8, ge=4)
+    steps: int = doc("number of steps; every member trains one step between exploitations", 10, ge=1)
+    seed: int = doc("master seed; every random stream of the run derives from it", 0, ge=0, lt=2**32)
+    tau: float = doc("fraction of the population used as parents and replaced", 0.25, gt=0, lt=1)
+    p_donor: float = doc("probability that a gene (layer) is taken from the donor parent", 0.25, ge=0, le=1)
+    sp_lambda: float = doc("shrink factor of transplanted weights", 0.4, ge=0)
+    sp_gamma: float = doc("perturb factor (weight of a fresh initialisation)", 0.1, ge=0)
     sp_buffers: str = doc(
         "shrink-perturb in transplanted layers: 'all' floating tensors (paper) or 'parameters' "
         "only, copying buffers such as BatchNorm statistics from the donor",
         "all",
+        choices=SP_BUFFERS,
     )
     donor_moments: bool = doc("take Adam moments of transplanted layers from the donor instead of resetting them", False)
-    exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1)
+    exploit_every_first_half: int = doc("in the first half of the run exploit only every k-th step (paper: 1 or 2)", 1, ge=1)
     final_selection: str = doc(
         "'best-ever', 'best-last', 'top-k-reevaluated' (the reevaluate_top_k best members "
         "re-scored on a split no fitness evaluation saw), or '' for the task's default",
         "",
+        choices=("", *SELECTIONS),
     )
-    reevaluate_top_k: int = doc("with final_selection top-k-reevaluated: how many of the best members to re-score", 3)
-    backend: str = doc("where members train: inprocess, local (process pool) or ray", "local")
+    reevaluate_top_k: int = doc("with final_selection top-k-reevaluated: how many of the best members to re-score", 3, ge=1)
+    backend: str = doc("where members train: inprocess, local (process pool) or ray", "local", choices=BACKENDS)
     workers: int = doc(
         "parallel workers of the local backend (0 = one per core); with Ray: an upper bound on "
         "members training at once (0 = as many as resources allow)",
         0,
+        ge=0,
     )
-    threads_per_member: int = doc("torch intra-op threads per training member", 1)
-    max_retries: int = doc("retries of a member step whose worker died before it is marked failed", 2)
-    keep_checkpoints: int = doc("finished steps whose population checkpoints are kept on disk", 2)
+    threads_per_member: int = doc("torch intra-op threads per training member", 1, ge=1)
+    max_retries: int = doc("retries of a member step whose worker died before it is marked failed", 2, ge=0)
+    keep_checkpoints: int = doc("finished steps whose population checkpoints are kept on disk", 2, ge=1)
     ray_address: str = doc("Ray cluster address ('' starts a local Ray, 'auto' joins a running one)", "")
-    cpus_per_member: float = doc("Ray: CPUs reserved per training member (fractions allowed)", 1.0)
-    gpus_per_member: float = doc("Ray: GPUs reserved per training member (fractions allowed)", 0.0)
+    cpus_per_member: float = doc("Ray: CPUs reserved per training member (fractions allowed)", 1.0, ge=0)
+    gpus_per_member: float = doc("Ray: GPUs reserved per training member (fractions allowed)", 0.0, ge=0)
     storage: str = doc("Ray: shared folder or fsspec URL for member states ('' = Ray object store)", "")
-    mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync")
+    mode: str = doc("'sync' (generational, the paper's) or 'async' (no barrier)", "sync", choices=MODES)
     bohb_eta: int = doc("algorithm bohb: Hyperband's reduction factor (a 1/eta share of trials goes on at each rung)", 3)
     nsga2_trial_steps: int = doc(
         "algorithm nsga2: steps each trial trains from scratch (0 = steps // 4, at least 1); the run trains "
         "population x steps / nsga2_trial_steps trials, i.e. about 4 NSGA-II generations of population trials by default",
         0,
+        ge=0,
     )
     lookahead: bool = doc(
         "sync mode: steps go out longest expected first, and while the slowest members finish a "
         "step idle workers start the next step of members sure to survive (same results, less idle time)",
         True,
     )
-    loggers: list = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
-    objectives: list = doc(
+    loggers: list[str] = doc("extra loggers: tensorboard, wandb, mlflow", default_factory=list)
+    objectives: list[str] = doc(
         "what selection optimises, each NAME[:max|:min] (default max): fitness, params, flops, latency_ms "
         "or a metric the task's evaluate returns; more than one gives a Pareto front (docs/multi-objective.md)",
         default_factory=lambda: ["fitness"],
     )
-    constraints: list = doc("bounds members must keep, each NAME<=NUMBER (or >=, <, >), e.g. params<=50000", default_factory=list)
+    constraints: list[str] = doc("bounds members must keep, each NAME<=NUMBER (or >=, <, >), e.g. params<=50000", default_factory=list)
 
     def validate(self) -> "RunConfig":
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}")
-        if self.population < 4:
-            raise ConfigError(f"population must be at least 4, got {self.population}")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed}")
-        if self.steps < 1:
-            raise ConfigError(f"steps must be at least 1, got {self.steps}")
-        for key in ("sp_lambda", "sp_gamma"):
-            value = getattr(self, key)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{key} must be a finite number >= 0, got {value}")
-        if self.keep_checkpoints < 1:
-            raise ConfigError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
-        if self.max_retries < 0:
-            raise ConfigError(f"max_retries must not be negative, got {self.max_retries}")
-        device = self.task.get("device") if isinstance(self.task, dict) else None
+        """The checks no one field's declaration can make: of fields together, of the task
+        section and its device. Each field's own kind and range are checked by
+        :func:`config_from_dict` (:func:`pbtnas.options.parse_options`)."""
+        if not isinstance(self.task, dict) or not self.task.get("name"):
+            raise ConfigError("config needs a 'task' section with a 'name' (or 'task: NAME')")
+        device = self.task.get("device")
         if device is not None:
             try:
                 import torch
@@ -107,8 +99,6 @@ class RunConfig:
                 torch.device(str(device))
             except (RuntimeError, ValueError):
                 raise ConfigError(f"task.device {device!r} is not a torch device (cpu, cuda, cuda:1, mps, ...)") from None
-        if not 0.0 < self.tau < 1.0:
-            raise ConfigError(f"tau must lie strictly between 0 and 1, got {self.tau}")
         n_children = max(1, int(self.population * self.tau))
         n_parents = max(2, int(self.population * self.tau))
         if n_parents > self.population - n_children:
@@ -116,34 +106,12 @@ class RunConfig:
                 f"tau={self.tau} with population {self.population} replaces {n_children} members and "
                 f"needs {n_parents} parents among the {self.population - n_children} survivors: lower tau"
             )
-        if not 0.0 <= self.p_donor <= 1.0:
-            raise ConfigError(f"p_donor must lie in [0, 1], got {self.p_donor}")
-        if self.sp_buffers not in SP_BUFFERS:
-            raise ConfigError(f"sp_buffers must be one of {list(SP_BUFFERS)}, got {self.sp_buffers!r}")
-        if self.exploit_every_first_half < 1:
-            raise ConfigError("exploit_every_first_half must be at least 1")
-        if self.final_selection not in ("",) + SELECTIONS:
-            raise ConfigError(f"final_selection must be one of {SELECTIONS}, got {self.final_selection!r}")
-        if self.reevaluate_top_k < 1:
-            raise ConfigError(f"reevaluate_top_k must be at least 1, got {self.reevaluate_top_k}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.workers < 0 or self.threads_per_member < 1:
-            raise ConfigError("workers must be >= 0 and threads_per_member >= 1")
-        if not all(math.isfinite(v) and v >= 0 for v in (self.cpus_per_member, self.gpus_per_member)):
-            raise ConfigError(
-                f"cpus_per_member and gpus_per_member must be finite numbers >= 0, got {self.cpus_per_member} and {self.gpus_per_member}"
-            )
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be {' or '.join(repr(m) for m in MODES)}, got {self.mode!r}")
-        if not isinstance(self.task, dict) or not self.task.get("name"):
-            raise ConfigError("config needs a 'task' section with a 'name' (or 'task: NAME')")
         own = schedule_of_algorithm(self.algorithm)
         if own is not None and self.mode != "sync":
             # the algorithm's own schedule runs whatever the mode (pbtnas.search.schedules)
             raise ConfigError(f"algorithm {self.algorithm} schedules its trials {own.how}: leave mode at 'sync'")
         check_objectives(self.objectives, self.constraints, self.final_selection)
-        if not 0 <= self.nsga2_trial_steps <= self.steps:
+        if self.nsga2_trial_steps > self.steps:
             raise ConfigError(f"nsga2_trial_steps must lie in [0, steps={self.steps}] (0: steps // 4), got {self.nsga2_trial_steps}")
         if self.algorithm == "bohb":
             from pbtnas.search.hyperband import check_budget
@@ -174,15 +142,7 @@ def config_from_dict(data: dict, where: str = "config") -> RunConfig:
     """Build and validate a :class:`RunConfig`, naming unknown keys and wrongly typed values."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping of keys to values")
-    data = with_task_section(data)
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown {where} key(s) {unknown}{did_you_mean(unknown, fields)}; known keys: {sorted(fields)}")
-    values = {}
-    for name, value in data.items():
-        values[name] = coerce_value(value, fields[name], "config")
-    return RunConfig(**values).validate()
+    return parse_options(RunConfig, with_task_section(data), where="config").validate()
 
 
 def parse_value(text: str) -> Any:

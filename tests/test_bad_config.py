@@ -11,22 +11,22 @@ from pbtnas.engine.runner import RunError
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "sp_gamma=nan"], "sp_gamma must be a finite number >= 0"),
-        (["--set", "sp_lambda=-1"], "sp_lambda must be a finite number >= 0"),
-        (["--set", "keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
-        (["--set", "max_retries=-1"], "max_retries must not be negative"),
-        (["--set", "steps=true"], "'steps' must be an integer"),
-        (["--seed", "-1"], "seed must be an integer in [0, 2**32)"),
+        (["--set", "sp_gamma=nan"], "sp_gamma: must be a finite number >= 0 (got 'nan')"),
+        (["--set", "sp_lambda=-1"], "sp_lambda: must be a finite number >= 0 (got -1)"),
+        (["--set", "keep_checkpoints=0"], "keep_checkpoints: must be at least 1 (got 0)"),
+        (["--set", "max_retries=-1"], "max_retries: must be at least 0 (got -1)"),
+        (["--set", "steps=true"], "steps: must be an integer (got True)"),
+        (["--seed", "-1"], "--seed: must be an integer in [0, 4,294,967,296) (got -1)"),
         (["--device", "cudax"], "task.device 'cudax' is not a torch device"),
-        (["--set", "task.lr=nan"], "task.lr must be a finite number > 0"),
-        (["--set", "task.weight_decay=-1"], "task.weight_decay must be a finite number >= 0"),
-        (["--set", "task.batch_size=0"], "task.batch_size must be at least 1, got 0"),
-        (["--set", "task.batches_per_step=-1"], "task.batches_per_step must be at least 1"),
-        (["--set", "task.val_fraction=0"], "task.val_fraction must be between 0 and 1"),
-        (["--set", "task.test_fraction=-1"], "task.test_fraction must be between 0 and 1"),
-        (["--set", "task.split_seed=-1"], "task.split_seed must not be negative"),
-        (["--set", "task.width=wide"], "task.width must be an integer, got 'wide'"),
-        (["--set", "gpus_per_member=nan"], "cpus_per_member and gpus_per_member must be finite numbers >= 0"),
+        (["--set", "task.lr=nan"], "task.lr: must be a finite number > 0 (got 'nan')"),
+        (["--set", "task.weight_decay=-1"], "task.weight_decay: must be a finite number >= 0 (got -1)"),
+        (["--set", "task.batch_size=0"], "task.batch_size: must be at least 1 (got 0)"),
+        (["--set", "task.batches_per_step=-1"], "task.batches_per_step: must be at least 1 (got -1)"),
+        (["--set", "task.val_fraction=0"], "task.val_fraction: must be a number in (0, 1) (got 0)"),
+        (["--set", "task.test_fraction=-1"], "task.test_fraction: must be a number in (0, 1) (got -1)"),
+        (["--set", "task.split_seed=-1"], "task.split_seed: must be at least 0 (got -1)"),
+        (["--set", "task.width=wide"], "task.width: must be an integer (got 'wide')"),
+        (["--set", "gpus_per_member=nan"], "gpus_per_member: must be a finite number >= 0 (got 'nan')"),
         (["--set", "populaton=8"], "unknown config key(s) ['populaton'] (did you mean 'population'?)"),
         (["--set", "task.widht=8"], "unknown task option(s) ['widht'] (did you mean 'width'?)"),
         (["--set", "colour=red"], "unknown config key(s) ['colour']; known keys"),  # nothing close: no guess
@@ -68,7 +68,7 @@ def test_task_given_as_a_name_is_short_for_a_section(tmp_path, capsys):
 def test_a_whole_number_in_exponent_form_is_an_integer():
     # YAML 1.1 reads 1e3 as the string "1e3"
     assert pbtnas.config_from_dict({"task": "classification", "steps": "1e3"}).steps == 1000
-    with pytest.raises(pbtnas.errors.ConfigError, match="'steps' must be an integer, got 1.5"):
+    with pytest.raises(pbtnas.errors.ConfigError, match=r"steps: must be an integer \(got 1.5\)"):
         pbtnas.config_from_dict({"task": "classification", "steps": "1.5"})
 
 
@@ -78,7 +78,7 @@ def test_a_whole_number_in_exponent_form_is_an_integer():
         ("batches_per_step=0", "must be at least 1"),
         ("batch_size=-1", "must be at least 1"),
         ("lr=-1", "must be a finite number > 0"),
-        ("data_seed=-1", "must not be negative"),
+        ("data_seed=-1", "task.data_seed: must be at least 0 (got -1)"),
     ],
 )
 def test_simulated_task_options_are_checked_before_the_run(tmp_path, capsys, option, message):

@@ -132,7 +132,7 @@ CONFIGS = {
     "python object tag": ("!!python/object/apply:os.system ['touch PWNED']\n", "cannot be read"),
     "a list": ("- 1\n- 2\n", "a mapping of keys was expected"),
     "unknown key": (None, "unknown config key(s) ['bogus']"),
-    "wrong type": (None, "config key 'steps' must be an integer"),
+    "wrong type": (None, "steps: must be an integer"),
     "task not a section": (None, "needs a 'task' section"),
     "unknown task option": (None, "unknown task option(s) ['bogus']"),
 }

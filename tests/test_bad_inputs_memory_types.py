@@ -127,7 +127,7 @@ def test_defaults_of_every_preset_fit_a_small_machine():
 def test_negative_option_is_the_tasks_error_not_a_memory_need(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = _one_error_here(capsys, "run", "classification", "--set", "task.width=-100000000", "--out", "r")
-    assert "of memory" not in line and "task.cells and task.width must be positive" in line
+    assert "of memory" not in line and "task.width: must be at least 1 (got -100000000)" in line
     assert not (tmp_path / "r").exists()
 
 
@@ -152,11 +152,11 @@ def test_flag_and_set_that_agree_are_accepted():
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("steps=true", "config key 'steps' must be an integer, got True"),
-        ("steps=.inf", "config key 'steps' must be an integer, got inf"),
-        ("population=1e400", "config key 'population' must be an integer, got inf"),
-        ("algorithm=true", "config key 'algorithm' must be a string, got True"),
-        ("task.width=true", "task.width must be an integer, got True"),
+        ("steps=true", "steps: must be an integer (got True)"),
+        ("steps=.inf", "steps: must be an integer (got inf)"),
+        ("population=1e400", "population: must be an integer (got inf)"),
+        ("algorithm=true", "algorithm: must be a string (got True)"),
+        ("task.width=true", "task.width: must be an integer (got True)"),
     ],
 )
 def test_set_of_the_wrong_kind(capsys, tmp_path, monkeypatch, override, expected):
@@ -169,7 +169,7 @@ def test_set_of_the_wrong_kind(capsys, tmp_path, monkeypatch, override, expected
 def test_boolean_steps_in_a_config_file(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("c.yaml").write_text("preset: simulated\nsteps: true\n")
-    assert "config key 'steps' must be an integer, got True" in _one_error_here(capsys, "run", "c.yaml", "--out", "r")
+    assert "steps: must be an integer (got True)" in _one_error_here(capsys, "run", "c.yaml", "--out", "r")
     assert not (tmp_path / "r").exists()
 
 

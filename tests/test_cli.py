@@ -71,9 +71,9 @@ def test_yaml_config_with_preset_base(tmp_path, capsys):
         (["run", "no-such-preset"], "unknown preset 'no-such-preset'"),
         (["run", "classification", "--set", "colour=red"], "unknown config key(s) ['colour']"),
         (["run", "classification", "--set", "task.colour=red"], "unknown task option(s) ['colour']"),
-        (["run", "classification", "--population", "3"], "population must be at least 4"),
+        (["run", "classification", "--population", "3"], "--population: must be at least 4 (got 3)"),
         (["run", "classification", "--set", "tau=0.9"], "lower tau"),
-        (["run", "classification", "--set", "population=lots"], "'population' must be an integer"),
+        (["run", "classification", "--set", "population=lots"], "population: must be an integer (got 'lots')"),
         (
             ["run", "classification", "--set", "task.dataset=npz", "--set", "task.data_path=missing.npz"],
             "task.data_path 'missing.npz' does not exist",

@@ -57,7 +57,7 @@ def test_longer_budget_and_other_workers_continue_like_an_uninterrupted_run(stop
         (["--set", "task.width=4"], "cannot change task.width (it changes the search; start a new run"),
         (["--steps", "1"], "steps=1 leaves nothing to train: 1 steps are already done"),
         (["--set", "colour=red"], "unknown config key(s) ['colour']"),
-        (["--set", "workers=many"], "'workers' must be an integer"),
+        (["--set", "workers=many"], "workers: must be an integer (got 'many')"),
     ],
 )
 def test_what_may_not_change_is_refused_with_the_reason(stopped, capsys, args, message):

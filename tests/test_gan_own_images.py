@@ -108,7 +108,7 @@ def test_only_relative_paths_that_exist_become_absolute(tmp_path, monkeypatch):
 def test_a_folder_as_data_path_and_no_test_split_are_one_line(tmp_path, capsys):
     for args, match in (
         (["--set", "task.dataset=npz", "--set", f"task.data_path={tmp_path}"], "is a folder"),
-        (["--set", "task.test_fraction=0"], "task.test_fraction must be between 0 and 1"),
+        (["--set", "task.test_fraction=0"], "task.test_fraction: must be a number in (0, 1) (got 0)"),
     ):
         out = tmp_path / "run"
         assert main(["run", "gan-mnist-small", *args, "--out", str(out), "--quiet"]) == 2

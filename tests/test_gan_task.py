@@ -113,11 +113,11 @@ def test_stacked_mnist_reports_modes_and_kl():
         (dict(image_size=30), "multiple of 8"),
         (dict(dataset="imagenet"), "task.dataset"),
         (dict(batch_size=0), "batch_size"),
-        (dict(lr=0.0), "task.lr must be a finite number > 0"),
-        (dict(beta2=1.0), r"task.beta2 must lie in \[0, 1\)"),
-        (dict(ema_decay=-0.1), "task.ema_decay must lie in"),
-        (dict(classifier_epochs=0), "task.classifier_epochs must be positive"),
-        (dict(split_seed=-1), "must not be negative"),
+        (dict(lr=0.0), r"task.lr: must be a finite number > 0 \(got 0.0\)"),
+        (dict(beta2=1.0), r"task.beta2: must be a number in \[0, 1\) \(got 1.0\)"),
+        (dict(ema_decay=-0.1), "task.ema_decay: must be a number in"),
+        (dict(classifier_epochs=0), r"task.classifier_epochs: must be at least 1 \(got 0\)"),
+        (dict(split_seed=-1), "task.split_seed: must be at least 0"),
     ],
 )
 def test_bad_options_name_the_field(bad, match):

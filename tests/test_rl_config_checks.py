@@ -156,12 +156,12 @@ def test_dict_observations_are_flattened(tmp_path):
 @pytest.mark.parametrize(
     "option, message",
     [
-        ("lr=-1", "task.lr must be a finite number > 0"),
-        ("gamma=2", "task.gamma must lie in (0, 1]"),
-        ("critic_tau=0", "task.critic_tau must lie in (0, 1]"),
+        ("lr=-1", "task.lr: must be a finite number > 0 (got -1)"),
+        ("gamma=2", "task.gamma: must be a number in (0, 1] (got 2)"),
+        ("critic_tau=0", "task.critic_tau: must be a number in (0, 1] (got 0)"),
         ("batch_size=1000000", "larger than task.buffer_capacity"),  # was killed for memory
-        ("std_end=-1", "task.std_end must not be negative"),
-        ("final_eval_episodes=1e9", "task.final_eval_episodes must be at most 100,000"),  # was 12 GB and rising
+        ("std_end=-1", "task.std_end: must be a finite number >= 0 (got -1)"),
+        ("final_eval_episodes=1e9", "task.final_eval_episodes: must be between 1 and 100,000 (got '1e9')"),  # was 12 GB and rising
     ],
 )
 def test_agent_options_out_of_range_are_one_line_before_the_run(tmp_path, capsys, option, message):

@@ -15,7 +15,7 @@ from pbtnas.errors import ConfigError
 
 # the options mechanism lives in a leaf module (the run config uses it too); its names stay
 # importable from here, where task code has always found them
-from pbtnas.options import coerce_value, doc, options_doc, parse_options
+from pbtnas.options import check_options, coerce_value, doc, options_doc, parse_options
 from pbtnas.rundir.report_hints import ReportHints
 from pbtnas.search.space import Genome, SearchSpace
 from pbtnas.tasks.memory import MemoryNeed
@@ -48,8 +48,8 @@ class HasDataSplits(Protocol):
 class Task(ABC):
     """Base class of every task (classification, GAN, RL, ...).
 
-    Subclasses set ``Options`` to a dataclass whose fields (each with a ``doc`` metadata entry)
-    are the task's config keys, and fill ``self.space`` in ``__init__``. Tasks are built once per
+    Subclasses set ``Options`` to a dataclass whose fields (each declared with :func:`doc`: its
+    doc line, default, range and choices) are the task's config keys, and fill ``self.space`` in ``__init__``. Tasks are built once per
     process and reused for many members, so ``__init__`` must be cheap: load data lazily.
 
     Optional hooks are declared here with ``None``, meaning "not provided"; a task provides one
@@ -73,7 +73,7 @@ class Task(ABC):
     * ``data`` - see :class:`HasDataSplits`.
     """
 
-    #: the dataclass of this task's options; each field's ``metadata["doc"]`` documents it
+    #: the dataclass of this task's options; each field is declared with :func:`doc` (its doc line, range, choices)
     Options: ClassVar[type]
     #: shadow model key -> the model it shadows (EMA generator, target critic). Shadow copies of
     #: transplanted layers are copied from the donor without shrink-perturb and have no optimizer.
@@ -109,6 +109,7 @@ class Task(ABC):
     record_episode: EpisodeRecorder | None = None
 
     def __init__(self, options: Any):
+        check_options(options)  # options built in Python keep to their declarations too
         self.options = options
         self.space: SearchSpace
 
@@ -258,4 +259,4 @@ class Task(ABC):
         return ReportHints()
 
 
-__all__ = ["EpisodeRecorder", "HasDataSplits", "ReportHints", "Task", "coerce_value", "doc", "options_doc", "parse_options"]
+__all__ = ["EpisodeRecorder", "HasDataSplits", "ReportHints", "Task", "check_options", "coerce_value", "doc", "options_doc", "parse_options"]

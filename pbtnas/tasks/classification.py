@@ -15,7 +15,6 @@ gives zeros and the residual keeps a path open, so every genome is a working net
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,22 +48,24 @@ class ClassificationOptions:
     )
     layout: str = doc(LAYOUT_DOC, "auto")
     pixel_max: float = doc(PIXEL_MAX_DOC, 0.0)
-    in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0)
-    n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0)
-    width: int = doc("channels of the first cell (doubled after the reduction)", 16)
-    cells: int = doc("number of searchable cells (4 genes each)", 3)
-    batch_size: int = doc("training batch size", 64)
-    batches_per_step: int = doc("training batches per PBT step", 30)
-    lr: float = doc("Adam learning rate", 2e-3)
-    weight_decay: float = doc("Adam weight decay", 0.0)
-    val_fraction: float = doc("fraction of the data used as the validation split (fitness)", 0.15)
-    test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15)
+    in_channels: int = doc("input channels of the network (0: from the data set); recorded by export", 0, ge=0)
+    n_classes: int = doc("classes of the network's head (0: from the data set); recorded by export", 0, ge=0)
+    width: int = doc("channels of the first cell (doubled after the reduction)", 16, ge=1)
+    cells: int = doc("number of searchable cells (4 genes each)", 3, ge=1)
+    batch_size: int = doc("training batch size", 64, ge=1)
+    batches_per_step: int = doc("training batches per PBT step", 30, ge=1)
+    lr: float = doc("Adam learning rate", 2e-3, gt=0)
+    weight_decay: float = doc("Adam weight decay", 0.0, ge=0)
+    val_fraction: float = doc("fraction of the data used as the validation split (fitness)", 0.15, gt=0, lt=1)
+    test_fraction: float = doc("fraction used as the test split (final metric only)", 0.15, gt=0, lt=1)
     selection_fraction: float = doc(
         "fraction held apart as a selection split that no fitness evaluation sees, "
         "for final_selection top-k-reevaluated (0: none; taken from the training data)",
         0.0,
+        ge=0,
+        lt=1,
     )
-    split_seed: int = doc("seed of the fixed train/val/test split", 12345)
+    split_seed: int = doc("seed of the fixed train/val/test split", 12345, ge=0)
     device: str = doc("torch device members train on", "cpu")
     lr_choices: list = doc("learning rates to search as a hyperparameter gene 'lr' (empty: fixed lr)", default_factory=list)
     weight_decay_choices: list = doc("weight decays to search as a gene 'weight_decay' (empty: fixed)", default_factory=list)
@@ -233,23 +234,8 @@ class ClassificationTask(TorchTask):
     default_final_selection = "best-ever"
 
     def __init__(self, options: ClassificationOptions):
-        super().__init__(options)
-        if options.cells < 1 or options.width < 1:
-            raise ConfigError("task.cells and task.width must be positive")
-        for key in ("batch_size", "batches_per_step"):
-            if getattr(options, key) < 1:
-                raise ConfigError(f"task.{key} must be at least 1, got {getattr(options, key)}")
-        for key in ("in_channels", "n_classes", "split_seed"):
-            if getattr(options, key) < 0:
-                raise ConfigError(f"task.{key} must not be negative, got {getattr(options, key)}")
-        for key in ("val_fraction", "test_fraction"):
-            if not 0.0 < getattr(options, key) < 1.0:
-                raise ConfigError(f"task.{key} must be between 0 and 1, got {getattr(options, key)}")
-        for key in ("lr", "weight_decay"):
-            value = getattr(options, key)
-            if not math.isfinite(value) or value < 0 or (key == "lr" and value == 0):
-                raise ConfigError(f"task.{key} must be a finite number {'> 0' if key == 'lr' else '>= 0'}, got {value}")
-        if not 0.0 <= options.selection_fraction < 1.0 or options.val_fraction + options.test_fraction + options.selection_fraction >= 0.9:
+        super().__init__(options)  # each option's own range: its declaration in ClassificationOptions
+        if options.val_fraction + options.test_fraction + options.selection_fraction >= 0.9:
             raise ConfigError("task.val_fraction + test_fraction + selection_fraction must leave at least 10% of the data for training")
         genes = []
         paths: dict[str, str | list[str]] = {}

@@ -14,7 +14,6 @@ a quarter and the slowest 1.75 times that. ``jitter`` adds seeded noise per step
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pbtnas.errors import ConfigError, MemberDiverged
+from pbtnas.errors import MemberDiverged
 from pbtnas.search.space import Gene, Genome, SearchSpace
 from pbtnas.search.state import MemberState, capture_optimizer, load_weights, restore_optimizer, state_dict_cpu
 from pbtnas.tasks.base import Task, doc
@@ -38,15 +37,15 @@ ACTIVATIONS = ("relu", "tanh")
 class SimulatedOptions:
     """Options of the simulated task (config section ``task``)."""
 
-    layers: int = doc("searchable hidden layers (2 genes each: op and activation)", 4)
-    width: int = doc("hidden width of the tiny MLP", 8)
-    step_seconds: float = doc("mean simulated step time in seconds (the sleep)", 0.2)
-    unevenness: float = doc("spread of step times across architectures, in [0, 2)", 1.5)
-    jitter: float = doc("seeded relative noise on each step's time, in [0, 1)", 0.0)
-    batches_per_step: int = doc("real training batches of the tiny model per step", 4)
-    batch_size: int = doc("batch size of the tiny model", 32)
-    lr: float = doc("Adam learning rate of the tiny model", 1e-2)
-    data_seed: int = doc("seed of the fixed synthetic data set", 7)
+    layers: int = doc("searchable hidden layers (2 genes each: op and activation)", 4, ge=1)
+    width: int = doc("hidden width of the tiny MLP", 8, ge=1)
+    step_seconds: float = doc("mean simulated step time in seconds (the sleep)", 0.2, ge=0)
+    unevenness: float = doc("spread of step times across architectures, in [0, 2)", 1.5, ge=0, lt=2)
+    jitter: float = doc("seeded relative noise on each step's time, in [0, 1)", 0.0, ge=0, lt=1)
+    batches_per_step: int = doc("real training batches of the tiny model per step", 4, ge=1)
+    batch_size: int = doc("batch size of the tiny model", 32, ge=1)
+    lr: float = doc("Adam learning rate of the tiny model", 1e-2, gt=0)
+    data_seed: int = doc("seed of the fixed synthetic data set", 7, ge=0)
     device: str = doc("torch device (the model is tiny: cpu)", "cpu")
 
 
@@ -94,20 +93,7 @@ class SimulatedTask(Task):
     default_final_selection = "best-ever"
 
     def __init__(self, options: SimulatedOptions):
-        super().__init__(options)
-        if options.layers < 1 or options.width < 1:
-            raise ConfigError("task.layers and task.width must be positive")
-        if not 0.0 <= options.unevenness < 2.0:
-            raise ConfigError(f"task.unevenness must lie in [0, 2), got {options.unevenness}")
-        if not 0.0 <= options.jitter < 1.0 or options.step_seconds < 0:
-            raise ConfigError("task.jitter must lie in [0, 1) and task.step_seconds be >= 0")
-        for key in ("batches_per_step", "batch_size"):
-            if getattr(options, key) < 1:
-                raise ConfigError(f"task.{key} must be at least 1, got {getattr(options, key)}")
-        if not options.lr > 0 or not math.isfinite(options.lr):
-            raise ConfigError(f"task.lr must be a finite number > 0, got {options.lr}")
-        if options.data_seed < 0:
-            raise ConfigError(f"task.data_seed must not be negative, got {options.data_seed}")
+        super().__init__(options)  # each option's range: its declaration in SimulatedOptions
         genes = []
         for i in range(options.layers):
             genes.append(Gene(f"layer{i}.op", OPS, True, f"hidden block {i}"))

@@ -7,24 +7,22 @@ unless they mean the same value (``--steps 5 --set steps=5.0``).
 
 from __future__ import annotations
 
-import dataclasses
-
 from pbtnas.config import RunConfig, apply_overrides
 from pbtnas.errors import ConfigError
-from pbtnas.tasks.base import coerce_value
+from pbtnas.options import coerce_value, option_specs
 
 #: the flag of each config key whose flag spelling differs from ``--key-with-dashes``
 FLAG_NAMES = {"ray_address": "--address", "device": "--device"}
 
 
 def refuse_disagreeing(assignments: list[str], flags: dict[str, object]) -> None:
-    """Raise one :class:`ConfigError` when a flag (``flags``: config key -> value given, ``device``
-    for ``task.device``) and a ``--set`` in ``assignments`` give the same key different values.
+    """Raise one :class:`ConfigError` when a flag (``flags``: config key -> value as the key's
+    declaration makes it, ``device`` for ``task.device``) and a ``--set`` in ``assignments`` give the same key different values.
     A ``--set`` value of the wrong kind is left for the config's own check to name."""
     requested = apply_overrides({}, list(assignments))
     section = requested.get("task")
     task: dict = section if isinstance(section, dict) else {}
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    fields = option_specs(RunConfig)
     for key, flag in flags.items():
         if flag is None:
             continue
@@ -35,9 +33,13 @@ def refuse_disagreeing(assignments: list[str], flags: dict[str, object]) -> None
         if key not in requested or key not in fields:
             continue
         try:
-            given = coerce_value(requested[key], fields[key], "config")
+            given = coerce_value(RunConfig, key, requested[key])
         except ConfigError:
             continue
         if given != flag:
-            name = FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
-            raise ConfigError(f"{name} {flag} and --set {key}={requested[key]} disagree: give {key} once")
+            raise ConfigError(f"{flag_name(key)} {flag} and --set {key}={requested[key]} disagree: give {key} once")
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag of a config key (``--population``, ``--address`` for ray_address)."""
+    return FLAG_NAMES.get(key, "--" + key.replace("_", "-"))

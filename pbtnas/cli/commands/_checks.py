@@ -56,7 +56,7 @@ def _check_task_options(task: dict, run_dir: Path) -> None:
     against those ``run_info.json`` recorded at start; for an older run of a built-in task, as the
     task would parse them (pbtnas's own code, no data loaded). Another task's options are left to
     the command that builds it, after its trust check."""
-    from pbtnas.config import did_you_mean
+    from pbtnas.options import did_you_mean
     from pbtnas.rundir.runinfo import read_run_info
 
     options = dict(task)

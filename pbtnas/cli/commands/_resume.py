@@ -8,10 +8,8 @@ for, and what the resume did becomes lines for the user.
 
 from __future__ import annotations
 
+from pbtnas.cli.commands._options import RESUME_FLAGS, flag_values
 from pbtnas.config import apply_overrides
-
-#: ``pbtnas resume`` flags that are short for ``--set KEY=VALUE`` (``--device`` sets ``task.device``)
-FLAGS = ("workers", "backend", "ray_address", "cpus_per_member", "gpus_per_member", "storage", "steps", "device")
 
 
 def requested_changes(args) -> dict:
@@ -20,18 +18,15 @@ def requested_changes(args) -> dict:
     and a ``--set`` of the same key that disagree are refused."""
     from pbtnas.cli.commands._agree import refuse_disagreeing
 
-    refuse_disagreeing(list(getattr(args, "overrides", []) or []), {key: getattr(args, key, None) for key in FLAGS})
+    flags = flag_values(args, RESUME_FLAGS)
+    device = getattr(args, "device", None)
+    refuse_disagreeing(list(getattr(args, "overrides", []) or []), {**flags, "device": device})
     requested = apply_overrides({}, list(getattr(args, "overrides", []) or []))
-    for key in FLAGS:
-        value = getattr(args, key, None)
-        if value is None:
-            continue
-        if key == "device":
-            task = requested.setdefault("task", {})
-            if isinstance(task, dict):  # --set task=... is refused by the policy, with the reason
-                task["device"] = value
-        else:
-            requested[key] = value
+    requested.update(flags)
+    if device is not None:
+        task = requested.setdefault("task", {})
+        if isinstance(task, dict):  # --set task=... is refused by the policy, with the reason
+            task["device"] = device
     return requested
 
 

@@ -214,7 +214,8 @@ def space_command(args) -> int:
         print(f"  {r['gene'].ljust(width)}  [{kind}]  {', '.join(str(o) for o in r['options'])}")
     print("task options:")
     for opt in options_doc(type(task.options)):
-        print(f"  task.{opt['name']} = {getattr(task.options, opt['name'])!r}  # {opt['doc']}")
+        allowed = f" ({opt['allowed']})" if opt["allowed"] else ""
+        print(f"  task.{opt['name']} = {getattr(task.options, opt['name'])!r}  # {opt['doc']}{allowed}")
     return 0
 
 

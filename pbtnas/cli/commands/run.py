@@ -8,7 +8,7 @@ import shutil
 import sys
 
 from pbtnas.cli.commands._files import share_run
-from pbtnas.cli.commands._options import add_budget_options, config_from_args, default_run_dir
+from pbtnas.cli.commands._options import RESUME_FLAGS, add_budget_options, add_config_flags, config_from_args, default_run_dir
 from pbtnas.cli.commands._trust import add_trust_code
 
 
@@ -21,13 +21,7 @@ def register(sub) -> None:
 
     r = sub.add_parser("resume", help="continue a run from its last finished step")
     r.add_argument("run_dir", help="the run directory")
-    r.add_argument("--workers", type=int, help="change the number of local workers")
-    r.add_argument("--backend", choices=("inprocess", "local", "ray"), help="change the backend")
-    r.add_argument("--address", dest="ray_address", help="Ray address: auto or HOST:PORT (move the run to a cluster)")
-    r.add_argument("--cpus-per-member", type=float, help="Ray: CPUs per member")
-    r.add_argument("--gpus-per-member", type=float, help="Ray: GPUs per member")
-    r.add_argument("--storage", help="Ray: shared folder or fsspec URL for member states")
-    r.add_argument("--steps", type=int, help="change the budget: more steps (a finished run trains on, delivers again), or fewer but more than done")
+    add_config_flags(r, RESUME_FLAGS, RESUME_FLAGS)
     r.add_argument("--device", help="change the torch device members train on (sets task.device)")
     r.add_argument(
         "--set",

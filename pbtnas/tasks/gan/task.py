@@ -8,7 +8,6 @@ the final report uses more samples and the test split (docs/algorithm.md §5, do
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 class GanOptions:
     """Options of the GAN task (config section ``task``)."""
 
-    space: str = doc("search space: 'gan' (21 generator genes) or 'gan-hard' (72 genes)", "gan")
+    space: str = doc("search space: 'gan' (21 generator genes) or 'gan-hard' (72 genes)", "gan", choices=SPACES)
     dataset: str = doc(
         "mnist, stacked-mnist, animal-shape-mnist (offline wheels), cifar10 or stl10 (from data_root), or npz (your own images from data_path)",
         "mnist",
@@ -49,29 +48,31 @@ class GanOptions:
     )
     layout: str = doc(LAYOUT_DOC, "auto")
     pixel_max: float = doc(PIXEL_MAX_DOC, 0.0)
-    channels: int = doc("with dataset 'npz': image channels, 1 or 3 (0: the file's; recorded by export so the generator loads without the file)", 0)
-    image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, 48 for stl10, an npz file's side)", 0)
-    width: int = doc("generator channels (paper: 256)", 32)
-    disc_width: int = doc("discriminator channels (paper: 128)", 32)
-    latent_dim: int = doc("size of z (paper: 120; a multiple of 3 for gan-hard)", 60)
-    batch_size: int = doc("discriminator batch size (the generator's is twice this)", 32)
-    batches_per_step: int = doc("discriminator iterations per PBT step", 200)
-    n_critic: int = doc("discriminator iterations per generator update", 5)
-    lr: float = doc("Adam learning rate of both networks (constant)", 2e-4)
-    beta1: float = doc("Adam beta1", 0.0)
-    beta2: float = doc("Adam beta2", 0.9)
-    adam_eps: float = doc("Adam epsilon", 1e-4)
-    ema_decay: float = doc("decay of the EMA generator per generator update", 0.999)
+    channels: int = doc(
+        "with dataset 'npz': image channels, 1 or 3 (0: the file's; recorded by export so the generator loads without the file)", 0, ge=0
+    )
+    image_size: int = doc("image resolution, a multiple of 8 (0: the data set's own: 32, 48 for stl10, an npz file's side)", 0, ge=0)
+    width: int = doc("generator channels (paper: 256)", 32, ge=1)
+    disc_width: int = doc("discriminator channels (paper: 128)", 32, ge=1)
+    latent_dim: int = doc("size of z (paper: 120; a multiple of 3 for gan-hard)", 60, ge=1)
+    batch_size: int = doc("discriminator batch size (the generator's is twice this)", 32, ge=1)
+    batches_per_step: int = doc("discriminator iterations per PBT step", 200, ge=1)
+    n_critic: int = doc("discriminator iterations per generator update", 5, ge=1)
+    lr: float = doc("Adam learning rate of both networks (constant)", 2e-4, gt=0)
+    beta1: float = doc("Adam beta1", 0.0, ge=0, lt=1)
+    beta2: float = doc("Adam beta2", 0.9, ge=0, lt=1)
+    adam_eps: float = doc("Adam epsilon", 1e-4, gt=0)
+    ema_decay: float = doc("decay of the EMA generator per generator update", 0.999, ge=0, lt=1)
     ema_warmup: bool = doc("use decay min(ema_decay, (1+n)/(10+n)) after n updates (needed for short budgets)", True)
-    eval_samples: int = doc("generated samples for the fitness (FD-clf against the training split)", 1000)
-    final_samples: int = doc("generated samples for the final report (against the test split)", 5000)
-    test_fraction: float = doc("fraction of the wheel-based sets held out as the test split", 0.2)
-    split_seed: int = doc("seed of the fixed train/test split and of Stacked-MNIST's digit triples", 12345)
-    stacked_size: int = doc("Stacked-MNIST training images (the test split has a fifth of this)", 20000)
-    classifier_epochs: int = doc("training epochs of the FD-clf classifier (cached)", 4)
-    classifier_width: int = doc("channels of the FD-clf classifier's first layer", 32)
+    eval_samples: int = doc("generated samples for the fitness (FD-clf against the training split)", 1000, ge=2)
+    final_samples: int = doc("generated samples for the final report (against the test split)", 5000, ge=2)
+    test_fraction: float = doc("fraction of the wheel-based sets held out as the test split", 0.2, gt=0, lt=1)
+    split_seed: int = doc("seed of the fixed train/test split and of Stacked-MNIST's digit triples", 12345, ge=0)
+    stacked_size: int = doc("Stacked-MNIST training images (the test split has a fifth of this)", 20000, ge=1)
+    classifier_epochs: int = doc("training epochs of the FD-clf classifier (cached)", 4, ge=1)
+    classifier_width: int = doc("channels of the FD-clf classifier's first layer", 32, ge=1)
     inception_path: str = doc("TorchScript Inception weights (inception-2015-12-05.pt) for real FID/IS; '' = off", "")
-    grid_size: int = doc("rows and columns of the sample grid written for the best member", 8)
+    grid_size: int = doc("rows and columns of the sample grid written for the best member", 8, ge=1)
     device: str = doc("torch device members train on (cpu, cuda, cuda:1, ...)", "cpu")
     channels_last: bool = doc(
         "train in the channels_last memory format: about 1.4x faster convolutions on CPU; false trains in the "
@@ -93,9 +94,7 @@ class GanTask(Task):
 
     def __init__(self, options: GanOptions):
         super().__init__(options)
-        o = options
-        if o.space not in SPACES:
-            raise ConfigError(f"task.space must be one of {SPACES}, got {o.space!r}")
+        o = options  # each option's own range: its declaration in GanOptions
         if o.dataset == "npz" and o.channels and o.image_size:
             # the shape is known (an exported generator): no need for the data file
             self.channels, self.resolution = o.channels, o.image_size
@@ -114,22 +113,6 @@ class GanTask(Task):
             raise ConfigError(f"task.image_size must be a positive multiple of 8 (3 cells double 4 -> 32), got {self.resolution}")
         if o.space == "gan-hard" and o.latent_dim % 3:
             raise ConfigError(f"task.latent_dim must be a multiple of 3 for gan-hard (projections read thirds of z), got {o.latent_dim}")
-        positive = ("width", "disc_width", "latent_dim", "batch_size", "batches_per_step", "n_critic", "eval_samples", "final_samples")
-        for name in (*positive, "stacked_size", "classifier_epochs", "classifier_width", "grid_size"):
-            if getattr(o, name) < 1:
-                raise ConfigError(f"task.{name} must be positive, got {getattr(o, name)}")
-        if o.split_seed < 0 or o.image_size < 0 or o.channels < 0:
-            raise ConfigError("task.split_seed, task.image_size and task.channels must not be negative")
-        for name, low, high in (("beta1", 0.0, 1.0), ("beta2", 0.0, 1.0), ("ema_decay", 0.0, 1.0)):
-            if not low <= getattr(o, name) < high:
-                raise ConfigError(f"task.{name} must lie in [{low:g}, {high:g}), got {getattr(o, name)}")
-        for name in ("lr", "adam_eps"):
-            if not (getattr(o, name) > 0 and math.isfinite(getattr(o, name))):
-                raise ConfigError(f"task.{name} must be a finite number > 0, got {getattr(o, name)}")
-        if not 0.0 < o.test_fraction < 1.0:
-            raise ConfigError(f"task.test_fraction must be between 0 and 1 (the share of images held out for the final metric): {o.test_fraction}")
-        if o.eval_samples < 2 or o.final_samples < 2:
-            raise ConfigError("task.eval_samples and task.final_samples must be at least 2")
         self.space = build_space(o.space)
         self.hard = o.space == "gan-hard"
         self._splits: dict[str, ImageSet] = {}

@@ -14,7 +14,6 @@ parent, so exploitation never restarts exploration. Fitness is the mean return o
 from __future__ import annotations
 
 import copy
-import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -45,33 +44,36 @@ class RLOptions:
 
     env: str = doc("dm_control 'domain-task' (e.g. cheetah-run) or gymnasium 'Name-vN' (e.g. HalfCheetah-v5)", "cheetah-run")
     pixels: bool = doc("learn from 84x84 pixels with the searched encoder (dm_control only)", False)
-    image_size: int = doc("side of rendered frames with pixels", 84)
-    frame_stack: int = doc("frames stacked as the observation with pixels", 3)
-    action_repeat: int = doc("environment frames per agent action (rewards summed)", 2)
-    episode_frames: int = doc("frames per episode (dm_control's time limit is 1000)", 1000)
-    hidden_dim: int = doc("hidden width of actor and critic MLPs (paper: 1024)", 1024)
-    encoder_channels: int = doc("channels of the pixel encoder", 32)
-    lr: float = doc("Adam learning rate of actor, critic and encoder", 1e-4)
-    batch_size: int = doc("replay batch size per update", 256)
-    gamma: float = doc("discount factor", 0.99)
-    nstep: int = doc("n of n-step returns", 3)
-    critic_tau: float = doc("Polyak rate of the target critic", 0.01)
-    update_every: int = doc("agent steps between updates", 2)
-    seed_frames: int = doc("frames of uniformly random actions at the start of a member's life", 4000)
-    std_start: float = doc("exploration std at frame 0", 1.0)
-    std_end: float = doc("exploration std after the schedule", 0.1)
-    std_schedule_frames: int = doc("frames over which the std falls linearly from std_start to std_end", 500_000)
-    stddev_clip: float = doc("clip of the target-policy and actor-update noise", 0.3)
-    augment_pad: int = doc("random-shift augmentation padding in pixels (pixels only; 0 = off)", 4)
-    frames_per_step: int = doc("environment frames each member acts per PBT step", 10_000)
+    image_size: int = doc("side of rendered frames with pixels", 84, ge=1)
+    frame_stack: int = doc("frames stacked as the observation with pixels", 3, ge=1)
+    action_repeat: int = doc("environment frames per agent action (rewards summed)", 2, ge=1)
+    episode_frames: int = doc("frames per episode (dm_control's time limit is 1000)", 1000, ge=1)
+    hidden_dim: int = doc("hidden width of actor and critic MLPs (paper: 1024)", 1024, ge=1)
+    encoder_channels: int = doc("channels of the pixel encoder", 32, ge=1)
+    lr: float = doc("Adam learning rate of actor, critic and encoder", 1e-4, gt=0)
+    batch_size: int = doc("replay batch size per update", 256, ge=1)
+    gamma: float = doc("discount factor", 0.99, gt=0, le=1)
+    nstep: int = doc("n of n-step returns", 3, ge=1)
+    critic_tau: float = doc("Polyak rate of the target critic", 0.01, gt=0, le=1)
+    update_every: int = doc("agent steps between updates", 2, ge=1)
+    seed_frames: int = doc("frames of uniformly random actions at the start of a member's life", 4000, ge=0)
+    std_start: float = doc("exploration std at frame 0", 1.0, ge=0)
+    std_end: float = doc("exploration std after the schedule", 0.1, ge=0)
+    std_schedule_frames: int = doc("frames over which the std falls linearly from std_start to std_end", 500_000, ge=0)
+    stddev_clip: float = doc("clip of the target-policy and actor-update noise", 0.3, ge=0)
+    augment_pad: int = doc("random-shift augmentation padding in pixels (pixels only; 0 = off)", 4, ge=0)
+    frames_per_step: int = doc("environment frames each member acts per PBT step", 10_000, ge=1)
     buffer_capacity: int = doc("replay buffer capacity in agent steps (bounded memory)", 1_000_000)
     buffer: str = doc(
         "'member': one buffer per member, inherited by children and checkpointed; "
         "'shared': one buffer per worker process shared by its members (not checkpointed)",
         "member",
+        choices=("member", "shared"),
     )
-    eval_episodes: int = doc("deterministic episodes per fitness evaluation", 10)
-    final_eval_episodes: int = doc("episodes of the final, held-apart evaluation", 30)
+    eval_episodes: int = doc("deterministic episodes per fitness evaluation", 10, ge=1, le=FINAL_SEED_BASE - EVAL_SEED_BASE)
+    final_eval_episodes: int = doc("episodes of the final, held-apart evaluation", 30, ge=1, le=FINAL_SEED_BASE - EVAL_SEED_BASE)
+    # (at most the gap between the fitness episodes' seeds, EVAL_SEED_BASE + k, and the final ones',
+    # FINAL_SEED_BASE + k: more would reuse seeds, and a list of 1e9 seeds is 36 GB)
     device: str = doc("torch device members train on", "cpu")
 
 
@@ -90,45 +92,15 @@ class RLTask(Task):
 
     def __init__(self, options: RLOptions):
         super().__init__(options)
-        o = options
-        if o.buffer not in ("member", "shared"):
-            raise ConfigError(f"task.buffer must be 'member' or 'shared', got {o.buffer!r}")
-        for name in (
-            "hidden_dim",
-            "batch_size",
-            "nstep",
-            "update_every",
-            "frames_per_step",
-            "action_repeat",
-            "eval_episodes",
-            "final_eval_episodes",
-            "frame_stack",
-            "image_size",
-            "encoder_channels",
-        ):
-            if getattr(o, name) < 1:
-                raise ConfigError(f"task.{name} must be at least 1, got {getattr(o, name)}")
+        o = options  # each option's own range: its declaration in RLOptions
         if o.pixels and o.image_size < 8:
             raise ConfigError(f"task.image_size must be at least 8 pixels, got {o.image_size}")
         if o.buffer_capacity < o.nstep + o.frame_stack + 1:
             raise ConfigError(f"task.buffer_capacity {o.buffer_capacity} is too small for nstep {o.nstep}")
-        for name in ("eval_episodes", "final_eval_episodes"):
-            # the fitness episodes use seeds EVAL_SEED_BASE + k, the final ones FINAL_SEED_BASE + k:
-            # more than the gap between them would reuse seeds (and a list of 1e9 seeds is 36 GB)
-            if getattr(o, name) > FINAL_SEED_BASE - EVAL_SEED_BASE:
-                raise ConfigError(f"task.{name} must be at most {FINAL_SEED_BASE - EVAL_SEED_BASE:,}, got {getattr(o, name)}")
         if o.batch_size > o.buffer_capacity:
             # a replay batch is drawn from the buffer: a larger one is nonsense, and is allocated
             # before anything else notices (a batch of 1e9 was the process killed for memory)
             raise ConfigError(f"task.batch_size {o.batch_size} is larger than task.buffer_capacity {o.buffer_capacity}")
-        for name, low, high in (("lr", 0.0, math.inf), ("gamma", 0.0, 1.0), ("critic_tau", 0.0, 1.0)):
-            value = getattr(o, name)
-            if not (low < value <= high and math.isfinite(value)):
-                bounds = "be a finite number > 0" if high == math.inf else f"lie in ({low:g}, {high:g}]"
-                raise ConfigError(f"task.{name} must {bounds}, got {value}")
-        for name in ("std_start", "std_end", "stddev_clip", "seed_frames", "std_schedule_frames"):
-            if getattr(o, name) < 0:
-                raise ConfigError(f"task.{name} must not be negative, got {getattr(o, name)}")
         self.space = rl_space(o.pixels)
         self._envs: dict[str, object] = {}
         self._shared_buffer: ReplayBuffer | None = None
