@@ -20,7 +20,8 @@ import datetime
 import functools
 import types
 import typing
-from typing import Annotated, Any, Literal
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any
 
 import annotated_types as at
 
@@ -45,12 +46,13 @@ def did_you_mean(unknown: list[str], known) -> str:
 def doc(text: str, default: Any = dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, choices=None, **kwargs):
     """A dataclass field carrying a one-line doc string (shown by ``pbtnas space`` and docs) and
     what it allows: bounds (``ge``/``gt``/``le``/``lt``; a number with a bound must be finite)
-    and ``choices`` (an iterable of the allowed values). Other keywords go to
-    :func:`dataclasses.field` (``default_factory``)."""
+    and ``choices`` (an iterable of the allowed values; a mapping, such as a registry, is kept
+    as it is and read when a value is checked, so that a name registered later is allowed).
+    Other keywords go to :func:`dataclasses.field` (``default_factory``)."""
     bounds = tuple(kind(value) for kind, value in zip(_BOUNDS, (ge, gt, le, lt)) if value is not None)
     metadata: dict[str, Any] = {"doc": text, "bounds": bounds}
     if choices is not None:
-        metadata["choices"] = tuple(choices)
+        metadata["choices"] = choices if isinstance(choices, Mapping) else tuple(choices)
     if default is not dataclasses.MISSING:
         kwargs["default"] = default
     return dataclasses.field(metadata=metadata, **kwargs)
@@ -67,7 +69,8 @@ class OptionSpec:
     default: Any
     doc: str
     bounds: tuple = ()
-    choices: tuple | None = None
+    #: the allowed values: a tuple, or a live mapping whose keys are (a registry)
+    choices: Collection | None = None
 
     def allowed(self) -> str:
         """What the option allows in words (``"at least 4"``, ``"a number in [0, 1)"``), or ''."""
@@ -195,14 +198,22 @@ def _model(options_cls: type) -> type[pydantic.BaseModel]:
 
     fields: dict[str, Any] = {}
     for name, (spec, hint, extra) in _declared(options_cls).items():
-        target = Literal[spec.choices] if spec.choices is not None else hint
         rules: list = [pydantic.BeforeValidator(functools.partial(_prepare, spec.kind)), *extra]
+        target = hint
+        if spec.choices is not None:  # checked when read: a registry may grow after the model is built
+            rules.append(pydantic.AfterValidator(functools.partial(_one_of, spec)))
         rules += [b for b in spec.bounds if b not in _bounds_in(extra)]
         if spec.bounds and spec.kind is float:
             rules.append(pydantic.AllowInfNan(False))
         fields[name] = (Annotated[(target, *rules)], None)
     config = pydantic.ConfigDict(arbitrary_types_allowed=True, coerce_numbers_to_str=True)
     return pydantic.create_model(f"{options_cls.__name__}Check", __config__=config, **fields)
+
+
+def _one_of(spec: OptionSpec, value: Any) -> Any:
+    if value not in spec.choices:  # type: ignore[operator]
+        raise ValueError(f"must be {spec.allowed()}")
+    return value
 
 
 def option_specs(options_cls: type) -> dict[str, OptionSpec]:
