@@ -201,11 +201,8 @@ def _stops() -> list:
         marks = _marks(name)
         for k in range(STEPS):
             out.append(pytest.param(name, "inprocess", 1, k, id=f"{name}-inprocess-K{k}", marks=marks))
-            out.append(
-                pytest.param(
-                    name, "local", 1, k, id=f"{name}-local1-K{k}", marks=marks + ([] if k == 1 and name not in LOCAL_SLOW else [pytest.mark.slow])
-                )
-            )
+            local_slow = [] if k == 1 and name not in LOCAL_SLOW else [pytest.mark.slow]
+            out.append(pytest.param(name, "local", 1, k, id=f"{name}-local1-K{k}", marks=marks + local_slow))
             if name not in ORDER_DEPENDENT:
                 out.append(pytest.param(name, "local", 2, k, id=f"{name}-local2-K{k}", marks=[*marks, pytest.mark.slow]))
         out.append(pytest.param(name, "ray", workers_for(name), 1, id=f"{name}-ray-K1", marks=[*marks, pytest.mark.slow]))
