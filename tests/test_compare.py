@@ -9,6 +9,7 @@ import pytest
 from pbtnas.analysis.compare import Comparison, RunResult, compare, paired_wilcoxon, parse_algorithms
 from pbtnas.cli import main
 from pbtnas.errors import ConfigError
+from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.store import RunStore
 
 TINY = [
@@ -67,7 +68,9 @@ def test_compare_runs_each_pair_once_and_reuses_finished_runs(tmp_path):
         calls.append((config.algorithm, config.seed, config.population, config.steps))
         value = 0.5 + 0.1 * config.seed + (0.05 if config.algorithm == "pbtnas" else 0.0)
         RunStore(run_dir).root.mkdir(parents=True)
-        RunStore(run_dir).write_summary({"final_metric": value, "best_fitness": value, "wall_time_s": 1.0, "finished": True})
+        atomic_write_json(
+            RunStore(run_dir).root / "summary.json", {"final_metric": value, "best_fitness": value, "wall_time_s": 1.0, "finished": True}
+        )
 
     from conftest import TINY_TASK
 
@@ -111,7 +114,7 @@ def test_compare_refuses_a_folder_with_another_budget(tmp_path):
 
     def fake_run(config, run_dir):
         RunStore(run_dir).create(config.to_dict())
-        RunStore(run_dir).write_summary({"final_metric": 0.5, "best_fitness": 0.5, "finished": True})
+        atomic_write_json(RunStore(run_dir).root / "summary.json", {"final_metric": 0.5, "best_fitness": 0.5, "finished": True})
 
     base = {"task": dict(TINY_TASK), "population": 4, "steps": 2}
     compare(base, ["random"], [0], tmp_path, run_fn=fake_run)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pbtnas.analysis.compare import compare, direction_of, metric_direction
+from pbtnas.rundir.atomic import atomic_write_json
 from pbtnas.rundir.store import RunStore
 from pbtnas.tasks import task_class
 
@@ -17,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlp_regression.py"
 def _finished(out: Path, algorithm: str, seed: int, value: float) -> None:
     store = RunStore(out / "runs" / f"{algorithm}-s{seed}")
     store.root.mkdir(parents=True)
-    store.write_summary({"final_metric": value, "best_fitness": -value, "wall_time_s": 1.0, "finished": True})
+    atomic_write_json(store.root / "summary.json", {"final_metric": value, "best_fitness": -value, "wall_time_s": 1.0, "finished": True})
 
 
 def test_a_lower_is_better_final_metric_is_compared_the_right_way(tmp_path):

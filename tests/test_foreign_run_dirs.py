@@ -15,6 +15,7 @@ from run_helpers import QUICK
 import pbtnas
 from pbtnas.cli import main
 from pbtnas.errors import CheckpointError, PbtnasError
+from pbtnas.rundir.records import JournalRepaired
 from pbtnas.rundir.store import RunStore
 
 VERBS = ("status", "report", "export", "resume", "soup")
@@ -142,7 +143,7 @@ def test_a_linked_journal_is_never_appended_to(runs, tmp_path, capsys):
     one_error(capsys, "report", run_dir, "--out", tmp_path / "x", names="journal.jsonl")
     assert outside.read_bytes() == before
     with pytest.raises(PbtnasError, match="symbolic link"):
-        RunStore(run_dir).append("journal_repaired", torn_bytes=1)
+        RunStore(run_dir).append(JournalRepaired(torn_bytes=1))
     assert outside.read_bytes() == before
 
 

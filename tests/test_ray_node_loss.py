@@ -18,6 +18,7 @@ from run_helpers import StopAfter, fitness_trace
 from pbtnas.backends import InProcessBackend
 from pbtnas.config import config_from_dict
 from pbtnas.engine.runner import Runner
+from pbtnas.rundir.records import PoolResized
 from pbtnas.rundir.store import RunStore
 
 SEARCH = {"population": 8, "steps": 6, "seed": 5}
@@ -45,7 +46,7 @@ class ShrinkingBackend(InProcessBackend):
     def next_result(self):
         self.results += 1
         if self.results == 3:
-            self.emit("pool_resized", message="Ray pool 4 -> 2 workers: a test", old=4, new=2, reason="a test")
+            self.emit(PoolResized(old=4, new=2, reason="a test"), message="Ray pool 4 -> 2 workers: a test")
         return super().next_result()
 
 
@@ -57,7 +58,7 @@ def test_backend_events_are_journaled_and_shown(tmp_path, capsys):
     resized = next(RunStore(tmp_path / "run").iter_events("pool_resized"))
     assert {k: resized[k] for k in ("old", "new", "reason")} == {"old": 4, "new": 2, "reason": "a test"}
     assert "Ray pool 4 -> 2 workers: a test" in capsys.readouterr().err
-    assert InProcessBackend().emit("pool_resized", old=1, new=0, reason="no listener") is None  # a backend on its own
+    assert InProcessBackend().emit(PoolResized(old=1, new=0, reason="no listener")) is None  # a backend on its own
 
 
 @pytest.fixture(scope="module")

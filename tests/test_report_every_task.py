@@ -9,24 +9,14 @@ import yaml
 
 from pbtnas.analysis.report import build_report, load_history
 from pbtnas.analysis.report.history import headline
+from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, MemberTrained, RunStarted, StepDone
 from pbtnas.rundir.store import RunStore
 
 GENOME = {"cell.op": "conv", "cell.width": 8, "lr": 0.01}
 
 
 def _trained(store, step, slot, uid, fitness, **metrics):
-    store.append(
-        "member_trained",
-        step=step,
-        slot=slot,
-        uid=uid,
-        fitness=fitness,
-        metrics=metrics,
-        seconds=0.1,
-        worker="w",
-        attempt=1,
-        peak_rss_mb=1.0,
-    )
+    store.append(MemberTrained(step=step, slot=slot, uid=uid, fitness=fitness, metrics=metrics, seconds=0.1, worker="w", attempt=1, peak_rss_mb=1.0))
 
 
 def _ragged_run(root, task):
@@ -38,57 +28,60 @@ def _ragged_run(root, task):
     root.mkdir()
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     store = RunStore(root)
-    store.append("run_started", config=config, task={"task": "X", "fitness": "eval_return", "final_metric": "final_return"}, space="s", genes=3)
+    store.append(RunStarted(config=config, task={"task": "X", "fitness": "eval_return", "final_metric": "final_return"}, space="s", genes=3))
     for uid in range(4):
-        store.append("member_created", step=0, slot=uid, uid=uid, genome=dict(GENOME, **{"cell.width": 8 + uid}), seed=uid)
+        store.append(MemberCreated(step=0, slot=uid, uid=uid, genome=dict(GENOME, **{"cell.width": 8 + uid}), seed=uid))
     spread = dict(eval_returns=[1.0, 2.0, 3.0], eval_return_min=1.0, eval_return_max=3.0, eval_return_std=0.8)
     _trained(store, 0, 0, 0, 2.0, frames=100, **spread)
     _trained(store, 0, 1, 1, 1.0, frames=100, eval_returns=[1.0])
     _trained(store, 0, 2, 2, 0.5, frames=100)
     _trained(store, 0, 3, 3, -1.0, frames=100, eval_returns=5.0)  # not a list: skipped
     store.append(
-        "child_created",
-        step=0,
-        slot=3,
-        uid=4,
-        parents=[0, 1],
-        replaced_uid=3,
-        genome=GENOME,
-        operator="mix",
-        primary=0,
-        donor=1,
-        genes_from_donor=["cell.op", "lr"],
-        seed=9,
+        ChildCreated(
+            step=0,
+            slot=3,
+            uid=4,
+            parents=[0, 1],
+            replaced_uid=3,
+            genome=GENOME,
+            operator="mix",
+            primary=0,
+            donor=1,
+            genes_from_donor=["cell.op", "lr"],
+            seed=9,
+        )
     )
-    store.append("member_replaced", step=0, slot=3, old_uid=3, new_uid=4, old_fitness=-1.0)
-    store.append("step_done", step=0, best_fitness=2.0)
+    store.append(MemberReplaced(step=0, slot=3, old_uid=3, new_uid=4, old_fitness=-1.0))
+    store.append(StepDone(step=0, best_fitness=2.0))
     _trained(store, 1, 0, 0, 3.0, frames=200)  # the leader of step 1 without its episodes' spread
     _trained(store, 1, 2, 2, 0.7)  # no frames at this step
     _trained(store, 1, 3, 4, 2.5, frames=200, **spread)
-    store.append("step_done", step=1, best_fitness=3.0)
+    store.append(StepDone(step=1, best_fitness=3.0))
     _trained(store, 2, 0, 0, -math.inf, frames=300)  # failed
     _trained(store, 2, 1, 1, 4.0, frames=300, **spread)
     _trained(store, 2, 3, 4, 3.5, frames=300, **spread)
     store.append(
-        "child_created",
-        step=2,
-        slot=2,
-        uid=5,
-        parents=[1],
-        replaced_uid=2,
-        genome=GENOME,
-        operator="mutate",
-        primary=1,
-        donor=None,
-        genes_from_donor=[],
-        seed=10,
-        gene="lr",
-        **{"from": 0.1, "to": 0.01},
+        ChildCreated(
+            step=2,
+            slot=2,
+            uid=5,
+            parents=[1],
+            replaced_uid=2,
+            genome=GENOME,
+            operator="mutate",
+            primary=1,
+            donor=None,
+            genes_from_donor=[],
+            seed=10,
+            gene="lr",
+            from_=0.1,
+            to=0.01,
+        )
     )
-    store.append("member_replaced", step=2, slot=2, old_uid=2, new_uid=5, old_fitness=0.7)
-    store.append("step_done", step=2, best_fitness=4.0)
+    store.append(MemberReplaced(step=2, slot=2, old_uid=2, new_uid=5, old_fitness=0.7))
+    store.append(StepDone(step=2, best_fitness=4.0))
     _trained(store, 3, 2, 5, 5.0, frames=400, **spread)
-    store.append("step_done", step=3, best_fitness=5.0)
+    store.append(StepDone(step=3, best_fitness=5.0))
     return root
 
 

@@ -73,7 +73,7 @@ def test_nan_member_gets_minus_inf_is_replaced_and_others_keep_their_work(tiny_c
     genome, state, meta = load_member(path)
     state.models["model"] = {k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v) for k, v in state.models["model"].items()}
     save_member(path, genome, state, victim["uid"])
-    store.write_manifest(store.read_manifest())  # a deliberate edit: record its checksum
+    store.write_manifest(store.read_manifest_record())  # a deliberate edit: record its checksum
     Runner.resume(tmp_path / "nan", progress=False).run()
     trained = [e for e in store.iter_events("member_trained") if e["step"] == 1]
     bad = next(e for e in trained if e["uid"] == victim["uid"])

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from pbtnas.rundir.records import Record
 
 
 @dataclass
@@ -59,16 +62,16 @@ class Backend(ABC):
     """Runs train jobs. ``submit`` queues a job; ``next_result`` blocks for any finished one."""
 
     name: str = "backend"
-    #: set by the runner: ``listener(event, message, fields)`` journals ``event`` with ``fields``
-    #: and shows ``message`` on the console (see :meth:`emit`)
-    listener: Callable[[str, str, dict], None] | None = None
+    #: set by the runner: ``listener(record, message)`` journals ``record`` and shows ``message``
+    #: on the console (see :meth:`emit`)
+    listener: Callable[[Record, str], None] | None = None
 
-    def emit(self, event: str, message: str = "", **fields: Any) -> None:
-        """Tell the run about something the backend did on its own (e.g. ``pool_resized`` when a
-        Ray node left): journaled as ``event`` with ``fields``, ``message`` shown on the console.
-        Without a listener (a backend used on its own) nothing happens."""
+    def emit(self, record: Record, message: str = "") -> None:
+        """Tell the run about something the backend did on its own (e.g. a
+        :class:`~pbtnas.rundir.records.PoolResized` when a Ray node left): ``record`` is journaled,
+        ``message`` shown on the console. Without a listener (a backend used on its own) nothing happens."""
         if self.listener is not None:
-            self.listener(event, message, fields)
+            self.listener(record, message)
 
     @abstractmethod
     def submit(self, job: TrainJob) -> None:

@@ -51,6 +51,7 @@ from pbtnas import faults
 from pbtnas.backends.base import Backend, TrainJob, TrainResult
 from pbtnas.errors import PbtnasError, require
 from pbtnas.rundir.atomic import atomic_write_bytes, sync_before_commit
+from pbtnas.rundir.records import PoolResized
 
 #: seconds the first actor may take to start (imports torch) before the backend gives up; also how
 #: long a run waits for a node that can take a member when none is left
@@ -604,7 +605,7 @@ class RayBackend(Backend):
         if new != self._slots:
             old, self._slots = self._slots, new
             reason = reason or "the cluster changed"
-            self.emit("pool_resized", message=f"Ray pool {old} -> {new} workers: {reason}", old=old, new=new, reason=reason)
+            self.emit(PoolResized(old=old, new=new, reason=reason), message=f"Ray pool {old} -> {new} workers: {reason}")
         for node_id in {a.node for a in self._all}:
             node = self._nodes.get(node_id)
             actors = [a for a in self._all if a.node == node_id]

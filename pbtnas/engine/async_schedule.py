@@ -15,10 +15,13 @@ results arrive, so two async runs with one seed agree only when results arrive i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import seeding
-from pbtnas.engine.schedule import Schedule, SlotRecord
+from pbtnas.engine.schedule import Schedule
+from pbtnas.rundir.records import Manifest, MemberEntry, RunResumed, StepDone
 from pbtnas.search.async_selection import plan_replacement
 from pbtnas.search.selection import clean_fitness
 
@@ -34,7 +37,7 @@ class AsyncSchedule(Schedule):
         self.history: dict[int, dict[int, float]] = {}  # per slot: step -> fitness
         # several objectives: per slot, step -> the member's values (None: that step failed)
         self.objective_history: dict[int, dict[int, dict | None]] = {}
-        self._uncommitted: list[tuple[TrainResult, SlotRecord]] = []
+        self._uncommitted: list[tuple[TrainResult, MemberEntry]] = []
 
     def populate(self) -> None:
         self.slot_steps = [0] * self.runner.config.population
@@ -71,7 +74,7 @@ class AsyncSchedule(Schedule):
         self._uncommitted.clear()
         self._advance_step_done()
 
-    def _handle(self, result: TrainResult) -> SlotRecord:
+    def _handle(self, result: TrainResult) -> MemberEntry:
         """Record one finished step and replace the member at once if it is in the bottom."""
         r = self.runner
         step, slot = result.step, result.slot
@@ -121,11 +124,12 @@ class AsyncSchedule(Schedule):
             r.front_step_done(step)
             r._write_manifest()
             r.store.append(
-                "step_done",
-                step=step,
-                best_fitness=r.best_fitness,
-                population_fitness=[self.history[m.slot].get(step) for m in r.members],
-                mode="async",
+                StepDone(
+                    step=step,
+                    best_fitness=r.best_fitness,
+                    population_fitness=[self.history[m.slot].get(step) for m in r.members],
+                    mode="async",
+                )
             )
             r.draw_samples(step)
             self.prune(step)
@@ -138,27 +142,25 @@ class AsyncSchedule(Schedule):
         referenced = {m.checkpoint for m in self.runner.members if m.checkpoint}
         self.runner.store.prune_checkpoints(min(self.slot_steps) - self.runner.config.keep_checkpoints, referenced)
 
-    def last_step(self, member: SlotRecord) -> int:
+    def last_step(self, member: MemberEntry) -> int:
         return self.slot_steps[member.slot] - 1 if self.slot_steps else self.runner.step_done
 
     # -- persistence --------------------------------------------------------------------------
-    def manifest_fields(self) -> dict:
-        fields = {
-            "slot_steps": list(self.slot_steps),
-            "history": {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()},
-        }
-        if self.runner.front is not None:
-            fields["objective_history"] = {str(s): {str(k): v for k, v in h.items()} for s, h in self.objective_history.items()}
-        return fields
+    def manifest_part(self, manifest: Manifest) -> Manifest:
+        history: dict[str, dict[str, float | None]] = {str(s): {str(k): v for k, v in h.items()} for s, h in self.history.items()}
+        objective_history = (
+            {str(s): {str(k): v for k, v in h.items()} for s, h in self.objective_history.items()} if self.runner.front is not None else None
+        )
+        return replace(manifest, slot_steps=list(self.slot_steps), history=history, objective_history=objective_history)
 
-    def load_fields(self, manifest: dict) -> None:
-        self.slot_steps = list(manifest["slot_steps"])
-        self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()} for s, h in manifest["history"].items()}
-        self.objective_history = {int(s): {int(k): v for k, v in h.items()} for s, h in (manifest.get("objective_history") or {}).items()}
+    def load_fields(self, manifest: Manifest) -> None:
+        self.slot_steps = list(manifest.slot_steps or [])
+        self.history = {int(s): {int(k): clean_fitness(v) for k, v in h.items()} for s, h in (manifest.history or {}).items()}
+        self.objective_history = {int(s): {int(k): v for k, v in h.items()} for s, h in (manifest.objective_history or {}).items()}
 
-    def resumed_fields(self) -> dict:
+    def resumed_record(self) -> RunResumed:
         # Every committed result is kept: only steps beyond every slot's progress are voided.
-        return {"from_step": max(self.slot_steps), "mode": "async", "slot_steps": list(self.slot_steps)}
+        return RunResumed(from_step=max(self.slot_steps), mode="async", slot_steps=list(self.slot_steps))
 
 
 SCHEDULE = AsyncSchedule

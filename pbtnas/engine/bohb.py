@@ -33,7 +33,7 @@ from __future__ import annotations
 import binascii
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +42,26 @@ from pbtnas.backends import Backend, TrainResult
 from pbtnas.config import RunConfig
 from pbtnas.engine import seeding
 from pbtnas.engine.runner import RunError
-from pbtnas.engine.schedule import Schedule, SlotRecord
+from pbtnas.engine.schedule import Schedule
 from pbtnas.errors import ConfigError, error_headline, require
 from pbtnas.rundir.records import (
+    Manifest,
+    MemberCreated,
+    MemberEntry,
     MemberTrained,
+    RunResumed,
     RunStarted,
+    StepDone,
+    Summary,
     TrialCompleted,
+    TrialEntry,
     TrialFailed,
     TrialPromoted,
     TrialPruned,
     TrialStarted,
     TrialStopped,
     TrialVoided,
+    fitness_of,
 )
 from pbtnas.rundir.store import RunStore
 from pbtnas.search.algorithms import Operator
@@ -63,6 +71,8 @@ STUDY_FILE = "optuna-study.log"
 #: seeding purpose of the TPE sampler's streams (far from seeding's own purposes)
 SAMPLER = 101
 ENDS = ("completed", "pruned", "stopped", "failed")
+#: how a trial ended -> the journal event that says so
+ENDED = {"completed": TrialCompleted, "pruned": TrialPruned, "stopped": TrialStopped, "failed": TrialFailed}
 
 
 def study_name(seed: int) -> str:
@@ -80,21 +90,6 @@ def bracket_of(name: str, number: int, steps: int, eta: int) -> int:
         if x < 0:
             return bracket
     raise AssertionError("unreachable")
-
-
-@dataclass
-class TrialRecord:
-    """Where one trial stands, as the manifest records it."""
-
-    number: int
-    bracket: int
-    source: str  # "stratified" (the run's initial population) or "tpe"
-    state: str = "running"  # running | completed | pruned | stopped | failed
-    steps_done: int = 0
-    rungs_passed: list = field(default_factory=list)  # trained-step counts of the rungs it went past
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 class BohbSchedule(Schedule):
@@ -117,8 +112,8 @@ class BohbSchedule(Schedule):
     def __init__(self, runner):
         super().__init__(runner)
         config = runner.config
-        self.trials: dict[int, TrialRecord] = {}
-        self.by_uid: dict[int, SlotRecord] = {}
+        self.trials: dict[int, TrialEntry] = {}
+        self.by_uid: dict[int, MemberEntry] = {}
         self.spent = 0  # member steps trained and committed
         self.budget = config.population * config.steps
         self.study: Any = None  # the optuna Study, opened by start() or on resume
@@ -127,24 +122,23 @@ class BohbSchedule(Schedule):
         self._ready = False
         self._lanes = 1  # trials trained at once (the backend's slots), set when the loop begins
         self._before = -1  # step_done before the result being committed
-        self._last: tuple[TrainResult, SlotRecord] | None = None  # that result and its member
+        self._last: tuple[TrainResult, MemberEntry] | None = None  # that result and its member
 
     @property
     def name(self) -> str:
         return study_name(self.runner.config.seed)
 
     # -- entry points -------------------------------------------------------------------------
-    def run_started_fields(self) -> dict:
+    def run_started_part(self, started: RunStarted) -> RunStarted:
         eta, steps = self.runner.config.bohb_eta, self.runner.config.steps
-        return {
-            "bohb": {
-                "eta": eta,
-                "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
-                "budget_member_steps": self.budget,
-                "study": self.name,
-                "study_file": STUDY_FILE,
-            }
+        bohb = {
+            "eta": eta,
+            "brackets": {b: rungs(steps, eta, b) for b in range(n_brackets(steps, eta))},
+            "budget_member_steps": self.budget,
+            "study": self.name,
+            "study_file": STUDY_FILE,
         }
+        return replace(started, bohb=bohb)
 
     def populate(self) -> None:
         """The study, with the run's stratified population queued as its first trials."""
@@ -155,8 +149,8 @@ class BohbSchedule(Schedule):
             self.study.enqueue_trial(dict(genome))
         self._ready = True
 
-    def tags(self, member: SlotRecord) -> dict:
-        return {"trial": member.uid}
+    def trial_of(self, member: MemberEntry) -> int | None:
+        return member.uid
 
     def _open_study(self):
         optuna = require("optuna", "bohb")
@@ -228,7 +222,7 @@ class BohbSchedule(Schedule):
         source = "stratified" if uid < self.runner.config.population else self.sampled_by
         bracket = self._bracket(uid)
         born = -1 if source == "stratified" else self.spent // self.runner.config.population - 1
-        member = SlotRecord(
+        member = MemberEntry(
             slot=uid,
             uid=uid,
             genome=genome,
@@ -238,17 +232,18 @@ class BohbSchedule(Schedule):
         )
         self.runner.members.append(member)
         self.by_uid[uid] = member
-        self.trials[uid] = TrialRecord(number=uid, bracket=bracket, source=source)
-        self.runner.store.append("member_created", slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid)
+        self.trials[uid] = TrialEntry(number=uid, bracket=bracket, source=source)
+        self.runner.store.append(MemberCreated(slot=uid, uid=uid, genome=genome, seed=member.init_seed, trial=uid))
         self.runner.store.append(
-            "trial_started",
-            trial=uid,
-            uid=uid,
-            bracket=bracket,
-            rungs=self._rungs(bracket),
-            source=source,
-            genome=genome,
-            member_steps=self.spent,
+            TrialStarted(
+                trial=uid,
+                uid=uid,
+                bracket=bracket,
+                rungs=self._rungs(bracket),
+                source=source,
+                genome=genome,
+                member_steps=self.spent,
+            )
         )
         self.runner._write_manifest()  # the trial exists from here on; a resume continues it
         self._submit(backend, uid)
@@ -291,13 +286,13 @@ class BohbSchedule(Schedule):
         r.progress.member_done((self.spent - 1) // population, (self.spent - 1) % population + 1, r.best_fitness, result)
         r._notify("on_member_result", result.step, member, result)
         for step in range(self._before + 1, r.step_done + 1):  # every population x 1 member steps
-            r.store.append("step_done", step=step, best_fitness=r.best_fitness, member_steps=self.spent, mode=self.recorded_mode)
+            r.store.append(StepDone(step=step, best_fitness=r.best_fitness, member_steps=self.spent, mode=self.recorded_mode))
             r.draw_samples(step)
             r._notify("on_step_end", step, r)
             faults.at("after-step", step)
         self._fill(backend, self._lanes)
 
-    def _decide(self, member: SlotRecord, trial: TrialRecord, result: TrainResult) -> str | None:
+    def _decide(self, member: MemberEntry, trial: TrialEntry, result: TrainResult) -> str | None:
         """Report to Optuna and end the trial if it is done, pruned, failed or out of budget.
         Returns the end, or None when the trial goes on."""
         from optuna.trial import TrialState
@@ -333,7 +328,7 @@ class BohbSchedule(Schedule):
         if rung is not None:
             trial.rungs_passed.append(trained)
             self.runner.store.append(
-                "trial_promoted", trial=number, uid=number, bracket=trial.bracket, rung=rung, at_step=trained, fitness=member.fitness
+                TrialPromoted(trial=number, uid=number, bracket=trial.bracket, rung=rung, at_step=trained, fitness=fitness_of(member))
             )
         if self.spent + len(self._inflight) >= self.budget:
             handle.set_user_attr("pbtnas_end", "budget")
@@ -342,22 +337,24 @@ class BohbSchedule(Schedule):
             return "stopped"
         return None
 
-    def _rung_at(self, trial: TrialRecord, trained: int) -> int | None:
+    def _rung_at(self, trial: TrialEntry, trained: int) -> int | None:
         """The index of the rung a trial meets after ``trained`` steps (None between rungs)."""
         points = rungs(self.runner.config.steps, self.runner.config.bohb_eta, trial.bracket)
         return points.index(trained) if trained in points else None
 
-    def _end(self, trial: TrialRecord, member: SlotRecord, end: str, trained: int, **extra) -> None:
+    def _end(self, trial: TrialEntry, member: MemberEntry, end: str, trained: int, rung: int | None = None, reason: str | None = None) -> None:
         trial.state = end
         self.runner.store.append(
-            f"trial_{end}",
-            trial=trial.number,
-            uid=trial.number,
-            bracket=trial.bracket,
-            at_step=trained,
-            fitness=member.fitness,
-            member_steps=self.spent,
-            **{k: v for k, v in extra.items() if v is not None},
+            ENDED[end](
+                trial=trial.number,
+                uid=trial.number,
+                bracket=trial.bracket,
+                at_step=trained,
+                fitness=member.fitness,
+                member_steps=self.spent,
+                rung=rung,
+                reason=reason,
+            )
         )
 
     def _handle_for(self, number: int):
@@ -387,7 +384,7 @@ class BohbSchedule(Schedule):
             if frozen.number not in self.trials:
                 self.study.tell(frozen.number, state=TrialState.FAIL)
                 self.runner.store.append(
-                    "trial_voided", trial=frozen.number, uid=frozen.number, reason="started after the last commit of a stopped driver; never trained"
+                    TrialVoided(trial=frozen.number, uid=frozen.number, reason="started after the last commit of a stopped driver; never trained")
                 )
 
     # -- the end ------------------------------------------------------------------------------
@@ -395,7 +392,7 @@ class BohbSchedule(Schedule):
         """best-ever: the best fitness any trial reached; best-last: the best trial that trained
         all ``steps`` (by its last fitness), or the best at its last step if none did."""
         if selection == "best-ever" and self.runner.best is not None:
-            return selection, dict(self.runner.best), self.runner.store.best_dir / "member.pt"
+            return selection, self.runner.best.to_dict(), self.runner.store.best_dir / "member.pt"
         alive = [m for m in self.runner.members if m.fitness is not None and m.fitness > float("-inf") and m.checkpoint]
         done = [m for m in alive if self.trials[m.uid].state == "completed"]
         leader = max(done or alive, key=lambda m: (m.fitness, -m.uid))
@@ -408,29 +405,41 @@ class BohbSchedule(Schedule):
         }
         return "best-last", info, self.runner.store.absolute(leader.checkpoint)
 
-    def summary_fields(self) -> dict:
-        return bohb_summary(self.trials.values(), self.spent, self.budget, self.runner.config)
+    def summary_part(self, summary: Summary) -> Summary:
+        counts = {end: sum(1 for t in self.trials.values() if t.state == end) for end in ENDS}
+        config = self.runner.config
+        return replace(
+            summary,
+            member_steps=self.spent,
+            budget_member_steps=self.budget,
+            trials=len(self.trials),
+            trials_completed=counts["completed"],
+            trials_pruned=counts["pruned"],
+            trials_stopped=counts["stopped"],
+            trials_failed=counts["failed"],
+            hyperband={"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps, "brackets": n_brackets(config.steps, config.bohb_eta)},
+        )
 
     # -- persistence --------------------------------------------------------------------------
-    def manifest_fields(self) -> dict:
-        return {"member_steps": self.spent, "budget_member_steps": self.budget, "trials": [t.to_dict() for t in self.trials.values()]}
+    def manifest_part(self, manifest: Manifest) -> Manifest:
+        return replace(manifest, member_steps=self.spent, budget_member_steps=self.budget, trials=list(self.trials.values()))
 
-    def load_fields(self, manifest: dict) -> None:
-        if manifest["steps"] != self.runner.config.steps:
+    def load_fields(self, manifest: Manifest) -> None:
+        if manifest.steps != self.runner.config.steps:
             raise ConfigError(
-                f"a {self.recorded_mode} run cannot change steps ({manifest['steps']} -> {self.runner.config.steps}): {self.steps_fixed}; "
+                f"a {self.recorded_mode} run cannot change steps ({manifest.steps} -> {self.runner.config.steps}): {self.steps_fixed}; "
                 "start a new run to search longer"
             )
         self.by_uid = {m.uid: m for m in self.runner.members}
-        self.trials = {t["number"]: TrialRecord(**t) for t in manifest["trials"]}
-        self.spent = manifest["member_steps"]
+        self.trials = {t.number: replace(t, absent=frozenset()) for t in manifest.trials or []}
+        self.spent = manifest.member_steps or 0
         self._ready = True
 
-    def resumed_fields(self) -> dict:
+    def resumed_record(self) -> RunResumed:
         # Nothing is voided (from_step is past every step): a redone step's events are written
         # again and readers keep the last of each.
         running = sorted(u for u, t in self.trials.items() if t.state == "running")
-        return {"from_step": self.runner.config.steps, "mode": self.recorded_mode, "member_steps": self.spent, "running": running}
+        return RunResumed(from_step=self.runner.config.steps, mode=self.recorded_mode, member_steps=self.spent, running=running)
 
 
 def _repair_log(path: Path) -> None:
@@ -441,19 +450,6 @@ def _repair_log(path: Path) -> None:
     if data and not data.endswith(b"\n"):
         with open(path, "r+b") as fh:
             fh.truncate(data.rfind(b"\n") + 1)
-
-
-def bohb_summary(trials, spent: int, budget: int, config) -> dict:
-    """The keys a bohb run adds to ``summary.json``."""
-    trials = list(trials)
-    counts = {end: sum(1 for t in trials if t.state == end) for end in ENDS}
-    return {
-        "member_steps": spent,
-        "budget_member_steps": budget,
-        "trials": len(trials),
-        **{f"trials_{end}": n for end, n in counts.items()},
-        "hyperband": {"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps, "brackets": n_brackets(config.steps, config.bohb_eta)},
-    }
 
 
 # -- reading a run back (report) -------------------------------------------------------------------

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pbtnas.engine.observers import RunObserver
 from pbtnas.errors import ConfigError, require
+from pbtnas.rundir.records import BestRecord
 from pbtnas.search.schedules import each_result_committed
 
 if TYPE_CHECKING:
@@ -185,13 +186,13 @@ class MetricLogger(RunObserver):
                     "population/fitness_worst": min(values),
                 }
             )
-        best = getattr(runner, "best", None)
-        if best and _finite(best.get("fitness")):
-            scalars["population/best_ever"] = float(best["fitness"])
+        best: BestRecord | None = getattr(runner, "best", None)
+        if best and _finite(best.fitness):
+            scalars["population/best_ever"] = float(best.fitness)
         self._hold(step + 1, lambda: self.log_scalars(scalars, step + 1))
-        if best and best.get("genome") and (best.get("uid"), best.get("fitness")) != self._best_logged:
-            self._best_logged = (best.get("uid"), best.get("fitness"))
-            text = genome_text(best["genome"], f"member {best.get('uid')}, fitness {best.get('fitness'):.6g}, after step {step + 1}")
+        if best and best.genome and (best.uid, best.fitness) != self._best_logged:
+            self._best_logged = (best.uid, best.fitness)
+            text = genome_text(best.genome, f"member {best.uid}, fitness {best.fitness:.6g}, after step {step + 1}")
             self._hold(step + 1, lambda: self.log_text("best_genome", text, step + 1))
         # the runner draws a task's samples (GAN grids) before it reports the step
         grid = self.run_dir / "samples" / f"after_step_{step + 1:04d}.png"

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 from pbtnas.backends import TrainResult
 from pbtnas.config import RunConfig
 from pbtnas.engine import seeding
-from pbtnas.engine.bohb import SAMPLER, BohbSchedule, TrialRecord, _repair_log
-from pbtnas.engine.schedule import SlotRecord
+from pbtnas.engine.bohb import SAMPLER, BohbSchedule, _repair_log
 from pbtnas.errors import error_headline, require
+from pbtnas.rundir.records import MemberEntry, RunStarted, Summary, TrialEntry
 
 STUDY_FILE = "optuna-study.log"
 
@@ -61,17 +62,16 @@ class Nsga2Schedule(BohbSchedule):
     def length(self) -> int:
         return trial_steps(self.runner.config)
 
-    def run_started_fields(self) -> dict:
-        return {
-            "nsga2": {
-                "trial_steps": self.length,
-                "trials": math.ceil(self.budget / self.length),
-                "generation_size": self.runner.config.population,
-                "budget_member_steps": self.budget,
-                "study": self.name,
-                "study_file": STUDY_FILE,
-            }
+    def run_started_part(self, started: RunStarted) -> RunStarted:
+        nsga2 = {
+            "trial_steps": self.length,
+            "trials": math.ceil(self.budget / self.length),
+            "generation_size": self.runner.config.population,
+            "budget_member_steps": self.budget,
+            "study": self.name,
+            "study_file": STUDY_FILE,
         }
+        return replace(started, nsga2=nsga2)
 
     def _open_study(self):
         optuna = require("optuna", "bohb")
@@ -111,7 +111,7 @@ class Nsga2Schedule(BohbSchedule):
     def _rungs(self, bracket: int) -> list[int]:
         return [self.length]  # a trial ends after this many steps
 
-    def _decide(self, member: SlotRecord, trial: TrialRecord, result: TrainResult) -> str | None:
+    def _decide(self, member: MemberEntry, trial: TrialEntry, result: TrainResult) -> str | None:
         """Tell Optuna the trial's values once it has trained ``nsga2_trial_steps`` steps; end it
         if it failed or the budget is spent. Returns the end, or None when it goes on."""
         from optuna.trial import TrialState
@@ -144,7 +144,7 @@ class Nsga2Schedule(BohbSchedule):
             return "stopped"
         return None
 
-    def _values(self, member: SlotRecord) -> list[float] | None:
+    def _values(self, member: MemberEntry) -> list[float] | None:
         """The member's objective values in the study's order (its fitness in a single-objective
         run), or None when one is missing or not finite."""
         known = member.objectives if member.objectives is not None else {"fitness": member.fitness}
@@ -153,16 +153,18 @@ class Nsga2Schedule(BohbSchedule):
             return None
         return [float(v) for v in values if v is not None]
 
-    def summary_fields(self) -> dict:
-        trials = list(self.trials.values())
-        ends = ("completed", "stopped", "failed")
-        return {
-            "member_steps": self.spent,
-            "budget_member_steps": self.budget,
-            "trials": len(trials),
-            **{f"trials_{end}": sum(1 for t in trials if t.state == end) for end in ends},
-            "nsga2": {"trial_steps": self.length, "generation_size": self.runner.config.population},
-        }
+    def summary_part(self, summary: Summary) -> Summary:
+        counts = {end: sum(1 for t in self.trials.values() if t.state == end) for end in ("completed", "stopped", "failed")}
+        return replace(
+            summary,
+            member_steps=self.spent,
+            budget_member_steps=self.budget,
+            trials=len(self.trials),
+            trials_completed=counts["completed"],
+            trials_stopped=counts["stopped"],
+            trials_failed=counts["failed"],
+            nsga2={"trial_steps": self.length, "generation_size": self.runner.config.population},
+        )
 
 
 def _violations(frozen_trial) -> list[float]:

@@ -13,22 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pbtnas.backends.base import TrainResult
+    from pbtnas.rundir.records import MemberEntry
     from pbtnas.search.operators.mixing import ChildRecord
 
 
 class RunObserver:
     """Base of runner observers: every hook is a no-op."""
 
-    def on_member_result(self, step: int, member: Any, result: TrainResult) -> None:
-        """One member finished step ``step`` (``member``: its slot record, after the result was
+    def on_member_result(self, step: int, member: MemberEntry, result: TrainResult) -> None:
+        """One member finished step ``step`` (``member``: its :class:`~pbtnas.rundir.records.MemberEntry`, after the result was
         recorded; ``result``: the backend's result). Called after the result was committed."""
 
-    def on_child(self, step: int, member: Any, record: ChildRecord) -> None:
-        """Exploitation after ``step`` made a child (``member``: the child's slot record;
+    def on_child(self, step: int, member: MemberEntry, record: ChildRecord) -> None:
+        """Exploitation after ``step`` made a child (``member``: the child's entry;
         ``record``: what the operator did, as journaled in ``child_created``)."""
 
     def on_step_end(self, step: int, runner: Any) -> None:
-        """Step ``step`` is committed (manifest written, ``step_done`` journaled)."""
+        """Step ``step`` is committed (manifest written, ``step_done`` journaled); ``runner.members``
+        and ``runner.best`` (a :class:`~pbtnas.rundir.records.BestRecord` or None) say where it stands."""
 
     def on_finish(self, summary: dict) -> None:
         """The run ended; ``summary`` is what ``summary.json`` holds."""

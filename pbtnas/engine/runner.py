@@ -13,6 +13,7 @@ import importlib
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,32 @@ from pbtnas.engine.front import Front
 from pbtnas.engine.observers import HOOKS
 from pbtnas.engine.progress import Progress
 from pbtnas.engine.resume_policy import ResumePlan, plan_resume
-from pbtnas.engine.schedule import Schedule, SlotRecord, fitness_of
+from pbtnas.engine.schedule import Schedule
 from pbtnas.errors import ConfigError, PbtnasError, error_headline
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json, wait_for_syncs
+from pbtnas.rundir.records import (
+    BestRecord,
+    BestUpdated,
+    CheckpointSkipped,
+    ChildCreated,
+    ConfigChanged,
+    FinalReevaluated,
+    JournalDamaged,
+    LockTakenOver,
+    Manifest,
+    MemberEntry,
+    MemberFailed,
+    MemberRefreshed,
+    MemberReplaced,
+    MemberRetry,
+    MemberTrained,
+    Record,
+    RunExtended,
+    RunFinished,
+    RunStarted,
+    Summary,
+    fitness_of,
+)
 from pbtnas.rundir.runinfo import run_info_of, write_run_info
 from pbtnas.rundir.store import RunStore, damaged_best, load_member, save_member
 from pbtnas.search.algorithms import Operator
@@ -72,10 +96,10 @@ class Runner:
         self._backend = backend
         self.observers = list(observers or [])
         self.progress = Progress(config.steps, config.population, enabled=progress)
-        self.members: list[SlotRecord] = []
+        self.members: list[MemberEntry] = []
         self.step_done = -1
         self.next_uid = 0
-        self.best: dict | None = None
+        self.best: BestRecord | None = None
         self.top: list[Contender] = []  # with final_selection top-k-reevaluated: the best members so far
         self.objectives, self.constraints = parse_objectives(config.objectives), parse_constraints(config.constraints)
         #: several objectives or constraints (docs/multi-objective.md): the values each member
@@ -133,9 +157,9 @@ class Runner:
                 # have changed since: fail here with one line rather than in every worker
                 prepare_to_train(runner.config, runner.task)
             if stale:
-                runner.store.append("lock_taken_over", previous=stale)
+                runner.store.append(LockTakenOver(previous=stale))
             if damaged_lines:
-                runner.store.append("journal_damaged", skipped_lines=len(damaged_lines), lines=damaged_lines[:20])
+                runner.store.append(JournalDamaged(skipped_lines=len(damaged_lines), lines=damaged_lines[:20]))
             if plan is not None and plan.changes:
                 import yaml
 
@@ -152,7 +176,7 @@ class Runner:
 
     def _journal_changes(self, plan: ResumePlan) -> None:
         if plan.changes:
-            self.store.append("config_changed", changes={key: {"from": old, "to": new} for key, old, new in plan.changes})
+            self.store.append(ConfigChanged(changes={key: {"from": old, "to": new} for key, old, new in plan.changes}))
         self.changes = list(plan.changes)
 
     def start(self) -> "Runner":
@@ -168,14 +192,8 @@ class Runner:
         info = run_info_of(self.task, self.config.task, self.start_dir)  # what status and report show, as data
         self.store.create(self.config.to_dict())  # takes the run directory's lock
         write_run_info(self.store.root, info)
-        self.store.append(
-            "run_started",
-            config=self.config.to_dict(),
-            task=self.task.describe(),
-            space=self.task.space.name,
-            genes=len(self.task.space),
-            **self.schedule.run_started_fields(),
-        )
+        started = RunStarted(config=self.config.to_dict(), task=self.task.describe(), space=self.task.space.name, genes=len(self.task.space))
+        self.store.append(self.schedule.run_started_part(started))
         self.schedule.populate()
         self._write_manifest()
         return self
@@ -224,9 +242,9 @@ class Runner:
                 backend.close()
             self.store.unlock()
 
-    def _backend_event(self, event: str, message: str, fields: dict) -> None:
+    def _backend_event(self, record: Record, message: str) -> None:
         """What a backend did on its own (e.g. ``pool_resized``): into the journal and onto the console."""
-        self.store.append(event, **fields)
+        self.store.append(record)
         if message:
             self.progress.note(message)
 
@@ -254,7 +272,7 @@ class Runner:
         else:
             self._consecutive_failures = 0
 
-    def settle_lost(self, backend: Backend, member: SlotRecord, result: TrainResult) -> bool:
+    def settle_lost(self, backend: Backend, member: MemberEntry, result: TrainResult) -> bool:
         """Every schedule's answer to a result whose worker was lost: the same job again while
         retries are left (False: wait for it), else the member keeps its previous state and the
         result stands as a failure (True, as for every other result)."""
@@ -262,13 +280,14 @@ class Runner:
             return True
         if result.attempt <= self.config.max_retries:
             self.store.append(
-                "member_retry",
-                step=result.step,
-                slot=result.slot,
-                uid=result.uid,
-                **self.schedule.tags(member),
-                attempt=result.attempt + 1,
-                reason=result.error,
+                MemberRetry(
+                    step=result.step,
+                    slot=result.slot,
+                    uid=result.uid,
+                    trial=self.schedule.trial_of(member),
+                    attempt=result.attempt + 1,
+                    reason=result.error,
+                )
             )
             self.progress.note(f"{self.schedule.unit} {result.uid} lost its worker; retry {result.attempt + 1}")
             backend.submit(self.job(member, result.step, attempt=result.attempt + 1))
@@ -285,7 +304,7 @@ class Runner:
     check_outcome: Any = None
 
     # -- one step -----------------------------------------------------------------------------
-    def job(self, member: SlotRecord, step: int, attempt: int = 1) -> TrainJob:
+    def job(self, member: MemberEntry, step: int, attempt: int = 1) -> TrainJob:
         out = self.store.member_path(step, member.uid)
         out.parent.mkdir(parents=True, exist_ok=True)
         return TrainJob(
@@ -305,27 +324,29 @@ class Runner:
             values=list(self.value_names),
         )
 
-    def journal_failed(self, member: SlotRecord, result: TrainResult) -> None:
+    def journal_failed(self, member: MemberEntry, result: TrainResult) -> None:
         """Journal ``member_failed`` for a step that failed for good, with the worker's traceback."""
         self.store.append(
-            "member_failed",
-            step=result.step,
-            slot=result.slot,
-            uid=result.uid,
-            **self.schedule.tags(member),
-            attempts=result.attempt,
-            reason=result.error,
+            MemberFailed(
+                step=result.step,
+                slot=result.slot,
+                uid=result.uid,
+                trial=self.schedule.trial_of(member),
+                attempts=result.attempt,
+                reason=result.error,
+            )
         )
 
-    def _keep_previous_state(self, member: SlotRecord, result: TrainResult) -> None:
+    def _keep_previous_state(self, member: MemberEntry, result: TrainResult) -> None:
         """A member whose retries ran out keeps its last good checkpoint and fitness -inf."""
         self.journal_failed(member, result)
         if member.checkpoint and not Path(result.state_out).exists():
             shutil.copyfile(self.store.absolute(member.checkpoint), result.state_out)
 
-    def record(self, member: SlotRecord, result: TrainResult, **extra) -> None:
+    def record(self, member: MemberEntry, result: TrainResult, member_steps: int | None = None, started_early: bool | None = None) -> None:
         """One finished member step, the same in every schedule: fitness and checkpoint, the
-        ``member_trained`` event, the best network so far and the kept top k."""
+        ``member_trained`` event, the best network so far and the kept top k. ``member_steps``
+        (bohb: the budget spent) and ``started_early`` (lookahead) go into the event as given."""
         step = result.step
         member.fitness = clean_fitness(result.fitness)
         if Path(result.state_out).exists():
@@ -334,33 +355,36 @@ class Runner:
             member.failures += 1
         values = self._values(member, result)
         self.store.append(
-            "member_trained",
-            step=step,
-            slot=member.slot,
-            uid=member.uid,
-            **self.schedule.tags(member),
-            fitness=member.fitness,
-            metrics=result.metrics,
-            seconds=round(result.seconds, 3),
-            worker=result.worker,
-            attempt=result.attempt,
-            peak_rss_mb=round(result.peak_rss_mb, 1),
-            **extra,
-            **({"error": error_headline(result.error), "diverged": result.diverged} if result.error else {}),
-            **({"objectives": values} if values is not None else {}),
+            MemberTrained(
+                step=step,
+                slot=member.slot,
+                uid=member.uid,
+                trial=self.schedule.trial_of(member),
+                fitness=member.fitness,
+                metrics=result.metrics,
+                seconds=round(result.seconds, 3),
+                worker=result.worker,
+                attempt=result.attempt,
+                peak_rss_mb=round(result.peak_rss_mb, 1),
+                member_steps=member_steps,
+                started_early=started_early,
+                error=error_headline(result.error) if result.error else None,
+                diverged=result.diverged if result.error else None,
+                objectives=values,
+            )
         )
         if result.error:
             self.progress.note(f"{self.schedule.unit} {member.uid} failed at step {step}: {error_headline(result.error)}")
-        if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best["fitness"]):
-            self.best = {"uid": member.uid, "fitness": member.fitness, "step": step, "genome": member.genome, "slot": member.slot}
+        if member.fitness > float("-inf") and (self.best is None or member.fitness > self.best.fitness):
+            self.best = BestRecord(uid=member.uid, fitness=member.fitness, step=step, genome=member.genome, slot=member.slot)
             self.store.save_best(Path(result.state_out), self.best)
-            self.store.append("best_updated", step=step, uid=member.uid, fitness=member.fitness)
+            self.store.append(BestUpdated(step=step, uid=member.uid, fitness=member.fitness))
         if self.selection == "top-k-reevaluated" and not result.error:
             self._keep_if_top(member, step, Path(result.state_out))
         if self.front is not None and values is not None:
             self.front.offer(member.uid, member.slot, step, member.genome, values, Path(result.state_out))
 
-    def _values(self, member: SlotRecord, result: TrainResult) -> dict | None:
+    def _values(self, member: MemberEntry, result: TrainResult) -> dict | None:
         """A run with several objectives: the member's values from this result (None for a
         failed step, which ranks last), kept on the member for ranking; else None."""
         if self.front is None:
@@ -377,7 +401,7 @@ class Runner:
 
         return rank if self.front is None else slot_ranker(self.objectives, self.constraints)
 
-    def scores(self, members: list[SlotRecord]) -> dict[int, Any]:
+    def scores(self, members: list[MemberEntry]) -> dict[int, Any]:
         """Per slot what :attr:`ranker` orders: the last fitness, or the last values."""
         if self.front is None:
             return {m.slot: fitness_of(m) for m in members}
@@ -391,14 +415,14 @@ class Runner:
     @property
     def best_fitness(self) -> float | None:
         """The best-ever fitness so far (None before the first finite one)."""
-        return None if self.best is None else self.best["fitness"]
+        return None if self.best is None else self.best.fitness
 
     @property
     def selection(self) -> str:
         """How the delivered network is chosen (the config's, or the task's default)."""
         return self.config.final_selection or self.task.default_final_selection
 
-    def _keep_if_top(self, member: SlotRecord, step: int, checkpoint: Path) -> None:
+    def _keep_if_top(self, member: MemberEntry, step: int, checkpoint: Path) -> None:
         """Keep a copy of the member's checkpoint while it is among the reevaluate_top_k best."""
         path = f"best/top/uid{member.uid:05d}.pt"
         candidate = Contender(uid=member.uid, fitness=fitness_of(member), step=step, genome=member.genome, checkpoint=path)
@@ -439,10 +463,13 @@ class Runner:
 
         return load
 
-    def make_child(self, step: int, slot: int, primary: int, donor: int, load, **extra) -> SlotRecord:
+    def make_child(
+        self, step: int, slot: int, primary: int, donor: int, load, mode: str | None = None, parent_steps: list[int] | None = None
+    ) -> MemberEntry:
         """The child of the members in slots ``primary`` and ``donor`` that is to replace the
         member in ``slot`` (seeded by step and slot), saved and journaled; the caller puts it in
-        its slot. Every schedule makes its children here."""
+        its slot. Every schedule makes its children here; ``mode`` and ``parent_steps`` (async:
+        the step each parent's fitness is from) go into ``child_created`` as given."""
         p1, p2 = self.members[primary], self.members[donor]
         child_rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + slot)
         genome, state, record = self.operator.make_child(self.task, load(primary), load(donor), child_rng)
@@ -454,33 +481,35 @@ class Runner:
         record.primary, record.donor = p1.uid, (None if record.single_parent else p2.uid)
         parents = [p1.uid] if record.donor is None else [p1.uid, p2.uid]
         self.store.append(
-            "child_created",
-            step=step,
-            slot=slot,
-            uid=uid,
-            parents=parents,
-            replaced_uid=replaced.uid,
-            genome=genome,
-            **extra,
-            **record.to_dict(),
+            ChildCreated(
+                step=step,
+                slot=slot,
+                uid=uid,
+                parents=parents,
+                replaced_uid=replaced.uid,
+                genome=genome,
+                mode=mode,
+                parent_steps=parent_steps,
+                **ChildCreated.attrs(record.to_dict()),  # the operator's own fields (docs/journal.md)
+            )
         )
-        self.store.append("member_replaced", step=step, slot=slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness)
-        child = SlotRecord(
+        self.store.append(MemberReplaced(step=step, slot=slot, old_uid=replaced.uid, new_uid=uid, old_fitness=replaced.fitness))
+        child = MemberEntry(
             slot=slot, uid=uid, genome=genome, checkpoint=self.store.relative(path), init_seed=record.seed or 0, born_step=step, parents=parents
         )
         self._notify("on_child", step, child, record)
         return child
 
-    def refresh_member(self, member: SlotRecord, step: int, prepared: tuple | None = None) -> None:
+    def refresh_member(self, member: MemberEntry, step: int, prepared: tuple | None = None) -> None:
         """Shrink-perturb ``member`` (random-sp) and journal it; ``prepared``: the perturbation a
         schedule did ahead (:meth:`perturb`), of which only the journal entry is left to write."""
         if prepared is None or prepared[0] != member.uid:
             prepared = self.perturb(member, step)
         _, path, record = prepared
         member.checkpoint = self.store.relative(path)
-        self.store.append("member_refreshed", step=step, slot=member.slot, uid=member.uid, **record.to_dict())
+        self.store.append(MemberRefreshed(step=step, slot=member.slot, uid=member.uid, **MemberRefreshed.attrs(record.to_dict())))
 
-    def perturb(self, member: SlotRecord, step: int) -> tuple:
+    def perturb(self, member: MemberEntry, step: int) -> tuple:
         """(uid, path, record) of ``member`` shrink-perturbed for step ``step``, saved, not journaled."""
         genome, state, _ = load_member(self.store.absolute(member.checkpoint))
         rng = seeding.rng_for(self.config.seed, seeding.EXPLOIT, step, 1 + member.slot)
@@ -492,41 +521,40 @@ class Runner:
     # -- persistence --------------------------------------------------------------------------
     def _write_manifest(self, finished: bool = False) -> None:
         wait_for_syncs()  # the files it names (and the journal) reach the disk before it does
-        self.store.write_manifest(
-            {
-                **({"mode": self.schedule.recorded_mode} if self.schedule.recorded_mode else {}),
-                "step_done": self.step_done,
-                "steps": self.config.steps,
-                "next_uid": self.next_uid,
-                **self.schedule.manifest_fields(),
-                "members": [m.to_dict() for m in self.members],
-                "best": self.best,
-                "top": [c.to_dict() for c in self.top],
-                **({"pareto": self.front.to_dict()} if self.front is not None else {}),
-                "elapsed_s": round(self.elapsed_before + time.time() - self._started, 3),
-                "finished": finished,
-            }
+        manifest = Manifest(
+            mode=self.schedule.recorded_mode,
+            step_done=self.step_done,
+            steps=self.config.steps,
+            next_uid=self.next_uid,
+            members=list(self.members),
+            best=self.best,
+            top=list(self.top),
+            pareto=self.front.to_dict() if self.front is not None else None,
+            elapsed_s=round(self.elapsed_before + time.time() - self._started, 3),
+            finished=finished,
         )
+        self.store.write_manifest(self.schedule.manifest_part(manifest))
 
     def _load_manifest(self) -> None:
-        manifest = self.store.read_manifest()
+        manifest = self.store.read_manifest_record()
         self._load_state(manifest)
-        if not manifest.get("finished"):
-            self.store.append("run_resumed", **self.schedule.resumed_fields())
+        if not manifest.finished:
+            self.store.append(self.schedule.resumed_record())
 
-    def _load_state(self, manifest: dict) -> None:
+    def _load_state(self, manifest: Manifest) -> None:
         """The population and everything the run keeps, as the manifest committed them."""
-        if manifest.get("mode") != self.schedule.recorded_mode:
-            written, wanted = manifest.get("mode") or "synchronous", self.schedule.recorded_mode or "synchronous"
+        if manifest.mode != self.schedule.recorded_mode:
+            written, wanted = manifest.mode or "synchronous", self.schedule.recorded_mode or "synchronous"
             raise PbtnasError(f"{self.store.manifest_path} was written by a {written} run, not a {wanted} one: resume it as it was started")
-        self.members = [SlotRecord(**m) for m in manifest["members"]]
-        self.top = [Contender(**c) for c in manifest.get("top", [])]
-        self.step_done = manifest["step_done"]
-        self.next_uid = manifest["next_uid"]
-        self.best = manifest.get("best")
+        # a field an older manifest lacked is written from now on, with the value the run keeps
+        self.members = [replace(m, absent=frozenset()) for m in manifest.members]
+        self.top = list(manifest.top)
+        self.step_done = manifest.step_done
+        self.next_uid = manifest.next_uid
+        self.best = manifest.best
         if self.front is not None:
-            self.front.load(manifest.get("pareto"))
-        self.elapsed_before = manifest.get("elapsed_s", 0.0)
+            self.front.load(manifest.pareto)
+        self.elapsed_before = manifest.elapsed_s
         self.schedule.load_fields(manifest)
 
     # -- more steps for a finished run -------------------------------------------------------
@@ -555,12 +583,12 @@ class Runner:
 
         ``damaged`` (``--skip-damaged``): members whose checkpoints are damaged restart from fresh
         weights before the make-up, which may read them; returns those still to restart."""
-        manifest = self.store.read_manifest()
-        if manifest.get("finished"):
+        manifest = self.store.read_manifest_record()
+        if manifest.finished:
             self._load_state(manifest)
             delivered = self.step_done + 1
             folder = self._keep_delivery(delivered)
-            self.store.append("run_extended", steps_done=delivered, steps=self.config.steps, delivery=folder)
+            self.store.append(RunExtended(steps_done=delivered, steps=self.config.steps, delivery=folder))
             _restart_damaged(self, damaged)
             damaged = []
             self.schedule.make_up(self.step_done)
@@ -627,7 +655,7 @@ class Runner:
             genome, state, _ = load_member(self.store.absolute(contender.checkpoint))
             scored.append((contender, float(self.task.selection_score(genome, state, seed))))
         winner, score = choose(scored)
-        self.store.append("final_reevaluated", contenders=[{**c.to_dict(), "selection_score": v} for c, v in scored], chosen_uid=winner.uid)
+        self.store.append(FinalReevaluated(contenders=[{**c.to_dict(), "selection_score": v} for c, v in scored], chosen_uid=winner.uid))
         info = {
             "uid": winner.uid,
             "fitness": winner.fitness,
@@ -707,38 +735,41 @@ class Runner:
         if not metrics:
             metrics = self.task.final_score(genome, state, seeding.int_seed(self.config.seed, seeding.FINAL))
         elapsed = self.elapsed_before + time.time() - self._started
-        summary: dict[str, Any] = {
-            "algorithm": self.config.algorithm,
-            "task": self.config.task.get("name"),
-            "seed": self.config.seed,
-            "population": self.config.population,
-            "steps": self.config.steps,
-            "steps_done": self.step_done + 1,
-            "final_selection": selection,
-            "best_fitness": info["fitness"],
-            "best_uid": info["uid"],
-            "best_genome": info["genome"],
-            "fitness_name": self.task.fitness_name,
-            "final_metric_name": self.task.final_metric_name,
-            "final_metric": metrics.get(self.task.final_metric_name),
-            "final_metrics": metrics,
-            "final_checkpoint": "final/member.pt",
-            **({"reevaluated": info["reevaluated"]} if "reevaluated" in info else {}),
-            "wall_time_s": round(elapsed, 2),
-            "diverged_steps": diverged_fraction(self.store.events()),  # said past half: see pbtnas.engine.divergence
-            "finished": True,
-        }
-        earlier = self._earlier_deliveries(summary["steps_done"])
-        if earlier:  # a finished run that was given more steps: what it delivered before
-            summary["earlier_deliveries"] = earlier
-        summary.update(self.schedule.summary_fields())
-        summary.update(front_fields)
+        earlier = self._earlier_deliveries(self.step_done + 1)
+        summary = Summary(
+            algorithm=self.config.algorithm,
+            task=self.config.task.get("name"),
+            seed=self.config.seed,
+            population=self.config.population,
+            steps=self.config.steps,
+            steps_done=self.step_done + 1,
+            final_selection=selection,
+            best_fitness=info["fitness"],
+            best_uid=info["uid"],
+            best_genome=info["genome"],
+            fitness_name=self.task.fitness_name,
+            final_metric_name=self.task.final_metric_name,
+            final_metric=metrics.get(self.task.final_metric_name),
+            final_metrics=metrics,
+            final_checkpoint="final/member.pt",
+            reevaluated=info.get("reevaluated"),
+            wall_time_s=round(elapsed, 2),
+            diverged_steps=diverged_fraction(self.store.events()),  # said past half: see pbtnas.engine.divergence
+            finished=True,
+            earlier_deliveries=earlier or None,  # a finished run that was given more steps: what it delivered before
+        )
+        summary = replace(self.schedule.summary_part(summary), **front_fields)
         self.store.write_summary(summary)
         self._write_manifest(finished=True)
-        self.store.append("run_finished", **{k: summary[k] for k in ("final_metric", "best_fitness", "best_uid", "steps_done")})
-        self._notify("on_finish", summary)
-        self.progress.finish(summary)
-        return summary
+        self.store.append(
+            RunFinished(
+                final_metric=summary.final_metric, best_fitness=summary.best_fitness, best_uid=summary.best_uid, steps_done=summary.steps_done
+            )
+        )
+        result = summary.to_dict()
+        self._notify("on_finish", result)
+        self.progress.finish(result)
+        return result
 
     def _notify(self, hook: str, *args) -> None:
         """Call ``hook`` on every observer that has it; only :class:`~pbtnas.engine.observers.RunObserver`'s hooks exist."""
@@ -840,7 +871,7 @@ def _restart_damaged(runner: "Runner", damaged: list[tuple[int | None, str, str]
         member = runner.members[slot]
         member.checkpoint = None
         member.fitness = float("-inf")
-        runner.store.append("checkpoint_skipped", slot=slot, uid=member.uid, file=rel, reason=what, restarts="fresh weights")
+        runner.store.append(CheckpointSkipped(slot=slot, uid=member.uid, file=rel, reason=what, restarts="fresh weights"))
         runner.progress.note(f"member {member.uid}: damaged checkpoint {rel} skipped ({what}); it restarts from fresh weights")
     for slot, rel, what in damaged:
         if slot is None:
@@ -851,7 +882,7 @@ def _replace_best(runner: "Runner", rel: str, what: str) -> None:
     """The best network's checkpoint is damaged: the best-ever network is lost, and the best of
     the members whose checkpoints survived (highest fitness) takes its place; with none, there is
     no best network until a member trains again."""
-    lost = runner.best or {}
+    lost = runner.best
     alive = [m for m in runner.members if m.checkpoint and m.fitness is not None and m.fitness > float("-inf")]
     leader = max(alive, key=lambda m: (m.fitness, -m.slot)) if alive else None
     if leader is None:
@@ -861,11 +892,12 @@ def _replace_best(runner: "Runner", rel: str, what: str) -> None:
         instead = "no best network until a member trains again"
     else:
         step = runner.schedule.last_step(leader)
-        runner.best = {"uid": leader.uid, "fitness": leader.fitness, "step": step, "genome": leader.genome, "slot": leader.slot}
+        runner.best = BestRecord(uid=leader.uid, fitness=fitness_of(leader), step=step, genome=leader.genome, slot=leader.slot)
         runner.store.save_best(runner.store.absolute(leader.checkpoint), runner.best)
         instead = f"the best surviving member {leader.uid} (fitness {leader.fitness:.6g})"
-    slot = lost.get("slot") if isinstance(lost.get("slot"), int) else -1
-    runner.store.append("checkpoint_skipped", slot=slot, uid=lost.get("uid", -1), file=rel, reason=what, restarts=instead)
+    slot = lost.slot if lost is not None and isinstance(lost.slot, int) else -1
+    uid = lost.uid if lost is not None and isinstance(lost.uid, int) else -1
+    runner.store.append(CheckpointSkipped(slot=slot, uid=uid, file=rel, reason=what, restarts=instead))
     runner.progress.note(f"best network: damaged checkpoint {rel} skipped ({what}); replaced by {instead}")
 
 

@@ -6,49 +6,27 @@ network) and its one loop: ``begin`` -> ``next_result`` -> ``on_result`` -> comm
 continues, is replaced by a child, stops, or a new trial starts. It records and acts through the
 runner's services (:meth:`~pbtnas.engine.runner.Runner.record`,
 :meth:`~pbtnas.engine.runner.Runner.make_child`, :meth:`~pbtnas.engine.runner.Runner.job`, ...), which
-do the I/O, and contributes its own part of the manifest and of the ``run_resumed`` event.
+do the I/O, and contributes its own part of the records the runner writes (``run_started``, the
+manifest, ``run_resumed``, the summary): each such hook takes the record the runner built and
+returns it with this schedule's fields set (``dataclasses.replace``, which mypy checks against
+:mod:`pbtnas.rundir.records`).
 Schedules are named in one registry, :mod:`pbtnas.search.schedules`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.config import RunConfig
 from pbtnas.engine import seeding
+from pbtnas.rundir.records import Manifest, MemberCreated, MemberEntry, RunResumed, RunStarted, Summary, fitness_of
 from pbtnas.search.algorithms import Operator, build_operator
 from pbtnas.search.selection import rank
 
 if TYPE_CHECKING:
     from pbtnas.engine.runner import Runner
-
-
-@dataclass
-class SlotRecord:
-    """One slot of the population as the manifest records it: the member in it and where it stands."""
-
-    slot: int
-    uid: int
-    genome: dict
-    checkpoint: str | None  # relative to the run directory; None before the first step
-    init_seed: int
-    born_step: int = -1
-    parents: list | None = None
-    fitness: float | None = None
-    failures: int = 0
-    objectives: dict | None = None  # several objectives: the last values by name (None: none yet, or failed)
-
-    def to_dict(self) -> dict:
-        # a single-objective run's manifest stays as it was: no objectives key
-        return {k: v for k, v in self.__dict__.items() if k != "objectives" or v is not None}
-
-
-def fitness_of(member: SlotRecord) -> float:
-    """A member's last fitness for ranking (-inf before its first result)."""
-    return float("-inf") if member.fitness is None else member.fitness
 
 
 class Schedule:
@@ -74,9 +52,9 @@ class Schedule:
         return build_operator(config)
 
     # -- the start --------------------------------------------------------------------------
-    def run_started_fields(self) -> dict:
-        """What this schedule adds to the ``run_started`` event."""
-        return {}
+    def run_started_part(self, started: RunStarted) -> RunStarted:
+        """The ``run_started`` event with what this schedule adds to it."""
+        return started
 
     def populate(self) -> None:
         """The initial population (journaled): by default the stratified one, one member a slot."""
@@ -84,11 +62,11 @@ class Schedule:
         rng = seeding.rng_for(r.config.seed, seeding.INIT)
         genomes = r.task.space.stratified_population(r.config.population, rng)
         for slot, genome in enumerate(genomes):
-            member = SlotRecord(
+            member = MemberEntry(
                 slot=slot, uid=slot, genome=genome, checkpoint=None, init_seed=seeding.int_seed(r.config.seed, seeding.MEMBER_INIT, slot)
             )
             r.members.append(member)
-            r.store.append("member_created", step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed)
+            r.store.append(MemberCreated(step=0, slot=slot, uid=slot, genome=genome, seed=member.init_seed))
         r.next_uid = len(genomes)
 
     def ready(self) -> bool:
@@ -116,27 +94,27 @@ class Schedule:
         """After the last result, before the run delivers; may refuse to deliver (RunError)."""
 
     # -- records ----------------------------------------------------------------------------
-    def tags(self, member: SlotRecord) -> dict:
-        """Fields this schedule adds to the journal events of one member's step."""
-        return {}
+    def trial_of(self, member: MemberEntry) -> int | None:
+        """The trial a member's step events name (bohb); None: the events name none."""
+        return None
 
-    def last_step(self, member: SlotRecord) -> int:
+    def last_step(self, member: MemberEntry) -> int:
         """The last step ``member``'s slot has committed."""
         return self.runner.step_done
 
     # -- the manifest -----------------------------------------------------------------------
-    def manifest_fields(self) -> dict:
-        """This schedule's part of the manifest."""
-        return {}
+    def manifest_part(self, manifest: Manifest) -> Manifest:
+        """The manifest the runner built, with this schedule's part set."""
+        return manifest
 
-    def load_fields(self, manifest: dict) -> None:
+    def load_fields(self, manifest: Manifest) -> None:
         """Read back this schedule's part of the manifest (on resume); may refuse it."""
 
-    def resumed_fields(self) -> dict:
-        """The ``run_resumed`` event's fields: where the run goes on. The journal reader voids
-        the events a resume redoes from them alone: per slot at or after ``slot_steps[slot]``
-        when given, else at or after ``from_step``."""
-        return {"from_step": self.runner.step_done + 1}
+    def resumed_record(self) -> RunResumed:
+        """The ``run_resumed`` event: where the run goes on. The journal reader voids the events
+        a resume redoes from its fields alone: per slot at or after ``slot_steps[slot]`` when
+        given, else at or after ``from_step``."""
+        return RunResumed(from_step=self.runner.step_done + 1)
 
     def make_up(self, step: int) -> None:
         """On reopening a finished run for more steps: what step ``step`` skipped because it was
@@ -148,15 +126,15 @@ class Schedule:
         network, or (best-last) the best member of the last population (ties by a seeded draw)."""
         r = self.runner
         if selection == "best-ever" and r.best is not None:
-            return selection, dict(r.best), r.store.best_dir / "member.pt"
+            return selection, r.best.to_dict(), r.store.best_dir / "member.pt"
         order = rank({m.slot: fitness_of(m) for m in r.members}, seeding.rng_for(r.config.seed, seeding.FINAL))
         leader = r.members[order[0]]
         info = {"uid": leader.uid, "fitness": leader.fitness, "step": r.step_done, "genome": leader.genome, "slot": leader.slot}
         return "best-last", info, r.store.absolute(leader.checkpoint)
 
-    def summary_fields(self) -> dict:
-        """What this schedule adds to ``summary.json``."""
-        return {}
+    def summary_part(self, summary: Summary) -> Summary:
+        """``summary.json`` with what this schedule adds to it."""
+        return summary
 
 
-__all__ = ["Schedule", "SlotRecord", "fitness_of"]
+__all__ = ["Schedule", "fitness_of"]

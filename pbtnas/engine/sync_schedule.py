@@ -10,14 +10,16 @@ out before the barrier wherever exploitation cannot change them (docs/algorithm.
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 from pathlib import Path
 
 from pbtnas import faults
 from pbtnas.backends import Backend, TrainResult
 from pbtnas.engine import seeding
 from pbtnas.engine.runner import RunError, failed_error
-from pbtnas.engine.schedule import Schedule, SlotRecord
+from pbtnas.engine.schedule import Schedule
 from pbtnas.errors import PbtnasError
+from pbtnas.rundir.records import Manifest, MemberEntry, StepDone
 from pbtnas.search.selection import clean_fitness, plan_generation
 
 
@@ -102,7 +104,7 @@ class SyncSchedule(Schedule):
 
     def committed(self, backend: Backend) -> None:
         r, step = self.runner, self.step
-        r.store.append("step_done", step=step, best_fitness=r.best_fitness, population_fitness=[m.fitness for m in r.members])
+        r.store.append(StepDone(step=step, best_fitness=r.best_fitness, population_fitness=[m.fitness for m in r.members]))
         self.prune(step)
         r._notify("on_step_end", step, r)
         faults.at("after-step", step)
@@ -111,7 +113,7 @@ class SyncSchedule(Schedule):
             self._start_step(backend)
 
     # -- dispatch ---------------------------------------------------------------------------
-    def _submit_step(self, backend: Backend, members: list[SlotRecord], step: int) -> None:
+    def _submit_step(self, backend: Backend, members: list[MemberEntry], step: int) -> None:
         """Hand out one step of ``members``; with ``lookahead`` the longest expected first (each
         member's last measured step time), so that the slowest do not start last. The order
         changes no result: every seed is fixed by (seed, purpose, uid/slot, step) and results are
@@ -119,10 +121,10 @@ class SyncSchedule(Schedule):
         for member in self._longest_first(members) if self.runner.config.lookahead else members:
             backend.submit(self.runner.job(member, step))
 
-    def _longest_first(self, members: list[SlotRecord]) -> list[SlotRecord]:
+    def _longest_first(self, members: list[MemberEntry]) -> list[MemberEntry]:
         return sorted(members, key=lambda m: (-self._seconds.get(m.uid, 0.0), m.slot))
 
-    def _submit_next(self, backend: Backend, members: list[SlotRecord], step: int, early: bool = False) -> None:
+    def _submit_next(self, backend: Backend, members: list[MemberEntry], step: int, early: bool = False) -> None:
         """Hand out step ``step + 1`` of ``members`` before step ``step`` is committed; ``early``:
         before the step's last result came back (journaled as ``started_early``)."""
         members = [m for m in members if m.slot not in self._ahead]
@@ -164,11 +166,11 @@ class SyncSchedule(Schedule):
             sure = [self._prepare_refresh(m, step) for m in sure]
         self._submit_next(backend, sure, step, early=True)
 
-    def _after(self, member: SlotRecord, result: TrainResult) -> SlotRecord:
+    def _after(self, member: MemberEntry, result: TrainResult) -> MemberEntry:
         """``member`` as recording ``result`` leaves it (the input of its next step)."""
         if not Path(result.state_out).exists():
             return member
-        return SlotRecord(**{**member.to_dict(), "checkpoint": self.runner.store.relative(Path(result.state_out))})
+        return replace(member, checkpoint=self.runner.store.relative(Path(result.state_out)))
 
     def _between_steps(self, backend: Backend, step: int, results: dict[int, TrainResult]) -> None:
         """Record the step, exploit (or refresh), and, with ``lookahead``, hand out the next step
@@ -185,7 +187,7 @@ class SyncSchedule(Schedule):
         else:  # a failed step's values are None: it ranks last
             scores = {slot: (None if res.error else res.values) for slot, res in results.items()}
         plans = self._plan(step, scores) if exploiting else []
-        rest: list[SlotRecord] = []
+        rest: list[MemberEntry] = []
         if pipelined and not refreshing:
             replaced = {plan.slot for plan in plans}
             survivors = self._longest_first([self._after(m, results[m.slot]) for m in r.members if m.slot not in replaced | set(self._ahead)])
@@ -209,7 +211,7 @@ class SyncSchedule(Schedule):
     def _best_so_far(self, results: dict[int, TrainResult]) -> float | None:
         values = [res.fitness for res in results.values()]
         if self.runner.best:
-            values.append(self.runner.best["fitness"])
+            values.append(self.runner.best.fitness)
         values = [clean_fitness(v) for v in values]
         return max(values) if values else None
 
@@ -223,15 +225,15 @@ class SyncSchedule(Schedule):
         self._recorded = 0
         self.runner.draw_samples(step)
 
-    def _record_one(self, member: SlotRecord, result: TrainResult) -> None:
-        self.runner.record(member, result, **({"started_early": True} if member.slot in self._early else {}))
+    def _record_one(self, member: MemberEntry, result: TrainResult) -> None:
+        self.runner.record(member, result, started_early=True if member.slot in self._early else None)
 
     # -- exploitation -----------------------------------------------------------------------
     def _plan(self, step: int, scores: dict) -> list:
         r = self.runner
         return plan_generation(scores, r.config.tau, seeding.rng_for(r.config.seed, seeding.EXPLOIT, step), r.ranker)
 
-    def _exploit(self, step: int, plans: list, pump=None) -> list[SlotRecord]:
+    def _exploit(self, step: int, plans: list, pump=None) -> list[MemberEntry]:
         """Replace the planned slots by children of the current members; return the children."""
         r = self.runner
         load = r.loader()
@@ -253,11 +255,11 @@ class SyncSchedule(Schedule):
             prepared = self._prepared.pop(member.slot, None)
             self.runner.refresh_member(member, step, prepared)
 
-    def _prepare_refresh(self, member: SlotRecord, step: int) -> SlotRecord:
+    def _prepare_refresh(self, member: MemberEntry, step: int) -> MemberEntry:
         """Shrink-perturb ``member`` (as recording leaves it) ahead of the barrier; its journal
         entry waits for :meth:`_refresh`, in slot order. Returns the member as it then stands."""
         self._prepared[member.slot] = prepared = self.runner.perturb(member, step)
-        return SlotRecord(**{**member.to_dict(), "checkpoint": self.runner.store.relative(prepared[1])})
+        return replace(member, checkpoint=self.runner.store.relative(prepared[1]))
 
     def make_up(self, step: int) -> None:
         r = self.runner
@@ -267,7 +269,7 @@ class SyncSchedule(Schedule):
             self._refresh(step)
 
     # -- the manifest -----------------------------------------------------------------------
-    def load_fields(self, manifest: dict) -> None:
+    def load_fields(self, manifest: Manifest) -> None:
         r = self.runner
         if len(r.members) != r.config.population:
             raise PbtnasError(f"{r.store.manifest_path} holds {len(r.members)} members but the config says population {r.config.population}")

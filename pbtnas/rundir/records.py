@@ -26,20 +26,31 @@ import difflib
 import numbers
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, ClassVar, Union
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+from pbtnas.search.final_selection import Contender
+
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = [
     "EVENTS",
     "BestRecord",
     "CheckpointEntry",
+    "Codec",
+    "Entry",
     "JournalSchemaError",
     "Manifest",
     "MemberEntry",
     "Record",
+    "Summary",
+    "TrialEntry",
+    "Typed",
     "UnknownEvent",
     "build_record",
+    "fitness_of",
     "journal_problem",
     "optional",
     "record_from_json",
@@ -67,9 +78,11 @@ class _Spec:
     default: Any  # used when reading a record that lacks the field
 
 
-@dataclass(frozen=True, kw_only=True)
-class Typed:
-    """Base of every record type: a frozen dataclass read from and written to a JSON object.
+class Codec:
+    """What every record type can do: be read from and written to a JSON object. The dataclass
+    roots below hold its two fields; a record type derives from one of them, :class:`Typed`
+    (frozen: journal events, the best record, the summary) or :class:`Entry` (changed in place
+    while the run goes on: a manifest's members and trials).
 
     ``extra`` holds the keys of a JSON object this version does not declare (written by a newer
     pbtnas); they are written back unchanged, after the declared ones. ``absent`` names the plain
@@ -80,15 +93,27 @@ class Typed:
     SKIP: ClassVar[tuple[str, ...]] = ("extra", "absent")
     OWN_KEYS: ClassVar[tuple[str, ...]] = ()  # JSON keys of the record itself, not fields (event, time)
 
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
-    absent: frozenset = field(default=frozenset(), compare=False, repr=False)
+    extra: dict
+    absent: frozenset
 
     @classmethod
     def specs(cls) -> tuple[_Spec, ...]:
         return _specs(cls)
 
     @classmethod
-    def from_dict(cls, data: Mapping, strict: bool = False, where: str = ""):
+    def attrs(cls, data: Mapping) -> dict:
+        """``data`` (fields by JSON key, e.g. an operator's record) by attribute name, to pass to
+        the constructor: ``ChildCreated(..., **ChildCreated.attrs(record.to_dict()))``."""
+        names = {key: attr for attr, key in cls.KEYS.items()}
+        return {names.get(k, k): v for k, v in data.items()}
+
+    def checked(self, where: str = "") -> Self:
+        """This record read back strictly from what it writes: one :class:`JournalSchemaError`
+        when a value is of the wrong kind (a writer bug mypy cannot see, e.g. a value typed Any)."""
+        return type(self).from_dict(self.to_dict(), strict=True, where=where or type(self).__name__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, strict: bool = False, where: str = "") -> Self:
         """Read a JSON object. ``strict`` (what writing uses): unknown keys, missing plain fields
         and values of the wrong kind raise :class:`JournalSchemaError`; otherwise missing fields
         take their defaults and unknown keys are kept in ``extra``."""
@@ -121,7 +146,8 @@ class Typed:
                 values[spec.attr] = spec.default() if callable(spec.default) else spec.default
                 if not spec.optional:
                     absent.append(spec.key)
-        return cls(**values, extra={k: data[k] for k in unknown}, absent=frozenset(absent), **cls._fixed(data))
+        values.update(extra={k: data[k] for k in unknown}, absent=frozenset(absent), **cls._fixed(data))
+        return cls(**values)
 
     @classmethod
     def _fixed(cls, data: Mapping) -> dict:
@@ -152,6 +178,22 @@ class Typed:
                 value = getattr(self, spec.attr)
                 return default if value is None else value
         return self.extra.get(key, default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Typed(Codec):
+    """Root of the frozen record types (journal events, the best record, the summary)."""
+
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+    absent: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+
+@dataclass(kw_only=True)
+class Entry(Codec):
+    """Root of the record types the run changes in place (a manifest's members and trials)."""
+
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+    absent: frozenset = field(default=frozenset(), compare=False, repr=False)
 
 
 _SPECS: dict[type, tuple[_Spec, ...]] = {}
@@ -196,7 +238,7 @@ def _fits(value: Any, hint: Any) -> bool:
         return any(_fits(value, a) for a in args)
     if hint is type(None):
         return value is None
-    if isinstance(hint, type) and issubclass(hint, Typed):
+    if isinstance(hint, type) and (issubclass(hint, Codec) or is_dataclass(hint)):
         return isinstance(value, (hint, Mapping))
     if hint is bool:
         return isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -221,23 +263,40 @@ def _convert_in(value: Any, hint: Any, strict: bool, where: str) -> Any:
     """Nested record types (the manifest's members, best and checkpoints) become records."""
     origin, args = _parts(hint)
     if origin is Union:
-        typed = [a for a in args if isinstance(a, type) and issubclass(a, Typed)] or [a for a in args if typing.get_origin(a) in (list, dict)]
+        typed = [a for a in args if isinstance(a, type) and issubclass(a, Codec)] or [a for a in args if typing.get_origin(a) in (list, dict)]
         return _convert_in(value, typed[0], strict, where) if typed and value is not None else value
-    if isinstance(hint, type) and issubclass(hint, Typed):
+    if isinstance(hint, type) and issubclass(hint, Codec):
         return value if isinstance(value, hint) or not isinstance(value, Mapping) else hint.from_dict(value, strict, where)
-    if origin is list and args and isinstance(args[0], type) and issubclass(args[0], Typed) and isinstance(value, (list, tuple)):
+    if isinstance(hint, type) and is_dataclass(hint):  # a plain dataclass of a lower floor (Contender)
+        return value if isinstance(value, hint) or not isinstance(value, Mapping) else _plain(hint, value, strict, where)
+    if origin is list and args and isinstance(args[0], type) and _nested(args[0]) and isinstance(value, (list, tuple)):
         return [_convert_in(v, args[0], strict, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict and args and isinstance(args[1], type) and issubclass(args[1], Typed) and isinstance(value, Mapping):
+    if origin is dict and args and isinstance(args[1], type) and _nested(args[1]) and isinstance(value, Mapping):
         return {k: _convert_in(v, args[1], strict, f"{where}[{k!r}]") for k, v in value.items()}
     return value
 
 
+def _nested(kind: type) -> bool:
+    return issubclass(kind, Codec) or is_dataclass(kind)
+
+
+def _plain(kind: type, value: Mapping, strict: bool, where: str) -> Any:
+    try:
+        return kind(**value)
+    except TypeError as exc:
+        if strict:
+            raise JournalSchemaError(f"{where}: {exc} (pbtnas/rundir/records.py)") from None
+        return value  # lenient: left as read, for the shape checks (rundir/checks.py) to name
+
+
 def _convert_out(value: Any) -> Any:
-    if isinstance(value, Typed):
+    if isinstance(value, Codec):
         return value.to_dict()
-    if isinstance(value, list) and value and isinstance(value[0], Typed):
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, list) and value and _nested(type(value[0])):
         return [_convert_out(v) for v in value]
-    if isinstance(value, dict) and value and isinstance(next(iter(value.values())), Typed):
+    if isinstance(value, dict) and value and _nested(type(next(iter(value.values())))):
         return {k: _convert_out(v) for k, v in value.items()}
     return value
 
@@ -297,13 +356,16 @@ class UnknownEvent(Record):
         return {"event": self.name, "time": self.time, **self.extra}
 
 
+R = typing.TypeVar("R", bound="Record")
+
 #: event name -> record class
 EVENTS: dict[str, type[Record]] = {}
 
 
-def _event(name: str):
-    def register(cls: type[Record]) -> type[Record]:
-        cls = dataclass(frozen=True, kw_only=True)(cls)
+def _event(name: str) -> Callable[[type[R]], type[R]]:
+    """Register a record class (a frozen, keyword-only dataclass) as the journal event ``name``."""
+
+    def register(cls: type[R]) -> type[R]:
         cls.EVENT = name
         EVENTS[name] = cls
         return cls
@@ -351,6 +413,7 @@ def journal_problem(data: Mapping) -> str | None:
 
 
 @_event("run_started")
+@dataclass(frozen=True, kw_only=True)
 class RunStarted(Record):
     """A new run directory was created (once per run)."""
 
@@ -363,6 +426,7 @@ class RunStarted(Record):
 
 
 @_event("member_created")
+@dataclass(frozen=True, kw_only=True)
 class MemberCreated(Record):
     """A member of the initial population (bohb: a trial's member) was made."""
 
@@ -375,6 +439,7 @@ class MemberCreated(Record):
 
 
 @_event("trial_started")
+@dataclass(frozen=True, kw_only=True)
 class TrialStarted(Record):
     """bohb: a trial began (stratified start or TPE proposal)."""
 
@@ -388,6 +453,7 @@ class TrialStarted(Record):
 
 
 @_event("member_trained")
+@dataclass(frozen=True, kw_only=True)
 class MemberTrained(Record):
     """One member trained one step and was evaluated (fitness -inf when it failed)."""
 
@@ -411,6 +477,7 @@ class MemberTrained(Record):
 
 
 @_event("member_retry")
+@dataclass(frozen=True, kw_only=True)
 class MemberRetry(Record):
     """A member's worker died mid-step; the step is submitted again."""
 
@@ -423,6 +490,7 @@ class MemberRetry(Record):
 
 
 @_event("member_failed")
+@dataclass(frozen=True, kw_only=True)
 class MemberFailed(Record):
     """A member's retries ran out: it keeps its last checkpoint, fitness -inf."""
 
@@ -435,6 +503,7 @@ class MemberFailed(Record):
 
 
 @_event("best_updated")
+@dataclass(frozen=True, kw_only=True)
 class BestUpdated(Record):
     """A member beat the best fitness seen so far (``best/`` was rewritten)."""
 
@@ -444,6 +513,7 @@ class BestUpdated(Record):
 
 
 @_event("child_created")
+@dataclass(frozen=True, kw_only=True)
 class ChildCreated(Record):
     """Exploitation made a child that replaces a bottom member. The operator fields after
     ``seed`` are those of the operator that made it (see docs/journal.md)."""
@@ -477,6 +547,7 @@ class ChildCreated(Record):
 
 
 @_event("member_replaced")
+@dataclass(frozen=True, kw_only=True)
 class MemberReplaced(Record):
     """The slot's old member left the population (written right after its ``child_created``)."""
 
@@ -488,6 +559,7 @@ class MemberReplaced(Record):
 
 
 @_event("member_refreshed")
+@dataclass(frozen=True, kw_only=True)
 class MemberRefreshed(Record):
     """random-sp: a member was shrink-perturbed in place (no child, same uid)."""
 
@@ -506,6 +578,7 @@ class MemberRefreshed(Record):
 
 
 @_event("trial_promoted")
+@dataclass(frozen=True, kw_only=True)
 class TrialPromoted(Record):
     """bohb: a trial passed a Hyperband rung and trains on."""
 
@@ -532,26 +605,31 @@ class _TrialEnded(Record):
 
 
 @_event("trial_completed")
+@dataclass(frozen=True, kw_only=True)
 class TrialCompleted(_TrialEnded):
     """bohb: a trial trained all ``steps``."""
 
 
 @_event("trial_pruned")
+@dataclass(frozen=True, kw_only=True)
 class TrialPruned(_TrialEnded):
     """bohb: Hyperband stopped a trial at a rung."""
 
 
 @_event("trial_stopped")
+@dataclass(frozen=True, kw_only=True)
 class TrialStopped(_TrialEnded):
     """bohb: a trial was stopped because the budget is spent (``reason: budget``)."""
 
 
 @_event("trial_failed")
+@dataclass(frozen=True, kw_only=True)
 class TrialFailed(_TrialEnded):
     """bohb: a trial's step failed (``reason``: the error's first line)."""
 
 
 @_event("trial_voided")
+@dataclass(frozen=True, kw_only=True)
 class TrialVoided(Record):
     """bohb, on resume: a trial Optuna started after the last commit, never trained."""
 
@@ -561,6 +639,7 @@ class TrialVoided(Record):
 
 
 @_event("step_done")
+@dataclass(frozen=True, kw_only=True)
 class StepDone(Record):
     """Step ``step`` is committed (the manifest was written before this line)."""
 
@@ -572,6 +651,7 @@ class StepDone(Record):
 
 
 @_event("run_resumed")
+@dataclass(frozen=True, kw_only=True)
 class RunResumed(Record):
     """``pbtnas resume`` continued the run: events it voids are dropped by readers."""
 
@@ -583,6 +663,7 @@ class RunResumed(Record):
 
 
 @_event("lock_taken_over")
+@dataclass(frozen=True, kw_only=True)
 class LockTakenOver(Record):
     """The run directory's lock was left by a process that died; this one took it over."""
 
@@ -590,6 +671,7 @@ class LockTakenOver(Record):
 
 
 @_event("checkpoint_skipped")
+@dataclass(frozen=True, kw_only=True)
 class CheckpointSkipped(Record):
     """resume --skip-damaged: a member's damaged checkpoint was skipped; it restarts fresh."""
 
@@ -601,6 +683,7 @@ class CheckpointSkipped(Record):
 
 
 @_event("config_changed")
+@dataclass(frozen=True, kw_only=True)
 class ConfigChanged(Record):
     """resume --set changed settings that may change on resume."""
 
@@ -608,6 +691,7 @@ class ConfigChanged(Record):
 
 
 @_event("journal_repaired")
+@dataclass(frozen=True, kw_only=True)
 class JournalRepaired(Record):
     """A torn last journal line (a crash mid-write) was cut before the next event."""
 
@@ -615,6 +699,7 @@ class JournalRepaired(Record):
 
 
 @_event("journal_damaged")
+@dataclass(frozen=True, kw_only=True)
 class JournalDamaged(Record):
     """A resume found damaged lines in the journal (not UTF-8, not JSON, a field of the wrong
     kind) and skipped them; ``lines`` holds the first line numbers (at most 20)."""
@@ -624,6 +709,7 @@ class JournalDamaged(Record):
 
 
 @_event("pool_resized")
+@dataclass(frozen=True, kw_only=True)
 class PoolResized(Record):
     """The Ray backend's pool of workers changed size with the cluster (a node left or joined,
     an actor could not be placed); ``old``/``new`` are slots, ``reason`` says why."""
@@ -634,6 +720,7 @@ class PoolResized(Record):
 
 
 @_event("final_reevaluated")
+@dataclass(frozen=True, kw_only=True)
 class FinalReevaluated(Record):
     """top-k-reevaluated: the kept contenders were scored on the selection split."""
 
@@ -642,6 +729,7 @@ class FinalReevaluated(Record):
 
 
 @_event("run_finished")
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Record):
     """The run ended and ``summary.json`` was written (once per delivery: a finished run given
     more steps delivers again)."""
@@ -653,6 +741,7 @@ class RunFinished(Record):
 
 
 @_event("run_extended")
+@dataclass(frozen=True, kw_only=True)
 class RunExtended(Record):
     """resume --set steps=N reopened a finished run: it trains on to ``steps`` and delivers again;
     the delivery after ``steps_done`` steps is kept in ``delivery`` (null when its summary was lost)."""
@@ -662,7 +751,7 @@ class RunExtended(Record):
     delivery: str | None
 
 
-# -- the best record and the manifest ------------------------------------------------------------
+# -- the best record, the manifest and the summary ------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class BestRecord(Typed):
     """``best/best.json`` and the manifest's ``best``: the best member seen so far."""
@@ -673,10 +762,26 @@ class BestRecord(Typed):
     genome: dict
     slot: int | None = optional()
 
+    # Observers (docs/journal.md, "Observers") read ``runner.best``, which was a plain dict until it
+    # became this record; an observer written then indexes it (``best["fitness"]``,
+    # ``best.get("genome")``). These read the fields by their JSON keys, as ``best.json`` holds
+    # them, so such code keeps working; :meth:`Codec.get` is the ``get``. New code reads the
+    # attributes (``best.fitness``). Read-only: the record is frozen.
+    def __getitem__(self, key: str) -> Any:
+        """The value of JSON key ``key`` (``KeyError`` when the record does not hold it, like the dict did)."""
+        if not self.has(key):
+            raise KeyError(key)
+        return self.to_dict()[key]
 
-@dataclass(frozen=True, kw_only=True)
-class MemberEntry(Typed):
-    """One slot of the manifest's ``members``: the member in it and where it stands."""
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.has(key)
+
+
+@dataclass(kw_only=True)
+class MemberEntry(Entry):
+    """One slot of the population: the member in it and where it stands (the manifest's
+    ``members``). The runner changes it in place as the member trains (fitness, checkpoint,
+    failures); a child replaces it with a new entry."""
 
     slot: int
     uid: int
@@ -688,6 +793,23 @@ class MemberEntry(Typed):
     fitness: float | None = None
     failures: int = 0
     objectives: dict | None = optional()  # several objectives: its last values by name
+
+
+def fitness_of(member: MemberEntry) -> float:
+    """A member's last fitness for ranking (-inf before its first result)."""
+    return float("-inf") if member.fitness is None else member.fitness
+
+
+@dataclass(kw_only=True)
+class TrialEntry(Entry):
+    """bohb: where one trial stands (the manifest's ``trials``)."""
+
+    number: int
+    bracket: int
+    source: str  # "stratified" (the run's initial population) or "tpe"
+    state: str = "running"  # running | completed | pruned | stopped | failed
+    steps_done: int = 0
+    rungs_passed: list = field(default_factory=list)  # trained-step counts of the rungs it went past
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -703,7 +825,11 @@ class CheckpointEntry(Typed):
 @dataclass(frozen=True, kw_only=True)
 class Manifest(Typed):
     """``population.json``: the last committed state of the run (what resume continues from).
-    ``mode`` is absent for synchronous runs; the async and bohb fields only in those modes."""
+    ``mode`` is absent for synchronous runs; the async fields (``slot_steps``, ``history``: per
+    slot, step -> fitness, keys as strings) and the bohb ones (``member_steps``,
+    ``budget_member_steps``, ``trials``) only in those modes (a schedule's ``manifest_part``).
+    ``version`` and ``checkpoints`` are filled in by :meth:`RunStore.write_manifest
+    <pbtnas.rundir.store.RunStore.write_manifest>`."""
 
     version: int = 0
     mode: str | None = optional()
@@ -713,13 +839,59 @@ class Manifest(Typed):
     member_steps: int | None = optional()
     budget_member_steps: int | None = optional()
     members: list[MemberEntry]
-    slot_steps: list | None = optional()
-    history: dict | None = optional()
-    trials: list | None = optional()
+    slot_steps: list[int] | None = optional()
+    history: dict[str, dict[str, float | None]] | None = optional()
+    trials: list[TrialEntry] | None = optional()
     pareto: dict | None = optional()  # several objectives: the front kept so far (pbtnas.engine.front)
-    objective_history: dict | None = optional()  # async with several objectives: per slot, step -> values
+    objective_history: dict[str, dict[str, dict | None]] | None = optional()  # async with several objectives: per slot, step -> values
     best: BestRecord | None
-    top: list = field(default_factory=list)
+    top: list[Contender] = field(default_factory=list)
     elapsed_s: float = 0.0
     finished: bool = False
     checkpoints: dict[str, CheckpointEntry] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary(Typed):
+    """``summary.json``: what a finished run delivered (written once per delivery). A schedule
+    adds its own keys (bohb and nsga2: the ``member_steps`` ... ``hyperband``/``nsga2`` block, their
+    ``summary_part``); a key that only some runs have is an :func:`optional` field, one line each."""
+
+    algorithm: str
+    task: str | None
+    seed: int
+    population: int
+    steps: int
+    steps_done: int
+    final_selection: str
+    best_fitness: float | None
+    best_uid: int
+    best_genome: dict
+    fitness_name: str
+    final_metric_name: str
+    final_metric: float | None
+    final_metrics: dict
+    final_checkpoint: str
+    reevaluated: list | None = optional()  # top-k-reevaluated: the contenders and their scores
+    wall_time_s: float
+    diverged_steps: float
+    finished: bool
+    earlier_deliveries: list | None = optional()  # a run given more steps: what it delivered before
+    # bohb and nsga2 (nsga2 has no trials_pruned, and nsga2 instead of hyperband)
+    member_steps: int | None = optional()
+    budget_member_steps: int | None = optional()
+    trials: int | None = optional()
+    trials_completed: int | None = optional()
+    trials_pruned: int | None = optional()
+    trials_stopped: int | None = optional()
+    trials_failed: int | None = optional()
+    hyperband: dict | None = optional()
+    nsga2: dict | None = optional()  # nsga2: its trial length and generation size
+    # several objectives or constraints (docs/multi-objective.md); final_selection is then
+    # "front-first-objective" (the best feasible front member by the first objective) unless the
+    # front kept no member
+    objectives: list[dict] | None = optional()  # the objectives as configured: name, direction
+    constraints: list[str] | None = optional()  # as configured, e.g. "params<=50000"
+    pareto_front: list[dict] | None = optional()  # every non-dominated snapshot kept, re-scored on the final metric
+    hypervolume: list[dict] | None = optional()  # [{"step", "value"}]: the front's hypervolume after each step
+    hypervolume_reference: dict[str, float] | None = optional()  # the reference point, by objective name

@@ -47,7 +47,17 @@ from typing import TYPE_CHECKING, Any, Iterator
 from pbtnas.errors import CheckpointError, PbtnasError, RunFileError
 from pbtnas.rundir.atomic import FILE_MODE, _json_default, atomic_write_bytes, atomic_write_json, sync_before_commit, writing
 from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE, check_manifest, check_summary
-from pbtnas.rundir.records import BestRecord, Manifest, Record, build_record, journal_problem, record_from_json
+from pbtnas.rundir.records import (
+    BestRecord,
+    JournalRepaired,
+    Manifest,
+    Record,
+    Summary,
+    UnknownEvent,
+    build_record,
+    journal_problem,
+    record_from_json,
+)
 from pbtnas.search.space import Genome
 
 if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written: viewing a run needs none
@@ -606,16 +616,19 @@ class RunStore:
         return data
 
     # -- journal ------------------------------------------------------------------------------
-    def append(self, event: str, **fields: Any) -> dict:
-        """Write one journal event, built through its record type in
-        :mod:`pbtnas.rundir.records`: an undeclared or missing field raises
-        :class:`~pbtnas.rundir.records.JournalSchemaError` before anything is written."""
-        record = build_record(event, fields, round(time.time(), 3))
+    def append(self, record: Record) -> dict:
+        """Write one journal event, a record of :mod:`pbtnas.rundir.records` (``MemberTrained(...)``;
+        mypy checks its fields where it is built). Its values are checked once more here, before
+        anything is written (:class:`~pbtnas.rundir.records.JournalSchemaError`: a value of the
+        wrong kind that mypy could not see); ``time`` is set to now. Returns the line's object."""
+        if not isinstance(record, Record) or isinstance(record, UnknownEvent):
+            raise TypeError(f"RunStore.append takes a journal record of pbtnas.rundir.records, not {type(record).__name__}")
+        record = build_record(record.event, record.to_dict(), round(time.time(), 3))
         if not self._journal_checked:
             self._journal_checked = True
             cut = self.cut_torn_line()
             if cut:
-                self.append("journal_repaired", torn_bytes=cut)
+                self.append(JournalRepaired(torn_bytes=cut))
         data = record.to_json()
         line = (json.dumps(data, default=_json_default) + "\n").encode()
         # One write() of the whole line with O_APPEND: a crash leaves the line whole or torn at
@@ -719,28 +732,25 @@ class RunStore:
         return (r for r in self.records() if isinstance(r, kind))
 
     # -- manifest -----------------------------------------------------------------------------
-    def write_manifest(self, manifest: dict | Manifest) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         """Commit the manifest, with the SHA-256, size, uid and step of every checkpoint it needs
-        (what :meth:`damaged_checkpoints` verifies on resume)."""
-        if isinstance(manifest, Manifest):
-            manifest = manifest.to_dict()
-        records = {}
-        for member in manifest.get("members", []):
-            rel = member.get("checkpoint")
-            if rel:
-                records[rel] = self._checkpoint_record(rel, member.get("uid"))
-        best = manifest.get("best")
+        (what :meth:`damaged_checkpoints` verifies on resume); ``version`` and ``checkpoints``
+        are filled in here."""
+        records: dict[str, dict] = {}
+        for member in manifest.members:
+            if member.checkpoint:
+                records[member.checkpoint] = self._checkpoint_record(member.checkpoint, member.uid)
+        best = manifest.best
         if best and (self.root / BEST_FILE).is_file():  # recorded like a checkpoint: resume and export verify it
-            records[BEST_FILE] = {**self._checkpoint_record(BEST_FILE, best.get("uid")), "step": best.get("step")}
-        for contender in manifest.get("top") or []:  # what top-k-reevaluated and soups may read
-            rel = contender.get("checkpoint")
+            records[BEST_FILE] = {**self._checkpoint_record(BEST_FILE, best.uid), "step": best.step}
+        for contender in manifest.top:  # what top-k-reevaluated and soups may read
+            rel = contender.checkpoint
             if rel and rel not in records and self.absolute(rel).is_file():
-                records[rel] = self._checkpoint_record(rel, contender.get("uid"))
-        if manifest.get("finished") and (self.root / FINAL_FILE).is_file():  # the delivered network, as export reads it
+                records[rel] = self._checkpoint_record(rel, contender.uid)
+        if manifest.finished and (self.root / FINAL_FILE).is_file():  # the delivered network, as export reads it
             records[FINAL_FILE] = {**self._checkpoint_record(FINAL_FILE, None), "step": None}
-        fields = {k: v for k, v in manifest.items() if k not in ("version", "checkpoints")}
-        typed = _strict(Manifest, {"version": MANIFEST_VERSION, **fields, "checkpoints": records}, "population.json")
-        atomic_write_json(self.manifest_path, typed.to_dict())
+        data = {**manifest.to_dict(), "version": MANIFEST_VERSION, "checkpoints": records}
+        atomic_write_json(self.manifest_path, _strict(Manifest, data, "population.json").to_dict())
 
     def _checkpoint_record(self, rel: str, uid) -> dict:
         path = self.absolute(rel)
@@ -832,8 +842,8 @@ class RunStore:
         return Manifest.from_dict(self.read_manifest())
 
     # -- best network and summary ------------------------------------------------------------
-    def save_best(self, source: Path, info: dict | BestRecord) -> None:
-        record = info if isinstance(info, BestRecord) else _strict(BestRecord, info, "best/best.json")
+    def save_best(self, source: Path, record: BestRecord) -> None:
+        record = record.checked("best/best.json")
         self.own_file("best/best.json")  # a linked best folder would take the writes elsewhere
         self.best_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.best_dir / "member.pt", Path(source).read_bytes())
@@ -851,8 +861,8 @@ class RunStore:
         data = self.read_best()
         return BestRecord.from_dict(data) if isinstance(data, dict) else None
 
-    def write_summary(self, summary: dict) -> None:
-        atomic_write_json(self.root / "summary.json", summary)
+    def write_summary(self, summary: Summary) -> None:
+        atomic_write_json(self.root / "summary.json", summary.checked("summary.json").to_dict())
 
     def read_summary(self) -> dict | None:
         """``summary.json`` (None while the run has not finished); damaged, of the wrong shape or
@@ -860,6 +870,12 @@ class RunStore:
         remedy = f"remove it and run 'pbtnas resume {self.root}' to evaluate the final network again, or restore it from a copy"
         data = self.read_json("summary.json", remedy)
         return None if data is None else check_summary(data, self.root / "summary.json", remedy)
+
+    def read_summary_record(self) -> Summary | None:
+        """:meth:`read_summary` as a :class:`~pbtnas.rundir.records.Summary` (keys an older
+        summary lacks read as None; keys of a newer pbtnas are kept in ``extra``)."""
+        data = self.read_summary()
+        return None if data is None else Summary.from_dict(data)
 
     def finished(self) -> bool:
         """Whether the run has finished: its ``summary.json`` says so. The one answer of every
