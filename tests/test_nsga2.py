@@ -70,6 +70,22 @@ def test_nsga2_summary_has_the_front_every_tool_reads(nsga2_run, capsys):
     assert f"Pareto front: {len(summary['pareto_front'])} member(s)" in capsys.readouterr().out
 
 
+def test_nsga2_with_constraints_puts_only_feasible_trials_on_its_front(tmp_path):
+    """``params>=190`` makes infeasible the small networks that lead the unconstrained front: once a
+    feasible trial was seen, the front is the Pareto filter of the feasible evaluations alone."""
+    make_runner(config(algorithm="nsga2", nsga2_trial_steps=2, constraints=["params>=190"]), tmp_path / "run", progress=False).start().run()
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    values = [e["objectives"] for e in events(tmp_path / "run", "member_trained")]
+    objectives = parse_objectives(OBJECTIVES)
+    unconstrained = [values[i] for i in pareto_front(values, objectives)]
+    assert any(v["params"] < 190 for v in unconstrained)  # without the constraint, infeasible ones would lead
+    feasible = [v for v in values if v["params"] >= 190]
+    expected = {(v["fitness"], v["params"]) for v in (feasible[i] for i in pareto_front(feasible, objectives))}
+    front = summary["pareto_front"]
+    assert front and all(m["feasible"] and m["objectives"]["params"] >= 190 for m in front)
+    assert {(m["objectives"]["fitness"], m["objectives"]["params"]) for m in front} == expected
+
+
 def test_random_search_with_objectives_keeps_the_front_of_its_members(tmp_path):
     make_runner(config(algorithm="random"), tmp_path / "run", progress=False).start().run()
     summary = json.loads((tmp_path / "run/summary.json").read_text())
