@@ -113,7 +113,7 @@ class RunConfig:
         check_objectives(self.objectives, self.constraints, self.final_selection)
         if self.nsga2_trial_steps > self.steps:
             raise ConfigError(f"nsga2_trial_steps must lie in [0, steps={self.steps}] (0: steps // 4), got {self.nsga2_trial_steps}")
-        if self.algorithm == "bohb":
+        if own is not None and own.hyperband:
             from pbtnas.search.hyperband import check_budget
 
             check_budget(self.population, self.steps, self.bohb_eta)

@@ -244,7 +244,8 @@ def _one_line(error: Any, specs: dict[str, OptionSpec], where: str) -> str:
         text = f"must be {_KIND_NAMES[spec.kind]}"
     else:
         text = error["msg"][:1].lower() + error["msg"][1:]
-    return f"{key}: {text} (got {error['input']!r})"
+    guess = did_you_mean([error["input"]], spec.choices) if spec.choices is not None and not inner and isinstance(error["input"], str) else ""
+    return f"{key}: {text} (got {error['input']!r}){guess}"
 
 
 def check_values(options_cls: type, values: dict, where: str = "task") -> dict:

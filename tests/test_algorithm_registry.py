@@ -116,3 +116,22 @@ def test_the_readme_table_names_every_registered_algorithm():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     assert all(any(f"`{name}`" in row for row in rows) for name in ALGORITHMS)
+
+
+def test_what_an_algorithms_schedule_needs_comes_from_the_schedule_registry(monkeypatch):
+    """The Hyperband budget check, the report's trials section and compare's package check follow
+    the schedule an algorithm brings (its registry entry), not the algorithm's name."""
+    from pbtnas.analysis import compare
+    from pbtnas.errors import ConfigError
+    from pbtnas.search.schedules import schedule_of_config
+
+    monkeypatch.setitem(ALGORITHMS, "bohb-again", Algorithm("test: bohb's schedule under another name", Operator, schedule="bohb"))
+    with pytest.raises(ConfigError, match="smaller than one Hyperband bracket"):
+        config_for("bohb-again", steps=16)  # 4 x 16 member steps cannot pay for one bracket at eta 3
+    assert config_for("nsga2", steps=16).steps == 16  # nsga2's trials have no rungs: no such check
+    assert schedule_of_config({"algorithm": "bohb-again"}).hyperband and not schedule_of_config({"algorithm": "nsga2"}).hyperband
+    assert schedule_of_config({"algorithm": "pbtnas", "mode": "nonsense"}) is None
+    required = []
+    monkeypatch.setattr(compare, "require", lambda module, extra: required.append((module, extra)))
+    compare._require_schedules(["pbtnas", "random", "bohb-again", "nsga2"])
+    assert required == [("optuna", "bohb"), ("optuna", "bohb")]

@@ -30,6 +30,11 @@ from pbtnas.engine.runner import RunError
         (["--set", "populaton=8"], "unknown config key(s) ['populaton'] (did you mean 'population'?)"),
         (["--set", "task.widht=8"], "unknown task option(s) ['widht'] (did you mean 'width'?)"),
         (["--set", "colour=red"], "unknown config key(s) ['colour']; known keys"),  # nothing close: no guess
+        (["--set", "algorithm=rando"], "algorithm: must be one of 'pbtnas', 'random', "),
+        (["--set", "algorithm=rando"], "(got 'rando') (did you mean 'random'?)"),
+        (["--algorithm", "no-mxing"], "--algorithm: must be one of 'pbtnas', "),
+        (["--algorithm", "no-mxing"], "(got 'no-mxing') (did you mean 'no-mixing'?)"),
+        (["--set", "mode=asnc"], "mode: must be one of 'sync', 'async' (got 'asnc') (did you mean 'async'?)"),
     ],
 )
 def test_nonsense_is_one_error_line_and_no_run_directory(tmp_path, capsys, args, message):

@@ -31,8 +31,10 @@ TINY = [
 def test_parse_algorithms_expands_groups_and_rejects_unknown():
     assert parse_algorithms("baselines") == ["pbtnas", "random", "mutation"]
     assert parse_algorithms("pbtnas,ablations") == ["pbtnas", "sp-1-0", "sp-0-1", "no-mixing"]
-    with pytest.raises(ConfigError, match="unknown algorithm 'bogus'"):
+    with pytest.raises(ConfigError, match="unknown algorithm 'bogus' in --algorithms; known: "):
         parse_algorithms("pbtnas,bogus")
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'nsga' in --algorithms \(did you mean 'nsga2'\?\); known: "):
+        parse_algorithms("pbtnas,nsga")
 
 
 def test_paired_wilcoxon_is_one_sided_and_paired():

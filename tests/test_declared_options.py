@@ -15,6 +15,7 @@ from pbtnas.cli import main
 from pbtnas.config import RunConfig, apply_overrides, config_from_dict
 from pbtnas.errors import ConfigError
 from pbtnas.options import doc, options_doc, parse_options
+from pbtnas.search.algorithms import ALGORITHMS
 from pbtnas.tasks.classification import ClassificationOptions
 from pbtnas.tasks.gan.task import GanOptions
 from pbtnas.tasks.rl.task import RLOptions
@@ -42,7 +43,9 @@ def _config_error(data: dict) -> str:
         ({"lookahead": 1}, "lookahead: must be true or false (got 1)"),
         ({"donor_moments": 0.0}, "donor_moments: must be true or false (got 0.0)"),
         ({"population": 2}, "population: must be at least 4 (got 2)"),
-        ({"sp_buffers": "some"}, "sp_buffers: must be one of 'all', 'parameters' (got 'some')"),
+        ({"sp_buffers": "some"}, "sp_buffers: must be one of 'all', 'parameters' (got 'some')"),  # nothing close: no guess
+        ({"sp_buffers": "parameter"}, "sp_buffers: must be one of 'all', 'parameters' (got 'parameter') (did you mean 'parameters'?)"),
+        ({"algorithm": "ranom"}, "algorithm: must be one of " + ", ".join(map(repr, ALGORITHMS)) + " (got 'ranom') (did you mean 'random'?)"),
         ({"loggers": {"a": 1}}, "loggers: must be a list (got {'a': 1})"),
     ],
 )
@@ -114,6 +117,7 @@ def test_a_users_options_declare_ranges_choices_and_lists():
         ({"width": 2000}, "task.width: must be between 1 and 1,024 (got 2000)"),
         ({"dropout": float("inf")}, "task.dropout: must be a number in [0, 1) (got inf)"),
         ({"act": "gelu"}, "task.act: must be one of 'relu', 'tanh' (got 'gelu')"),
+        ({"act": "tahn"}, "task.act: must be one of 'relu', 'tanh' (got 'tahn') (did you mean 'tanh'?)"),
         ({"depth": 1}, "task.depth: must be at least 2 (got 1)"),
         ({"plain": "many"}, "task.plain: must be an integer (got 'many')"),
         ({"widht": 8}, "unknown task option(s) ['widht'] (did you mean 'width'?)"),

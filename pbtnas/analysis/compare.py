@@ -25,10 +25,12 @@ import numpy as np
 
 from pbtnas.analysis.front_compare import front_values, shared_hypervolumes
 from pbtnas.config import ALGORITHMS, RunConfig, config_from_dict
-from pbtnas.errors import ConfigError
+from pbtnas.errors import ConfigError, require
+from pbtnas.options import did_you_mean
 from pbtnas.rundir.atomic import atomic_write_bytes, atomic_write_json
 from pbtnas.rundir.store import RunStore
 from pbtnas.search.objectives import Objective, is_multi, parse_constraints, parse_objectives
+from pbtnas.search.schedules import schedule_of_algorithm
 
 #: algorithm sets of the paper's two tables
 TABLE_BASELINES = ("pbtnas", "random", "mutation")
@@ -45,13 +47,23 @@ def parse_algorithms(text: str) -> list[str]:
         for name in names:
             if name not in ALGORITHMS:
                 raise ConfigError(
-                    f"unknown algorithm {name!r} in --algorithms; known: {', '.join(ALGORITHMS)}, or the groups 'baselines', 'ablations'"
+                    f"unknown algorithm {name!r} in --algorithms{did_you_mean([name], ALGORITHMS)}; "
+                    f"known: {', '.join(ALGORITHMS)}, or the groups 'baselines', 'ablations'"
                 )
             if name not in out:
                 out.append(name)
     if not out:
         raise ConfigError("--algorithms names no algorithm")
     return out
+
+
+def _require_schedules(algorithms: list[str]) -> None:
+    """What the algorithms' own schedules need installed (optuna for bohb and nsga2), checked
+    before any run rather than after the others have trained."""
+    for algorithm in algorithms:
+        entry = schedule_of_algorithm(algorithm)
+        if entry is not None and entry.requires is not None:
+            require(*entry.requires)
 
 
 @dataclass
@@ -332,10 +344,7 @@ def compare(
     for algo in algorithms:
         for seed in seeds:
             configs[algo, seed] = config_from_dict({**base, "algorithm": algo, "seed": seed})
-    if {"bohb", "nsga2"} & set(algorithms):  # optuna, before any run, not after the others have trained
-        from pbtnas.errors import require
-
-        require("optuna", "bohb")  # the extra that brings optuna
+    _require_schedules(algorithms)
     first = configs[algorithms[0], seeds[0]]
     task = build_task(first.task)
     found = {(algo, seed): read_result(algo, seed, run_dir_for(out, algo, seed), out) for algo, seed in configs}

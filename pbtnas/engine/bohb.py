@@ -66,6 +66,7 @@ from pbtnas.rundir.records import (
 from pbtnas.rundir.store import RunStore
 from pbtnas.search.algorithms import Operator
 from pbtnas.search.hyperband import n_brackets, rungs
+from pbtnas.search.schedules import schedule_of_config
 
 STUDY_FILE = "optuna-study.log"
 #: seeding purpose of the TPE sampler's streams (far from seeding's own purposes)
@@ -455,10 +456,13 @@ def _repair_log(path: Path) -> None:
 # -- reading a run back (report) -------------------------------------------------------------------
 def trial_history(run_dir: str | Path) -> dict | None:
     """Trials and rungs of a bohb run from its journal (the last event of each kind wins, so a
-    redone step counts once); None for a run of another algorithm."""
+    redone step counts once); None for a run of a schedule without Hyperband rungs."""
     records = RunStore(run_dir).records()
     started = next((r for r in records if isinstance(r, RunStarted)), None)
-    if started is None or (started.config or {}).get("algorithm") != "bohb":
+    if started is None:
+        return None
+    entry = schedule_of_config(started.config or {})
+    if entry is None or not entry.hyperband:
         return None
     trials: dict[int, dict] = {}
     spent: dict[tuple, int] = {}

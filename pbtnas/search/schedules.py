@@ -11,6 +11,7 @@ algorithm registry, :data:`pbtnas.search.algorithms.ALGORITHMS`, read here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pbtnas.search.algorithms import ALGORITHMS
@@ -29,14 +30,30 @@ class ScheduleEntry:
     each_result_committed: bool = False
     #: how it schedules, said in the config's error when a mode is set beside the algorithm
     how: str = ""
+    #: whether its trials climb Hyperband's rungs (``bohb_eta``): the config then checks that
+    #: population x steps holds a bracket, and the report shows the trials and their rungs
+    hyperband: bool = False
+    #: (module, extra) it needs installed: ``pbtnas compare`` checks it before any of its runs trains
+    requires: tuple[str, str] | None = None
 
 
 #: adding a schedule: its module (a Schedule subclass named by ``SCHEDULE``) and one line here
 SCHEDULES: dict[str, ScheduleEntry] = {
     "sync": ScheduleEntry("pbtnas.engine.sync_schedule", mode="sync"),
     "async": ScheduleEntry("pbtnas.engine.async_schedule", mode="async", each_result_committed=True),
-    "bohb": ScheduleEntry("pbtnas.engine.bohb", each_result_committed=True, how="without a barrier by itself (asynchronous successive halving)"),
-    "nsga2": ScheduleEntry("pbtnas.engine.nsga2", each_result_committed=True, how="as Optuna trials trained from scratch"),
+    "bohb": ScheduleEntry(
+        "pbtnas.engine.bohb",
+        each_result_committed=True,
+        how="without a barrier by itself (asynchronous successive halving)",
+        hyperband=True,
+        requires=("optuna", "bohb"),
+    ),
+    "nsga2": ScheduleEntry(
+        "pbtnas.engine.nsga2",
+        each_result_committed=True,
+        how="as Optuna trials trained from scratch",
+        requires=("optuna", "bohb"),
+    ),
 }
 
 #: the config's ``mode`` choices (``pbtnas run --mode``)
@@ -67,12 +84,19 @@ def _brought_by(algorithm: str | None) -> str | None:
     return None if entry is None else entry.schedule
 
 
+def schedule_of_config(config: Mapping) -> ScheduleEntry | None:
+    """The schedule ``config`` (a dict, as stored) runs under, or None for a config no schedule
+    takes (a run refuses it; a reader of a damaged or foreign run directory shows what it can)."""
+    try:
+        return SCHEDULES[schedule_name(config.get("algorithm"), config.get("mode"))]
+    except ValueError:
+        return None
+
+
 def each_result_committed(config: dict) -> bool:
     """Whether the schedule of ``config`` (a dict, as stored) commits every result as it comes."""
-    try:
-        return SCHEDULES[schedule_name(config.get("algorithm"), config.get("mode"))].each_result_committed
-    except ValueError:  # a config no schedule takes (the run refuses it): nothing is reported anyway
-        return False
+    entry = schedule_of_config(config)
+    return entry is not None and entry.each_result_committed
 
 
-__all__ = ["MODES", "SCHEDULES", "ScheduleEntry", "each_result_committed", "schedule_name", "schedule_of_algorithm"]
+__all__ = ["MODES", "SCHEDULES", "ScheduleEntry", "each_result_committed", "schedule_name", "schedule_of_algorithm", "schedule_of_config"]

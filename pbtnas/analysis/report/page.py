@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pbtnas.analysis.report.history import RunHistory, _finite, sample_step, what_ran
 from pbtnas.search.algorithms import ALGORITHMS
+from pbtnas.search.schedules import schedule_of_config
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -237,8 +238,9 @@ def _soup_section(h: RunHistory) -> str:
 
 
 def _bohb_section(h: RunHistory) -> str:
-    """Trials and Hyperband rungs of a bohb run (nothing for other algorithms)."""
-    if h.algorithm != "bohb":
+    """Trials and Hyperband rungs of a run whose schedule has them (bohb's; nothing for others)."""
+    entry = schedule_of_config(h.config)
+    if entry is None or not entry.hyperband:
         return ""
     from pbtnas.engine.bohb import rung_table, trial_history
 
