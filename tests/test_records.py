@@ -10,7 +10,7 @@ import ast
 import json
 import shutil
 import typing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -379,3 +379,36 @@ def test_docs_describe_every_event_and_field():
     for kind, title in ((Manifest, "## The manifest"), (BestRecord, "## The best record")):
         body = text.split(title)[1].split("\n## ")[0]
         assert not [spec.key for spec in kind.specs() if f"`{spec.key}`" not in body]
+
+
+@dataclass(kw_only=True)
+class _Probe(records.Entry):
+    """A record type for the shape checks' test: one field of each kind they name."""
+
+    count: int
+    where: str | None
+    owner: BestRecord | None
+    marks: list[int] = records.optional()
+    seen: dict[str, records.CheckpointEntry] | None = records.optional()
+    ratio: float = 0.5
+
+
+def test_the_shape_checks_take_their_keys_and_kinds_from_the_record_types():
+    """A field added to a manifest member or to the manifest is checked (and a member holding it is
+    not refused as holding an unknown key) without a line in rundir/checks.py."""
+    from pbtnas.rundir import checks
+    from pbtnas.rundir.records import MemberEntry
+
+    assert list(checks.MEMBER_KEYS) == [s.key for s in MemberEntry.specs()]
+    assert set(checks.MANIFEST_REQUIRED) | set(checks.MANIFEST_OPTIONAL) == {s.key for s in Manifest.specs()}
+
+    assert checks.record_kinds(_Probe) == {
+        "count": (int,),
+        "where": (str, None),  # a plain field typed X | None may be null
+        "owner": (dict, None),  # a nested record is a JSON object
+        "marks": (list,),
+        "seen": (dict,),  # an optional field is left out, never written as null
+        "ratio": (float,),
+    }
+    assert checks.required_keys(_Probe) == ("count", "where", "owner")
+    assert checks.record_kinds(_Probe, ("ratio", "count")) == {"ratio": (float,), "count": (int,)}

@@ -11,61 +11,90 @@ values); whether the genomes fit the task's search space is checked where the ta
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 from pbtnas.errors import CheckpointError, GenomeError, RunFileError
+from pbtnas.rundir.records import BestRecord, CheckpointEntry, Codec, Manifest, MemberEntry, Summary
+from pbtnas.search.final_selection import Contender
 
-#: keys of one member of the manifest's ``members`` and what each must hold (None: may be null)
-MEMBER_KEYS: dict[str, tuple] = {
-    "slot": (int,),
-    "uid": (int,),
-    "genome": (dict,),
-    "checkpoint": (str, None),
-    "init_seed": (int,),
-    "born_step": (int,),
-    "parents": (list, None),
-    "fitness": (float, None),
-    "failures": (int,),
-    "objectives": (dict, None),
-}
-MEMBER_REQUIRED = ("slot", "uid", "genome", "checkpoint", "init_seed")
-BEST_KEYS = {"uid": (int,), "fitness": (float,), "step": (int,), "genome": (dict,)}
-TOP_KEYS = {"uid": (int,), "fitness": (float,), "step": (int,), "genome": (dict,), "checkpoint": (str,)}
-#: top-level keys, required ones first
-MANIFEST_REQUIRED = {"step_done": (int,), "steps": (int,), "next_uid": (int,), "members": (list,)}
-MANIFEST_OPTIONAL = {
-    "version": (int,),
-    "mode": (str,),
-    "finished": (bool,),
-    "best": (dict, None),
-    "top": (list,),
-    "elapsed_s": (float,),
-    "checkpoints": (dict, None),
-    "slot_steps": (list,),
-    "history": (dict,),
-    "trials": (list,),
-    "member_steps": (int,),
-    "budget_member_steps": (int,),
-    "pareto": (dict,),
-    "objective_history": (dict,),
-}
+#: the kinds of JSON value the checks name (None: null), by what a record field is typed
+_KINDS: tuple[type, ...] = (int, float, str, bool, list, dict)
+
+
+def _kinds_of(hint: Any, nullable: bool) -> tuple:
+    """The kinds of JSON value a field typed ``hint`` holds: ``int | None`` -> ``(int, None)``; a
+    nested record or dataclass is an object, ``list[X]`` a list, ``dict[K, V]`` an object. None
+    only when ``nullable``."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kinds: list = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        base = typing.get_origin(arg) or arg
+        if isinstance(base, type) and (issubclass(base, Codec) or dataclasses.is_dataclass(base)):
+            base = dict
+        if base not in _KINDS:
+            raise TypeError(f"checks.py: no JSON kind for a field typed {hint!r}")
+        kinds.append(base)
+    if nullable and type(None) in args:
+        kinds.append(None)
+    return tuple(kinds)
+
+
+def _fields(record: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(record) if f.name not in getattr(record, "SKIP", ())]
+
+
+def record_kinds(record: type, names: tuple[str, ...] | None = None) -> dict[str, tuple]:
+    """What each field of ``record`` (a record type of :mod:`pbtnas.rundir.records`, or a plain
+    dataclass), or of the ``names`` among them in that order, must hold in JSON, by JSON key. An
+    :func:`~pbtnas.rundir.records.optional` field is never written as null (it is left out), so
+    null is not among its kinds; a plain field typed ``X | None`` may be null."""
+    hints = typing.get_type_hints(record)
+    keys = getattr(record, "KEYS", {})
+    by_key = {keys.get(f.name, f.name): f for f in _fields(record)}
+    return {key: _kinds_of(hints[by_key[key].name], not by_key[key].metadata.get("optional")) for key in (names or tuple(by_key))}
+
+
+def required_keys(record: type) -> tuple[str, ...]:
+    """The JSON keys of ``record``'s fields that have no default (a writer always sets them)."""
+    keys = getattr(record, "KEYS", {})
+    no_default = [f for f in _fields(record) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    return tuple(keys.get(f.name, f.name) for f in no_default)
+
+
+#: keys of one member of the manifest's ``members`` and what each must hold (None: may be null);
+#: ``objectives`` is an optional field, never written as null, but a member whose ``objectives``
+#: is null has always been read as one without values, so a manifest holding it stays readable
+MEMBER_KEYS: dict[str, tuple] = {**record_kinds(MemberEntry), "objectives": (dict, None)}
+MEMBER_REQUIRED = required_keys(MemberEntry)
+#: the best record's plain fields (its optional ``slot`` has never been checked)
+BEST_KEYS = record_kinds(BestRecord, required_keys(BestRecord))
+TOP_KEYS = record_kinds(Contender)
+#: top-level keys, required ones first. By hand, not ``required_keys(Manifest)``: the type gives
+#: ``best`` no default (every writer sets it), but a manifest without it reads as one with no best
+#: yet, and has never been refused for it
+MANIFEST_REQUIRED = record_kinds(Manifest, ("step_done", "steps", "next_uid", "members"))
+#: the others in the order the manifest is written (of several bad keys, the first is named)
+MANIFEST_OPTIONAL = {key: kinds for key, kinds in record_kinds(Manifest).items() if key not in MANIFEST_REQUIRED}
+#: a checksum record's keys that resume verifies (its ``uid`` and ``step`` are for the reader only)
+CHECKPOINT_KEYS = record_kinds(CheckpointEntry, ("sha256", "bytes"))
 BEST_FILE = "best/member.pt"
 FINAL_FILE = "final/member.pt"
-#: keys of a finished run's ``summary.json`` that the verbs read, and what each must hold
-SUMMARY_KEYS: dict[str, tuple] = {
-    "finished": (bool,),
-    "steps_done": (int,),
-    "best_uid": (int,),
-    "best_fitness": (float,),
-    "best_genome": (dict,),
-    "final_metric_name": (str,),
-    "final_metric": (float, None),
-    "final_metrics": (dict,),
-    "final_checkpoint": (str,),
-    "diverged_steps": (float,),
-}
+#: the keys of a finished run's ``summary.json`` that the verbs read. Named by hand: checking every
+#: field of :class:`Summary` would refuse summaries that have always been read (an older pbtnas's,
+#: a tool's stand-in), for keys no verb reads
+SUMMARY_READ: tuple[str, ...] = ("finished", "steps_done", "best_uid", "best_fitness", "best_genome")
+SUMMARY_READ += ("final_metric_name", "final_metric", "final_metrics", "final_checkpoint", "diverged_steps")
+#: what each of them must hold, from :class:`Summary`; ``best_fitness`` by hand: the type admits
+#: null, but the verbs that read it need the fitness of a delivered network, and a null one has
+#: always been refused
+SUMMARY_KEYS: dict[str, tuple] = {**record_kinds(Summary, SUMMARY_READ), "best_fitness": (float,)}
 #: what every summary holds (an older pbtnas, or a tool's stand-in, may lack the others; a verb
 #: that needs more names them: :func:`check_summary`'s ``required``)
 SUMMARY_REQUIRED = ("finished",)
@@ -108,7 +137,7 @@ def _problem(data: Any) -> str | None:
     if not isinstance(data, dict):
         return f"expected an object with a list of members, got {type(data).__name__}"
     try:
-        _check_keys(data, {**MANIFEST_REQUIRED, **MANIFEST_OPTIONAL}, "the manifest", required=MANIFEST_REQUIRED)
+        _check_keys(data, {**MANIFEST_REQUIRED, **MANIFEST_OPTIONAL}, "the manifest", required=tuple(MANIFEST_REQUIRED))
         if data["step_done"] < -1 or data["steps"] < 1 or data["next_uid"] < 0:
             raise ValueError(f"step_done {data['step_done']}, steps {data['steps']}, next_uid {data['next_uid']} are out of range")
         members = data["members"]
@@ -139,7 +168,7 @@ def _problem(data: Any) -> str | None:
         for rel, record in (data.get("checkpoints") or {}).items():
             if not isinstance(record, dict):
                 raise ValueError(f"the checksum record of {rel} is not an object")
-            _check_keys(record, {"sha256": (str,), "bytes": (int,)}, f"the checksum record of {rel}", required=("sha256", "bytes"))
+            _check_keys(record, CHECKPOINT_KEYS, f"the checksum record of {rel}", required=tuple(CHECKPOINT_KEYS))
         slot_steps = data.get("slot_steps")
         if slot_steps is not None and (len(slot_steps) != len(members) or not all(_fits(s, (int,)) for s in slot_steps)):
             raise ValueError(f"slot_steps must hold one integer per member, got {_short(slot_steps)}")
