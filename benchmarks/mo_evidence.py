@@ -36,7 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-from gan_evidence import run_recorded  # benchmarks/ is on sys.path when a script of it runs
+# `python benchmarks/mo_evidence.py` puts benchmarks/ first on sys.path, but not with
+# PYTHONSAFEPATH=1 (how the other benchmark scripts are started): put it there, once, so that the
+# script starts either way
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from gan_evidence import run_recorded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "mo-classification"

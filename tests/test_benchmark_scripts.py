@@ -1,0 +1,22 @@
+"""Benchmark scripts start however they are launched: as ``python benchmarks/X.py`` (the script's
+folder first on sys.path) and with ``PYTHONSAFEPATH=1`` (not on it), from any folder."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("safe_path", ["1", ""])
+def test_mo_evidence_finds_its_sibling_module_either_way(safe_path, tmp_path):
+    env = {**os.environ, "PYTHONSAFEPATH": safe_path}
+    env.pop("PYTHONPATH", None)  # nothing but the script's own doing puts benchmarks/ on the path
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "mo_evidence.py"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: mo_evidence.py" in done.stdout
