@@ -27,7 +27,9 @@ def _trace(run_dir):
     return [(e["step"], e["uid"], e["fitness"]) for e in RunStore(run_dir).iter_events("member_trained")]
 
 
-@pytest.mark.parametrize("script", sorted(EXAMPLES))
+# the sequence example in the default suite, the regression one (the slower of the two, the same
+# path through the kill, resume and export) with the slow tests: the default suite's budget
+@pytest.mark.parametrize("script", [pytest.param(s, marks=[pytest.mark.slow] if s == "mlp_regression.py" else []) for s in sorted(EXAMPLES)])
 def test_example_survives_a_kill_resumes_and_exports(tmp_path, script):
     path = os.path.join(ROOT, "examples", script)
     killed = tmp_path / "killed"

@@ -88,7 +88,9 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 @pytest.mark.parametrize("fault", ["after-step:0:kill", "dispatched:1:kill"])
 def test_no_worker_outlives_a_killed_driver(tmp_path, fault):
     """Idle workers (after a step) and busy ones (mid-step)."""
-    step_seconds = 20 if fault.startswith("dispatched") else 0.1
+    # a busy worker's step outlasts the 6 s bound below, so a worker that only noticed its
+    # driver's death when its step ended would fail; step 0 (two rounds of it) runs first
+    step_seconds = 10 if fault.startswith("dispatched") else 0.1
     _, seconds, left = run_until_killed(simulated_run(tmp_path / "r", step_seconds), fault, tmp_path)
     assert left == [], f"still alive {seconds:.1f} s after the driver's death: {left}"
     assert seconds < 6
