@@ -33,9 +33,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# the same record of each run (CPU seconds, the code it came from) as the GAN tables' runs (benchmarks/ is on sys.path
-# when a script of it runs)
-from gan_evidence import run_recorded
+# `python benchmarks/evidence.py` puts benchmarks/ first on sys.path, but not with PYTHONSAFEPATH=1:
+# put it there, so that the script starts either way
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+# the same record of each run (CPU seconds, the code it came from) as the GAN tables' runs
+from gan_evidence import run_recorded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

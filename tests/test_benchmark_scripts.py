@@ -11,12 +11,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.parametrize("script", ["mo_evidence.py", "evidence.py"])
 @pytest.mark.parametrize("safe_path", ["1", ""])
-def test_mo_evidence_finds_its_sibling_module_either_way(safe_path, tmp_path):
+def test_evidence_scripts_find_their_sibling_module_either_way(safe_path, script, tmp_path):
     env = {**os.environ, "PYTHONSAFEPATH": safe_path}
     env.pop("PYTHONPATH", None)  # nothing but the script's own doing puts benchmarks/ on the path
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "mo_evidence.py"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(ROOT / "benchmarks" / script), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert "usage: mo_evidence.py" in done.stdout
+    assert f"usage: {script}" in done.stdout
