@@ -21,3 +21,17 @@ def test_evidence_scripts_find_their_sibling_module_either_way(safe_path, script
     )
     assert done.returncode == 0, done.stderr
     assert f"usage: {script}" in done.stdout
+
+
+def test_the_reference_point_sensitivity_is_rebuilt_from_the_committed_summaries():
+    """docs/RESULTS.md's multi-objective sensitivity table comes from the committed run summaries:
+    the script recomputes it, and the shared reference point's row is the one compare reported."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "mo_reference_sensitivity.py")], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| fitness=")]
+    assert len(rows) == 4
+    results = (ROOT / "docs" / "RESULTS.md").read_text()
+    assert "| 0.7705, 99,391 (the shared point above) | 6 of 6, 0.016 | 6 of 6, 0.016 |" in results
+    assert rows[0].endswith("| 6 of 6, p = 0.0156 | 6 of 6, p = 0.0156 |")
