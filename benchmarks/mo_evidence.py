@@ -33,7 +33,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 # `python benchmarks/mo_evidence.py` puts benchmarks/ first on sys.path, but not with
@@ -43,6 +42,7 @@ HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from evidence import finished_summary, log  # noqa: E402  (the classification tables' helpers)
 from gan_evidence import run_recorded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,20 +51,8 @@ ALGORITHMS = ("pbtnas", "random", "nsga2")
 OBJECTIVES = '[fitness, "params:min"]'
 
 
-def log(msg: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)
-
-
 def run_dir(out: Path, algorithm: str, seed: int) -> Path:
     return out / TABLE / "runs" / f"{algorithm}-s{seed}"
-
-
-def finished_summary(path: Path) -> dict | None:
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) and summary.get("finished") else None
 
 
 def run_one(args, algorithm: str, seed: int) -> None:

@@ -406,20 +406,26 @@ class BohbSchedule(Schedule):
         }
         return "best-last", info, self.runner.store.absolute(leader.checkpoint)
 
-    def summary_part(self, summary: Summary) -> Summary:
+    def trial_summary(self, summary: Summary, pruning: bool = True) -> Summary:
+        """``summary`` with the budget spent and the trials counted by how they ended, the part
+        every trial-based schedule writes (``pruning`` False: its trials are never pruned, and
+        the summary says nothing of pruning)."""
         counts = {end: sum(1 for t in self.trials.values() if t.state == end) for end in ENDS}
-        config = self.runner.config
         return replace(
             summary,
             member_steps=self.spent,
             budget_member_steps=self.budget,
             trials=len(self.trials),
             trials_completed=counts["completed"],
-            trials_pruned=counts["pruned"],
+            trials_pruned=counts["pruned"] if pruning else None,
             trials_stopped=counts["stopped"],
             trials_failed=counts["failed"],
-            hyperband={"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps, "brackets": n_brackets(config.steps, config.bohb_eta)},
         )
+
+    def summary_part(self, summary: Summary) -> Summary:
+        config = self.runner.config
+        hyperband = {"eta": config.bohb_eta, "min_steps": 1, "max_steps": config.steps, "brackets": n_brackets(config.steps, config.bohb_eta)}
+        return replace(self.trial_summary(summary), hyperband=hyperband)
 
     # -- persistence --------------------------------------------------------------------------
     def manifest_part(self, manifest: Manifest) -> Manifest:

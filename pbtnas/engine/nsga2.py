@@ -154,17 +154,8 @@ class Nsga2Schedule(BohbSchedule):
         return [float(v) for v in values if v is not None]
 
     def summary_part(self, summary: Summary) -> Summary:
-        counts = {end: sum(1 for t in self.trials.values() if t.state == end) for end in ("completed", "stopped", "failed")}
-        return replace(
-            summary,
-            member_steps=self.spent,
-            budget_member_steps=self.budget,
-            trials=len(self.trials),
-            trials_completed=counts["completed"],
-            trials_stopped=counts["stopped"],
-            trials_failed=counts["failed"],
-            nsga2={"trial_steps": self.length, "generation_size": self.runner.config.population},
-        )
+        counted = self.trial_summary(summary, pruning=False)
+        return replace(counted, nsga2={"trial_steps": self.length, "generation_size": self.runner.config.population})
 
 
 def _violations(frozen_trial) -> list[float]:
