@@ -17,8 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from scipy.stats import wilcoxon
-
+from pbtnas.analysis.compare import paired_wilcoxon
+from pbtnas.analysis.front_compare import front_values
 from pbtnas.search.objectives import hypervolume, parse_objectives
 
 RUNS = Path(__file__).resolve().parents[1] / "docs" / "results" / "runs" / "mo-classification"
@@ -31,11 +31,11 @@ def parse_point(text: str) -> dict[str, float]:
 
 
 def final_fronts() -> dict[tuple[str, int], list[dict[str, float]]]:
+    """(algorithm, seed) -> the final values of the run's feasible front members."""
     fronts = {}
     for path in sorted(RUNS.glob("*.json")):
         algorithm, seed = path.stem.rsplit("-s", 1)
-        summary = json.loads(path.read_text())
-        fronts[algorithm, int(seed)] = [m["final_objectives"] for m in summary["pareto_front"] if m["feasible"]]
+        fronts[algorithm, int(seed)] = front_values(json.loads(path.read_text())) or []
     return fronts
 
 
@@ -52,11 +52,11 @@ def main() -> None:
         hv = {key: hypervolume(front, OBJECTIVES, point) for key, front in fronts.items()}
         cells = []
         for baseline in ("random", "nsga2"):
-            ours = [hv["pbtnas", s] for s in seeds]
-            theirs = [hv[baseline, s] for s in seeds]
-            better = sum(a > b for a, b in zip(ours, theirs))
-            p = wilcoxon(ours, theirs, alternative="greater").pvalue
-            cells.append(f"{better} of {len(seeds)}, p = {p:.3g}")
+            ours = {s: hv["pbtnas", s] for s in seeds}
+            theirs = {s: hv[baseline, s] for s in seeds}
+            better = sum(ours[s] > theirs[s] for s in seeds)
+            test = paired_wilcoxon(ours, theirs, higher_is_better=True)
+            cells.append(f"{better} of {len(seeds)}, p = {test['p_value']:.3g}")
         print(f"| {text} | " + " | ".join(cells) + " |")
 
 
