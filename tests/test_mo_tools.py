@@ -181,3 +181,19 @@ def test_compare_reads_a_runs_feasible_front(mo_run):
     result = read_result("pbtnas", 3, mo_run)
     feasible = [m["final_objectives"] for m in summary_of(mo_run)["pareto_front"] if m["feasible"]]
     assert result.front == feasible and result.finished
+
+
+def test_a_run_without_its_summary_shows_the_front_kept_in_its_manifest(mo_run, tmp_path):
+    """A stopped or running multi-objective run has no summary yet: the report reads the front
+    kept so far from the manifest, with the objectives' directions from the run's config."""
+    import shutil
+
+    from pbtnas.analysis.report.history import load_history
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(mo_run, stopped)
+    (stopped / "summary.json").unlink()
+    front = load_history(stopped).front
+    assert front is not None
+    assert [(o.name, o.direction) for o in front.objectives] == [(o["name"], o["direction"]) for o in summary_of(mo_run)["objectives"]]
+    assert {m["uid"] for m in front.members} >= {m["uid"] for m in summary_of(mo_run)["pareto_front"]}

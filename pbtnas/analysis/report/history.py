@@ -22,6 +22,7 @@ from pbtnas.rundir.records import ChildCreated, MemberCreated, MemberReplaced, M
 from pbtnas.rundir.report_hints import ReportHints
 from pbtnas.rundir.runinfo import RUN_INFO_FILE, read_run_info, recorded_defaults, recorded_hints, recorded_space
 from pbtnas.rundir.store import MANIFEST_VERSION, RunStore
+from pbtnas.search.objectives import parse_objectives
 
 #: a run whose journal moved less than this many seconds ago is taken to be still running
 RUNNING_WINDOW_S = 600.0
@@ -374,13 +375,13 @@ def _front(summary: dict | None, manifest: dict | None, config: dict) -> Front |
     if front is not None or not manifest or not isinstance(manifest.get("pareto"), dict):
         return front
     kept = manifest["pareto"]
-    objectives = []
-    for entry in config.get("objectives") or []:
-        name, _, direction = str(entry).partition(":")
-        objectives.append({"name": name, "direction": direction or "max"})
+    try:  # the run's own parser, as the run read its config
+        objectives = parse_objectives(list(config.get("objectives") or []))
+    except PbtnasError:  # a config the run could not have started with: no front to show
+        return None
     return read_front(
         {
-            "objectives": objectives,
+            "objectives": [o.to_dict() for o in objectives],
             "constraints": config.get("constraints") or [],
             "pareto_front": kept.get("entries") or [],
             "hypervolume": kept.get("hypervolume") or [],
