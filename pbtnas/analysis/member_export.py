@@ -10,15 +10,12 @@ Either refuses with one line naming what is available.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pbtnas.analysis.front import pick, read_front, values_of
 from pbtnas.errors import PbtnasError, RunFileError
 from pbtnas.rundir.checks import BEST_FILE, FINAL_FILE
 from pbtnas.rundir.store import RunStore
-
-_MEMBER_FILE = re.compile(r"^uid(\d+)\.pt$")
 
 
 def _manifest(store: RunStore) -> dict:
@@ -32,21 +29,8 @@ def _manifest(store: RunStore) -> dict:
 
 def stored_members(store: RunStore) -> dict[int, tuple[int, str]]:
     """uid -> (step, checkpoint relative to the run directory) of the newest population checkpoint
-    of every member the run directory still holds."""
-    found: dict[int, tuple[int, str]] = {}
-    root = store.root / "checkpoints"
-    if not root.is_dir():
-        return found
-    for step_dir in sorted(root.glob("step_*")):
-        try:
-            step = int(step_dir.name[len("step_") :])
-        except ValueError:
-            continue
-        for file in step_dir.iterdir():
-            match = _MEMBER_FILE.match(file.name)
-            if match and file.is_file() and step >= found.get(int(match.group(1)), (-1, ""))[0]:
-                found[int(match.group(1))] = (step, store.relative(file))
-    return found
+    of every member the run directory still holds (:meth:`RunStore.newest_member_checkpoints`)."""
+    return store.newest_member_checkpoints()
 
 
 def _ranges(uids: list[int]) -> str:

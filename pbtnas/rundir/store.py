@@ -401,6 +401,24 @@ class RunStore:
     def member_path(self, step: int, uid: int, suffix: str = "") -> Path:
         return self.step_dir(step) / f"uid{uid:04d}{suffix}.pt"
 
+    def newest_member_checkpoints(self) -> dict[int, tuple[int, str]]:
+        """uid -> (step, checkpoint relative to the run directory) of the newest population
+        checkpoint of every member this run directory still holds (the files
+        :meth:`member_path` names; other files in the step folders are left out)."""
+        found: dict[int, tuple[int, str]] = {}
+        base = self.root / "checkpoints"
+        if not base.is_dir():
+            return found
+        for folder in sorted(base.glob("step_*")):
+            step = folder.name[len("step_") :]
+            if not step.isdigit():
+                continue
+            for file in folder.glob("uid*.pt"):
+                uid = file.stem[len("uid") :]
+                if uid.isdigit() and file.is_file() and self.member_path(int(step), int(uid)) == file:
+                    found[int(uid)] = (int(step), self.relative(file))  # folders sorted: the newest wins
+        return found
+
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
